@@ -1,0 +1,143 @@
+// Command clavis-telemetry runs on every Clavitor POP. In the telemetry and
+// commercial editions it serves /metrics (operational signals only, behind a
+// privacy gate); in every edition it runs the scanner tarpit.
+//
+// This file holds what all editions share. telemetry_on.go and
+// telemetry_off.go are chosen by build tags, so the community edition's
+// binary links no collector, promhttp or exposition code at all.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+
+	"github.com/clavitor/clavis-telemetry/tarpit"
+)
+
+const program = "clavis-telemetry"
+
+// DefaultListenAddress is the documented default port of the exporter.
+const DefaultListenAddress = ":9745"
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses args and serves until ctx is done or a signal arrives. It
+// returns the process exit code: 2 for bad flags, 1 for a failure at start-up.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New(program, "Operational telemetry and scanner tarpit for a Clavitor POP ("+edition+" edition).")
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+	app.Terminate(nil)
+	app.Version(version.Print(program))
+	app.HelpFlag.Short('h')
+
+	tarpitConfig := tarpit.AddFlags(app)
+	tel := addTelemetryFlags(app)
+	logConfig := &promslog.Config{Writer: stderr}
+	promslogflag.AddFlags(app, logConfig)
+
+	exited := false
+	app.Terminate(func(int) { exited = true })
+	_, err := app.Parse(args)
+	if exited { // --help or --version printed; kingpin asked to exit
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v (try --help)\n", program, err)
+		return 2
+	}
+
+	logger := promslog.New(logConfig)
+	logger.Info("starting "+program, "edition", edition, "version", version.Info(), "build_context", version.BuildContext())
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if err := tel.validate(); err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v\n", program, err)
+		return 2
+	}
+
+	trap, err := tarpit.New(*tarpitConfig, logger.With("component", "tarpit"))
+	if err != nil {
+		logger.Error("cannot start tarpit", "err", err)
+		return 1
+	}
+
+	var ready atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "Healthy\n")
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "Not ready\n")
+			return
+		}
+		io.WriteString(w, "Ready\n")
+	})
+	landing, err := tel.mount(ctx, mux, logger, trap)
+	if err != nil {
+		logger.Error("cannot start telemetry", "err", err)
+		return 1
+	}
+	// "/" is the landing page; every path nobody legitimate asks for goes to
+	// the HTTP tarpit.
+	mux.Handle("/", rootHandler(landing, trap))
+
+	server := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- trap.Run(ctx) }()
+	go func() { errc <- tel.serve(server, logger) }()
+	ready.Store(true)
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("server failed", "err", err)
+			return 1
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = server.Shutdown(shutdownCtx)
+	return 0
+}
+
+// rootHandler answers "/" with the landing page and hands every other path to
+// the tarpit.
+func rootHandler(landing http.Handler, trap http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			landing.ServeHTTP(w, r)
+			return
+		}
+		trap.ServeHTTP(w, r)
+	})
+}

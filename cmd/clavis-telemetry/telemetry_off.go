@@ -1,0 +1,75 @@
+//go:build !telemetry && !commercial
+
+package main
+
+import (
+	"context"
+	"errors"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
+
+	"github.com/clavitor/clavis-telemetry/tarpit"
+)
+
+// telemetry is absent from the community edition: no collector, promhttp or
+// exposition code is linked (build_test.go checks with go tool nm). Even
+// exporter-toolkit stays out, since its web package pulls in the Prometheus
+// client; the listener here only carries health checks and the HTTP tarpit.
+type telemetry struct {
+	listenAddresses []string
+}
+
+func addTelemetryFlags(app *kingpin.Application) *telemetry {
+	t := &telemetry{}
+	app.Flag("web.listen-address", "Address to listen on for health checks and the HTTP tarpit (repeatable).").
+		Default(DefaultListenAddress).StringsVar(&t.listenAddresses)
+	return t
+}
+
+func (*telemetry) validate() error { return nil }
+
+func (*telemetry) mount(_ context.Context, mux *http.ServeMux, logger *slog.Logger, _ *tarpit.Tarpit) (http.Handler, error) {
+	logger.Info("telemetry is not compiled into this build (community edition); only the tarpit runs. " +
+		"To opt in, build with: go build -tags telemetry ./cmd/clavis-telemetry")
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "telemetry is not compiled into this build (community edition); build with -tags telemetry to opt in", http.StatusNotFound)
+	})
+	page := "<!DOCTYPE html><html><head><title>" + program + "</title></head><body><h1>" + program + "</h1>" +
+		"<p>Community edition " + html.EscapeString(version.Info()) + ". Telemetry is not compiled in; " +
+		"build with <code>-tags telemetry</code> to opt in.</p><p><a href=\"/-/healthy\">Health</a></p></body></html>\n"
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, page)
+	}), nil
+}
+
+// serve listens on every --web.listen-address, plain HTTP.
+func (t *telemetry) serve(server *http.Server, logger *slog.Logger) error {
+	errc := make(chan error, len(t.listenAddresses))
+	var listeners []net.Listener
+	for _, addr := range t.listenAddresses {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, o := range listeners {
+				o.Close()
+			}
+			return err
+		}
+		listeners = append(listeners, l)
+		logger.Info("Listening on", "address", l.Addr().String())
+	}
+	for _, l := range listeners {
+		go func() { errc <- server.Serve(l) }()
+	}
+	err := <-errc
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

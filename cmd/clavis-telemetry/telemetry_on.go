@@ -1,0 +1,116 @@
+//go:build telemetry || commercial
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/clavitor/clavis-telemetry/collector"
+	"github.com/clavitor/clavis-telemetry/tarpit"
+)
+
+type telemetry struct {
+	web                    *web.FlagConfig
+	collectors             *collector.Set
+	disableExporterMetrics *bool
+	maxRequests            *int
+}
+
+func addTelemetryFlags(app *kingpin.Application) *telemetry {
+	t := &telemetry{
+		web:        kingpinflag.AddFlags(app, DefaultListenAddress),
+		collectors: collector.NewSet(app),
+	}
+	t.disableExporterMetrics = app.Flag("web.disable-exporter-metrics",
+		"Exclude the exporter's own Go and process metrics (go_*, process_*, promhttp_*) from /metrics.").Bool()
+	t.maxRequests = app.Flag("web.max-requests",
+		"Maximum number of concurrent scrape requests; 0 disables the limit.").Default("10").Int()
+	return t
+}
+
+// validate refuses, in the commercial edition, any flag that would turn
+// core telemetry off.
+func (t *telemetry) validate() error {
+	if edition == "commercial" {
+		return t.collectors.CheckEnforced()
+	}
+	return nil
+}
+
+// serve runs the listeners with exporter-toolkit: TLS and basic auth from
+// --web.config.file, several --web.listen-address, systemd sockets.
+func (t *telemetry) serve(server *http.Server, logger *slog.Logger) error {
+	return web.ListenAndServe(server, t.web, logger)
+}
+
+// mount adds /metrics to mux and returns the landing page.
+func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.Logger, trap *tarpit.Tarpit) (http.Handler, error) {
+	env := collector.Env{Logger: logger.With("component", "collector"), Context: ctx}
+	if trap != nil {
+		env.Tarpit = trap
+	}
+	scraper, err := t.collectors.Build(env)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("telemetry enabled", "edition", edition, "collectors", fmt.Sprint(scraper.Names()))
+
+	pop := prometheus.NewRegistry()
+	if err := pop.Register(scraper); err != nil {
+		return nil, err
+	}
+	pop.MustRegister(buildInfo())
+
+	// Everything the POP says about itself passes the privacy gate.
+	gatherers := prometheus.Gatherers{collector.NewPrivacyGate(pop, logger)}
+	var instrument prometheus.Registerer = prometheus.NewRegistry() // discarded when exporter metrics are off
+	if !*t.disableExporterMetrics {
+		self := prometheus.NewRegistry()
+		self.MustRegister(
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			collectors.NewGoCollector(),
+		)
+		gatherers = append(gatherers, self)
+		instrument = self
+	}
+	handler := promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: *t.maxRequests,
+		EnableOpenMetrics:   true,
+	})
+	mux.Handle("/metrics", promhttp.InstrumentMetricHandler(instrument, handler))
+	return web.NewLandingPage(web.LandingConfig{
+		Name:        program,
+		Description: "Operational telemetry for a Clavitor POP (" + edition + " edition). No user data is exported.",
+		Version:     version.Info(),
+		Links:       []web.LandingLinks{{Address: "/metrics", Text: "Metrics"}, {Address: "/-/healthy", Text: "Health"}},
+	})
+}
+
+// buildInfo is clavis_build_info{version,revision,edition} 1.
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: collector.Namespace,
+		Name:      "build_info",
+		Help:      "Which build of clavis-telemetry runs: version, revision and edition (community telemetry opt-in or commercial). Always 1.",
+		ConstLabels: prometheus.Labels{
+			"version":  version.Version,
+			"revision": version.GetRevision(),
+			"edition":  edition,
+		},
+	})
+	g.Set(1)
+	return g
+}

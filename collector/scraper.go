@@ -1,0 +1,166 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	scrapeDurationDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "scrape", "collector_duration_seconds"),
+		"How long a collector took during this scrape.",
+		[]string{"collector"}, nil)
+	scrapeSuccessDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "scrape", "collector_success"),
+		"Whether a collector succeeded during this scrape (1) or failed or timed out (0).",
+		[]string{"collector"}, nil)
+)
+
+// errStillRunning is reported for a collector whose previous run has not
+// finished yet: starting another would pile up goroutines behind a hang.
+var errStillRunning = errors.New("previous run has not finished (hung?); skipped")
+
+// Named pairs a collector with its registry name.
+type Named struct {
+	Name      string
+	Collector Collector
+}
+
+// Scraper runs collectors concurrently on every scrape. It is a
+// prometheus.Collector; a collector that fails or hangs reports success 0
+// and never fails or stalls the scrape.
+type Scraper struct {
+	entries []*scrapeEntry
+	timeout time.Duration
+	logger  *slog.Logger
+}
+
+type scrapeEntry struct {
+	Named
+	running atomic.Bool
+}
+
+// NewScraper returns a scraper for the given collectors, each allowed
+// timeout per scrape.
+func NewScraper(cs []Named, timeout time.Duration, logger *slog.Logger) *Scraper {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Scraper{timeout: timeout, logger: logger}
+	for _, c := range cs {
+		s.entries = append(s.entries, &scrapeEntry{Named: c})
+	}
+	return s
+}
+
+// Names lists the collectors this scraper runs.
+func (s *Scraper) Names() []string {
+	out := make([]string, len(s.entries))
+	for i, e := range s.entries {
+		out[i] = e.Name
+	}
+	return out
+}
+
+// Describe sends nothing: the set of metrics depends on the host, so the
+// scraper is an unchecked collector, like node_exporter's.
+func (s *Scraper) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (s *Scraper) Collect(ch chan<- prometheus.Metric) {
+	var wg sync.WaitGroup
+	for _, e := range s.entries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.collectOne(e, ch)
+		}()
+	}
+	wg.Wait()
+}
+
+type runResult struct {
+	metrics []prometheus.Metric
+	err     error
+}
+
+func (s *Scraper) collectOne(e *scrapeEntry, ch chan<- prometheus.Metric) {
+	start := time.Now()
+	metrics, err := s.run(e)
+	duration := time.Since(start).Seconds()
+	success := 1.0
+	if err != nil {
+		success = 0
+		s.logger.Error("collector failed", "collector", e.Name, "duration_seconds", duration, "err", err)
+	}
+	// Metrics a collector managed to send before failing are still useful:
+	// export them next to success 0.
+	for _, m := range metrics {
+		ch <- m
+	}
+	ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, duration, e.Name)
+	ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, success, e.Name)
+}
+
+// run executes one collector on goroutines of its own, so that a hang cannot
+// hold the scrape: after the timeout the scrape returns, the late metrics are
+// discarded, and until the hung run ends the collector is skipped.
+func (s *Scraper) run(e *scrapeEntry) ([]prometheus.Metric, error) {
+	if !e.running.CompareAndSwap(false, true) {
+		return nil, errStillRunning
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	done := make(chan runResult, 1)
+	go func() {
+		defer e.running.Store(false)
+		defer cancel()
+		done <- collectSafely(ctx, e.Collector)
+	}()
+	select {
+	case r := <-done:
+		return r.metrics, r.err
+	case <-ctx.Done():
+		// Prefer a result that raced with the deadline.
+		select {
+		case r := <-done:
+			return r.metrics, r.err
+		default:
+		}
+		return nil, errors.New("timed out after " + s.timeout.String())
+	}
+}
+
+// collectSafely runs Update, gathering its metrics into a slice, and turns a
+// panic into an error: one broken collector must not take the exporter down.
+func collectSafely(ctx context.Context, c Collector) (r runResult) {
+	ch := make(chan prometheus.Metric, 64)
+	drained := make(chan []prometheus.Metric, 1)
+	go func() {
+		var ms []prometheus.Metric
+		for m := range ch {
+			ms = append(ms, m)
+		}
+		drained <- ms
+	}()
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = panicError{p}
+			}
+		}()
+		r.err = c.Update(ctx, ch)
+	}()
+	close(ch)
+	r.metrics = <-drained
+	return r
+}
+
+type panicError struct{ v any }
+
+func (p panicError) Error() string { return "panic: " + fmtAny(p.v) }

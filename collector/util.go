@@ -1,0 +1,18 @@
+package collector
+
+import (
+	"time"
+
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func fmtAny(v any) string { return fmt.Sprint(v) }
+
+// AsPrometheus wraps a single collector so tests can register it on a
+// registry and use testutil.GatherAndCompare on its output alone. The
+// scrape duration and success series are included.
+func AsPrometheus(name string, c Collector) prometheus.Collector {
+	return NewScraper([]Named{{Name: name, Collector: c}}, 5*time.Second, nil)
+}

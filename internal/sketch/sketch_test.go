@@ -1,0 +1,208 @@
+package sketch
+
+import (
+	"encoding/binary"
+	"math"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+// nthIP returns the i-th of a sequence of distinct addresses: v4 while they
+// last, then v6, so the accuracy tests mix both families.
+func nthIP(i uint64) netip.Addr {
+	if i < 1<<32 && i%3 != 0 {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(i))
+		return netip.AddrFrom4(b)
+	}
+	var b [16]byte
+	b[0], b[1] = 0x20, 0x01
+	binary.BigEndian.PutUint64(b[8:], i)
+	return netip.AddrFrom16(b)
+}
+
+func relErr(got uint64, want int) float64 {
+	return math.Abs(float64(got)-float64(want)) / float64(want)
+}
+
+func checkAccuracy(t *testing.T, n int, seed uint64) {
+	t.Helper()
+	w := NewWindow(24*time.Hour, 24)
+	// Spread the items over the whole window so the merge is exercised, and
+	// add each one twice (once in v4-mapped form when it is v4) so duplicates
+	// are exercised too.
+	step := (23 * time.Hour) / time.Duration(n)
+	for i := 0; i < n; i++ {
+		now := t0.Add(time.Duration(i) * step)
+		ip := nthIP(uint64(i)*2654435761 + seed<<40)
+		w.AddIP(now, ip)
+		if ip.Is4() {
+			w.AddIP(now, netip.AddrFrom16(ip.As16()))
+		} else {
+			w.AddIP(now, ip)
+		}
+	}
+	got := w.Estimate(t0.Add(23 * time.Hour))
+	if e := relErr(got, n); e > 0.02 {
+		t.Errorf("n=%d seed=%d: estimate %d, relative error %.4f > 2%%", n, seed, got, e)
+	} else {
+		t.Logf("n=%d seed=%d: estimate %d, relative error %.4f", n, seed, got, e)
+	}
+}
+
+func TestWindowAccuracy(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1_000, 3_000, 10_000, 100_000, 1_000_000} {
+		checkAccuracy(t, n, 0)
+	}
+	// Other sets of addresses: the bound is not luck of one input.
+	for seed := uint64(1); seed <= 3; seed++ {
+		for _, n := range []int{1_000, 30_000, 300_000} {
+			checkAccuracy(t, n, seed)
+		}
+	}
+}
+
+// TestWindowAccuracy10M is the top of the required range. It runs in plain
+// `go test` (about a second) but not with -short or under the race detector,
+// where it would take most of CI's budget for this package.
+func TestWindowAccuracy10M(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("10,000,000 items: skipped with -short and -race")
+	}
+	t.Parallel()
+	checkAccuracy(t, 10_000_000, 0)
+}
+
+func TestWindowSameHostCountsOnce(t *testing.T) {
+	t.Parallel()
+	w := NewWindow(time.Hour, 12)
+	forms := []string{"192.0.2.7", "::ffff:192.0.2.7", "::ffff:c000:207", "2001:db8::1", "2001:db8::1%eth0", "2001:0db8:0:0::1"}
+	for _, f := range forms {
+		w.AddIP(t0, netip.MustParseAddr(f))
+	}
+	w.AddIP(t0, netip.Addr{}) // invalid: ignored
+	if got := w.Estimate(t0); got != 2 {
+		t.Fatalf("estimate %d, want 2 (one v4 host in three forms, one v6 host in three)", got)
+	}
+}
+
+func TestWindowSlides(t *testing.T) {
+	t.Parallel()
+	w := NewWindow(time.Hour, 12) // 5-minute slots
+	if got := w.Estimate(t0); got != 0 {
+		t.Fatalf("empty window: %d", got)
+	}
+	for i := 0; i < 100; i++ {
+		w.AddIP(t0, nthIP(uint64(i)))
+	}
+	for i := 100; i < 150; i++ {
+		w.AddIP(t0.Add(30*time.Minute), nthIP(uint64(i)))
+	}
+	if got := w.Estimate(t0.Add(30 * time.Minute)); got != 150 {
+		t.Fatalf("after 30m: %d, want 150", got)
+	}
+	// t0 sits at the start of its slot; an hour later that slot has left.
+	if got := w.Estimate(t0.Add(time.Hour)); got != 50 {
+		t.Fatalf("after 60m: %d, want 50", got)
+	}
+	if got := w.Estimate(t0.Add(95 * time.Minute)); got != 0 {
+		t.Fatalf("after 95m: %d, want 0", got)
+	}
+	// The slot of t0 comes round again: it starts afresh.
+	w.AddIP(t0.Add(2*time.Hour), nthIP(1000))
+	if got := w.Estimate(t0.Add(2 * time.Hour)); got != 1 {
+		t.Fatalf("after 2h: %d, want 1", got)
+	}
+	// A clock that steps back still counts what it adds.
+	w.AddIP(t0.Add(2*time.Hour-time.Minute), nthIP(1001))
+	if got := w.Estimate(t0.Add(2 * time.Hour)); got != 2 {
+		t.Fatalf("after step back: %d, want 2", got)
+	}
+}
+
+func TestWindowBeforeEpoch(t *testing.T) {
+	t.Parallel()
+	w := NewWindow(time.Hour, 12)
+	old := time.Unix(-1, 0)
+	w.AddIP(old, nthIP(1))
+	w.AddBytes(old, []byte("scanner"))
+	if got := w.Estimate(old); got != 2 {
+		t.Fatalf("estimate %d, want 2", got)
+	}
+}
+
+func TestNewWindowRejectsNonsense(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		w time.Duration
+		n int
+	}{{0, 1}, {time.Hour, 0}, {-time.Hour, 4}, {3, 4}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewWindow(%v, %d) did not panic", c.w, c.n)
+				}
+			}()
+			NewWindow(c.w, c.n)
+		}()
+	}
+}
+
+func TestWindowConcurrent(t *testing.T) {
+	t.Parallel()
+	w := NewWindow(24*time.Hour, 24)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				w.AddIP(t0, nthIP(uint64(g*2000+i)))
+				if i%500 == 0 {
+					w.Estimate(t0)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := w.Estimate(t0); relErr(got, 8000) > 0.02 {
+		t.Fatalf("estimate %d, want ~8000", got)
+	}
+}
+
+func TestAddIPDoesNotAllocate(t *testing.T) {
+	w := NewWindow(time.Hour, 12)
+	ip := netip.MustParseAddr("2001:db8::1")
+	w.AddIP(t0, ip)
+	if n := testing.AllocsPerRun(1000, func() { w.AddIP(t0, ip) }); n != 0 {
+		t.Fatalf("AddIP allocates %.1f times per call", n)
+	}
+}
+
+func BenchmarkAddIP(b *testing.B) {
+	w := NewWindow(24*time.Hour, 24)
+	b.ReportAllocs()
+	i := uint64(0)
+	for b.Loop() {
+		w.AddIP(t0, nthIP(i))
+		i++
+	}
+}
+
+func BenchmarkEstimate24h(b *testing.B) {
+	w := NewWindow(24*time.Hour, 24)
+	for h := 0; h < 24; h++ {
+		for i := 0; i < 1000; i++ {
+			w.AddIP(t0.Add(time.Duration(h)*time.Hour), nthIP(uint64(h*1000+i)))
+		}
+	}
+	now := t0.Add(23 * time.Hour)
+	for b.Loop() {
+		w.Estimate(now)
+	}
+}

@@ -1,0 +1,310 @@
+//go:build !telemetry && !commercial
+
+// These tests build and run the real binaries of all three editions. They
+// live in the default-tag build only, so `go test -tags telemetry` of this
+// package does not build the same binaries a second time.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
+)
+
+// telemetrySymbol matches what must never be linked into the community
+// edition: the collectors, the Prometheus client (promhttp among it) and the
+// exposition encoder.
+var telemetrySymbol = regexp.MustCompile(`github\.com/prometheus/client_golang|github\.com/prometheus/common/expfmt|promhttp|clavis-telemetry/collector`)
+
+func symbols(t *testing.T, bin string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "tool", "nm", bin).Output()
+	if err != nil {
+		t.Fatalf("go tool nm %s: %v", bin, err)
+	}
+	var hits []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if telemetrySymbol.MatchString(line) {
+			hits = append(hits, strings.TrimSpace(line))
+		}
+	}
+	return hits
+}
+
+func TestCommunityEditionLinksNoTelemetry(t *testing.T) {
+	t.Parallel()
+	community := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry")
+	if hits := symbols(t, community); len(hits) > 0 {
+		n := min(len(hits), 20)
+		t.Fatalf("community edition links %d telemetry symbols, e.g.:\n%s", len(hits), strings.Join(hits[:n], "\n"))
+	}
+	// The check must be able to fail: the opt-in edition has those symbols.
+	for _, tags := range []string{"telemetry", "commercial"} {
+		if hits := symbols(t, e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", tags)); len(hits) == 0 {
+			t.Fatalf("%s edition shows no telemetry symbol: the nm check is broken", tags)
+		}
+	}
+}
+
+// runBinary runs a binary that is expected to exit by itself.
+func runBinary(t *testing.T, bin string, args ...string) (code int, output string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	default:
+		t.Fatalf("%s %v: %v", bin, args, err)
+		return -1, ""
+	}
+}
+
+func TestBadFlagsExitTwo(t *testing.T) {
+	t.Parallel()
+	for _, tags := range []string{"", "telemetry", "commercial"} {
+		bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", nonEmpty(tags)...)
+		for _, args := range [][]string{
+			{"--no-such-flag"},
+			{"--log.level=loud"},
+			{"--web.listen-address"}, // missing value
+		} {
+			code, out := runBinary(t, bin, args...)
+			if code != 2 {
+				t.Errorf("[%s] %v: exit %d, want 2\n%s", tags, args, code, out)
+			}
+			if !strings.Contains(out, "error") {
+				t.Errorf("[%s] %v: no clear error in output:\n%s", tags, args, out)
+			}
+		}
+	}
+	tel := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
+	if code, out := runBinary(t, tel, "--collector.timeout=soon"); code != 2 {
+		t.Errorf("--collector.timeout=soon: exit %d, want 2\n%s", code, out)
+	}
+}
+
+func nonEmpty(tags string) []string {
+	if tags == "" {
+		return nil
+	}
+	return []string{tags}
+}
+
+func TestCommercialEditionEnforcesTelemetry(t *testing.T) {
+	t.Parallel()
+	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "commercial")
+	for _, args := range [][]string{
+		{"--no-collector.cpu"},
+		{"--no-collector.memory"},
+		{"--no-collector.filesystem"},
+		{"--no-collector.vault"},
+		{"--no-collector.accesslog"},
+		{"--collector.disable-defaults"},
+	} {
+		code, out := runBinary(t, bin, append(args, "--web.listen-address=127.0.0.1:0")...)
+		if code != 2 || !strings.Contains(out, "commercial edition enforces telemetry") {
+			t.Errorf("%v: exit %d, want 2 with the enforcement message; output:\n%s", args, code, out)
+		}
+	}
+	// The opt-in edition lets the same flag through.
+	tel := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
+	addr := e2eutil.FreeAddr(t, "")
+	e2eutil.StartProcess(t, tel, "--no-collector.cpu", "--web.listen-address="+addr)
+	e2eutil.WaitHTTP(t, nil, "http://"+addr+"/-/ready", 200, 20*time.Second)
+}
+
+func get(t *testing.T, client *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestCommunityEditionServesNoMetrics(t *testing.T) {
+	t.Parallel()
+	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry")
+	addr := e2eutil.FreeAddr(t, "")
+	logFile := filepath.Join(t.TempDir(), "out.log")
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait(); f.Close() })
+	e2eutil.WaitHTTP(t, nil, "http://"+addr+"/-/healthy", 200, 20*time.Second)
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	if code, body := get(t, client, "http://"+addr+"/metrics"); code != 404 || strings.Contains(body, "clavis_") {
+		t.Errorf("/metrics = %d %q, want 404 without metrics", code, body)
+	}
+	if code, body := get(t, client, "http://"+addr+"/"); code != 200 || !strings.Contains(body, "-tags telemetry") {
+		t.Errorf("/ = %d %q, want the landing page telling how to opt in", code, body)
+	}
+	log, _ := os.ReadFile(logFile)
+	if !bytes.Contains(log, []byte("telemetry is not compiled into this build")) || !bytes.Contains(log, []byte("-tags telemetry")) {
+		t.Errorf("start-up log does not say telemetry is absent and how to opt in:\n%s", log)
+	}
+}
+
+func TestTelemetryEditionEndpoints(t *testing.T) {
+	t.Parallel()
+	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
+	addr := e2eutil.FreeAddr(t, "")
+	e2eutil.StartProcess(t, bin, "--web.listen-address="+addr, "--collector.disable-defaults")
+	base := "http://" + addr
+	e2eutil.WaitHTTP(t, nil, base+"/-/ready", 200, 20*time.Second)
+	client := &http.Client{Timeout: 5 * time.Second}
+	if code, body := get(t, client, base+"/-/healthy"); code != 200 || !strings.Contains(body, "Healthy") {
+		t.Errorf("/-/healthy = %d %q", code, body)
+	}
+	code, body := get(t, client, base+"/metrics")
+	if code != 200 || !strings.Contains(body, `clavis_build_info{edition="telemetry"`) {
+		t.Errorf("/metrics = %d, want clavis_build_info with edition=telemetry:\n%s", code, body)
+	}
+	if !strings.Contains(body, "process_resident_memory_bytes") {
+		t.Error("exporter self-metrics missing although not disabled")
+	}
+	if code, body := get(t, client, base+"/"); code != 200 || !strings.Contains(body, `href="/metrics"`) {
+		t.Errorf("/ = %d, want the landing page linking /metrics:\n%s", code, body)
+	}
+}
+
+// writeTLSConfig writes a self-signed certificate for 127.0.0.1 and a web
+// config with TLS and one bcrypt-hashed user.
+func writeTLSConfig(t *testing.T, user, password string) (configPath string, pool *x509.CertPool) {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "clavis-test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configPath = filepath.Join(dir, "web.yml")
+	config := "tls_server_config:\n  cert_file: " + certPath + "\n  key_file: " + keyPath +
+		"\nbasic_auth_users:\n  " + user + ": " + string(hash) + "\n"
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return configPath, pool
+}
+
+func TestTLSAndBasicAuth(t *testing.T) {
+	t.Parallel()
+	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "commercial")
+	config, pool := writeTLSConfig(t, "prometheus", "s3cret-scrape")
+	addr := e2eutil.FreeAddr(t, "")
+	e2eutil.StartProcess(t, bin, "--web.listen-address="+addr, "--web.config.file="+config)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	url := "https://" + addr + "/metrics"
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("TLS listener never came up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	try := func(user, pass string) int {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.TLS == nil {
+			t.Fatal("response did not come over TLS")
+		}
+		return resp.StatusCode
+	}
+	if code := try("", ""); code != http.StatusUnauthorized {
+		t.Errorf("no credentials: %d, want 401", code)
+	}
+	if code := try("prometheus", "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d, want 401", code)
+	}
+	if code := try("prometheus", "s3cret-scrape"); code != http.StatusOK {
+		t.Errorf("right credentials: %d, want 200", code)
+	}
+	// Plain HTTP to the TLS port gets no metrics.
+	plain := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := plain.Get("http://" + addr + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 || strings.Contains(string(b), "clavis_") {
+			t.Errorf("plain HTTP got %d with metrics", resp.StatusCode)
+		}
+	}
+}

@@ -15,6 +15,7 @@ declare -A want=(
   [nginx]=nginx
   [ssh]=openssh-client
   [curl]=curl
+  [systemd-analyze]=systemd
 )
 
 missing=()

@@ -1,0 +1,118 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
+)
+
+func init() {
+	Register(Spec{
+		Name:           "cpu",
+		DefaultEnabled: true,
+		Core:           true,
+		Setup: func(*kingpin.Application) Factory {
+			return func(env Env) (Collector, error) {
+				fs, err := procfs.NewFS(env.Paths.ProcFS)
+				if err != nil {
+					return nil, fmt.Errorf("opening procfs: %w", err)
+				}
+				return newCPUCollector(fs, env.Logger), nil
+			}
+		},
+	})
+}
+
+// cpuModes are the columns of a cpu line in /proc/stat that we export, in
+// file order. guest and guest_nice are left out on purpose: the kernel already
+// counts them inside user and nice, so exporting them as modes would make the
+// sum over modes exceed wall-clock time.
+var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"}
+
+// cpuCollector exports /proc/stat: seconds per CPU and mode, the number of
+// online CPUs, and the boot time.
+//
+// The kernel's per-CPU counters are not strictly monotonic: iowait and idle
+// are derived from nohz accounting and can step back, and a CPU that goes
+// offline and returns reports values that lag what it reported before. A
+// counter that goes backwards makes Prometheus' rate() see a reset and
+// produce a huge spike, so the collector remembers the last value it sent for
+// every (cpu, mode) and never sends less. The memory is kept for CPUs that
+// went offline too, so they resume where they left off.
+type cpuCollector struct {
+	fs      procfs.FS
+	logger  *slog.Logger
+	seconds *prometheus.Desc
+	count   *prometheus.Desc
+	boot    *prometheus.Desc
+
+	mu   sync.Mutex
+	last map[int64]*cpuSeries
+}
+
+// cpuSeries is the clamping memory of one CPU.
+type cpuSeries struct {
+	label  string // the cpu label value, formatted once
+	values [len(cpuModes)]float64
+}
+
+func newCPUCollector(fs procfs.FS, logger *slog.Logger) *cpuCollector {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &cpuCollector{
+		fs:     fs,
+		logger: logger,
+		seconds: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "cpu", "seconds_total"),
+			"Seconds the CPUs spent in each mode (from /proc/stat; clamped so it never goes backwards; guest time is inside user and nice).",
+			[]string{"cpu", "mode"}, nil),
+		count: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "cpu", "count"),
+			"Number of online CPUs (per-CPU lines in /proc/stat).", nil, nil),
+		boot: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "boot_time_seconds"),
+			"Time the host booted, in seconds since the Unix epoch (btime in /proc/stat).", nil, nil),
+		last: map[int64]*cpuSeries{},
+	}
+}
+
+func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	stat, err := c.fs.Stat()
+	if err != nil {
+		return fmt.Errorf("reading stat: %w", err)
+	}
+	if len(stat.CPU) == 0 {
+		return errors.New("reading stat: no per-CPU lines")
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, cs := range stat.CPU {
+		prev, ok := c.last[id]
+		if !ok {
+			prev = &cpuSeries{label: strconv.FormatInt(id, 10)}
+			c.last[id] = prev
+		}
+		now := [len(cpuModes)]float64{cs.User, cs.Nice, cs.System, cs.Idle, cs.Iowait, cs.IRQ, cs.SoftIRQ, cs.Steal}
+		for i, v := range now {
+			if v < prev.values[i] {
+				c.logger.Debug("CPU counter went backwards; keeping the last value",
+					"cpu", prev.label, "mode", cpuModes[i], "last", prev.values[i], "now", v)
+				v = prev.values[i]
+			}
+			prev.values[i] = v
+			ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, v, prev.label, cpuModes[i])
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(stat.CPU)))
+	if stat.BootTime == 0 {
+		return errors.New("reading stat: no btime line")
+	}
+	ch <- prometheus.MustNewConstMetric(c.boot, prometheus.GaugeValue, float64(stat.BootTime))
+	return nil
+}

@@ -1,0 +1,339 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// defaultMountPointsExclude leaves out the kernel's own trees and the
+	// per-container mounts of container runtimes (node_exporter's default).
+	defaultMountPointsExclude = `^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`
+
+	// defaultFSTypesExclude leaves out pseudo file systems (no disk behind
+	// them), read-only images, and network file systems: a statfs on a dead
+	// network mount can hang, and their space belongs to another host.
+	defaultFSTypesExclude = `^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|efivarfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs|` +
+		`nfs4?|cifs|smb3?|smbfs|ncpfs|9p|afs|ceph|glusterfs|fuse\.glusterfs|fuse\.sshfs|fuse\.s3fs|fuse\.rclone|lustre|gpfs|beegfs|davfs|fuse\.davfs)$`
+)
+
+func init() {
+	Register(Spec{
+		Name:           "filesystem",
+		DefaultEnabled: true,
+		Core:           true,
+		Setup: func(app *kingpin.Application) Factory {
+			mpExclude := addRegexpFlag(app, "collector.filesystem.mount-points-exclude",
+				"Regexp of mount points to leave out (replaced by --collector.filesystem.mount-points-include when that is set).",
+				defaultMountPointsExclude)
+			mpInclude := addRegexpFlag(app, "collector.filesystem.mount-points-include",
+				"Regexp of the only mount points to report (instead of the exclude list).", "")
+			fsExclude := addRegexpFlag(app, "collector.filesystem.fs-types-exclude",
+				"Regexp of file system types to leave out: pseudo and network file systems by default (replaced by --collector.filesystem.fs-types-include when that is set).",
+				defaultFSTypesExclude)
+			fsInclude := addRegexpFlag(app, "collector.filesystem.fs-types-include",
+				"Regexp of the only file system types to report (instead of the exclude list).", "")
+			timeout := app.Flag("collector.filesystem.stat-timeout",
+				"How long a statfs may take before its mount is reported with clavis_filesystem_device_error 1 and skipped until the call returns.").
+				Default("2s").Duration()
+			return func(env Env) (Collector, error) {
+				mounts, err := newIncludeExcludeFilter(mpInclude, mpExclude,
+					"collector.filesystem.mount-points-include", "collector.filesystem.mount-points-exclude")
+				if err != nil {
+					return nil, err
+				}
+				types, err := newIncludeExcludeFilter(fsInclude, fsExclude,
+					"collector.filesystem.fs-types-include", "collector.filesystem.fs-types-exclude")
+				if err != nil {
+					return nil, err
+				}
+				if *timeout <= 0 {
+					return nil, fmt.Errorf("--collector.filesystem.stat-timeout must be positive, got %s", *timeout)
+				}
+				fs, err := procfs.NewFS(env.Paths.ProcFS)
+				if err != nil {
+					return nil, fmt.Errorf("opening procfs: %w", err)
+				}
+				return newFilesystemCollector(filesystemConfig{
+					procfs:      fs,
+					rootfs:      env.Paths.RootFS,
+					mountPoints: mounts,
+					fsTypes:     types,
+					statTimeout: *timeout,
+					stat:        statfs,
+					logger:      env.Logger,
+				}), nil
+			}
+		},
+	})
+}
+
+// fsStats is what one statfs call tells about a mount, in bytes and inodes.
+type fsStats struct {
+	size, free, avail, files, filesFree uint64
+}
+
+// statFunc reads a mounted file system's usage. It is a field of the
+// collector so tests can inject one that blocks like a dead NFS server.
+type statFunc func(path string) (fsStats, error)
+
+// statfs is the real statFunc.
+func statfs(path string) (fsStats, error) {
+	var buf unix.Statfs_t
+	if err := unix.Statfs(path, &buf); err != nil {
+		return fsStats{}, err
+	}
+	// POSIX counts blocks in fragment-size units; Linux reports f_frsize
+	// equal to f_bsize on every common file system, but some do differ.
+	unit := uint64(buf.Frsize)
+	if unit == 0 {
+		unit = uint64(buf.Bsize)
+	}
+	return fsStats{
+		size:      buf.Blocks * unit,
+		free:      buf.Bfree * unit,
+		avail:     buf.Bavail * unit,
+		files:     buf.Files,
+		filesFree: buf.Ffree,
+	}, nil
+}
+
+type filesystemConfig struct {
+	procfs      procfs.FS
+	rootfs      string
+	mountPoints deviceFilter
+	fsTypes     deviceFilter
+	statTimeout time.Duration
+	stat        statFunc
+	logger      *slog.Logger
+}
+
+// filesystemCollector exports size and usage of every mounted file system
+// that passes the filters.
+//
+// statfs is a system call that can block for minutes (an NFS server gone, a
+// FUSE daemon wedged), and nothing can interrupt it. So each call runs on a
+// goroutine of its own and the scrape waits at most statTimeout for it. A
+// mount whose call is still running after that is reported with
+// clavis_filesystem_device_error 1, and no new call is started for it until
+// the pending one returns: a dead mount costs one stuck goroutine, not one per
+// scrape.
+type filesystemCollector struct {
+	cfg filesystemConfig
+
+	size, free, avail, files, filesFree, readonly, deviceError *prometheus.Desc
+
+	mu sync.Mutex
+	// pending holds the stat paths whose statfs call outlived its scrape.
+	pending map[string]struct{}
+}
+
+func newFilesystemCollector(cfg filesystemConfig) *filesystemCollector {
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.stat == nil {
+		cfg.stat = statfs
+	}
+	labels := []string{"device", "mountpoint", "fstype"}
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "filesystem", name), help, labels, nil)
+	}
+	return &filesystemCollector{
+		cfg:         cfg,
+		size:        desc("size_bytes", "File system size in bytes."),
+		free:        desc("free_bytes", "Free bytes, including those reserved for root."),
+		avail:       desc("avail_bytes", "Bytes available to unprivileged users."),
+		files:       desc("files", "Total inodes."),
+		filesFree:   desc("files_free", "Free inodes."),
+		readonly:    desc("readonly", "1 if the file system is mounted read-only."),
+		deviceError: desc("device_error", "1 if statfs failed or did not answer within --collector.filesystem.stat-timeout (the mount is then skipped until it answers)."),
+		pending:     map[string]struct{}{},
+	}
+}
+
+// mount is one file system to report.
+type mount struct {
+	device, mountPoint, fsType string
+	readonly                   float64
+	statPath                   string
+}
+
+func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	mounts, err := c.mounts()
+	if err != nil {
+		return err
+	}
+
+	type result struct {
+		i   int
+		st  fsStats
+		err error
+	}
+	results := make(chan result, len(mounts))
+	started := make([]bool, len(mounts))
+	waiting := 0
+	c.mu.Lock()
+	for i, m := range mounts {
+		if _, stuck := c.pending[m.statPath]; stuck {
+			continue
+		}
+		c.pending[m.statPath] = struct{}{}
+		started[i] = true
+		waiting++
+		go func() {
+			st, err := c.cfg.stat(m.statPath)
+			c.mu.Lock()
+			delete(c.pending, m.statPath)
+			c.mu.Unlock()
+			results <- result{i, st, err} // buffered: never blocks, even after the scrape left
+		}()
+	}
+	c.mu.Unlock()
+
+	stats := make([]*result, len(mounts))
+	timer := time.NewTimer(c.cfg.statTimeout)
+	defer timer.Stop()
+collect:
+	for waiting > 0 {
+		select {
+		case r := <-results:
+			stats[r.i] = &r
+			waiting--
+		case <-timer.C:
+			break collect
+		case <-ctx.Done():
+			break collect
+		}
+	}
+
+	for i, m := range mounts {
+		labels := []string{m.device, m.mountPoint, m.fsType}
+		ch <- prometheus.MustNewConstMetric(c.readonly, prometheus.GaugeValue, m.readonly, labels...)
+		r := stats[i]
+		switch {
+		case r == nil:
+			if started[i] {
+				c.cfg.logger.Warn("statfs did not answer in time; skipping this mount until it does",
+					"mountpoint", m.mountPoint, "fstype", m.fsType, "timeout", c.cfg.statTimeout)
+			}
+			ch <- prometheus.MustNewConstMetric(c.deviceError, prometheus.GaugeValue, 1, labels...)
+		case r.err != nil:
+			c.cfg.logger.Debug("statfs failed", "mountpoint", m.mountPoint, "err", r.err)
+			ch <- prometheus.MustNewConstMetric(c.deviceError, prometheus.GaugeValue, 1, labels...)
+		default:
+			ch <- prometheus.MustNewConstMetric(c.deviceError, prometheus.GaugeValue, 0, labels...)
+			ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(r.st.size), labels...)
+			ch <- prometheus.MustNewConstMetric(c.free, prometheus.GaugeValue, float64(r.st.free), labels...)
+			ch <- prometheus.MustNewConstMetric(c.avail, prometheus.GaugeValue, float64(r.st.avail), labels...)
+			ch <- prometheus.MustNewConstMetric(c.files, prometheus.GaugeValue, float64(r.st.files), labels...)
+			ch <- prometheus.MustNewConstMetric(c.filesFree, prometheus.GaugeValue, float64(r.st.filesFree), labels...)
+		}
+	}
+	return nil
+}
+
+// mounts reads the mount table and returns the file systems to report, one
+// per mount point.
+func (c *filesystemCollector) mounts() ([]mount, error) {
+	// PID 1's table is the host's view when we run in a container sharing
+	// the host's PID namespace; /proc/1 may be hidden (hidepid), so fall back
+	// to our own, as node_exporter does.
+	infos, err := c.cfg.procfs.GetProcMounts(1)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		infos, err = c.cfg.procfs.GetMounts()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading mountinfo: %w", err)
+	}
+	out := make([]mount, 0, len(infos))
+	seen := make(map[string]int, len(infos))
+	for _, mi := range infos {
+		mp := unescapeMountinfo(mi.MountPoint)
+		if c.cfg.mountPoints.ignored(mp) || c.cfg.fsTypes.ignored(mi.FSType) {
+			continue
+		}
+		ro := 0.0
+		if _, ok := mi.Options["ro"]; ok {
+			ro = 1
+		}
+		m := mount{
+			device:     deviceLabel(unescapeMountinfo(mi.Source)),
+			mountPoint: mp,
+			fsType:     mi.FSType,
+			readonly:   ro,
+			statPath:   filepath.Join(c.cfg.rootfs, mp),
+		}
+		// A mount point mounted over several times shows the last mount
+		// (later lines are on top); one series per mount point also keeps
+		// the exposition free of duplicates.
+		if i, dup := seen[mp]; dup {
+			out[i] = m
+			continue
+		}
+		seen[mp] = len(out)
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// unescapeMountinfo decodes the octal escapes (\040 for a space, \011, \012,
+// \134) the kernel writes into mountinfo paths. Anything that is not a
+// three-digit octal escape is kept as is.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			v := (s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0')
+			if s[i+1] <= '3' { // \400 and above do not fit a byte
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
+
+// deviceLabel keeps the mount source as the device label, except that the
+// server part of a network source ("host:/export", "[v6]:/export",
+// "mon1:6789,mon2:6789:/", "user@host:", "//host/share") is replaced by "_":
+// a label must never carry a host name or an IP address. Local sources
+// (/dev/sda1, tmpfs, pool/dataset) never contain a colon and pass unchanged.
+func deviceLabel(source string) string {
+	if rest, ok := strings.CutPrefix(source, "//"); ok { // CIFS/SMB: //server/share
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			return "//_" + rest[i:]
+		}
+		return "//_"
+	}
+	if strings.HasPrefix(source, "/") {
+		return source
+	}
+	if i := strings.Index(source, ":/"); i >= 0 {
+		return "_" + source[i:]
+	}
+	if i := strings.LastIndexByte(source, ':'); i >= 0 {
+		return "_" + source[i:]
+	}
+	return source
+}

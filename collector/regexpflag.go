@@ -1,0 +1,69 @@
+package collector
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/alecthomas/kingpin/v2"
+)
+
+// regexpFlag is a kingpin flag value holding a regular expression compiled
+// once, when the flag is parsed. A bad expression is therefore a flag error
+// (exit code 2 with the flag's name), and no scrape ever compiles a regexp.
+// An empty value means "no expression" (Regexp returns nil).
+type regexpFlag struct {
+	src     string
+	re      *regexp.Regexp
+	userSet bool
+}
+
+func (f *regexpFlag) Set(s string) error {
+	if s == "" {
+		f.src, f.re = "", nil
+		return nil
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		return fmt.Errorf("not a valid regular expression: %w", err)
+	}
+	f.src, f.re = s, re
+	return nil
+}
+
+func (f *regexpFlag) String() string { return f.src }
+
+// Regexp returns the compiled expression, nil when the flag is empty.
+func (f *regexpFlag) Regexp() *regexp.Regexp { return f.re }
+
+// addRegexpFlag declares a regular-expression flag with a default.
+func addRegexpFlag(app *kingpin.Application, name, help, def string) *regexpFlag {
+	f := &regexpFlag{}
+	app.Flag(name, help).Default(def).IsSetByUser(&f.userSet).SetValue(f)
+	return f
+}
+
+// deviceFilter keeps the names an include expression matches (all when there
+// is none) and drops those an exclude expression matches.
+type deviceFilter struct {
+	include, exclude *regexp.Regexp
+}
+
+func (f deviceFilter) ignored(name string) bool {
+	if f.include != nil && !f.include.MatchString(name) {
+		return true
+	}
+	return f.exclude != nil && f.exclude.MatchString(name)
+}
+
+// newIncludeExcludeFilter applies node_exporter's rule for paired flags: an
+// include set on the command line replaces the default exclude, and setting
+// both is a configuration error because their combination is ambiguous.
+func newIncludeExcludeFilter(include, exclude *regexpFlag, includeName, excludeName string) (deviceFilter, error) {
+	if include.userSet && exclude.userSet && include.re != nil && exclude.re != nil {
+		return deviceFilter{}, fmt.Errorf("--%s and --%s are mutually exclusive", includeName, excludeName)
+	}
+	if include.re != nil {
+		return deviceFilter{include: include.re}, nil
+	}
+	return deviceFilter{exclude: exclude.re}, nil
+}

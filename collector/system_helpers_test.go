@@ -1,0 +1,60 @@
+package collector
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/procfs"
+)
+
+// Fixture trees, made from a real machine and edited by hand (see
+// testdata/README.md).
+const (
+	fixtureProc = "testdata/proc"
+	fixtureSys  = "testdata/sys"
+)
+
+func mustProcFS(t *testing.T, path string) procfs.FS {
+	t.Helper()
+	fs, err := procfs.NewFS(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+// compareCollector registers one collector the way the exporter does (under
+// the scraper, so success is reported) and compares the named families with
+// want, in the text exposition format.
+func compareCollector(t *testing.T, name string, c Collector, want string, families ...string) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(AsPrometheus(name, c))
+	families = append(families, "clavis_scrape_collector_success")
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), families...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// collectAll runs Update once and returns what it sent and its error.
+func collectAll(c Collector) ([]prometheus.Metric, error) {
+	ch := make(chan prometheus.Metric)
+	done := make(chan []prometheus.Metric)
+	go func() {
+		var ms []prometheus.Metric
+		for m := range ch {
+			ms = append(ms, m)
+		}
+		done <- ms
+	}()
+	err := c.Update(context.Background(), ch)
+	close(ch)
+	return <-done, err
+}
+
+const successHelp = `# HELP clavis_scrape_collector_success Whether a collector succeeded during this scrape (1) or failed or timed out (0).
+# TYPE clavis_scrape_collector_success gauge
+`

@@ -1,7 +1,188 @@
 // Command alertbridge turns Alertmanager webhooks into ntfy pages and Uptime
-// Kuma push state. STUB: lands with the alertbridge issue.
+// Kuma push state, spooling every alert durably before answering 2xx. The
+// logic lives in package alertbridge; this file is flags and wiring.
 package main
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
-func main() { fmt.Println("alertbridge: not implemented yet") }
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/clavitor/clavis-telemetry/alertbridge"
+)
+
+const (
+	program = "alertbridge"
+	// DefaultListenAddress is next to clavis-telemetry's :9745.
+	DefaultListenAddress = ":9746"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	app := kingpin.New(program, "Turns Alertmanager webhook notifications into ntfy pages and Uptime Kuma push state, losing nothing and sending nothing twice.")
+	webFlags := kingpinflag.AddFlags(app, DefaultListenAddress)
+	tokenFile := app.Flag("webhook.token-file", "File holding the bearer token Alertmanager must send to /webhook (http_config.authorization.credentials_file). Empty: no token required (basic auth can still come from --web.config.file).").String()
+
+	spoolPath := app.Flag("spool.path", "bbolt spool file; created with its directory if missing.").Default("data/alertbridge.db").String()
+	maxAge := app.Flag("spool.max-age", "Notifications still undelivered after this long are dropped and counted.").Default("24h").Duration()
+	dedupRetention := app.Flag("spool.dedup-retention", "How long alert keys (fingerprint, status, startsAt) are remembered to drop duplicates.").Default("168h").Duration()
+	batchDelay := app.Flag("spool.batch-delay", "Longest wait of an intake commit to share its fsync with concurrent webhooks.").Default("2ms").Duration()
+
+	ntfyURL := app.Flag("ntfy.url", "Full ntfy topic URL, e.g. https://ntfy.example.com/clavis-alerts. Empty: ntfy disabled.").Envar("NTFY_ALERT_URL").String()
+	ntfyToken := app.Flag("ntfy.token", "ntfy access token, sent as Authorization: Bearer.").Envar("NTFY_ALERT_TOKEN").String()
+	clickURL := app.Flag("ntfy.click-url", "Dashboard URL used as the click URL and the Dashboard action (default click URL: the alert's generatorURL).").String()
+	priorities := app.Flag("ntfy.priority", "Severity to ntfy priority (1-5) mapping, repeatable: --ntfy.priority=critical=5. Merged over critical=5, warning=4, info=3.").StringMap()
+	defaultPriority := app.Flag("ntfy.default-priority", "ntfy priority of firing alerts whose severity has no mapping.").Default("3").Int()
+	resolvedPriority := app.Flag("ntfy.resolved-priority", "ntfy priority of resolved notifications.").Default("3").Int()
+
+	kumaURL := app.Flag("kuma.push-url", "Uptime Kuma push monitor URL, e.g. https://kuma.example.com/api/push/TOKEN. Empty: Kuma disabled.").Envar("KUMA_PUSH_URL").String()
+	downSeverities := app.Flag("kuma.down-severity", "Severity label values whose firing alerts set the Kuma monitor down (repeatable).").Default("critical").Strings()
+	kumaConfigBackoff := app.Flag("kuma.config-error-backoff", "Wait between pushes while Kuma answers 404 (unknown push token).").Default("5m").Duration()
+
+	backoffMin := app.Flag("delivery.backoff-min", "First retry delay; doubles per failure, with jitter.").Default("1s").Duration()
+	backoffMax := app.Flag("delivery.backoff-max", "Longest retry delay.").Default("1m").Duration()
+	maxRetryAfter := app.Flag("delivery.max-retry-after", "Longest wait a Retry-After header is honoured for.").Default("10m").Duration()
+	timeout := app.Flag("delivery.timeout", "Timeout of one delivery attempt.").Default("10s").Duration()
+	watchdog := app.Flag("watchdog.alertname", "Name of the always-firing heartbeat alert: never sent to ntfy, every copy pushes Kuma.").Default("Watchdog").String()
+
+	logCfg := &promslog.Config{}
+	promslogflag.AddFlags(app, logCfg)
+	app.Version(version.Print(program))
+	app.HelpFlag.Short('h')
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", program, err)
+		return 2
+	}
+	logger := promslog.New(logCfg)
+	logger.Info("starting "+program, "version", version.Info())
+
+	cfg := alertbridge.Config{
+		SpoolPath: *spoolPath, MaxAge: *maxAge, DedupRetention: *dedupRetention, BatchDelay: *batchDelay,
+		WatchdogAlertname: *watchdog,
+		Backoff:           alertbridge.Backoff{Min: *backoffMin, Max: *backoffMax, MaxRetryAfter: *maxRetryAfter},
+		Timeout:           *timeout,
+		Logger:            logger,
+	}
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			logger.Error("cannot read --webhook.token-file", "err", err)
+			return 1
+		}
+		cfg.WebhookToken = strings.TrimSpace(string(b))
+		if cfg.WebhookToken == "" {
+			logger.Error("--webhook.token-file is empty", "file", *tokenFile)
+			return 1
+		}
+	}
+	if *ntfyURL != "" {
+		prio := alertbridge.DefaultPriorities()
+		for sev, v := range *priorities {
+			p, err := strconv.Atoi(v)
+			if err != nil || p < 1 || p > 5 {
+				logger.Error("--ntfy.priority: want severity=1..5", "severity", sev, "value", v)
+				return 2
+			}
+			prio[sev] = p
+		}
+		cfg.Ntfy = &alertbridge.NtfyConfig{URL: *ntfyURL, Token: *ntfyToken, DashboardURL: *clickURL,
+			Priorities: prio, DefaultPriority: *defaultPriority, ResolvedPriority: *resolvedPriority}
+	}
+	if *kumaURL != "" {
+		cfg.Kuma = &alertbridge.KumaConfig{PushURL: *kumaURL, DownSeverities: *downSeverities, ConfigErrorBackoff: *kumaConfigBackoff}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		versioncollector.NewCollector("clavis_alertbridge"),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+	)
+	cfg.Registerer = reg
+	bridge, err := alertbridge.New(cfg)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	defer bridge.Close()
+	targets := bridge.Targets()
+	if len(targets) == 0 {
+		logger.Warn("no notification target configured (NTFY_ALERT_URL and KUMA_PUSH_URL unset): alerts are only written to the outage log")
+	} else {
+		logger.Info("notification targets active", "targets", strings.Join(targets, ","),
+			"ntfy", cfg.Ntfy != nil, "kuma", cfg.Kuma != nil, "outage_log", true)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/webhook", bridge)
+	mux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), EnableOpenMetrics: true})))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !bridge.Ready() {
+			http.Error(w, "Not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        program,
+		Description: "Alertmanager webhook (POST /webhook) to ntfy and Uptime Kuma. Active targets: " + strings.Join(append(targets, "outage log"), ", "),
+		Version:     version.Info(),
+		Links:       []web.LandingLinks{{Address: "/metrics", Text: "Metrics"}, {Address: "/-/healthy", Text: "Health"}, {Address: "/-/ready", Text: "Ready"}},
+	})
+	if err != nil {
+		logger.Error("landing page", "err", err)
+		return 1
+	}
+	mux.Handle("/", landing)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { bridge.Run(runCtx); close(done) }()
+
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(server, webFlags, logger) }()
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down; undelivered notifications stay in the spool")
+	case err := <-serveErr:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("listener failed", "err", err)
+			code = 1
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	server.Shutdown(sctx)
+	cancel()
+	cancelRun()
+	<-done
+	return code
+}

@@ -1,0 +1,164 @@
+// Package alertbridge turns Alertmanager webhook notifications into ntfy
+// messages and Uptime Kuma push state without losing or repeating any: each
+// alert is written to a bbolt spool (fsync'd) before Alertmanager gets its
+// 2xx, and delivery workers drain the spool per target, retrying what is
+// worth retrying.
+package alertbridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxBodyBytes is the largest webhook body accepted (1 MiB); larger bodies
+// are answered 413.
+const MaxBodyBytes = 1 << 20
+
+// Payload is Alertmanager's webhook payload, version 4, with the fields of
+// Alertmanager 0.25 up to current releases. Unknown fields are ignored so a
+// newer Alertmanager keeps working.
+type Payload struct {
+	Version           string            `json:"version"`
+	GroupKey          string            `json:"groupKey"`
+	TruncatedAlerts   int               `json:"truncatedAlerts"`
+	Status            string            `json:"status"`
+	Receiver          string            `json:"receiver"`
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	ExternalURL       string            `json:"externalURL"`
+	Alerts            []Alert           `json:"alerts"`
+}
+
+// Alert is one alert of a webhook payload.
+type Alert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+// BadRequestError is a payload problem the sender must fix; the webhook
+// handler answers it with 400 and the message, and counts it by Reason.
+type BadRequestError struct {
+	Reason string // bad_json, bad_version, invalid
+	Msg    string
+}
+
+func (e *BadRequestError) Error() string { return e.Msg }
+
+func badRequest(reason, format string, args ...any) error {
+	return &BadRequestError{Reason: reason, Msg: fmt.Sprintf(format, args...)}
+}
+
+// DecodePayload parses and validates one webhook body. Every error it
+// returns is a *BadRequestError.
+func DecodePayload(body []byte) (*Payload, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var p Payload
+	if err := dec.Decode(&p); err != nil {
+		return nil, badRequest("bad_json", "invalid JSON: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, badRequest("bad_json", "invalid JSON: unexpected data after the payload object")
+	}
+	if p.Version != "4" {
+		return nil, badRequest("bad_version", "unsupported webhook payload version %q: alertbridge accepts Alertmanager's version \"4\"", p.Version)
+	}
+	if p.Status != "" && p.Status != "firing" && p.Status != "resolved" {
+		return nil, badRequest("invalid", "invalid payload status %q: want firing or resolved", p.Status)
+	}
+	for i := range p.Alerts {
+		a := &p.Alerts[i]
+		if a.Status != "firing" && a.Status != "resolved" {
+			return nil, badRequest("invalid", "alert %d: invalid status %q: want firing or resolved", i, a.Status)
+		}
+		if len(a.Labels) == 0 {
+			return nil, badRequest("invalid", "alert %d: no labels", i)
+		}
+		if a.StartsAt.IsZero() {
+			return nil, badRequest("invalid", "alert %d: startsAt missing", i)
+		}
+		if a.Fingerprint == "" {
+			// Alertmanager before 0.19 sent no fingerprint; derive one
+			// from the label set, as Alertmanager does.
+			a.Fingerprint = labelFingerprint(a.Labels)
+		}
+		if len(a.Fingerprint) > 128 {
+			return nil, badRequest("invalid", "alert %d: fingerprint longer than 128 bytes", i)
+		}
+	}
+	return &p, nil
+}
+
+func labelFingerprint(labels map[string]string) string {
+	names := make([]string, 0, len(labels))
+	for k := range labels {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	h := fnv.New64a()
+	for _, k := range names {
+		h.Write([]byte(k))
+		h.Write([]byte{0xff})
+		h.Write([]byte(labels[k]))
+		h.Write([]byte{0xff})
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// Record is one alert in one status, as spooled and delivered.
+type Record struct {
+	Key          string            `json:"key"`
+	Accepted     time.Time         `json:"accepted"`
+	Status       string            `json:"status"`
+	Fingerprint  string            `json:"fingerprint"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL,omitempty"`
+	ExternalURL  string            `json:"externalURL,omitempty"`
+	Receiver     string            `json:"receiver,omitempty"`
+}
+
+// RecordKey is the deduplication key of an alert: Alertmanager retries and
+// both members of an HA pair send the same (fingerprint, status, startsAt).
+func RecordKey(fingerprint, status string, startsAt time.Time) string {
+	return fingerprint + "|" + status + "|" + strconv.FormatInt(startsAt.UnixNano(), 10)
+}
+
+// Records turns a validated payload into one record per alert.
+func (p *Payload) Records(now time.Time) []Record {
+	recs := make([]Record, 0, len(p.Alerts))
+	for _, a := range p.Alerts {
+		recs = append(recs, Record{
+			Key:          RecordKey(a.Fingerprint, a.Status, a.StartsAt),
+			Accepted:     now,
+			Status:       a.Status,
+			Fingerprint:  a.Fingerprint,
+			Labels:       a.Labels,
+			Annotations:  a.Annotations,
+			StartsAt:     a.StartsAt,
+			EndsAt:       a.EndsAt,
+			GeneratorURL: a.GeneratorURL,
+			ExternalURL:  strings.TrimRight(p.ExternalURL, "/"),
+			Receiver:     p.Receiver,
+		})
+	}
+	return recs
+}
+
+// Alertname is the alertname label.
+func (r *Record) Alertname() string { return r.Labels["alertname"] }

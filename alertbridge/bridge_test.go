@@ -52,10 +52,10 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 	}
 	// 400 with a clear message.
 	for body, want := range map[string]string{
-		`{"version":"4","alerts":[`: "invalid JSON",
+		`{"version":"4","alerts":[`:   "invalid JSON",
 		`{"version":"3","alerts":[]}`: `version "3"`,
-		`{"alerts":[]}`: `version ""`,
-		`{"version":"4","alerts":[{"status":"firing","labels":{},"startsAt":"2026-01-01T00:00:00Z"}]}`:        "no labels",
+		`{"alerts":[]}`:               `version ""`,
+		`{"version":"4","alerts":[{"status":"firing","labels":{},"startsAt":"2026-01-01T00:00:00Z"}]}`:         "no labels",
 		`{"version":"4","alerts":[{"status":"burning","labels":{"a":"b"},"startsAt":"2026-01-01T00:00:00Z"}]}`: `invalid status "burning"`,
 		`{"version":"4","alerts":[]} {}`: "after the payload",
 	} {

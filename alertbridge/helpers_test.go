@@ -80,9 +80,9 @@ func (s *syncBuffer) String() string {
 // testBridge is a running in-process bridge behind an httptest server.
 type testBridge struct {
 	*Bridge
-	srv *httptest.Server
-	reg *prometheus.Registry
-	log *syncBuffer
+	srv  *httptest.Server
+	reg  *prometheus.Registry
+	log  *syncBuffer
 	stop func()
 }
 
@@ -206,4 +206,3 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
-

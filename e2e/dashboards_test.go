@@ -1,0 +1,269 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
+)
+
+// Dashboards are kept as JSON in grafana/dashboards/. These tests parse
+// every panel and check each PromQL expression with the real Prometheus
+// parser (promtool), without pulling Prometheus into go.mod; the end-to-end
+// test runs the same expressions against a live Prometheus fed by real POPs.
+
+type dashboard struct {
+	file          string
+	UID           string `json:"uid"`
+	Title         string `json:"title"`
+	SchemaVersion int    `json:"schemaVersion"`
+	Templating    struct {
+		List []struct {
+			Type  string `json:"type"`
+			Name  string `json:"name"`
+			Query any    `json:"query"`
+		} `json:"list"`
+	} `json:"templating"`
+	Panels []panel `json:"panels"`
+}
+
+type panel struct {
+	ID          int     `json:"id"`
+	Type        string  `json:"type"`
+	Title       string  `json:"title"`
+	Description string  `json:"description"`
+	Panels      []panel `json:"panels"` // collapsed rows
+	Datasource  *struct {
+		Type string `json:"type"`
+		UID  string `json:"uid"`
+	} `json:"datasource"`
+	FieldConfig struct {
+		Defaults struct {
+			Unit string `json:"unit"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
+	Targets []struct {
+		RefID        string `json:"refId"`
+		Expr         string `json:"expr"`
+		LegendFormat string `json:"legendFormat"`
+		Datasource   *struct {
+			UID string `json:"uid"`
+		} `json:"datasource"`
+	} `json:"targets"`
+}
+
+// query is one panel target, with Grafana's variables substituted.
+type query struct {
+	dashboard, panel, refID string
+	expr                    string
+}
+
+func loadDashboards(t *testing.T) []dashboard {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(e2eutil.RepoRoot(t), "grafana", "dashboards", "*.json"))
+	if len(files) < 4 {
+		t.Fatalf("want at least 4 dashboards, found %v", files)
+	}
+	var out []dashboard
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d dashboard
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		d.file = filepath.Base(f)
+		out = append(out, d)
+	}
+	return out
+}
+
+func (d dashboard) allPanels() []panel {
+	var out []panel
+	for _, p := range d.Panels {
+		out = append(out, p)
+		out = append(out, p.Panels...)
+	}
+	return out
+}
+
+// substitute replaces the Grafana variables the dashboards use with values
+// Prometheus accepts.
+func substitute(expr, pop, rateInterval string) string {
+	r := strings.NewReplacer(
+		"$__rate_interval", rateInterval,
+		"${__rate_interval}", rateInterval,
+		"$__range", "1h",
+		"${pop}", pop,
+		"$pop", pop,
+	)
+	return r.Replace(expr)
+}
+
+func dashboardQueries(t *testing.T, pop, rateInterval string) []query {
+	t.Helper()
+	var qs []query
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				qs = append(qs, query{d.Title, p.Title, tg.RefID, substitute(tg.Expr, pop, rateInterval)})
+			}
+		}
+	}
+	return qs
+}
+
+// ipLabel matches label names that could carry an address.
+var ipLabel = regexp.MustCompile(`(?i)instance|\bip\b|_ip|ip_|addr|remote|client|peer|source_address|src`)
+
+func TestDashboardsWellFormed(t *testing.T) {
+	t.Parallel()
+	wantTitles := map[string]bool{"Clavis fleet": false, "Clavis POP": false, "Clavis tarpit": false, "Clavis alerting pipeline": false}
+	uids := map[string]string{}
+	legendVars := regexp.MustCompile(`\{\{\s*([^}\s]+)\s*\}\}`)
+	byClause := regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
+	for _, d := range loadDashboards(t) {
+		if _, ok := wantTitles[d.Title]; ok {
+			wantTitles[d.Title] = true
+		}
+		if d.UID == "" || uids[d.UID] != "" {
+			t.Errorf("%s: uid %q empty or used twice", d.file, d.UID)
+		}
+		uids[d.UID] = d.file
+		if d.SchemaVersion < 39 {
+			t.Errorf("%s: schemaVersion %d, want current (>= 39)", d.file, d.SchemaVersion)
+		}
+		vars := map[string]string{}
+		for _, v := range d.Templating.List {
+			vars[v.Name] = v.Type
+		}
+		if vars["datasource"] != "datasource" {
+			t.Errorf("%s: no datasource variable", d.file)
+		}
+		if d.Title == "Clavis POP" && vars["pop"] != "query" {
+			t.Errorf("%s: no $pop variable", d.file)
+		}
+		for _, p := range d.allPanels() {
+			if p.Type == "row" {
+				continue
+			}
+			where := fmt.Sprintf("%s: panel %q", d.file, p.Title)
+			if p.FieldConfig.Defaults.Unit == "" {
+				t.Errorf("%s: no unit", where)
+			}
+			if p.Description == "" {
+				t.Errorf("%s: no description", where)
+			}
+			if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
+				t.Errorf("%s: datasource must be the ${datasource} variable", where)
+			}
+			if len(p.Targets) == 0 {
+				t.Errorf("%s: no query", where)
+			}
+			for _, tg := range p.Targets {
+				if tg.Datasource == nil || tg.Datasource.UID != "${datasource}" {
+					t.Errorf("%s %s: target datasource must be ${datasource}", where, tg.RefID)
+				}
+				if strings.TrimSpace(tg.Expr) == "" {
+					t.Errorf("%s %s: empty expression", where, tg.RefID)
+				}
+				for _, m := range legendVars.FindAllStringSubmatch(tg.LegendFormat, -1) {
+					if ipLabel.MatchString(m[1]) {
+						t.Errorf("%s %s: legend shows label %q, which may carry an address", where, tg.RefID, m[1])
+					}
+				}
+				for _, m := range byClause.FindAllStringSubmatch(tg.Expr, -1) {
+					if ipLabel.MatchString(m[1]) {
+						t.Errorf("%s %s: groups by %q, which may carry an address", where, tg.RefID, m[1])
+					}
+				}
+				if d.Title == "Clavis tarpit" && ipLabel.MatchString(tg.Expr) {
+					t.Errorf("%s %s: tarpit query names an address-like label: %s", where, tg.RefID, tg.Expr)
+				}
+			}
+		}
+	}
+	for title, ok := range wantTitles {
+		if !ok {
+			t.Errorf("dashboard %q missing", title)
+		}
+	}
+}
+
+// TestDashboardQueriesParse loads every panel expression, variables
+// substituted, into a rules file and has promtool check it: the real
+// Prometheus parser, type checks included.
+func TestDashboardQueriesParse(t *testing.T) {
+	t.Parallel()
+	promtool := e2eutil.RequireBinary(t, "promtool")
+	qs := dashboardQueries(t, "fra1", "1m")
+	var b strings.Builder
+	b.WriteString("groups:\n  - name: dashboard-queries\n    rules:\n")
+	for i, q := range qs {
+		expr, _ := json.Marshal(q.expr) // a JSON string is a valid YAML scalar
+		fmt.Fprintf(&b, "      - record: dashboard:query_%d\n        expr: %s\n", i, expr)
+	}
+	path := filepath.Join(t.TempDir(), "dashboard-queries.yml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := runTool(t, "", promtool, "check", "rules", path)
+	if want := fmt.Sprintf("SUCCESS: %d rules found", len(qs)); !strings.Contains(out, want) {
+		t.Fatalf("promtool check rules: want %q in\n%s", want, out)
+	}
+}
+
+// TestDashboardMetricsExist checks that every clavis_ metric a dashboard or
+// rule names is on the POP's allowlist or is one of alertbridge's metrics,
+// so a renamed metric cannot leave a panel silently empty.
+func TestDashboardMetricsExist(t *testing.T) {
+	t.Parallel()
+	root := e2eutil.RepoRoot(t)
+	allow, err := os.ReadFile(filepath.Join(root, "collector", "allowlist.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, m := range regexp.MustCompile(`"(clavis_[a-z0-9_]+)"`).FindAllStringSubmatch(string(allow), -1) {
+		known[m[1]] = true
+	}
+	for _, n := range []string{"webhooks_received_total", "webhooks_rejected_total", "alerts_accepted_total", "alerts_duplicate_total",
+		"notifications_sent_total", "notifications_failed_total", "notifications_retried_total", "notifications_dropped_total",
+		"spool_depth", "spool_oldest_age_seconds", "delivery_duration_seconds", "watchdog_last_seen_timestamp_seconds", "kuma_config_errors_total"} {
+		known["clavis_alertbridge_"+n] = true
+	}
+	// Whole identifiers, so recording rule names (level:metric:ops) are
+	// recognised as such and skipped.
+	ident := regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
+	check := func(where, expr string) {
+		for _, m := range ident.FindAllString(expr, -1) {
+			if !strings.HasPrefix(m, "clavis_") || strings.Contains(m, ":") {
+				continue
+			}
+			base := m
+			for _, suf := range []string{"_bucket", "_sum", "_count"} {
+				if known[strings.TrimSuffix(m, suf)] {
+					base = strings.TrimSuffix(m, suf)
+				}
+			}
+			if !known[base] {
+				t.Errorf("%s: unknown metric %s", where, m)
+			}
+		}
+	}
+	for _, q := range dashboardQueries(t, "fra1", "1m") {
+		check(q.dashboard+"/"+q.panel, q.expr)
+	}
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			check("rule "+r.Alert+r.Record, r.Expr)
+		}
+	}
+}

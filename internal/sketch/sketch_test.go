@@ -206,3 +206,23 @@ func BenchmarkEstimate24h(b *testing.B) {
 		w.Estimate(now)
 	}
 }
+
+func TestAddHashesMatchesAddIP(t *testing.T) {
+	t.Parallel()
+	a, b := NewWindow(time.Hour, 12), NewWindow(time.Hour, 12)
+	var hs []uint64
+	for i := 0; i < 5000; i++ {
+		ip := nthIP(uint64(i))
+		a.AddIP(t0, ip)
+		hs = append(hs, HashIP(ip))
+	}
+	b.AddHashes(t0, hs)
+	b.AddIP(t0, nthIP(7)) // already in the batch: counts once
+	b.AddHashes(t0, nil)
+	if ea, eb := a.Estimate(t0), b.Estimate(t0); ea != eb {
+		t.Fatalf("AddIP estimate %d, AddHashes estimate %d", ea, eb)
+	}
+	if HashIP(netip.MustParseAddr("192.0.2.1")) != HashIP(netip.MustParseAddr("::ffff:192.0.2.1")) {
+		t.Fatal("v4 and v4-mapped hash differently")
+	}
+}

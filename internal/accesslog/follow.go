@@ -1,0 +1,349 @@
+package accesslog
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// FollowOptions configure a Follower.
+type FollowOptions struct {
+	Paths []string
+	// FromStart reads files that exist at start-up from their beginning;
+	// by default they are read from their end, so a restart does not count
+	// old lines twice. A file that appears later is always read whole.
+	FromStart bool
+	// Poll is the fallback check for events fsnotify cannot give (a
+	// directory that does not exist yet, some copytruncate races, network
+	// file systems); default 1s. It is a stat per file, not a busy loop.
+	Poll time.Duration
+	// Grace is how long a rotated-away file is still read after it goes
+	// quiet, for writers that reopen late (nginx workers after USR1);
+	// default 5s.
+	Grace  time.Duration
+	Logger *slog.Logger
+}
+
+// Follower follows access logs across rotation and feeds a Counter.
+type Follower struct {
+	counter *Counter
+	opts    FollowOptions
+	files   []*tailFile
+	logger  *slog.Logger
+
+	rotations atomic.Uint64
+	following atomic.Int64
+}
+
+type tailFile struct {
+	path         string
+	cur          *openFile
+	draining     []*openFile
+	seen         bool      // a file has existed at path: a new one is a rotation
+	missingSince time.Time // when path was found missing while cur is open
+	lastErr      string    // last logged error, to log each change once
+}
+
+type openFile struct {
+	f      *os.File
+	info   os.FileInfo
+	offset int64
+	stream *Stream
+	idle   time.Time // draining: when it last gave data
+}
+
+// NewFollower validates opts. Run starts following.
+func NewFollower(c *Counter, opts FollowOptions) (*Follower, error) {
+	if c == nil {
+		return nil, errors.New("accesslog: nil counter")
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	fl := &Follower{counter: c, opts: opts, logger: opts.Logger}
+	seen := map[string]bool{}
+	for _, p := range opts.Paths {
+		if p == "" {
+			return nil, errors.New("accesslog: empty path")
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		if seen[abs] {
+			continue // the same log twice would count its lines twice
+		}
+		seen[abs] = true
+		fl.files = append(fl.files, &tailFile{path: abs})
+	}
+	return fl, nil
+}
+
+// Rotations counts files replaced (rename + create, delete + create) or
+// truncated (copytruncate) under a followed path.
+func (fl *Follower) Rotations() uint64 { return fl.rotations.Load() }
+
+// Following is the number of followed paths with an open file.
+func (fl *Follower) Following() int { return int(fl.following.Load()) }
+
+// Run follows the files until ctx is done, then closes them.
+func (fl *Follower) Run(ctx context.Context) {
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		fl.logger.Warn("access log: no file notifications, polling only", "poll", fl.opts.Poll, "err", err)
+	} else {
+		defer w.Close()
+		events, errs = w.Events, w.Errors
+	}
+	watched := map[string]bool{}
+	watchDirs := func() {
+		if w == nil {
+			return
+		}
+		for _, tf := range fl.files {
+			dir := filepath.Dir(tf.path)
+			if watched[dir] {
+				continue
+			}
+			if err := w.Add(dir); err == nil {
+				watched[dir] = true
+			}
+		}
+	}
+	watchDirs()
+	for _, tf := range fl.files {
+		fl.check(tf, true)
+	}
+	fl.updateFollowing()
+	defer fl.closeAll()
+
+	ticker := time.NewTicker(fl.opts.Poll)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			touched := map[*tailFile]bool{}
+			fl.mark(ev, touched)
+			// Take what else is queued, so a burst of writes costs one
+			// round of reads.
+		drain:
+			for i := 0; i < 256; i++ {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						events = nil
+						break drain
+					}
+					fl.mark(ev, touched)
+				default:
+					break drain
+				}
+			}
+			for tf := range touched {
+				fl.check(tf, false)
+			}
+			fl.readDraining(false)
+			fl.updateFollowing()
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			fl.logger.Warn("access log: file notification error; the poll continues", "err", err)
+		case <-ticker.C:
+			watchDirs()
+			for _, tf := range fl.files {
+				fl.check(tf, false)
+			}
+			fl.readDraining(true)
+			fl.updateFollowing()
+		}
+	}
+}
+
+func (fl *Follower) mark(ev fsnotify.Event, touched map[*tailFile]bool) {
+	for _, tf := range fl.files {
+		if ev.Name == tf.path {
+			touched[tf] = true
+		}
+	}
+}
+
+func (fl *Follower) updateFollowing() {
+	n := 0
+	for _, tf := range fl.files {
+		if tf.cur != nil {
+			n++
+		}
+	}
+	fl.following.Store(int64(n))
+}
+
+func (fl *Follower) logErr(tf *tailFile, msg string, err error) {
+	s := msg + ": " + err.Error()
+	if s == tf.lastErr {
+		return
+	}
+	tf.lastErr = s
+	fl.logger.Warn("access log: "+msg, "path", tf.path, "err", err)
+}
+
+// check looks at what the path names now and reads what is new.
+func (fl *Follower) check(tf *tailFile, initial bool) {
+	fi, err := os.Stat(tf.path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			fl.logErr(tf, "cannot stat", err)
+		}
+		if tf.cur == nil {
+			return
+		}
+		// Renamed or deleted: the open file is still readable; the new
+		// one (if any) has not been created yet.
+		fl.read(tf, tf.cur)
+		now := time.Now()
+		if tf.missingSince.IsZero() {
+			tf.missingSince = now
+		} else if now.Sub(tf.missingSince) > fl.opts.Grace {
+			fl.closeFile(tf.cur)
+			tf.cur = nil
+			tf.missingSince = time.Time{}
+		}
+		return
+	}
+	tf.missingSince = time.Time{}
+	if tf.cur != nil && os.SameFile(tf.cur.info, fi) {
+		fl.read(tf, tf.cur)
+		return
+	}
+	if tf.cur != nil {
+		// Rotated by rename (or delete) + create: finish the old file,
+		// keep it open a while for late writers, start the new one.
+		old := tf.cur
+		fl.read(tf, old)
+		old.idle = time.Now()
+		tf.draining = append(tf.draining, old)
+		tf.cur = nil
+	}
+	fromEnd := initial && !fl.opts.FromStart
+	of, err := fl.open(tf, fromEnd)
+	if err != nil {
+		fl.logErr(tf, "cannot open", err)
+		return
+	}
+	tf.lastErr = ""
+	if tf.seen && !initial {
+		fl.rotations.Add(1)
+	}
+	tf.seen = true
+	tf.cur = of
+	fl.read(tf, of)
+}
+
+func (fl *Follower) open(tf *tailFile, fromEnd bool) (*openFile, error) {
+	f, err := os.Open(tf.path)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, errors.New("not a regular file")
+	}
+	of := &openFile{f: f, info: info, stream: fl.counter.NewStream()}
+	if fromEnd {
+		off, err := f.Seek(0, io.SeekEnd)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		of.offset = off
+	}
+	return of, nil
+}
+
+// read counts what was appended to of since the last read, first noticing
+// a truncation (copytruncate, or a writer that truncates on open).
+func (fl *Follower) read(tf *tailFile, of *openFile) int64 {
+	if info, err := of.f.Stat(); err == nil && info.Size() < of.offset {
+		fl.rotations.Add(1)
+		of.stream.Reset()
+		if _, err := of.f.Seek(0, io.SeekStart); err != nil {
+			fl.logErr(tf, "cannot seek after truncation", err)
+			return 0
+		}
+		of.offset = 0
+	}
+	n, err := of.stream.ReadFrom(of.f)
+	of.offset += n
+	if err != nil {
+		fl.logErr(tf, "read error", err)
+	}
+	return n
+}
+
+// readDraining reads rotated-away files; on the poll it closes those quiet
+// for the grace period.
+func (fl *Follower) readDraining(expire bool) {
+	now := time.Now()
+	for _, tf := range fl.files {
+		kept := tf.draining[:0]
+		for _, of := range tf.draining {
+			if fl.read(tf, of) > 0 {
+				of.idle = now
+			}
+			if expire && now.Sub(of.idle) > fl.opts.Grace {
+				fl.closeFile(of)
+				continue
+			}
+			kept = append(kept, of)
+		}
+		clear(tf.draining[len(kept):])
+		tf.draining = kept
+	}
+}
+
+func (fl *Follower) closeFile(of *openFile) {
+	of.stream.Discard()
+	of.f.Close()
+}
+
+func (fl *Follower) closeAll() {
+	for _, tf := range fl.files {
+		if tf.cur != nil {
+			tf.cur.f.Close()
+			tf.cur = nil
+		}
+		for _, of := range tf.draining {
+			of.f.Close()
+		}
+		tf.draining = nil
+	}
+	fl.following.Store(0)
+}

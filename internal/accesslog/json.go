@@ -1,0 +1,359 @@
+package accesslog
+
+// ParseJSON parses one JSON-lines access log record. Two layouts are known:
+//
+// Caddy's default access log (fields of the "http.log.access" logger):
+//
+//	{"ts":1700000000.123,"request":{"remote_ip":"…","client_ip":"…","method":"GET","uri":"/…",…},"duration":0.0012,"size":1234,"status":200,…}
+//
+// and nginx with log_format … escape=json, using nginx's variable names as
+// keys (see README: the documented layout):
+//
+//	{"time_iso8601":"…","remote_addr":"…","request_method":"GET","request_uri":"/…","status":200,
+//	 "body_bytes_sent":1234,"request_time":0.001,"http_x_forwarded_for":"…"}
+//
+// Also accepted: "request" as a string ("GET /x HTTP/1.1", nginx $request),
+// "uri", "bytes_sent", "size", "msec", "time_local", numbers written as
+// strings. Unknown keys and nested values are skipped without being kept.
+// The scanner is hand-written and does not allocate.
+func ParseJSON(line []byte, r *Record) error {
+	*r = Record{Method: MethodOther}
+	s := jsonScanner{b: line}
+	s.ws()
+	if !s.eat('{') {
+		return errNotJSON
+	}
+	status := false
+	if err := s.object(func(key []byte, depth int) error {
+		return r.jsonField(&s, key, &status)
+	}); err != nil {
+		return err
+	}
+	s.ws()
+	if s.i != len(s.b) {
+		return errJSONSyntax
+	}
+	if !status {
+		return errNoStatus
+	}
+	return nil
+}
+
+// jsonField handles one top-level key; the scanner is positioned at its value.
+func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool) error {
+	switch string(key) {
+	case "request":
+		s.ws()
+		if s.peek() == '{' { // Caddy
+			s.i++
+			return s.object(func(k []byte, _ int) error {
+				switch string(k) {
+				case "remote_ip", "remote_addr":
+					return s.stringInto(&r.Remote)
+				case "client_ip":
+					return s.stringInto(&r.ClientIP)
+				case "method":
+					var m []byte
+					if err := s.stringInto(&m); err != nil {
+						return err
+					}
+					r.Method, r.methodSet = parseMethod(m), true
+				case "uri":
+					return s.pathInto(&r.Path)
+				default:
+					return s.skip()
+				}
+				return nil
+			})
+		}
+		// nginx $request: "GET /x HTTP/1.1"
+		var req []byte
+		if err := s.stringInto(&req); err != nil {
+			return err
+		}
+		m, set := r.Method, r.methodSet
+		if r.Path == nil {
+			splitRequest(req, r)
+		}
+		if set { // an explicit request_method wins
+			r.Method = m
+		} else {
+			r.methodSet = true
+		}
+		return nil
+	case "remote_addr", "remote_ip":
+		return s.stringInto(&r.Remote)
+	case "client_ip":
+		return s.stringInto(&r.ClientIP)
+	case "request_method", "method":
+		var m []byte
+		if err := s.stringInto(&m); err != nil {
+			return err
+		}
+		r.Method, r.methodSet = parseMethod(m), true
+		return nil
+	case "request_uri", "uri":
+		return s.pathInto(&r.Path)
+	case "status":
+		v, err := s.number()
+		if err != nil {
+			return err
+		}
+		st, ok := parseSize(v)
+		if !ok || st > 999 {
+			return errStatus
+		}
+		r.Status, *status = int(st), true
+		return nil
+	case "body_bytes_sent", "bytes_sent", "size":
+		v, err := s.number()
+		if err != nil {
+			return err
+		}
+		if size, ok := parseSize(v); ok {
+			r.Size = size
+		}
+		return nil
+	case "request_time", "duration":
+		v, err := s.number()
+		if err != nil {
+			return err
+		}
+		if d, ok := parseSeconds(v); ok {
+			r.Duration, r.HasDuration = d, true
+		}
+		return nil
+	case "http_x_forwarded_for":
+		return s.stringInto(&r.XFF)
+	case "ts", "msec":
+		v, err := s.number()
+		if err != nil {
+			return err
+		}
+		r.Time, r.timeKind = v, timeUnix
+		return nil
+	case "time_iso8601":
+		if err := s.stringInto(&r.Time); err != nil {
+			return err
+		}
+		r.timeKind = timeISO8601
+		return nil
+	case "time_local":
+		if err := s.stringInto(&r.Time); err != nil {
+			return err
+		}
+		r.timeKind = timeCLF
+		return nil
+	}
+	return s.skip()
+}
+
+// maxJSONDepth bounds nesting, so a hostile line cannot recurse deeply.
+const maxJSONDepth = 16
+
+type jsonScanner struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+func (s *jsonScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\r', '\n':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jsonScanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *jsonScanner) eat(c byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// object walks the members of an object whose '{' was consumed, calling
+// field with the scanner at each value; field must consume the value.
+func (s *jsonScanner) object(field func(key []byte, depth int) error) error {
+	s.depth++
+	if s.depth > maxJSONDepth {
+		return errJSONSyntax
+	}
+	defer func() { s.depth-- }()
+	s.ws()
+	if s.eat('}') {
+		return nil
+	}
+	for {
+		s.ws()
+		key, _, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if !s.eat(':') {
+			return errJSONSyntax
+		}
+		s.ws()
+		if err := field(key, s.depth); err != nil {
+			return err
+		}
+		s.ws()
+		if s.eat(',') {
+			continue
+		}
+		if s.eat('}') {
+			return nil
+		}
+		return errJSONSyntax
+	}
+}
+
+// str reads a string and returns its raw content (escapes not decoded) and
+// whether it holds escapes.
+func (s *jsonScanner) str() ([]byte, bool, error) {
+	if !s.eat('"') {
+		return nil, false, errJSONSyntax
+	}
+	start, esc := s.i, false
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			v := s.b[start:s.i]
+			s.i++
+			return v, esc, nil
+		case c == '\\':
+			esc = true
+			s.i += 2
+		case c < 0x20:
+			return nil, false, errJSONSyntax
+		default:
+			s.i++
+		}
+	}
+	return nil, false, errJSONSyntax
+}
+
+// stringInto stores a string value; null leaves dst unset. A value with
+// escapes is kept raw: the fields read here (addresses, methods) never hold
+// any legitimately, so an escaped one simply fails to parse later.
+func (s *jsonScanner) stringInto(dst *[]byte) error {
+	if s.literal("null") {
+		return nil
+	}
+	v, _, err := s.str()
+	if err != nil {
+		return err
+	}
+	*dst = v
+	return nil
+}
+
+// pathInto stores a request target without its query. nginx's escape=json
+// writes "/" as "/" and Caddy never escapes it, so the raw bytes suffice for
+// route matching.
+func (s *jsonScanner) pathInto(dst *[]byte) error {
+	var v []byte
+	if err := s.stringInto(&v); err != nil {
+		return err
+	}
+	*dst = stripQuery(v)
+	return nil
+}
+
+// number reads a number, or a string holding one (nginx writes "$status"
+// quoted in many published layouts), and returns its bytes.
+func (s *jsonScanner) number() ([]byte, error) {
+	if s.peek() == '"' {
+		v, _, err := s.str()
+		return v, err
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		if isDigit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+			s.i++
+			continue
+		}
+		break
+	}
+	if s.i == start {
+		if s.literal("null") {
+			return nil, nil
+		}
+		return nil, errJSONSyntax
+	}
+	return s.b[start:s.i], nil
+}
+
+func (s *jsonScanner) literal(lit string) bool {
+	if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
+		s.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// skip consumes any value.
+func (s *jsonScanner) skip() error {
+	s.ws()
+	switch c := s.peek(); {
+	case c == '"':
+		_, _, err := s.str()
+		return err
+	case c == '{':
+		s.i++
+		return s.object(func([]byte, int) error { return s.skip() })
+	case c == '[':
+		s.i++
+		s.depth++
+		defer func() { s.depth-- }()
+		if s.depth > maxJSONDepth {
+			return errJSONSyntax
+		}
+		s.ws()
+		if s.eat(']') {
+			return nil
+		}
+		for {
+			if err := s.skip(); err != nil {
+				return err
+			}
+			s.ws()
+			if s.eat(',') {
+				continue
+			}
+			if s.eat(']') {
+				return nil
+			}
+			return errJSONSyntax
+		}
+	case c == 't':
+		if s.literal("true") {
+			return nil
+		}
+	case c == 'f':
+		if s.literal("false") {
+			return nil
+		}
+	case c == 'n':
+		if s.literal("null") {
+			return nil
+		}
+	case isDigit(c) || c == '-':
+		_, err := s.number()
+		return err
+	}
+	return errJSONSyntax
+}

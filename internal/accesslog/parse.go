@@ -1,0 +1,548 @@
+// Package accesslog follows the HTTP access logs of a POP's front (nginx or
+// Caddy) and turns each line into aggregate counters: requests by method,
+// status class and operator-defined route class, response bytes, a request
+// time histogram, and distinct client IPs in a HyperLogLog sketch.
+//
+// Nothing of a line outlives its processing: the parsers return slices into
+// the read buffer, the counters keep small integers, the sketch keeps a hash
+// register, and the read buffer is cleared once its lines are counted. No
+// path, address or user agent is kept or cached.
+//
+// This package does not import Prometheus; collector/accesslog.go exports
+// its Snapshot.
+package accesslog
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"net/netip"
+	"strconv"
+)
+
+// Method is a request method from a fixed set; everything else is
+// MethodOther, so a scanner inventing methods cannot grow the label set.
+type Method uint8
+
+// The methods counted by name.
+const (
+	MethodGET Method = iota
+	MethodHEAD
+	MethodPOST
+	MethodPUT
+	MethodPATCH
+	MethodDELETE
+	MethodOPTIONS
+	MethodOther
+	numMethods
+)
+
+var methodNames = [numMethods]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+
+func (m Method) String() string {
+	if m >= numMethods {
+		return "other"
+	}
+	return methodNames[m]
+}
+
+func parseMethod(b []byte) Method {
+	switch string(b) { // no allocation: the compiler compares in place
+	case "GET":
+		return MethodGET
+	case "HEAD":
+		return MethodHEAD
+	case "POST":
+		return MethodPOST
+	case "PUT":
+		return MethodPUT
+	case "PATCH":
+		return MethodPATCH
+	case "DELETE":
+		return MethodDELETE
+	case "OPTIONS":
+		return MethodOPTIONS
+	}
+	return MethodOther
+}
+
+// Code is a status class, 1xx to 5xx, or CodeOther for anything outside
+// 100-599.
+type Code uint8
+
+// The status classes.
+const (
+	Code1xx Code = iota
+	Code2xx
+	Code3xx
+	Code4xx
+	Code5xx
+	CodeOther
+	numCodes
+)
+
+var codeNames = [numCodes]string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
+
+func (c Code) String() string {
+	if c >= numCodes {
+		return "other"
+	}
+	return codeNames[c]
+}
+
+func codeOf(status int) Code {
+	if status < 100 || status > 599 {
+		return CodeOther
+	}
+	return Code(status/100 - 1)
+}
+
+// timeKind says how Record.Time is written.
+type timeKind uint8
+
+const (
+	timeNone    timeKind = iota
+	timeCLF              // 10/Oct/2000:13:55:36 -0700
+	timeISO8601          // 2000-10-10T13:55:36-07:00
+	timeUnix             // 971211336.123 (Caddy ts, nginx $msec)
+)
+
+// Record is one parsed line. Its byte slices point into the line and are
+// valid only until the line's buffer is reused; nothing keeps them.
+type Record struct {
+	Method      Method
+	Status      int
+	Size        int64
+	Duration    float64 // seconds; valid when HasDuration
+	HasDuration bool
+	Path        []byte // request target without the query string
+	Remote      []byte // the direct peer's address as written
+	ClientIP    []byte // the client address the front resolved (Caddy client_ip); may be empty
+	XFF         []byte // X-Forwarded-For as written; may be empty
+	Time        []byte
+	timeKind    timeKind
+	methodSet   bool
+}
+
+// Errors of the line parsers. They name what is wrong, never the content.
+var (
+	errEmpty      = errors.New("empty line")
+	errRemote     = errors.New("no remote address field")
+	errTime       = errors.New("no [time] field")
+	errRequest    = errors.New("no quoted request field")
+	errStatus     = errors.New("status is not a three-digit number")
+	errSize       = errors.New("size is neither a number nor -")
+	errNotJSON    = errors.New("not a JSON object")
+	errJSONSyntax = errors.New("JSON syntax error")
+	errNoStatus   = errors.New("JSON line has no status")
+)
+
+// ParseCombined parses one line of the NCSA common or combined log format as
+// nginx and Apache write it:
+//
+//	remote ident user [time] "request" status size ["referer" "user-agent"] [extras...]
+//
+// Extras after the user agent are optional: the first quoted one is taken
+// as X-Forwarded-For (nginx's "main" format appends "$http_x_forwarded_for"),
+// the first bare number (optionally written rt=N or request_time=N) as the
+// request time in seconds (nginx's $request_time). A request field that is not
+// "METHOD target PROTO" (nginx logs "-" or the raw bytes of a bad request)
+// still counts, with method other and an empty path.
+func ParseCombined(line []byte, r *Record) error {
+	*r = Record{}
+	n := len(line)
+	if n == 0 {
+		return errEmpty
+	}
+	i := 0
+	// remote
+	j := indexSpace(line, i)
+	if j <= i {
+		return errRemote
+	}
+	r.Remote = line[i:j]
+	i = j + 1
+	// ident, user: one token each (nginx writes "-" for both when unset).
+	for k := 0; k < 2; k++ {
+		j = indexSpace(line, i)
+		if j < 0 {
+			return errTime
+		}
+		i = j + 1
+	}
+	// [time]
+	if i >= n || line[i] != '[' {
+		return errTime
+	}
+	j = indexByteFrom(line, i+1, ']')
+	if j < 0 {
+		return errTime
+	}
+	r.Time, r.timeKind = line[i+1:j], timeCLF
+	i = j + 1
+	// "request"
+	if i+1 >= n || line[i] != ' ' || line[i+1] != '"' {
+		return errRequest
+	}
+	start := i + 2
+	j = indexQuote(line, start)
+	if j < 0 {
+		return errRequest
+	}
+	splitRequest(line[start:j], r)
+	i = j + 1
+	// status
+	if i >= n || line[i] != ' ' {
+		return errStatus
+	}
+	i++
+	if i+3 > n || !isDigit(line[i]) || !isDigit(line[i+1]) || !isDigit(line[i+2]) || (i+3 < n && line[i+3] != ' ') {
+		return errStatus
+	}
+	r.Status = int(line[i]-'0')*100 + int(line[i+1]-'0')*10 + int(line[i+2]-'0')
+	i += 3
+	// size
+	if i >= n {
+		return errSize
+	}
+	i++
+	j = indexSpace(line, i)
+	if j < 0 {
+		j = n
+	}
+	size, ok := parseSize(line[i:j])
+	if !ok {
+		return errSize
+	}
+	r.Size = size
+	i = j
+	// Optional "referer" "user-agent" and extras. None of them is kept;
+	// they are walked to find X-Forwarded-For and the request time.
+	quoted := 0
+	for i < n {
+		for i < n && line[i] == ' ' {
+			i++
+		}
+		if i >= n {
+			break
+		}
+		if line[i] == '"' {
+			j = indexQuote(line, i+1)
+			if j < 0 {
+				break // an unterminated trailing quote is ignored, not fatal
+			}
+			quoted++
+			if quoted == 3 {
+				if v := line[i+1 : j]; !(len(v) == 1 && v[0] == '-') {
+					r.XFF = v
+				}
+			}
+			i = j + 1
+			continue
+		}
+		j = indexSpace(line, i)
+		if j < 0 {
+			j = n
+		}
+		if !r.HasDuration && quoted >= 2 {
+			tok := line[i:j]
+			if k := indexByteFrom(tok, 0, '='); k >= 0 {
+				name := tok[:k]
+				if string(name) == "rt" || string(name) == "request_time" {
+					tok = tok[k+1:]
+				} else {
+					tok = nil
+				}
+			}
+			if d, ok := parseSeconds(tok); ok {
+				r.Duration, r.HasDuration = d, true
+			}
+		}
+		i = j
+	}
+	return nil
+}
+
+// splitRequest takes method and path from "METHOD target PROTO".
+func splitRequest(req []byte, r *Record) {
+	sp := indexByteFrom(req, 0, ' ')
+	if sp <= 0 {
+		r.Method = MethodOther
+		return
+	}
+	r.Method = parseMethod(req[:sp])
+	target := req[sp+1:]
+	if e := indexByteFrom(target, 0, ' '); e >= 0 {
+		target = target[:e]
+	}
+	r.Path = stripQuery(target)
+}
+
+func stripQuery(target []byte) []byte {
+	for k, c := range target {
+		if c == '?' || c == '#' {
+			return target[:k]
+		}
+	}
+	return target
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// indexSpace finds the end of a short token: a plain loop beats the
+// vectorised IndexByte over a handful of bytes.
+func indexSpace(b []byte, from int) int {
+	for k := from; k < len(b); k++ {
+		if b[k] == ' ' {
+			return k
+		}
+	}
+	return -1
+}
+
+func indexByteFrom(b []byte, from int, c byte) int {
+	if from >= len(b) {
+		return -1
+	}
+	if k := bytes.IndexByte(b[from:], c); k >= 0 {
+		return from + k
+	}
+	return -1
+}
+
+// indexQuote finds the closing quote of a quoted field starting at from,
+// skipping backslash escapes (Apache writes \", nginx \x22).
+func indexQuote(b []byte, from int) int {
+	for {
+		q := indexByteFrom(b, from, '"')
+		if q < 0 {
+			return -1
+		}
+		// Escaped when preceded by an odd run of backslashes.
+		k := q - 1
+		for k >= from && b[k] == '\\' {
+			k--
+		}
+		if (q-1-k)%2 == 0 {
+			return q
+		}
+		from = q + 1
+	}
+}
+
+// parseSize reads a byte count: digits, or "-" for none.
+func parseSize(b []byte) (int64, bool) {
+	if len(b) == 1 && b[0] == '-' {
+		return 0, true
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
+}
+
+// parseSeconds reads a non-negative decimal number of seconds such as
+// nginx's "0.004" or Caddy's "0.000929675"; exponents go to strconv.
+func parseSeconds(b []byte) (float64, bool) {
+	if len(b) == 0 || len(b) > 32 {
+		return 0, false
+	}
+	var intPart, frac uint64
+	scale := 1.0
+	k := 0
+	for k < len(b) && isDigit(b[k]) {
+		if intPart > math.MaxUint64/10-10 {
+			return 0, false
+		}
+		intPart = intPart*10 + uint64(b[k]-'0')
+		k++
+	}
+	digits := k
+	if k < len(b) && b[k] == '.' {
+		k++
+		for k < len(b) && isDigit(b[k]) {
+			if scale < 1e18 {
+				frac = frac*10 + uint64(b[k]-'0')
+				scale *= 10
+			}
+			k++
+			digits++
+		}
+	}
+	if digits == 0 {
+		return 0, false
+	}
+	if k == len(b) {
+		return float64(intPart) + float64(frac)/scale, true
+	}
+	if b[k] != 'e' && b[k] != 'E' {
+		return 0, false
+	}
+	// Rare: an exponent. string(b) of at most 32 bytes stays on the stack.
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, false
+	}
+	return v, true
+}
+
+// ParseAddr parses an address as access logs write it: plain v4 or v6,
+// bracketed, with a port or a zone. It does not allocate for v4.
+func ParseAddr(b []byte) (netip.Addr, bool) {
+	if a, ok := parseV4(b); ok {
+		return a, true
+	}
+	if len(b) == 0 || len(b) > 64 {
+		return netip.Addr{}, false
+	}
+	// [v6]:port or [v6]
+	if b[0] == '[' {
+		end := indexByteFrom(b, 1, ']')
+		if end < 0 {
+			return netip.Addr{}, false
+		}
+		return parseV6(b[1:end])
+	}
+	// v4:port
+	if c := indexByteFrom(b, 0, ':'); c > 0 && indexByteFrom(b, c+1, ':') < 0 {
+		return parseV4(b[:c])
+	}
+	return parseV6(b)
+}
+
+// parseV6 parses an IPv6 address (RFC 4291 text: hex groups, one "::",
+// an optional trailing dotted v4, an optional %zone) without allocating.
+// The zone is dropped: counting never needs it.
+func parseV6(b []byte) (netip.Addr, bool) {
+	if z := indexByteFrom(b, 0, '%'); z >= 0 {
+		if z == len(b)-1 {
+			return netip.Addr{}, false // an empty zone, as netip
+		}
+		b = b[:z]
+	}
+	var ip [16]byte
+	ellipsis := -1 // byte position of "::"
+	i := 0         // bytes of ip filled
+	if len(b) >= 2 && b[0] == ':' && b[1] == ':' {
+		ellipsis = 0
+		b = b[2:]
+		if len(b) == 0 {
+			return netip.AddrFrom16(ip), true
+		}
+	}
+	for i < 16 {
+		// One group: up to four hex digits.
+		off, acc := 0, 0
+		for off < len(b) && off < 5 {
+			d := unhex(b[off])
+			if d < 0 {
+				break
+			}
+			acc = acc<<4 | d
+			off++
+		}
+		if off == 0 || off > 4 {
+			return netip.Addr{}, false
+		}
+		if off < len(b) && b[off] == '.' {
+			// Trailing dotted v4 in the last 32 bits.
+			if ellipsis < 0 && i != 12 || i > 12 {
+				return netip.Addr{}, false
+			}
+			v4, ok := parseV4(b)
+			if !ok {
+				return netip.Addr{}, false
+			}
+			a4 := v4.As4()
+			copy(ip[i:], a4[:])
+			i += 4
+			b = nil
+			break
+		}
+		ip[i], ip[i+1] = byte(acc>>8), byte(acc)
+		i += 2
+		b = b[off:]
+		if len(b) == 0 {
+			break
+		}
+		if b[0] != ':' || len(b) == 1 {
+			return netip.Addr{}, false
+		}
+		b = b[1:]
+		if b[0] == ':' {
+			if ellipsis >= 0 {
+				return netip.Addr{}, false // a second "::"
+			}
+			ellipsis = i
+			b = b[1:]
+			if len(b) == 0 {
+				break
+			}
+		}
+	}
+	if len(b) != 0 {
+		return netip.Addr{}, false
+	}
+	if i < 16 {
+		if ellipsis < 0 {
+			return netip.Addr{}, false
+		}
+		n := 16 - i
+		copy(ip[ellipsis+n:], ip[ellipsis:i])
+		clear(ip[ellipsis : ellipsis+n])
+	} else if ellipsis >= 0 {
+		return netip.Addr{}, false // "::" must stand for at least one group
+	}
+	return netip.AddrFrom16(ip), true
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+func parseV4(b []byte) (netip.Addr, bool) {
+	var out [4]byte
+	part, val, digits := 0, 0, 0
+	for _, c := range b {
+		switch {
+		case isDigit(c):
+			if digits > 0 && val == 0 {
+				return netip.Addr{}, false // leading zero, as netip
+			}
+			val = val*10 + int(c-'0')
+			digits++
+			if val > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.':
+			if digits == 0 || part == 3 {
+				return netip.Addr{}, false
+			}
+			out[part] = byte(val)
+			part++
+			val, digits = 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if part != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	out[3] = byte(val)
+	return netip.AddrFrom4(out), true
+}

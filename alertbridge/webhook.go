@@ -13,7 +13,6 @@ import (
 	"hash/fnv"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -136,7 +135,7 @@ type Record struct {
 // RecordKey is the deduplication key of an alert: Alertmanager retries and
 // both members of an HA pair send the same (fingerprint, status, startsAt).
 func RecordKey(fingerprint, status string, startsAt time.Time) string {
-	return fingerprint + "|" + status + "|" + strconv.FormatInt(startsAt.UnixNano(), 10)
+	return fingerprint + "|" + status + "|" + startsAt.UTC().Format(time.RFC3339Nano)
 }
 
 // Records turns a validated payload into one record per alert.

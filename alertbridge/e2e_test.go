@@ -1,0 +1,317 @@
+package alertbridge
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
+	"github.com/clavitor/clavis-telemetry/internal/fakenotify"
+)
+
+// bridgeProc runs the built alertbridge binary.
+type bridgeProc struct {
+	bin, addr string
+	args, env []string
+	logPath   string
+	cmd       *exec.Cmd
+}
+
+func (p *bridgeProc) start(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(p.bin, append([]string{"--web.listen-address=" + p.addr}, p.args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.Env = append(os.Environ(), p.env...)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	e2eutil.WaitHTTP(t, nil, "http://"+p.addr+"/-/ready", 200, 20*time.Second)
+}
+
+func (p *bridgeProc) kill9() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		p.cmd.Wait()
+		p.cmd = nil
+	}
+}
+
+func (p *bridgeProc) stop() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-done
+		}
+		p.cmd = nil
+	}
+}
+
+func newBridgeProc(t *testing.T, args, env []string) *bridgeProc {
+	t.Helper()
+	p := &bridgeProc{
+		bin:     e2eutil.BuildBinary(t, "./cmd/alertbridge"),
+		addr:    e2eutil.FreeAddr(t, "127.0.0.1"),
+		args:    args,
+		env:     env,
+		logPath: filepath.Join(t.TempDir(), "alertbridge.log"),
+	}
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(p.logPath)
+			t.Logf("alertbridge log:\n%s", tail(string(b), 8000))
+		}
+	})
+	return p
+}
+
+// slow delays every request, so delivery is still running when we kill.
+type slow struct {
+	h http.Handler
+	d time.Duration
+}
+
+func (s slow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	time.Sleep(s.d)
+	s.h.ServeHTTP(w, r)
+}
+
+// TestKill9DuringDelivery kills the bridge process with SIGKILL twice,
+// while webhooks still arrive and while notifications are being delivered,
+// and restarts it on the same spool. Every alert that was answered 2xx is
+// delivered; a webhook that got no answer is retried by the sender (as
+// Alertmanager does). Duplicates are allowed only for a message in flight
+// at each kill: one ntfy worker, so at most one per kill.
+func TestKill9DuringDelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and kills the binary")
+	}
+	t.Parallel()
+	ntfy := fakenotify.NewNtfy(fakenotify.NtfyOptions{Tokens: map[string]bool{"tk": true}})
+	ns, err := fakenotify.StartServer(slow{fakenotify.Mux(ntfy, nil), 8 * time.Millisecond}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	spool := filepath.Join(t.TempDir(), "spool.db")
+	p := newBridgeProc(t, []string{"--spool.path=" + spool, "--delivery.backoff-min=20ms", "--delivery.backoff-max=200ms", "--spool.batch-delay=1ms"},
+		[]string{"NTFY_ALERT_URL=" + ns.URL() + "/alerts", "NTFY_ALERT_TOKEN=tk"})
+	p.start(t)
+
+	const payloads, perPayload = 40, 10
+	var want []string
+	var bodies [][]byte
+	for i := 0; i < payloads; i++ {
+		var as []Alert
+		for j := 0; j < perPayload; j++ {
+			a := mkAlert("PopDown", fmt.Sprintf("p%03d", i*perPayload+j), "critical", "firing", t0)
+			as = append(as, a)
+			want = append(want, "[FIRING] PopDown "+a.Labels["pop"])
+		}
+		bodies = append(bodies, mkPayload(as...))
+	}
+	// The sender retries each payload until it is answered 2xx, like
+	// Alertmanager; it keeps going across the kills.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		client := &http.Client{Timeout: 5 * time.Second}
+		for _, body := range bodies {
+			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				resp, err := client.Post("http://"+p.addr+"/webhook", "application/json", bytes.NewReader(body))
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+			time.Sleep(40 * time.Millisecond)
+		}
+	})
+	for _, at := range []int{60, 200} {
+		waitFor(t, 60*time.Second, fmt.Sprintf("%d deliveries before the kill", at), func() bool { return len(ntfy.Messages()) >= at })
+		p.kill9()
+		time.Sleep(200 * time.Millisecond)
+		p.start(t)
+	}
+	wg.Wait()
+	waitFor(t, 90*time.Second, "every alert delivered after the restarts", func() bool {
+		seen := map[string]bool{}
+		for _, m := range ntfy.Messages() {
+			seen[m.Title] = true
+		}
+		return len(seen) == len(want)
+	})
+	time.Sleep(300 * time.Millisecond)
+	count := map[string]int{}
+	for _, m := range ntfy.Messages() {
+		count[m.Title]++
+	}
+	dups := 0
+	for _, w := range want {
+		if count[w] == 0 {
+			t.Errorf("%s lost", w)
+		}
+		dups += count[w] - 1
+	}
+	if dups > 2 {
+		t.Errorf("%d duplicates after 2 kills with 1 worker in flight each; at most 2 allowed", dups)
+	}
+	t.Logf("%d alerts, %d messages, %d duplicates after 2 kills", len(want), len(ntfy.Messages()), dups)
+}
+
+// TestRealAlertmanager runs Debian's Alertmanager against the built bridge:
+// an alert injected with amtool reaches the fake ntfy as FIRING and, after
+// amtool sets its end time, as RESOLVED; the Watchdog drives Kuma pushes.
+// The bridge's /metrics passes promtool check metrics.
+func TestRealAlertmanager(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs Alertmanager")
+	}
+	t.Parallel()
+	am := e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager")
+	amtool := e2eutil.RequireBinary(t, "amtool")
+	promtool := e2eutil.RequireBinary(t, "promtool")
+
+	ntfy := fakenotify.NewNtfy(fakenotify.NtfyOptions{Tokens: map[string]bool{"tk_am": true}})
+	kuma := fakenotify.NewKuma("pushtok")
+	fs, err := fakenotify.StartServer(fakenotify.Mux(ntfy, kuma), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "webhook.token")
+	os.WriteFile(tokenFile, []byte("am-webhook-secret\n"), 0o600)
+	p := newBridgeProc(t, []string{"--spool.path=" + filepath.Join(dir, "spool", "ab.db"), "--webhook.token-file=" + tokenFile,
+		"--delivery.backoff-min=50ms", "--ntfy.click-url=https://grafana.example/d/clavis"},
+		[]string{"NTFY_ALERT_URL=" + fs.URL() + "/clavis-alerts", "NTFY_ALERT_TOKEN=tk_am", "KUMA_PUSH_URL=" + fs.URL() + "/api/push/pushtok"})
+	p.start(t)
+
+	amAddr := e2eutil.FreeAddr(t, "127.0.0.1")
+	amCfg := filepath.Join(dir, "alertmanager.yml")
+	os.WriteFile(amCfg, []byte(fmt.Sprintf(`
+route:
+  receiver: alertbridge
+  group_by: [alertname, pop]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - matchers: [alertname="Watchdog"]
+      receiver: alertbridge
+      group_wait: 0s
+      group_interval: 1s
+      repeat_interval: 2s
+receivers:
+  - name: alertbridge
+    webhook_configs:
+      - url: http://%s/webhook
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: %s
+`, p.addr, tokenFile)), 0o600)
+	e2eutil.StartProcess(t, am, "--config.file="+amCfg, "--storage.path="+filepath.Join(dir, "am-data"),
+		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--web.external-url=http://"+amAddr)
+	e2eutil.WaitHTTP(t, nil, "http://"+amAddr+"/-/ready", 200, 30*time.Second)
+
+	amt := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command(amtool, append(args, "--alertmanager.url=http://"+amAddr)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("amtool %v: %v\n%s", args, err, out)
+		}
+	}
+	start := time.Now().UTC().Add(-10 * time.Second).Format(time.RFC3339)
+	amt("alert", "add", "alertname=PopDown", "pop=fra1", "severity=critical",
+		"--annotation=summary=POP fra1 does not answer", "--annotation=runbook_url=https://runbooks.example/PopDown", "--start="+start)
+	amt("alert", "add", "alertname=Watchdog", "severity=none")
+
+	find := func(title string) (fakenotify.Message, bool) {
+		for _, m := range ntfy.Messages() {
+			if m.Title == title {
+				return m, true
+			}
+		}
+		return fakenotify.Message{}, false
+	}
+	waitFor(t, 30*time.Second, "FIRING at ntfy", func() bool { _, ok := find("[FIRING] PopDown fra1"); return ok })
+	m, _ := find("[FIRING] PopDown fra1")
+	if m.Priority != 5 || m.Token != "tk_am" || !strings.HasPrefix(m.Message, "POP fra1 does not answer") || len(m.Actions) != 3 ||
+		!strings.HasPrefix(m.Actions[2].URL, "http://"+amAddr+"/#/silences/new?filter=") {
+		t.Errorf("firing message %+v", m)
+	}
+	waitFor(t, 30*time.Second, "Kuma down", func() bool { l, _ := kuma.Last(); return l.Status == "down" && l.Msg == "PopDown fra1" })
+
+	amt("alert", "add", "alertname=PopDown", "pop=fra1", "severity=critical",
+		"--annotation=summary=POP fra1 does not answer", "--annotation=runbook_url=https://runbooks.example/PopDown",
+		"--start="+start, "--end="+time.Now().UTC().Add(-time.Second).Format(time.RFC3339))
+	waitFor(t, 30*time.Second, "RESOLVED at ntfy", func() bool { _, ok := find("[RESOLVED] PopDown fra1"); return ok })
+	waitFor(t, 30*time.Second, "Kuma up again", func() bool { l, _ := kuma.Last(); return l.Status == "up" })
+	// Watchdog repeats every 2 s: each copy is a Kuma heartbeat, never a page.
+	n := len(kuma.Pushes())
+	waitFor(t, 30*time.Second, "heartbeat pushes", func() bool { return len(kuma.Pushes()) >= n+2 })
+	for _, m := range ntfy.Messages() {
+		if strings.Contains(m.Title, "Watchdog") {
+			t.Errorf("Watchdog reached ntfy: %+v", m)
+		}
+	}
+	count := map[string]int{}
+	for _, m := range ntfy.Messages() {
+		count[m.Title]++
+	}
+	if count["[FIRING] PopDown fra1"] != 1 || count["[RESOLVED] PopDown fra1"] != 1 {
+		t.Errorf("notifications %v, want one firing and one resolved", count)
+	}
+
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"clavis_alertbridge_webhooks_received_total", `clavis_alertbridge_webhooks_rejected_total{reason="unauthorized"} 0`,
+		"clavis_alertbridge_alerts_accepted_total", "clavis_alertbridge_alerts_duplicate_total",
+		`clavis_alertbridge_notifications_sent_total{target="ntfy"} 2`, `clavis_alertbridge_notifications_failed_total{target="kuma"} 0`,
+		`clavis_alertbridge_notifications_retried_total{target="ntfy"}`, `clavis_alertbridge_notifications_dropped_total{target="kuma"}`,
+		`clavis_alertbridge_spool_depth{target="ntfy"} 0`, `clavis_alertbridge_spool_oldest_age_seconds{target="kuma"}`,
+		`clavis_alertbridge_delivery_duration_seconds_bucket{target="ntfy"`, "clavis_alertbridge_watchdog_last_seen_timestamp_seconds",
+		"clavis_alertbridge_kuma_config_errors_total 0", "clavis_alertbridge_build_info"} {
+		if !bytes.Contains(body, []byte(name)) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	check := exec.Command(promtool, "check", "metrics")
+	check.Stdin = bytes.NewReader(body)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	// Alertmanager authenticated: nothing was rejected.
+	if bytes.Contains(body, []byte(`clavis_alertbridge_webhooks_rejected_total{reason="unauthorized"} 1`)) {
+		t.Error("Alertmanager's bearer token was rejected")
+	}
+}

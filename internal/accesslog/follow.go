@@ -41,6 +41,7 @@ type Follower struct {
 
 	rotations atomic.Uint64
 	following atomic.Int64
+	started   chan struct{} // closed once the files present at start are opened
 }
 
 type tailFile struct {
@@ -74,7 +75,7 @@ func NewFollower(c *Counter, opts FollowOptions) (*Follower, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	fl := &Follower{counter: c, opts: opts, logger: opts.Logger}
+	fl := &Follower{counter: c, opts: opts, logger: opts.Logger, started: make(chan struct{})}
 	seen := map[string]bool{}
 	for _, p := range opts.Paths {
 		if p == "" {
@@ -131,6 +132,7 @@ func (fl *Follower) Run(ctx context.Context) {
 		fl.check(tf, true)
 	}
 	fl.updateFollowing()
+	close(fl.started)
 	defer fl.closeAll()
 
 	ticker := time.NewTicker(fl.opts.Poll)

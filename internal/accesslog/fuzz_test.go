@@ -1,0 +1,145 @@
+package accesslog
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// checkRecord holds for every record a parser accepts, whatever the input.
+func checkRecord(t *testing.T, line []byte, r *Record) {
+	t.Helper()
+	if r.Method >= numMethods {
+		t.Fatalf("method %d out of range", r.Method)
+	}
+	if r.Status < 0 || r.Status > 999 {
+		t.Fatalf("status %d", r.Status)
+	}
+	if r.Size < 0 {
+		t.Fatalf("size %d", r.Size)
+	}
+	if r.HasDuration && (r.Duration < 0 || math.IsNaN(r.Duration) || math.IsInf(r.Duration, 0)) {
+		t.Fatalf("duration %v", r.Duration)
+	}
+	for _, f := range [][]byte{r.Path, r.Remote, r.ClientIP, r.XFF, r.Time} {
+		if len(f) > 0 && !bytes.Contains(line, f) {
+			t.Fatalf("field %q is not part of the line", f)
+		}
+	}
+}
+
+func FuzzParseCombined(f *testing.F) {
+	f.Add([]byte(`203.0.113.9 - - [10/Oct/2026:13:55:36 +0000] "GET /api/v1/vault/abc?x=1 HTTP/1.1" 200 2326 "https://ref/" "Mozilla/5.0" 0.004`))
+	f.Add([]byte(`10.0.0.2 - - [10/Oct/2026:13:55:36 +0000] "DELETE /x HTTP/1.1" 204 - "-" "ua \"q\"" "198.51.100.7, 10.0.0.1" rt=1.5`))
+	f.Add([]byte(`::1 - - [t] "\x16\x03" 400 0`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var r Record
+		if err := ParseCombined(line, &r); err != nil {
+			return
+		}
+		checkRecord(t, line, &r)
+		if _, ok := parseTime(r.timeKind, r.Time); ok && r.timeKind != timeCLF {
+			t.Fatal("time kind")
+		}
+	})
+}
+
+func FuzzParseJSON(f *testing.F) {
+	f.Add([]byte(`{"ts":1.5,"request":{"remote_ip":"127.0.0.1","client_ip":"::1","method":"GET","uri":"/a?b","headers":{"X":["y"]}},"duration":0.1,"size":3,"status":200}`))
+	f.Add([]byte(`{"time_iso8601":"2026-11-29T02:00:00+00:00","remote_addr":"192.0.2.5","request_method":"POST","request_uri":"/s","status":"503","body_bytes_sent":"17","request_time":"0.250"}`))
+	f.Add([]byte(`{"a":[1,{"b":[true,false,null]}],"status":1e2,"request":"GET / HTTP/1.1"}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var r Record
+		if err := ParseJSON(line, &r); err != nil {
+			return
+		}
+		checkRecord(t, line, &r)
+		parseTime(r.timeKind, r.Time) // must not panic
+	})
+}
+
+// FuzzParseAddr checks the allocation-free address parser against netip.
+func FuzzParseAddr(f *testing.F) {
+	for _, s := range []string{"1.2.3.4", "::ffff:1.2.3.4", "2001:db8::1", "fe80::1%eth0", "1::", "[::1]:80", "1.2.3.4:5", "01.2.3.4", "::1.2.3.4"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := ParseAddr([]byte(s))
+		if strings.ContainsAny(s, "[]") || strings.Count(s, ":") == 1 {
+			return // bracket and port forms: netip.ParseAddr does not take them
+		}
+		want, err := netip.ParseAddr(s)
+		if err == nil && !ok {
+			t.Fatalf("%q: netip parses %v, we do not", s, want)
+		}
+		if ok && err != nil {
+			t.Fatalf("%q: we parse %v, netip says %v", s, got, err)
+		}
+		if ok && got != want.WithZone("") {
+			t.Fatalf("%q: %v, netip %v", s, got, want)
+		}
+	})
+}
+
+// FuzzStream feeds arbitrary bytes in arbitrary pieces: every complete
+// non-blank line is counted exactly once as some result, nothing panics.
+func FuzzStream(f *testing.F) {
+	f.Add([]byte(logLine(1)+"garbage\n{\"status\":200}\n\xff\x00\n"), uint8(7))
+	f.Add(bytes.Repeat([]byte("x"), 70000), uint8(200))
+	f.Fuzz(func(t *testing.T, data []byte, piece uint8) {
+		c := newTestCounter(t, Options{})
+		st := c.NewStream()
+		step := int(piece) + 1
+		for i := 0; i < len(data); i += step {
+			st.Write(data[i:min(i+step, len(data))])
+		}
+		s := c.Snapshot(testNow)
+		counted := s.Lines["parsed"] + s.Lines["malformed"] + s.Lines["too_long"]
+		lines := uint64(bytes.Count(data, []byte("\n")))
+		if len(data)-bytes.LastIndexByte(data, '\n')-1 > MaxLineBytes {
+			lines++ // an unfinished line is counted too_long as soon as it is
+		}
+		if counted > lines {
+			t.Fatalf("%d lines counted from %d newlines", counted, lines)
+		}
+		var reqs uint64
+		for _, r := range s.Requests {
+			reqs += r.Count
+		}
+		if reqs != s.Lines["parsed"] {
+			t.Fatalf("%d requests for %d parsed lines", reqs, s.Lines["parsed"])
+		}
+	})
+}
+
+// TestCombinedRoundTrip: a line written the way nginx writes one parses back
+// to what went in.
+func TestCombinedRoundTrip(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(t *rapid.T) {
+		method := rapid.SampledFrom([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "get"}).Draw(t, "method")
+		path := "/" + rapid.StringMatching(`[a-zA-Z0-9/._~%-]{0,40}`).Draw(t, "path")
+		query := rapid.StringMatching(`(\?[a-z0-9=&]{0,20})?`).Draw(t, "query")
+		status := rapid.IntRange(100, 599).Draw(t, "status")
+		size := rapid.Int64Range(0, 1<<40).Draw(t, "size")
+		ms := rapid.IntRange(0, 600000).Draw(t, "ms")
+		ua := rapid.StringMatching(`[ -!#-\[\]-~]{0,60}`).Draw(t, "ua")
+		ip := netip.AddrFrom4([4]byte{byte(rapid.IntRange(1, 254).Draw(t, "a")), 2, 3, 4})
+		line := fmt.Sprintf(`%s - - [29/Nov/2026:02:00:00 +0000] "%s %s%s HTTP/1.1" %d %d "-" "%s" %d.%03d`,
+			ip, method, path, query, status, size, ua, ms/1000, ms%1000)
+		var r Record
+		if err := ParseCombined([]byte(line), &r); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		wantMethod := parseMethod([]byte(method))
+		if r.Method != wantMethod || string(r.Path) != path || r.Status != status || r.Size != size ||
+			!r.HasDuration || math.Abs(r.Duration-float64(ms)/1000) > 1e-9 || string(r.Remote) != ip.String() {
+			t.Fatalf("%q: got %+v", line, r)
+		}
+	})
+}

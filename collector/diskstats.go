@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,7 +70,9 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		return fmt.Errorf("reading diskstats: %w", err)
 	}
 	for _, d := range stats {
-		if d.DeviceName == "" || c.filter.ignored(d.DeviceName) {
+		// A device name that is not UTF-8 cannot be a label value; the
+		// kernel never writes one, so it only comes from a broken file.
+		if d.DeviceName == "" || !utf8.ValidString(d.DeviceName) || c.filter.ignored(d.DeviceName) {
 			continue
 		}
 		dev := d.DeviceName

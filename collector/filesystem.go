@@ -265,16 +265,19 @@ func (c *filesystemCollector) mounts() ([]mount, error) {
 		if c.cfg.mountPoints.ignored(mp) || c.cfg.fsTypes.ignored(mi.FSType) {
 			continue
 		}
+		statPath := filepath.Join(c.cfg.rootfs, mp)
+		// Paths are bytes to the kernel; label values must be UTF-8.
+		mp = strings.ToValidUTF8(mp, "\uFFFD")
 		ro := 0.0
 		if _, ok := mi.Options["ro"]; ok {
 			ro = 1
 		}
 		m := mount{
-			device:     deviceLabel(unescapeMountinfo(mi.Source)),
+			device:     strings.ToValidUTF8(deviceLabel(unescapeMountinfo(mi.Source)), "\uFFFD"),
 			mountPoint: mp,
-			fsType:     mi.FSType,
+			fsType:     strings.ToValidUTF8(mi.FSType, "\uFFFD"),
 			readonly:   ro,
-			statPath:   filepath.Join(c.cfg.rootfs, mp),
+			statPath:   statPath,
 		}
 		// A mount point mounted over several times shows the last mount
 		// (later lines are on top); one series per mount point also keeps

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,7 +60,9 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 		return fmt.Errorf("reading net/dev: %w", err)
 	}
 	for name, s := range stats {
-		if c.filter.ignored(name) {
+		if c.filter.ignored(name) || !utf8.ValidString(name) {
+			// Interface names are bytes to the kernel; a label must be
+			// UTF-8. Such a name only comes from a broken file.
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(c.rxBytes, prometheus.CounterValue, float64(s.RxBytes), name)

@@ -12,6 +12,7 @@ import (
 // (exit code 2 with the flag's name), and no scrape ever compiles a regexp.
 // An empty value means "no expression" (Regexp returns nil).
 type regexpFlag struct {
+	name    string
 	src     string
 	re      *regexp.Regexp
 	userSet bool
@@ -24,7 +25,7 @@ func (f *regexpFlag) Set(s string) error {
 	}
 	re, err := regexp.Compile(s)
 	if err != nil {
-		return fmt.Errorf("not a valid regular expression: %w", err)
+		return fmt.Errorf("--%s: not a valid regular expression: %w", f.name, err)
 	}
 	f.src, f.re = s, re
 	return nil
@@ -37,7 +38,7 @@ func (f *regexpFlag) Regexp() *regexp.Regexp { return f.re }
 
 // addRegexpFlag declares a regular-expression flag with a default.
 func addRegexpFlag(app *kingpin.Application, name, help, def string) *regexpFlag {
-	f := &regexpFlag{}
+	f := &regexpFlag{name: name}
 	app.Flag(name, help).Default(def).IsSetByUser(&f.userSet).SetValue(f)
 	return f
 }

@@ -1,0 +1,348 @@
+package collector
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/sys/unix"
+)
+
+// fakeStats is what the injected stat function answers for every mount but
+// the failing one.
+var fakeStats = fsStats{size: 4096000, free: 2048000, avail: 1024000, files: 1000, filesFree: 500}
+
+func defaultFilesystemConfig(t *testing.T, proc string, stat statFunc) filesystemConfig {
+	return filesystemConfig{
+		procfs:      mustProcFS(t, proc),
+		rootfs:      "/rootfs",
+		mountPoints: deviceFilter{exclude: mustRegexpFlag(t, defaultMountPointsExclude)},
+		fsTypes:     deviceFilter{exclude: mustRegexpFlag(t, defaultFSTypesExclude)},
+		statTimeout: 2 * time.Second,
+		stat:        stat,
+	}
+}
+
+// TestFilesystemFixture reads testdata/proc/1/mountinfo: pseudo file systems
+// (proc, sysfs, cgroup, devpts, ...), the kernel's trees (/dev, /sys),
+// network mounts (nfs4, cifs) and container layers are left out; /data is
+// mounted twice and reports the mount on top (/dev/vdd); the octal escape in
+// "/srv/backup\040disk" is decoded; ro mounts have readonly 1; a statfs error
+// gives device_error 1 and no usage series.
+func TestFilesystemFixture(t *testing.T) {
+	t.Parallel()
+	stat := func(path string) (fsStats, error) {
+		if path == "/rootfs/srv/backup disk" {
+			return fsStats{}, unix.EIO
+		}
+		return fakeStats, nil
+	}
+	c := newFilesystemCollector(defaultFilesystemConfig(t, fixtureProc, stat))
+	l := func(dev, mp, fstype string) string {
+		return `{device="` + dev + `",fstype="` + fstype + `",mountpoint="` + mp + `"}`
+	}
+	root, data, boot := l("/dev/vda", "/", "ext4"), l("/dev/vdd", "/data", "ext4"), l("/dev/vda1", "/boot", "vfat")
+	sandbox := l("model_tools_unavailable", "/mnt/sandboxing/model_tools_env/v1/python", "tmpfs")
+	run, backup := l("tmpfs", "/run", "tmpfs"), l("/dev/vdc", "/srv/backup disk", "xfs")
+	ok := []string{boot, data, sandbox, root, run} // sorted by device label value
+	var b strings.Builder
+	family := func(name, help, typ string, value func(series string) string, series []string) {
+		b.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n")
+		for _, s := range series {
+			b.WriteString(name + s + " " + value(s) + "\n")
+		}
+	}
+	constant := func(v string) func(string) string { return func(string) string { return v } }
+	family("clavis_filesystem_avail_bytes", "Bytes available to unprivileged users.", "gauge", constant("1.024e+06"), ok)
+	family("clavis_filesystem_device_error", "1 if statfs failed or did not answer within --collector.filesystem.stat-timeout (the mount is then skipped until it answers).", "gauge",
+		func(s string) string {
+			if s == backup {
+				return "1"
+			}
+			return "0"
+		}, []string{boot, data, backup, sandbox, root, run})
+	family("clavis_filesystem_files", "Total inodes.", "gauge", constant("1000"), ok)
+	family("clavis_filesystem_files_free", "Free inodes.", "gauge", constant("500"), ok)
+	family("clavis_filesystem_free_bytes", "Free bytes, including those reserved for root.", "gauge", constant("2.048e+06"), ok)
+	family("clavis_filesystem_readonly", "1 if the file system is mounted read-only.", "gauge",
+		func(s string) string {
+			if s == backup || s == sandbox {
+				return "1"
+			}
+			return "0"
+		}, []string{boot, data, backup, sandbox, root, run})
+	family("clavis_filesystem_size_bytes", "File system size in bytes.", "gauge", constant("4.096e+06"), ok)
+	b.WriteString(successHelp + `clavis_scrape_collector_success{collector="filesystem"} 1` + "\n")
+	compareCollector(t, "filesystem", c, b.String(),
+		"clavis_filesystem_size_bytes", "clavis_filesystem_free_bytes", "clavis_filesystem_avail_bytes",
+		"clavis_filesystem_files", "clavis_filesystem_files_free", "clavis_filesystem_readonly", "clavis_filesystem_device_error")
+}
+
+// TestFilesystemHungStat injects a statfs that blocks on /data the way one
+// on a dead NFS server does. The scrape must come back after the stat
+// timeout with device_error 1 for /data and the other mounts served; while
+// the call hangs no second call is started for /data; once it returns, /data
+// is measured again.
+func TestFilesystemHungStat(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var dataCalls atomic.Int32
+	stat := func(path string) (fsStats, error) {
+		if path == "/rootfs/data" {
+			if dataCalls.Add(1) == 1 {
+				<-release // only the first call hangs
+			}
+		}
+		return fakeStats, nil
+	}
+	cfg := defaultFilesystemConfig(t, fixtureProc, stat)
+	cfg.statTimeout = 50 * time.Millisecond
+	c := newFilesystemCollector(cfg)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(AsPrometheus("filesystem", c))
+
+	const help = `# HELP clavis_filesystem_device_error 1 if statfs failed or did not answer within --collector.filesystem.stat-timeout (the mount is then skipped until it answers).
+# TYPE clavis_filesystem_device_error gauge
+`
+	series := func(dataErr string) string {
+		return help +
+			`clavis_filesystem_device_error{device="/dev/vda",fstype="ext4",mountpoint="/"} 0
+clavis_filesystem_device_error{device="/dev/vda1",fstype="vfat",mountpoint="/boot"} 0
+clavis_filesystem_device_error{device="/dev/vdc",fstype="xfs",mountpoint="/srv/backup disk"} 0
+clavis_filesystem_device_error{device="/dev/vdd",fstype="ext4",mountpoint="/data"} ` + dataErr + `
+clavis_filesystem_device_error{device="model_tools_unavailable",fstype="tmpfs",mountpoint="/mnt/sandboxing/model_tools_env/v1/python"} 0
+clavis_filesystem_device_error{device="tmpfs",fstype="tmpfs",mountpoint="/run"} 0
+` + successHelp + `clavis_scrape_collector_success{collector="filesystem"} 1
+`
+	}
+	gather := func(want string) {
+		t.Helper()
+		// A liveness bound, not a performance assertion: without the
+		// off-path statfs this call would never return.
+		done := make(chan error, 1)
+		go func() {
+			done <- testutil.GatherAndCompare(reg, strings.NewReader(want),
+				"clavis_filesystem_device_error", "clavis_scrape_collector_success")
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("scrape blocked behind a hung statfs")
+		}
+	}
+	allMeasured := func() bool {
+		t.Helper()
+		n, err := testutil.GatherAndCount(reg, "clavis_filesystem_size_bytes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 6 // all six mounts measured
+	}
+
+	gather(series("1")) // first scrape: /data hangs, the others are served
+	if allMeasured() {
+		t.Fatal("the hung mount was reported with a size")
+	}
+	gather(series("1")) // second scrape: /data still pending and skipped
+	if n := dataCalls.Load(); n != 1 {
+		t.Fatalf("statfs on the hung mount was called %d times while the first call hung, want 1", n)
+	}
+
+	close(release) // the server answers again
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.mu.Lock()
+		_, pending := c.pending["/rootfs/data"]
+		c.mu.Unlock()
+		if !pending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the returned statfs was never recorded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	gather(series("0"))
+	if n := dataCalls.Load(); n < 2 {
+		t.Fatalf("statfs on the recovered mount was not called again (calls: %d)", n)
+	}
+	if !allMeasured() {
+		t.Fatal("the recovered mount has no size")
+	}
+}
+
+// TestFilesystemHonoursContext: a scrape whose collector deadline passes
+// before the stat timeout returns at the deadline.
+func TestFilesystemHonoursContext(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	stat := func(string) (fsStats, error) { <-release; return fakeStats, nil }
+	cfg := defaultFilesystemConfig(t, fixtureProc, stat)
+	cfg.statTimeout = time.Hour
+	c := newFilesystemCollector(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ch := make(chan prometheus.Metric, 100)
+	if err := c.Update(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	close(ch)
+	errs := 0
+	for m := range ch {
+		if m.Desc() == c.deviceError {
+			errs++
+		}
+	}
+	if errs != 6 {
+		t.Fatalf("got %d device_error series for 6 unanswered mounts", errs)
+	}
+}
+
+// TestFilesystemMountinfoFallback: with /proc/1 hidden (hidepid), the
+// collector reads /proc/self/mountinfo.
+func TestFilesystemMountinfoFallback(t *testing.T) {
+	t.Parallel()
+	c := newFilesystemCollector(defaultFilesystemConfig(t, "testdata/proc-missing", func(string) (fsStats, error) { return fakeStats, nil }))
+	want := `# HELP clavis_filesystem_size_bytes File system size in bytes.
+# TYPE clavis_filesystem_size_bytes gauge
+clavis_filesystem_size_bytes{device="/dev/vda",fstype="ext4",mountpoint="/"} 4.096e+06
+clavis_filesystem_size_bytes{device="/dev/vdb",fstype="ext4",mountpoint="/data"} 4.096e+06
+` + successHelp + `clavis_scrape_collector_success{collector="filesystem"} 1
+`
+	compareCollector(t, "filesystem", c, want, "clavis_filesystem_size_bytes")
+}
+
+// parseSystemFlags parses args with the registry's real flags and builds the
+// scraper, as main does.
+func parseSystemFlags(t *testing.T, args ...string) (*Scraper, error) {
+	t.Helper()
+	app := kingpin.New("test", "")
+	app.Terminate(nil)
+	set := NewSet(app)
+	if _, err := app.Parse(args); err != nil {
+		return nil, err
+	}
+	return set.Build(Env{})
+}
+
+// TestFilesystemFlags goes through the command line: include flags replace
+// the default excludes (here to see the NFS and CIFS mounts, whose server
+// names are cut from the device label), setting include and exclude together
+// is refused, and a bad regexp is a parse error naming the flag.
+func TestFilesystemFlags(t *testing.T) {
+	t.Parallel()
+	s, err := parseSystemFlags(t, "--collector.disable-defaults", "--collector.filesystem",
+		"--path.procfs="+fixtureProc, "--path.rootfs=testdata/rootfs",
+		"--collector.filesystem.fs-types-include=^(nfs4|cifs)$")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s)
+	// The mount points do not exist under testdata/rootfs: statfs fails.
+	want := `# HELP clavis_filesystem_device_error 1 if statfs failed or did not answer within --collector.filesystem.stat-timeout (the mount is then skipped until it answers).
+# TYPE clavis_filesystem_device_error gauge
+clavis_filesystem_device_error{device="//_/share",fstype="cifs",mountpoint="/mnt/share"} 1
+clavis_filesystem_device_error{device="_:/export/pop",fstype="nfs4",mountpoint="/mnt/nfs"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "clavis_filesystem_device_error"); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = parseSystemFlags(t, "--collector.filesystem.mount-points-include=^/data$",
+		"--collector.filesystem.mount-points-exclude=^/boot$", "--path.procfs="+fixtureProc)
+	if err == nil || !strings.Contains(err.Error(), "mutually exclusive") {
+		t.Fatalf("include and exclude together: got %v, want a 'mutually exclusive' error", err)
+	}
+	_, err = parseSystemFlags(t, "--collector.filesystem.fs-types-exclude=(unclosed")
+	if err == nil || !strings.Contains(err.Error(), "fs-types-exclude") {
+		t.Fatalf("bad regexp: got %v, want an error naming the flag", err)
+	}
+	_, err = parseSystemFlags(t, "--collector.filesystem.stat-timeout=0s", "--path.procfs="+fixtureProc)
+	if err == nil || !strings.Contains(err.Error(), "stat-timeout") {
+		t.Fatalf("zero stat timeout: got %v, want an error", err)
+	}
+}
+
+func TestDeviceLabel(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"/dev/sda1":                       "/dev/sda1",
+		"tmpfs":                           "tmpfs",
+		"tank/data":                       "tank/data",
+		"10.1.2.3:/export/pop":            "_:/export/pop",
+		"nfs.example.org:/srv":            "_:/srv",
+		"[2001:db8::1]:/export":           "_:/export",
+		"mon1:6789,10.0.0.2:6789:/cephfs": "_:/cephfs",
+		"deploy@192.0.2.7:":               "_:",
+		"//fileserver/share":              "//_/share",
+		"//192.0.2.9":                     "//_",
+	} {
+		if got := deviceLabel(in); got != want {
+			t.Errorf("deviceLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestUnescapeMountinfo(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		`/plain`:              "/plain",
+		`/srv/backup\040disk`: "/srv/backup disk",
+		`/a\011b\012c\134d`:   "/a\tb\nc\\d",
+		`/trailing\04`:        `/trailing\04`,
+		`/not\999octal`:       `/not\999octal`,
+		`/too\777big`:         `/too\777big`,
+	} {
+		if got := unescapeMountinfo(in); got != want {
+			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// escapeMountinfo is what the kernel does to a path (show_path/mangle).
+func escapeMountinfo(s string) string {
+	r := strings.NewReplacer(`\`, `\134`, " ", `\040`, "\t", `\011`, "\n", `\012`)
+	return r.Replace(s)
+}
+
+func FuzzUnescapeMountinfo(f *testing.F) {
+	for _, s := range []string{"/", "/srv/backup disk", "a\\b", "\t\n", `\040`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got := unescapeMountinfo(escapeMountinfo(s)); got != s {
+			t.Fatalf("round trip of %q gave %q", s, got)
+		}
+		_ = unescapeMountinfo(s) // arbitrary input: must not panic
+	})
+}
+
+func FuzzDeviceLabel(f *testing.F) {
+	for _, s := range []string{"/dev/sda1", "10.1.2.3:/x", "//h/s", "u@h:", "[::1]:/e", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := deviceLabel(s)
+		// Whatever precedes the last colon of a network source, and the
+		// server of a //server/share source, is gone.
+		if !strings.HasPrefix(s, "/") && strings.Contains(s, ":") && !strings.HasPrefix(got, "_:") {
+			t.Fatalf("deviceLabel(%q) = %q keeps the server part", s, got)
+		}
+		if rest, ok := strings.CutPrefix(s, "//"); ok {
+			server, _, _ := strings.Cut(rest, "/")
+			if server != "" && server != "_" && strings.Contains(got, "//"+server) {
+				t.Fatalf("deviceLabel(%q) = %q keeps the server %q", s, got, server)
+			}
+		}
+	})
+}

@@ -27,8 +27,6 @@ type Config struct {
 	// DedupRetention is how long alert keys are remembered for
 	// deduplication.
 	DedupRetention time.Duration
-	// BatchDelay bounds how long an intake commit waits to share its fsync.
-	BatchDelay time.Duration
 	// WebhookToken, when non-empty, is the bearer token /webhook requires.
 	WebhookToken string
 	// WatchdogAlertname is the always-firing heartbeat alert's name.
@@ -149,7 +147,7 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.SpoolPath == "" {
 		return nil, errors.New("spool path is empty")
 	}
-	sp, err := OpenSpool(cfg.SpoolPath, targets, cfg.BatchDelay)
+	sp, err := OpenSpool(cfg.SpoolPath, targets)
 	if err != nil {
 		return nil, err
 	}

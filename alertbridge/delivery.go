@@ -144,8 +144,18 @@ func (b *Bridge) ntfyWorker(ctx context.Context) {
 	}
 }
 
-// finish records the outcome of a delivery and removes the record.
+// finish removes the record from the spool and then records the outcome.
 func (b *Bridge) finish(ctx context.Context, target string, it Queued, err error) {
+	for {
+		derr := b.spool.Done(target, []uint64{it.Seq}, nil)
+		if derr == nil {
+			break
+		}
+		b.log.Error("spool update failed; retrying", "target", target, "err", derr)
+		if sleep(ctx, time.Second) != nil {
+			return
+		}
+	}
 	r := &it.Record
 	switch {
 	case err == nil:
@@ -159,16 +169,6 @@ func (b *Bridge) finish(ctx context.Context, target string, it Queued, err error
 		b.m.failed.WithLabelValues(target).Inc()
 		b.log.Error("notification failed permanently", "target", target,
 			"alertname", r.Alertname(), "status", r.Status, "pop", r.Labels["pop"], "err", err)
-	}
-	for {
-		if derr := b.spool.Done(target, []uint64{it.Seq}, nil); derr == nil {
-			return
-		} else {
-			b.log.Error("spool update failed; retrying", "target", target, "err", derr)
-		}
-		if sleep(ctx, time.Second) != nil {
-			return
-		}
 	}
 }
 

@@ -113,7 +113,7 @@ func TestKill9DuringDelivery(t *testing.T) {
 	}
 	defer ns.Close()
 	spool := filepath.Join(t.TempDir(), "spool.db")
-	p := newBridgeProc(t, []string{"--spool.path=" + spool, "--delivery.backoff-min=20ms", "--delivery.backoff-max=200ms", "--spool.batch-delay=1ms"},
+	p := newBridgeProc(t, []string{"--spool.path=" + spool, "--delivery.backoff-min=20ms", "--delivery.backoff-max=200ms"},
 		[]string{"NTFY_ALERT_URL=" + ns.URL() + "/alerts", "NTFY_ALERT_TOKEN=tk"})
 	p.start(t)
 

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // KumaConfig configures the Uptime Kuma push target.
@@ -38,6 +36,7 @@ func (st *kumaState) apply(r *Record, down map[string]bool) {
 			return // a late copy of an episode already resolved
 		}
 		if down[r.Labels["severity"]] {
+			st.dirty[fp] = true
 			name := r.Alertname()
 			if pop := r.Labels["pop"]; pop != "" {
 				name += " " + pop
@@ -45,6 +44,7 @@ func (st *kumaState) apply(r *Record, down map[string]bool) {
 			st.Firing[fp] = kumaAlert{Name: name, StartsAt: r.StartsAt}
 		}
 	case "resolved":
+		st.dirty[fp] = true
 		if cur, ok := st.Firing[fp]; ok && !cur.StartsAt.After(r.StartsAt) {
 			delete(st.Firing, fp)
 		}
@@ -89,18 +89,6 @@ func (st *kumaState) summary() (status, msg string) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-func (st kumaState) clone() kumaState {
-	c := kumaState{Firing: make(map[string]kumaAlert, len(st.Firing)), Resolved: make(map[string]time.Time, len(st.Resolved)),
-		LastStatus: st.LastStatus, LastMsg: st.LastMsg}
-	for k, v := range st.Firing {
-		c.Firing[k] = v
-	}
-	for k, v := range st.Resolved {
-		c.Resolved[k] = v
-	}
-	return c
-}
-
 // kumaWorker drains the Kuma queue in batches: it folds the queued records
 // into the outage state and pushes when the state (status or message)
 // changed or a Watchdog notification arrived; the records and the new state
@@ -109,8 +97,9 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 	st, err := b.spool.loadKumaState()
 	if err != nil {
 		b.log.Error("kuma state unreadable; starting from an empty state", "err", err)
-		st = kumaState{Firing: map[string]kumaAlert{}, Resolved: map[string]time.Time{}}
+		st = newKumaState()
 	}
+	lastGC := time.Time{}
 	down := map[string]bool{}
 	for _, s := range b.cfg.Kuma.DownSeverities {
 		down[s] = true
@@ -132,7 +121,10 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 			}
 			continue
 		}
-		next := st.clone()
+		// st is changed in place: if the push or the commit does not
+		// happen, the worker returns and the next start reloads the
+		// committed state and replays the same records.
+		next := st
 		heartbeat := false
 		var oldest time.Time
 		seqs := make([]uint64, 0, len(items))
@@ -161,10 +153,14 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 				oldest = r.Accepted
 			}
 		}
-		cutoff := time.Now().Add(-b.cfg.DedupRetention)
-		for fp, t := range next.Resolved {
-			if t.Before(cutoff) {
-				delete(next.Resolved, fp)
+		if time.Since(lastGC) > time.Hour {
+			lastGC = time.Now()
+			cutoff := lastGC.Add(-b.cfg.DedupRetention)
+			for fp, t := range next.Resolved {
+				if t.Before(cutoff) {
+					delete(next.Resolved, fp)
+					next.dirty[fp] = true
+				}
 			}
 		}
 		status, msg := next.summary()
@@ -186,7 +182,7 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 			}
 		}
 		for {
-			err := b.spool.Done(TargetKuma, seqs, func(tx *bolt.Tx) error { return saveKumaState(tx, next) })
+			err := b.spool.Done(TargetKuma, seqs, next.save)
 			if err == nil {
 				break
 			}
@@ -195,7 +191,7 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 				return
 			}
 		}
-		st = next
+		clear(st.dirty)
 	}
 }
 

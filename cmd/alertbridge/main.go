@@ -48,7 +48,6 @@ func run(args []string) int {
 	spoolPath := app.Flag("spool.path", "bbolt spool file; created with its directory if missing.").Default("data/alertbridge.db").String()
 	maxAge := app.Flag("spool.max-age", "Notifications still undelivered after this long are dropped and counted.").Default("24h").Duration()
 	dedupRetention := app.Flag("spool.dedup-retention", "How long alert keys (fingerprint, status, startsAt) are remembered to drop duplicates.").Default("168h").Duration()
-	batchDelay := app.Flag("spool.batch-delay", "Longest wait of an intake commit to share its fsync with concurrent webhooks.").Default("2ms").Duration()
 
 	ntfyURL := app.Flag("ntfy.url", "Full ntfy topic URL, e.g. https://ntfy.example.com/clavis-alerts. Empty: ntfy disabled.").Envar("NTFY_ALERT_URL").String()
 	ntfyToken := app.Flag("ntfy.token", "ntfy access token, sent as Authorization: Bearer.").Envar("NTFY_ALERT_TOKEN").String()
@@ -79,7 +78,7 @@ func run(args []string) int {
 	logger.Info("starting "+program, "version", version.Info())
 
 	cfg := alertbridge.Config{
-		SpoolPath: *spoolPath, MaxAge: *maxAge, DedupRetention: *dedupRetention, BatchDelay: *batchDelay,
+		SpoolPath: *spoolPath, MaxAge: *maxAge, DedupRetention: *dedupRetention,
 		WatchdogAlertname: *watchdog,
 		Backoff:           alertbridge.Backoff{Min: *backoffMin, Max: *backoffMax, MaxRetryAfter: *maxRetryAfter},
 		Timeout:           *timeout,

@@ -512,3 +512,28 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	checkExactlyOnceInOrder(t, ntfy.Messages(), want)
 }
+
+func TestKumaSummary(t *testing.T) {
+	t.Parallel()
+	st := newKumaState()
+	if s, m := st.summary(); s != "up" || m != "OK" {
+		t.Fatalf("empty: %s %s", s, m)
+	}
+	for i := 0; i < 500; i++ {
+		st.setFiring(fmt.Sprintf("fp%d", i), kumaAlert{Name: fmt.Sprintf("PopDown pop%03d", i%250)})
+	}
+	s, m := st.summary()
+	if s != "down" || !strings.HasPrefix(m, "PopDown pop000, PopDown pop001, ") || !strings.Contains(m, " more)") || len(m) > kumaMsgMax {
+		t.Fatalf("summary %s %q (%d bytes)", s, m, len(m))
+	}
+	n := strings.Count(m, ", ") + 1
+	if !strings.HasSuffix(m, fmt.Sprintf("(+%d more)", 250-n)) {
+		t.Errorf("count of the rest wrong: %q (%d listed)", m, n)
+	}
+	for i := 0; i < 500; i++ {
+		st.delFiring(fmt.Sprintf("fp%d", i))
+	}
+	if s, _ := st.summary(); s != "up" || len(st.names) != 0 {
+		t.Errorf("after clearing: %s, names %v", s, st.names)
+	}
+}

@@ -41,12 +41,12 @@ func (st *kumaState) apply(r *Record, down map[string]bool) {
 			if pop := r.Labels["pop"]; pop != "" {
 				name += " " + pop
 			}
-			st.Firing[fp] = kumaAlert{Name: name, StartsAt: r.StartsAt}
+			st.setFiring(fp, kumaAlert{Name: name, StartsAt: r.StartsAt})
 		}
 	case "resolved":
 		st.dirty[fp] = true
 		if cur, ok := st.Firing[fp]; ok && !cur.StartsAt.After(r.StartsAt) {
-			delete(st.Firing, fp)
+			st.delFiring(fp)
 		}
 		if t, ok := st.Resolved[fp]; !ok || r.StartsAt.After(t) {
 			st.Resolved[fp] = r.StartsAt
@@ -54,35 +54,73 @@ func (st *kumaState) apply(r *Record, down map[string]bool) {
 	}
 }
 
-// summary is the push Kuma should show for the state.
+// setFiring and delFiring keep names (outage name -> number of firing
+// alerts with it) in step with Firing, so a summary does not rescan.
+func (st *kumaState) setFiring(fp string, a kumaAlert) {
+	if old, ok := st.Firing[fp]; ok {
+		st.unname(old.Name)
+	}
+	st.Firing[fp] = a
+	st.names[a.Name]++
+}
+
+func (st *kumaState) delFiring(fp string) {
+	if old, ok := st.Firing[fp]; ok {
+		st.unname(old.Name)
+		delete(st.Firing, fp)
+	}
+}
+
+func (st *kumaState) unname(n string) {
+	if st.names[n] <= 1 {
+		delete(st.names, n)
+	} else {
+		st.names[n]--
+	}
+}
+
+// summary is the push Kuma should show: up/OK, or down with the first
+// outage names in order and how many more there are.
 func (st *kumaState) summary() (status, msg string) {
-	if len(st.Firing) == 0 {
+	if len(st.names) == 0 {
 		return "up", "OK"
 	}
-	seen := map[string]bool{}
-	var names []string
-	for _, a := range st.Firing {
-		if !seen[a.Name] {
-			seen[a.Name] = true
-			names = append(names, a.Name)
+	// The smallest few names, without sorting them all (a flood of
+	// thousands of outages must not make every batch O(n log n)).
+	const keep = 32
+	first := make([]string, 0, keep+1)
+	for n := range st.names {
+		if len(first) == keep && n >= first[keep-1] {
+			continue
+		}
+		i := sort.SearchStrings(first, n)
+		first = append(first, "")
+		copy(first[i+1:], first[i:])
+		first[i] = n
+		if len(first) > keep {
+			first = first[:keep]
 		}
 	}
-	sort.Strings(names)
+	total := len(st.names)
 	var b strings.Builder
-	for i, n := range names {
-		more := ""
-		if i < len(names)-1 {
-			more = " (+" + itoa(len(names)-i-1) + " more)"
-		}
+	for i, n := range first {
 		sep := ""
 		if i > 0 {
 			sep = ", "
 		}
-		if b.Len()+len(sep)+len(n)+len(more) > kumaMsgMax && i > 0 {
-			b.WriteString(" (+" + itoa(len(names)-i) + " more)")
-			break
+		rest := total - i - 1
+		more := ""
+		if rest > 0 {
+			more = " (+" + itoa(rest) + " more)"
+		}
+		if i > 0 && b.Len()+len(sep)+len(n)+len(more) > kumaMsgMax {
+			b.WriteString(" (+" + itoa(total-i) + " more)")
+			return "down", TruncateUTF8(b.String(), kumaMsgMax)
 		}
 		b.WriteString(sep + n)
+	}
+	if total > len(first) {
+		b.WriteString(" (+" + itoa(total-len(first)) + " more)")
 	}
 	return "down", TruncateUTF8(b.String(), kumaMsgMax)
 }

@@ -339,6 +339,7 @@ type kumaState struct {
 	LastMsg    string
 
 	dirty map[string]bool
+	names map[string]int
 }
 
 type kumaAlert struct {
@@ -352,7 +353,7 @@ type kumaLast struct {
 }
 
 func newKumaState() *kumaState {
-	return &kumaState{Firing: map[string]kumaAlert{}, Resolved: map[string]time.Time{}, dirty: map[string]bool{}}
+	return &kumaState{Firing: map[string]kumaAlert{}, Resolved: map[string]time.Time{}, dirty: map[string]bool{}, names: map[string]int{}}
 }
 
 func (s *Spool) loadKumaState() (*kumaState, error) {
@@ -361,7 +362,7 @@ func (s *Spool) loadKumaState() (*kumaState, error) {
 		if err := tx.Bucket(bucketKumaFiring).ForEach(func(k, v []byte) error {
 			var a kumaAlert
 			if json.Unmarshal(v, &a) == nil {
-				st.Firing[string(k)] = a
+				st.setFiring(string(k), a)
 			}
 			return nil
 		}); err != nil {

@@ -73,7 +73,9 @@ func newCPUCollector(fs procfs.FS, logger *slog.Logger) *cpuCollector {
 		seconds: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "cpu", "seconds_total"),
 			"Seconds the CPUs spent in each mode (from /proc/stat; clamped so it never goes backwards; guest time is inside user and nice).",
 			[]string{"cpu", "mode"}, nil),
-		count: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "cpu", "count"),
+		// Not clavis_cpu_count: a _count suffix belongs to histograms and
+		// summaries, and promtool check metrics flags it on a gauge.
+		count: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "cpus_online"),
 			"Number of online CPUs (per-CPU lines in /proc/stat).", nil, nil),
 		boot: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "boot_time_seconds"),
 			"Time the host booted, in seconds since the Unix epoch (btime in /proc/stat).", nil, nil),

@@ -7,20 +7,20 @@ import (
 const cpuHeader = `# HELP clavis_boot_time_seconds Time the host booted, in seconds since the Unix epoch (btime in /proc/stat).
 # TYPE clavis_boot_time_seconds gauge
 clavis_boot_time_seconds 1.795918468e+09
-# HELP clavis_cpu_count Number of online CPUs (per-CPU lines in /proc/stat).
-# TYPE clavis_cpu_count gauge
+# HELP clavis_cpus_online Number of online CPUs (per-CPU lines in /proc/stat).
+# TYPE clavis_cpus_online gauge
 `
 
 const cpuSecondsHeader = `# HELP clavis_cpu_seconds_total Seconds the CPUs spent in each mode (from /proc/stat; clamped so it never goes backwards; guest time is inside user and nice).
 # TYPE clavis_cpu_seconds_total counter
 `
 
-var cpuFamilies = []string{"clavis_cpu_seconds_total", "clavis_cpu_count", "clavis_boot_time_seconds"}
+var cpuFamilies = []string{"clavis_cpu_seconds_total", "clavis_cpus_online", "clavis_boot_time_seconds"}
 
 func TestCPUFixture(t *testing.T) {
 	t.Parallel()
 	c := newCPUCollector(mustProcFS(t, fixtureProc), nil)
-	want := cpuHeader + `clavis_cpu_count 2
+	want := cpuHeader + `clavis_cpus_online 2
 ` + cpuSecondsHeader + `clavis_cpu_seconds_total{cpu="0",mode="idle"} 375.78
 clavis_cpu_seconds_total{cpu="0",mode="iowait"} 0.42
 clavis_cpu_seconds_total{cpu="0",mode="irq"} 0
@@ -55,7 +55,7 @@ func TestCPUNeverGoesBackwards(t *testing.T) {
 	c.fs = mustProcFS(t, "testdata/proc-backwards")
 	// cpu0: user, system and idle moved on; iowait fell from 0.42 to 0.30
 	// and stays at 0.42. cpu1 is offline: no series, count 1.
-	want := cpuHeader + `clavis_cpu_count 1
+	want := cpuHeader + `clavis_cpus_online 1
 ` + cpuSecondsHeader + `clavis_cpu_seconds_total{cpu="0",mode="idle"} 376.48
 clavis_cpu_seconds_total{cpu="0",mode="iowait"} 0.42
 clavis_cpu_seconds_total{cpu="0",mode="irq"} 0
@@ -72,7 +72,7 @@ clavis_cpu_seconds_total{cpu="0",mode="user"} 101.28
 	// cpu0's iowait (0.45) passed the remembered 0.42 and is reported as is.
 	// cpu1 is back: its idle (360.00) lags the 363.42 it reported before
 	// going offline, so 363.42 is kept; user moved on to 107.
-	want = cpuHeader + `clavis_cpu_count 2
+	want = cpuHeader + `clavis_cpus_online 2
 ` + cpuSecondsHeader + `clavis_cpu_seconds_total{cpu="0",mode="idle"} 377
 clavis_cpu_seconds_total{cpu="0",mode="iowait"} 0.45
 clavis_cpu_seconds_total{cpu="0",mode="irq"} 0

@@ -214,6 +214,22 @@ func TestRoutes(t *testing.T) {
 	if !routes[0].prefixOnly || !routes[2].prefixOnly || routes[1].prefixOnly || !routes[1].anchored || routes[3].anchored {
 		t.Errorf("analysis: %+v", routes)
 	}
+	// Which patterns skip the regexp engine (FuzzFastMatch checks they agree).
+	for pattern, fast := range map[string]bool{
+		`^/api/v1/(entry|item)/[0-9]+$`: true,
+		`^/api/v1/vault/[^/]+/sync$`:    true,
+		`^/(healthz|ping)$`:             true,
+		`^/(a|ab)`:                      false, // an alternative is a prefix of another
+		`^/x[a-z]*[a-z]`:                false, // greedy class followed by a byte it contains
+		`^/[^/]{2}`:                     false,
+		`\.php$`:                       false, // not anchored
+		`(?i)^/admin`:                   false,
+		`^/é`:                           false,
+	} {
+		if got := newFastMatcher(pattern) != nil; got != fast {
+			t.Errorf("%s: fast matcher %v, want %v", pattern, got, fast)
+		}
+	}
 	for path, want := range map[string]string{
 		"/api/v1/vault/x":  "vault",
 		"/api/v1/vault":    "other",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -140,6 +141,30 @@ func TestCombinedRoundTrip(t *testing.T) {
 		if r.Method != wantMethod || string(r.Path) != path || r.Status != status || r.Size != size ||
 			!r.HasDuration || math.Abs(r.Duration-float64(ms)/1000) > 1e-9 || string(r.Remote) != ip.String() {
 			t.Fatalf("%q: got %+v", line, r)
+		}
+	})
+}
+
+// FuzzFastMatch: wherever the fast route matcher applies, it agrees with
+// regexp on every path.
+func FuzzFastMatch(f *testing.F) {
+	for _, p := range []string{`^/api/v1/(entry|item)/[0-9]+$`, `^/(healthz|ping)$`, `^/api/v1/vault/[^/]+/sync$`,
+		`^/static/[a-z0-9._-]+\.(js|css)$`, `^/x.*y`, `^/a?b`, `^/[a-f0-9]+/?$`, `^/v(1|2)/`, `^/(a|ab)`, `^/[^/]*/x`} {
+		for _, path := range []string{"/api/v1/entry/12", "/healthz", "/api/v1/vault/ab\xffc/sync", "/static/app.js", "/x\xe2\x82\xacy", "/b", "/0af/", "/v2/x", "/ab", "/\xc3\xa9/x"} {
+			f.Add(p, path)
+		}
+	}
+	f.Fuzz(func(t *testing.T, pattern, path string) {
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return
+		}
+		fm := newFastMatcher(pattern)
+		if fm == nil {
+			return
+		}
+		if got, want := fm.match([]byte(path)), re.MatchString(path); got != want {
+			t.Fatalf("pattern %q path %q: fast %v, regexp %v", pattern, path, got, want)
 		}
 	})
 }

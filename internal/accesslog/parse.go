@@ -265,14 +265,15 @@ func ParseCombined(line []byte, r *Record) error {
 
 // splitRequest takes method and path from "METHOD target PROTO".
 func splitRequest(req []byte, r *Record) {
-	sp := indexByteFrom(req, 0, ' ')
+	sp := indexSpace(req, 0)
 	if sp <= 0 {
 		r.Method = MethodOther
 		return
 	}
 	r.Method = parseMethod(req[:sp])
+	// The path ends at the query, the fragment or the space before PROTO.
 	target := req[sp+1:]
-	if e := indexByteFrom(target, 0, ' '); e >= 0 {
+	if e := bytes.IndexByte(target, ' '); e >= 0 {
 		target = target[:e]
 	}
 	r.Path = stripQuery(target)
@@ -517,32 +518,27 @@ func unhex(c byte) int {
 
 func parseV4(b []byte) (netip.Addr, bool) {
 	var out [4]byte
-	part, val, digits := 0, 0, 0
-	for _, c := range b {
-		switch {
-		case isDigit(c):
-			if digits > 0 && val == 0 {
-				return netip.Addr{}, false // leading zero, as netip
-			}
-			val = val*10 + int(c-'0')
-			digits++
-			if val > 255 {
+	i := 0
+	for part := 0; part < 4; part++ {
+		if part > 0 {
+			if i >= len(b) || b[i] != '.' {
 				return netip.Addr{}, false
 			}
-		case c == '.':
-			if digits == 0 || part == 3 {
-				return netip.Addr{}, false
-			}
-			out[part] = byte(val)
-			part++
-			val, digits = 0, 0
-		default:
+			i++
+		}
+		start, v := i, 0
+		for i < len(b) && i-start < 3 && isDigit(b[i]) {
+			v = v*10 + int(b[i]-'0')
+			i++
+		}
+		n := i - start
+		if n == 0 || v > 255 || (n > 1 && b[start] == '0') { // leading zeros: rejected, as netip
 			return netip.Addr{}, false
 		}
+		out[part] = byte(v)
 	}
-	if part != 3 || digits == 0 {
+	if i != len(b) {
 		return netip.Addr{}, false
 	}
-	out[3] = byte(val)
 	return netip.AddrFrom4(out), true
 }

@@ -27,6 +27,7 @@ type Route struct {
 	prefix     []byte
 	anchored   bool
 	prefixOnly bool
+	fast       *fastMatcher // nil: use re
 }
 
 // ParseRoute parses "name=regex". The name is 1 to 32 characters of
@@ -49,6 +50,9 @@ func ParseRoute(s string) (Route, error) {
 	}
 	r := Route{Name: name, Pattern: pattern, re: re}
 	r.analyse()
+	if !r.prefixOnly {
+		r.fast = newFastMatcher(pattern)
+	}
 	return r, nil
 }
 
@@ -99,6 +103,9 @@ func (r *Route) match(path []byte) bool {
 	}
 	if r.prefixOnly {
 		return true
+	}
+	if r.fast != nil {
+		return r.fast.match(path)
 	}
 	return r.re.Match(path)
 }

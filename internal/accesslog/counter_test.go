@@ -222,7 +222,7 @@ func TestRoutes(t *testing.T) {
 		`^/(a|ab)`:                      false, // an alternative is a prefix of another
 		`^/x[a-z]*[a-z]`:                false, // greedy class followed by a byte it contains
 		`^/[^/]{2}`:                     false,
-		`\.php$`:                       false, // not anchored
+		`\.php$`:                        false, // not anchored
 		`(?i)^/admin`:                   false,
 		`^/é`:                           false,
 	} {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -29,6 +30,9 @@ const (
 	// two looks at the scrape's context: cheap enough to be invisible, often
 	// enough that a timed-out scrape stops within milliseconds.
 	vaultCtxCheckEvery = 4096
+	// vaultStatWorkers caps the goroutines that lstat() the entries of one
+	// directory buffer in parallel (fewer if GOMAXPROCS is lower).
+	vaultStatWorkers = 4
 )
 
 // vaultTempSuffixes are companions of a vault file (SQLite journals, write
@@ -70,6 +74,7 @@ func setupVault(app *kingpin.Application) Factory {
 type vaultCollector struct {
 	dir     string
 	pattern string
+	workers int // parallel lstat() callers; 1 = serial
 }
 
 func newVaultCollector(dir, pattern string) (*vaultCollector, error) {
@@ -86,7 +91,7 @@ func newVaultCollector(dir, pattern string) (*vaultCollector, error) {
 	if _, err := filepath.Match(pattern, ""); err != nil {
 		return nil, fmt.Errorf("--vault.file-pattern %q: %w", pattern, err)
 	}
-	return &vaultCollector{dir: dir, pattern: pattern}, nil
+	return &vaultCollector{dir: dir, pattern: pattern, workers: min(runtime.GOMAXPROCS(0), vaultStatWorkers)}, nil
 }
 
 // isVaultName decides on the name alone, before any lstat: this keeps the
@@ -111,7 +116,7 @@ type vaultStats struct {
 }
 
 func (c *vaultCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	st, err := scanVaultDir(ctx, c.dir, c.isVaultName)
+	st, err := scanVaultDir(ctx, c.dir, c.isVaultName, c.workers)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,8 @@ func makeVaultDir(tb testing.TB, parent string, n int) string {
 }
 
 // BenchmarkVaultCollector counts 10k, 100k and 1M vault files with the
-// collector (one Update per op, as in a scrape) and, in the same run, with
+// collector (one Update per op, as in a scrape; "collector-serial" with the
+// lstat calls on one goroutine) and, in the same run, with
 // GNU find doing the same listing + lstat (-type f -printf %s), the peer the
 // ratio in docs/benchmarks.md is against. Directories are created once.
 func BenchmarkVaultCollector(b *testing.B) {
@@ -68,26 +69,34 @@ func BenchmarkVaultCollector(b *testing.B) {
 		setup := func(b *testing.B) {
 			once.Do(func() { dir = makeVaultDir(b, parent, size.n) })
 		}
-		b.Run(size.name+"/collector", func(b *testing.B) {
-			setup(b)
-			c, err := newVaultCollector(dir, "*")
-			if err != nil {
-				b.Fatal(err)
-			}
-			ch := make(chan prometheus.Metric, 2)
-			for b.Loop() {
-				if err := c.Update(context.Background(), ch); err != nil {
+		for _, variant := range []struct {
+			name    string
+			workers int // 0: the collector's default
+		}{{"collector", 0}, {"collector-serial", 1}} {
+			b.Run(size.name+"/"+variant.name, func(b *testing.B) {
+				setup(b)
+				c, err := newVaultCollector(dir, "*")
+				if err != nil {
 					b.Fatal(err)
 				}
-				<-ch
-				<-ch
-			}
-			st, _ := scanVaultDir(context.Background(), dir, c.isVaultName)
-			if st.count != int64(size.n) {
-				b.Fatalf("counted %d vaults, want %d", st.count, size.n)
-			}
-			b.ReportMetric(float64(size.n)*float64(b.N)/b.Elapsed().Seconds(), "files/s")
-		})
+				if variant.workers > 0 {
+					c.workers = variant.workers
+				}
+				ch := make(chan prometheus.Metric, 2)
+				for b.Loop() {
+					if err := c.Update(context.Background(), ch); err != nil {
+						b.Fatal(err)
+					}
+					<-ch
+					<-ch
+				}
+				st, _ := scanVaultDir(context.Background(), dir, c.isVaultName, 1)
+				if st.count != int64(size.n) {
+					b.Fatalf("counted %d vaults, want %d", st.count, size.n)
+				}
+				b.ReportMetric(float64(size.n)*float64(b.N)/b.Elapsed().Seconds(), "files/s")
+			})
+		}
 		b.Run(size.name+"/find", func(b *testing.B) {
 			setup(b)
 			find, err := exec.LookPath("find")

@@ -14,7 +14,7 @@ import (
 // scanVaultDir is the portable version of the Linux getdents64 scan: the
 // directory entries' types come from the listing, sizes from lstat; no
 // entry is ever opened.
-func scanVaultDir(ctx context.Context, dir string, isVault func(string) bool) (vaultStats, error) {
+func scanVaultDir(ctx context.Context, dir string, isVault func(string) bool, _ int) (vaultStats, error) {
 	var st vaultStats
 	f, err := os.Open(dir)
 	if err != nil {

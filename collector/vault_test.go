@@ -124,7 +124,7 @@ func TestVaultCollectorFollowsChanges(t *testing.T) {
 	}
 	check := func(count, size float64) {
 		t.Helper()
-		st, err := scanVaultDir(context.Background(), dir, c.(*vaultCollector).isVaultName)
+		st, err := scanVaultDir(context.Background(), dir, c.(*vaultCollector).isVaultName, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,6 +296,39 @@ func TestVaultCollectorBadFlags(t *testing.T) {
 			t.Errorf("%v: accepted, want an error", args)
 		} else if !strings.Contains(err.Error(), "--vault.") {
 			t.Errorf("%v: error %q does not name the flag", args, err)
+		}
+	}
+}
+
+// The parallel lstat split must count exactly what the serial scan counts.
+func TestVaultScanParallelMatchesSerial(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	wantCount, wantBytes := 0, 0
+	for i := range 1500 {
+		name := "v" + strconv.Itoa(i)
+		switch i % 10 {
+		case 3:
+			name += ".tmp"
+		case 7:
+			name += "-wal"
+		default:
+			wantCount++
+			wantBytes += i % 17
+		}
+		writeFile(t, filepath.Join(dir, name), i%17)
+	}
+	c, err := newVaultCollector(dir, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, workers := range []int{1, 2, 3, 4, 16} {
+		st, err := scanVaultDir(context.Background(), dir, c.isVaultName, workers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.count != int64(wantCount) || st.bytes != int64(wantBytes) {
+			t.Errorf("workers=%d: %d vaults, %d bytes; want %d, %d", workers, st.count, st.bytes, wantCount, wantBytes)
 		}
 	}
 }

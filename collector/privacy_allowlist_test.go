@@ -1,9 +1,11 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,7 +16,9 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
+	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
 
@@ -199,4 +203,35 @@ func TestEveryCollectorFamilyIsAllowlisted(t *testing.T) {
 		}
 	}
 	t.Logf("%d collectors, %d families checked", len(names), len(seen))
+}
+
+// TestVaultAndGateMetricsPromtoolClean runs the real promtool's metric lint
+// over what the vault collector and the gate itself expose, through the
+// gate, in the text format Prometheus scrapes.
+func TestVaultAndGateMetricsPromtoolClean(t *testing.T) {
+	t.Parallel()
+	promtool := e2eutil.RequireBinary(t, "promtool")
+	vaultDir, logPath, _ := popInputs(t)
+	gate := NewPrivacyGate(buildPOP(t, []string{"vault"}, Paths{ProcFS: "/proc", SysFS: "/sys", RootFS: "/"}, vaultDir, logPath), nil)
+	mfs, err := gate.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"clavis_vaults 1\n", "clavis_vault_storage_bytes 42\n", `clavis_privacy_redactions_total{reason="ip_address"} 0`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("exposition lacks %q:\n%s", want, buf.String())
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(buf.Bytes())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s\ninput:\n%s", err, out, buf.String())
+	}
 }

@@ -39,8 +39,12 @@ type Config struct {
 	// Timeout bounds one delivery attempt.
 	Timeout time.Duration
 
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Logger *slog.Logger
+	// OutageLogger receives the one line per accepted alert (default:
+	// Logger). cmd/alertbridge gives it its own info level so the outage
+	// log stays on whatever --log.level says.
+	OutageLogger *slog.Logger
+	Registerer   prometheus.Registerer
 	// Client is the HTTP client for deliveries (default: a fresh one).
 	Client *http.Client
 }
@@ -72,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.OutageLogger == nil {
+		c.OutageLogger = c.Logger
 	}
 	if c.Registerer == nil {
 		c.Registerer = prometheus.NewRegistry()
@@ -334,5 +341,5 @@ func (b *Bridge) logOutage(r *Record) {
 	} else {
 		attrs = append(attrs, "endsAt", "")
 	}
-	b.log.Info("alert", attrs...)
+	b.cfg.OutageLogger.Info("alert", attrs...)
 }

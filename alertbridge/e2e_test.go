@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
 	"github.com/clavitor/clavis-telemetry/internal/fakenotify"
 )
@@ -313,5 +315,75 @@ receivers:
 	// Alertmanager authenticated: nothing was rejected.
 	if bytes.Contains(body, []byte(`clavis_alertbridge_webhooks_rejected_total{reason="unauthorized"} 1`)) {
 		t.Error("Alertmanager's bearer token was rejected")
+	}
+}
+
+// TestBinaryBasicAuthAndOutageLog runs the binary with basic auth from
+// --web.config.file (exporter-toolkit) and no targets: start-up says only
+// the outage log is active, unauthenticated webhooks get 401, and the
+// outage log is written even at --log.level=error.
+func TestBinaryBasicAuthAndOutageLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs the binary")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("am-password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webCfg := filepath.Join(dir, "web.yml")
+	os.WriteFile(webCfg, []byte("basic_auth_users:\n  alertmanager: "+string(hash)+"\n"), 0o600)
+	p := newBridgeProc(t, []string{"--spool.path=" + filepath.Join(dir, "spool.db"), "--web.config.file=" + webCfg, "--log.level=error"},
+		[]string{"NTFY_ALERT_URL=", "KUMA_PUSH_URL="})
+	// /-/ready is behind basic auth too, so start by hand.
+	f, _ := os.Create(p.logPath)
+	p.cmd = exec.Command(p.bin, append([]string{"--web.listen-address=" + p.addr}, p.args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.Env = append(os.Environ(), p.env...)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	e2eutil.WaitHTTP(t, nil, "http://"+p.addr+"/-/healthy", 401, 20*time.Second)
+
+	body := mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0))
+	post := func(user, pass string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/webhook", bytes.NewReader(body))
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := post("", ""); c != 401 {
+		t.Errorf("no credentials: %d", c)
+	}
+	if c := post("alertmanager", "wrong"); c != 401 {
+		t.Errorf("wrong password: %d", c)
+	}
+	if c := post("alertmanager", "am-password"); c != 200 {
+		t.Errorf("basic auth: %d", c)
+	}
+	p.stop()
+	log, _ := os.ReadFile(p.logPath)
+	for _, want := range []string{"no notification target configured", "msg=alert", "alertname=PopDown", "status=firing", "pop=fra1", "severity=critical"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+
+	// Bad flags exit 2 with a message.
+	out, err := exec.Command(p.bin, "--spool.max-age=banana").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), `invalid duration "banana"`) {
+		t.Errorf("bad flag: %v %s", err, out)
+	}
+	out, err = exec.Command(p.bin, "--ntfy.url=http://127.0.0.1:1/x", "--ntfy.priority=critical=9", "--spool.path="+filepath.Join(dir, "s2.db")).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Errorf("bad priority: %v %s", err, out)
 	}
 }

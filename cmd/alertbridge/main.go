@@ -71,10 +71,15 @@ func run(args []string) int {
 	app.Version(version.Print(program))
 	app.HelpFlag.Short('h')
 	if _, err := app.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", program, err)
+		fmt.Fprintf(os.Stderr, "%s: %v (see --help)\n", program, err)
 		return 2
 	}
 	logger := promslog.New(logCfg)
+	// The outage log (one line per accepted alert) is always on, at info
+	// level whatever --log.level says, in the same format and stream.
+	outageLevel := promslog.NewLevel()
+	outageLevel.Set("info")
+	outageLogger := promslog.New(&promslog.Config{Level: outageLevel, Format: logCfg.Format, Writer: os.Stderr}).With("log", "outage")
 	logger.Info("starting "+program, "version", version.Info())
 
 	cfg := alertbridge.Config{
@@ -83,6 +88,7 @@ func run(args []string) int {
 		Backoff:           alertbridge.Backoff{Min: *backoffMin, Max: *backoffMax, MaxRetryAfter: *maxRetryAfter},
 		Timeout:           *timeout,
 		Logger:            logger,
+		OutageLogger:      outageLogger,
 	}
 	if *tokenFile != "" {
 		b, err := os.ReadFile(*tokenFile)
@@ -128,9 +134,9 @@ func run(args []string) int {
 	defer bridge.Close()
 	targets := bridge.Targets()
 	if len(targets) == 0 {
-		logger.Warn("no notification target configured (NTFY_ALERT_URL and KUMA_PUSH_URL unset): alerts are only written to the outage log")
+		outageLogger.Warn("no notification target configured (NTFY_ALERT_URL and KUMA_PUSH_URL unset): alerts are only written to the outage log")
 	} else {
-		logger.Info("notification targets active", "targets", strings.Join(targets, ","),
+		outageLogger.Info("notification targets active", "targets", strings.Join(targets, ","),
 			"ntfy", cfg.Ntfy != nil, "kuma", cfg.Kuma != nil, "outage_log", true)
 	}
 

@@ -174,9 +174,11 @@ func ParseCombined(line []byte, r *Record) error {
 	if i >= n || line[i] != '[' {
 		return errTime
 	}
-	j = indexByteFrom(line, i+1, ']')
-	if j < 0 {
-		return errTime
+	// [10/Oct/2000:13:55:36 -0700] is 28 bytes: look there first.
+	if j = i + 27; j >= n || line[j] != ']' {
+		if j = indexByteFrom(line, i+1, ']'); j < 0 {
+			return errTime
+		}
 	}
 	r.Time, r.timeKind = line[i+1:j], timeCLF
 	i = j + 1
@@ -227,7 +229,11 @@ func ParseCombined(line []byte, r *Record) error {
 			break
 		}
 		if line[i] == '"' {
-			j = indexQuote(line, i+1)
+			if i+2 < n && line[i+1] == '-' && line[i+2] == '"' {
+				j = i + 2 // "-": the usual empty referer, no scan
+			} else {
+				j = indexQuote(line, i+1)
+			}
 			if j < 0 {
 				break // an unterminated trailing quote is ignored, not fatal
 			}
@@ -271,8 +277,12 @@ func splitRequest(req []byte, r *Record) {
 		return
 	}
 	r.Method = parseMethod(req[:sp])
-	// The path ends at the query, the fragment or the space before PROTO.
+	// The path ends at the query, the fragment or the space before PROTO
+	// (nearly always " HTTP/1.1", " HTTP/2.0", ...: checked before a scan).
 	target := req[sp+1:]
+	if t := len(target) - 9; t >= 0 && string(target[t:t+6]) == " HTTP/" && target[t+7] == '.' {
+		target = target[:t]
+	}
 	if e := bytes.IndexByte(target, ' '); e >= 0 {
 		target = target[:e]
 	}
@@ -280,10 +290,12 @@ func splitRequest(req []byte, r *Record) {
 }
 
 func stripQuery(target []byte) []byte {
-	for k, c := range target {
-		if c == '?' || c == '#' {
-			return target[:k]
-		}
+	if k := bytes.IndexByte(target, '?'); k >= 0 {
+		target = target[:k]
+	}
+	// A fragment is never sent by browsers, but a scanner may send one.
+	if k := bytes.IndexByte(target, '#'); k >= 0 {
+		target = target[:k]
 	}
 	return target
 }
@@ -518,26 +530,36 @@ func unhex(c byte) int {
 
 func parseV4(b []byte) (netip.Addr, bool) {
 	var out [4]byte
-	i := 0
+	i, n := 0, len(b)
 	for part := 0; part < 4; part++ {
 		if part > 0 {
-			if i >= len(b) || b[i] != '.' {
+			if i >= n || b[i] != '.' {
 				return netip.Addr{}, false
 			}
 			i++
 		}
-		start, v := i, 0
-		for i < len(b) && i-start < 3 && isDigit(b[i]) {
+		if i >= n || !isDigit(b[i]) {
+			return netip.Addr{}, false
+		}
+		v := int(b[i] - '0')
+		i++
+		if i < n && isDigit(b[i]) {
+			if v == 0 {
+				return netip.Addr{}, false // a leading zero: rejected, as netip
+			}
 			v = v*10 + int(b[i]-'0')
 			i++
-		}
-		n := i - start
-		if n == 0 || v > 255 || (n > 1 && b[start] == '0') { // leading zeros: rejected, as netip
-			return netip.Addr{}, false
+			if i < n && isDigit(b[i]) {
+				v = v*10 + int(b[i]-'0')
+				i++
+				if v > 255 {
+					return netip.Addr{}, false
+				}
+			}
 		}
 		out[part] = byte(v)
 	}
-	if i != len(b) {
+	if i != n {
 		return netip.Addr{}, false
 	}
 	return netip.AddrFrom4(out), true

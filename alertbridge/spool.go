@@ -70,7 +70,7 @@ func OpenSpool(path string, targets []string) (*Spool, error) {
 		// which stall every transaction while the spool grows.
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: 64 << 20,
+		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", path, err)

@@ -39,7 +39,7 @@ run_bridge() { # name, extra args...
 
 echo "alertbridge intake benchmark ($(nproc) cores, spool on $(df --output=fstype "$work" | tail -1) at $work, ${DURATION} per run)"
 status=0
-for mode in intake-only with-targets; do
+for mode in ${MODES:-intake-only with-targets}; do
   if [ $mode = intake-only ]; then
     run_bridge $mode
   else

@@ -537,3 +537,22 @@ func TestKumaSummary(t *testing.T) {
 		t.Errorf("after clearing: %s, names %v", s, st.names)
 	}
 }
+
+func TestTimeoutsAreRetried(t *testing.T) {
+	t.Parallel()
+	ntfy := fakenotify.NewNtfy(fakenotify.NtfyOptions{})
+	ntfy.SetMode(fakenotify.Hang)
+	ns := newServer(t, ntfy)
+	tb := startBridge(t, "", func(c *Config) {
+		c.Ntfy = &NtfyConfig{URL: ns.URL() + "/alerts"}
+		c.Timeout = 100 * time.Millisecond
+	})
+	tb.mustPost(t, mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0)))
+	waitFor(t, 10*time.Second, "timed-out attempts", func() bool {
+		return tb.counter("clavis_alertbridge_notifications_retried_total", "target", "ntfy") >= 2
+	})
+	ntfy.SetMode(fakenotify.Up)
+	waitFor(t, 10*time.Second, "delivery after the black hole", func() bool { return len(ntfy.Messages()) == 1 })
+	time.Sleep(100 * time.Millisecond)
+	checkExactlyOnceInOrder(t, ntfy.Messages(), []string{"[FIRING] PopDown fra1"})
+}

@@ -98,7 +98,9 @@ const (
 	Up Mode = iota
 	// Unavailable answers every request with 503.
 	Unavailable
-	// Hang never answers (until the client gives up or Up is restored).
+	// Hang never answers, like a network black hole: each request waits
+	// until the client gives up or the mode changes, and is then dropped
+	// unprocessed (connection aborted).
 	Hang
 )
 
@@ -235,8 +237,8 @@ func (n *Ntfy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
-			return
 		}
+		panic(http.ErrAbortHandler)
 	}
 	m := topicRE.FindStringSubmatch(r.URL.Path)
 	if m == nil {

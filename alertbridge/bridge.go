@@ -172,6 +172,15 @@ func New(cfg Config) (*Bridge, error) {
 		b.token = sha256.Sum256([]byte(cfg.WebhookToken))
 	}
 	b.m = newMetrics(cfg.Registerer, sp, targets)
+	for _, t := range []string{TargetNtfy, TargetKuma} {
+		if _, ok := b.wake[t]; ok {
+			continue
+		}
+		if depth, oldest, err := sp.Stats(t); err == nil && depth > 0 {
+			b.log.Warn("spool holds undelivered notifications for a target that is not configured now; they wait until it is configured again",
+				"target", t, "depth", depth, "oldest", oldest)
+		}
+	}
 	return b, nil
 }
 
@@ -286,6 +295,10 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		b.reject(w, http.StatusBadRequest, reason, err.Error())
 		return
+	}
+	if p.TruncatedAlerts > 0 {
+		b.log.Warn("Alertmanager truncated the alert list of this notification; set max_alerts: 0 in its webhook_config",
+			"truncatedAlerts", p.TruncatedAlerts, "receiver", p.Receiver, "groupKey", p.GroupKey)
 	}
 	now := time.Now()
 	recs := p.Records(now)

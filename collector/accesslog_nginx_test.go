@@ -133,8 +133,8 @@ func TestAccesslogAgainstNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	regCombined, regJSON := prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
-	regCombined.MustRegister(AsPrometheus("accesslog", fromCombined))
-	regJSON.MustRegister(AsPrometheus("accesslog", fromJSON))
+	regCombined.MustRegister(directCollector{fromCombined})
+	regJSON.MustRegister(directCollector{fromJSON})
 
 	e2eutil.StartProcess(t, nginx, "-p", dir, "-c", conf)
 	e2eutil.WaitHTTP(t, nil, "http://"+addr+"/r/ok", 200, 10*time.Second)

@@ -19,9 +19,12 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -48,6 +51,7 @@ func main() {
 	rssIPs := flag.Int("rss-ips", 10_000_000, "distinct client IPs for the memory check (0 = skip)")
 	keep := flag.String("tmp", "", "temp directory (default: a new one, removed afterwards)")
 	cpuProfile := flag.String("cpuprofile", "", "process mode: write a CPU profile here")
+	exporter := flag.String("exporter", "", "clavis-telemetry binary (telemetry edition): also measure its RSS after -rss-ips distinct IPs arrive through a followed, rotated log")
 	flag.Parse()
 	var err error
 	switch *mode {
@@ -66,6 +70,9 @@ func main() {
 		err = rssMode(*rssIPs)
 	case "bench":
 		err = benchMode(*lines, *mtail, *progs, *rssIPs, *keep)
+		if err == nil && *exporter != "" && *rssIPs > 0 {
+			err = exporterRSS(*exporter, *rssIPs, *keep)
+		}
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
@@ -404,4 +411,160 @@ func mtailRequests(out []byte) (uint64, error) {
 		}
 	}
 	return uint64(sum), nil
+}
+
+// exporterRSS runs the real exporter following a log into which ips lines
+// from ips distinct addresses are written, 1,000,000 per file, rotated by
+// rename + create (each rotated file deleted once read), and reports the
+// exporter's resident memory and unique-IP estimate from /metrics.
+func exporterRSS(bin string, ips int, tmp string) error {
+	if tmp == "" {
+		d, err := os.MkdirTemp("", "accesslogbench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		tmp = d
+	}
+	dir := filepath.Join(tmp, "exporter")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	logPath := filepath.Join(dir, "access.log")
+	cmd := exec.Command(bin, "--web.listen-address="+addr, "--accesslog.path="+logPath,
+		"--path.rootfs="+dir, "--vault.data-dir="+dir, "--log.level=warn")
+	var errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &errOut, &errOut
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	client := &http.Client{Timeout: 5 * time.Second}
+	scrape := func() (string, error) {
+		resp, err := client.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	value := func(text, series string) float64 {
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(text)
+		if m == nil {
+			return -1
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := scrape(); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("exporter did not serve /metrics: %s", tail(errOut.String()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	const perFile = 1_000_000
+	start := time.Now()
+	for written := 0; written < ips; {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 0, 1<<20)
+		end := min(written+perFile, ips)
+		for i := written; i < end; i++ {
+			buf = shortLine(buf, i)
+			if len(buf) > 1<<20-128 {
+				if _, err := f.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		if _, err := f.Write(buf); err != nil {
+			return err
+		}
+		f.Close()
+		written = end
+		// Wait until the exporter has read it all, then rotate.
+		for {
+			text, err := scrape()
+			if err != nil {
+				return err
+			}
+			if int(value(text, `clavis_accesslog_lines_total{result="parsed"}`)) >= written {
+				break
+			}
+			if time.Since(start) > 5*time.Minute {
+				return errors.New("exporter too slow: over 5 minutes")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := os.Rename(logPath, logPath+".1"); err != nil {
+			return err
+		}
+		os.Remove(logPath + ".1")
+	}
+	text, err := scrape()
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		return err
+	}
+	var rss, hwm float64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "VmRSS:" {
+			rss, _ = strconv.ParseFloat(f[1], 64)
+		}
+		if len(f) >= 2 && f[0] == "VmHWM:" {
+			hwm, _ = strconv.ParseFloat(f[1], 64)
+		}
+	}
+	unique := value(text, "clavis_unique_ips_24h")
+	fmt.Printf("clavis-telemetry (all default collectors) after %d distinct client IPs through a followed log rotated every %d lines (%.1fs): RSS %.1f MB, peak %.1f MB; unique_ips_24h %.0f (error %.2f%%); target RSS < 32 MB: %s\n",
+		ips, perFile, time.Since(start).Seconds(), rss/1024, hwm/1024, unique, math.Abs(unique-float64(ips))/float64(ips)*100, verdict(rss < 32*1024))
+	return nil
+}
+
+// shortLine appends a minimal combined line from client address i (v4 for
+// three in four, v6 otherwise).
+func shortLine(b []byte, i int) []byte {
+	if i%4 == 3 {
+		b = append(b, "2001:db8:"...)
+		b = strconv.AppendUint(b, uint64(i>>16), 16)
+		b = append(b, "::"...)
+		b = strconv.AppendUint(b, uint64(i&0xffff), 16)
+	} else {
+		b = strconv.AppendInt(b, int64(1+(i>>24)%223), 10)
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64((i>>16)&255), 10)
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64((i>>8)&255), 10)
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64(i&255), 10)
+	}
+	return append(b, ` - - [29/Nov/2026:02:00:00 +0000] "GET /api/v1/vault/x HTTP/1.1" 200 12 "-" "-" 0.002`+"\n"...)
 }

@@ -70,10 +70,19 @@ func TestPrometheusConfigValid(t *testing.T) {
 	if !strings.Contains(out, "SUCCESS: prometheus.yml is valid") {
 		t.Fatalf("unexpected promtool output:\n%s", out)
 	}
+	// The HA replicas' config too (the e2e HA test runs it).
+	out = runTool(t, dir, promtool, "check", "config", filepath.Join("ha", "prometheus.yml"))
+	if !strings.Contains(out, "SUCCESS: ha/prometheus.yml is valid") || !strings.Contains(out, "SUCCESS: 2 rule files found") {
+		t.Fatalf("unexpected promtool output:\n%s", out)
+	}
 
 	// The documented shape: the POP job scrapes over https with basic auth
 	// from a file, targets from file_sd, 15 s interval.
 	var cfg struct {
+		Global struct {
+			ScrapeInterval string `yaml:"scrape_interval"`
+			ScrapeTimeout  string `yaml:"scrape_timeout"`
+		} `yaml:"global"`
 		RuleFiles     []string `yaml:"rule_files"`
 		ScrapeConfigs []struct {
 			JobName        string `yaml:"job_name"`
@@ -99,8 +108,12 @@ func TestPrometheusConfigValid(t *testing.T) {
 			continue
 		}
 		found = true
-		if sc.Scheme != "https" || sc.ScrapeInterval != "15s" || sc.ScrapeTimeout == "" {
-			t.Errorf("clavis-pop: scheme %q interval %q timeout %q", sc.Scheme, sc.ScrapeInterval, sc.ScrapeTimeout)
+		// The interval and timeout come from the global section, the one
+		// place the end-to-end test shortens them.
+		if sc.Scheme != "https" || sc.ScrapeInterval != "" || sc.ScrapeTimeout != "" ||
+			cfg.Global.ScrapeInterval != "15s" || cfg.Global.ScrapeTimeout != "10s" {
+			t.Errorf("clavis-pop: scheme %q, job interval %q timeout %q, global interval %q timeout %q; want https, 15s and 10s from global",
+				sc.Scheme, sc.ScrapeInterval, sc.ScrapeTimeout, cfg.Global.ScrapeInterval, cfg.Global.ScrapeTimeout)
 		}
 		if sc.BasicAuth == nil || sc.BasicAuth.PasswordFile == "" || sc.BasicAuth.Password != "" {
 			t.Errorf("clavis-pop: basic auth must come from password_file only")

@@ -15,6 +15,7 @@ declare -A want=(
   [nginx]=nginx
   [ssh]=openssh-client
   [curl]=curl
+  [openssl]=openssl
   [systemd-analyze]=systemd
 )
 

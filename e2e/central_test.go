@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCentralPipelineEndToEnd runs three POPs, alertbridge with the fake
+// ntfy and Kuma, Prometheus and Alertmanager with the repository's config,
+// and proves the whole path: every POP scraped over TLS with basic auth,
+// every dashboard query answered with data, and a POP outage paged through
+// Alertmanager and alertbridge to ntfy and Kuma, then resolved, while the
+// Watchdog heartbeat keeps reaching Kuma.
+//
+// The rules run untouched, so PopDown waits its full `for: 2m`; the test
+// takes about four minutes.
+func TestCentralPipelineEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: real Prometheus and Alertmanager, several minutes")
+	}
+	t.Parallel()
+	s := startStack(t, stackOptions{pops: 3, prometheuses: 1, alertmanagers: 1, firstLoopback: 2})
+	prom, am := s.promAddrs[0], s.amAddrs[0]
+
+	// 1. All three POPs are scraped (TLS, basic auth, file_sd labels).
+	eventually(t, 60*time.Second, 500*time.Millisecond, "three clavis-pop targets up", func() (bool, string) {
+		v, ok, err := s.promValue(prom, `sum(up{job="clavis-pop"})`)
+		return ok && v == 3, fmt.Sprintf("sum(up)=%v ok=%v err=%v", v, ok, err)
+	})
+	for _, p := range s.pops {
+		v, ok, err := s.promValue(prom, fmt.Sprintf(`up{job="clavis-pop", pop=%q, region=%q}`, p.name, p.region))
+		if err != nil || !ok || v != 1 {
+			t.Fatalf("POP %s: up=%v ok=%v err=%v", p.name, v, ok, err)
+		}
+	}
+
+	// 2. Every query of every dashboard panel returns data.
+	s.trapScanner()
+	queries := dashboardQueries(t, s.pops[0].name, "1m")
+	// A query counts once it has returned data: on a loaded machine one
+	// scrape may time out and mark a POP's series stale for a moment.
+	answered := make([]bool, len(queries))
+	eventually(t, 2*time.Minute, 2*time.Second, "every dashboard query returns data", func() (bool, string) {
+		var empty []string
+		for i, q := range queries {
+			if answered[i] {
+				continue
+			}
+			n, _, err := s.promQuery(prom, q.expr)
+			if err != nil {
+				t.Fatalf("%s / %s / %s: %v", q.dashboard, q.panel, q.refID, err)
+			}
+			if answered[i] = n > 0; !answered[i] {
+				empty = append(empty, fmt.Sprintf("%s / %s / %s: %s", q.dashboard, q.panel, q.refID, q.expr))
+			}
+		}
+		if len(empty) > 0 {
+			s.trapScanner()
+		}
+		return len(empty) == 0, fmt.Sprintf("%d of %d queries without data:\n  %s", len(empty), len(queries), strings.Join(empty, "\n  "))
+	})
+	t.Logf("%d dashboard queries returned data", len(queries))
+
+	// The Watchdog heartbeat reaches Kuma before anything is wrong.
+	eventually(t, 60*time.Second, 500*time.Millisecond, "first Watchdog push to Kuma", func() (bool, string) {
+		ps := s.kumaPushes()
+		return len(ps) > 0 && ps[len(ps)-1].Status == "up", fmt.Sprintf("pushes: %+v", ps)
+	})
+
+	// 3. One POP goes down.
+	victim := s.pops[1]
+	stoppedAt := time.Now()
+	victim.stop(t)
+	t.Logf("stopped POP %s at %s", victim.name, stoppedAt.Format(time.TimeOnly))
+
+	firingTitle := "[FIRING] PopDown " + victim.name
+	eventually(t, 3*time.Minute+30*time.Second, time.Second, "PopDown firing in Prometheus", func() (bool, string) {
+		alerts, err := s.promAlerts(prom)
+		for _, a := range alerts {
+			if a.Labels["alertname"] == "PopDown" && a.State == "firing" {
+				if a.Labels["pop"] != victim.name {
+					t.Fatalf("PopDown fired for %s, which is up", a.Labels["pop"])
+				}
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("alerts %+v err %v", alerts, err)
+	})
+	if d := time.Since(stoppedAt); d < 2*time.Minute {
+		t.Fatalf("PopDown fired %s after the POP stopped, before its for: 2m", d)
+	}
+	eventually(t, 30*time.Second, 500*time.Millisecond, "PopDown active in Alertmanager", func() (bool, string) {
+		alerts, err := s.amAlerts(am, `alertname="PopDown"`)
+		for _, a := range alerts {
+			if a.Labels["pop"] == victim.name && a.Status.State == "active" && a.Labels["severity"] == "critical" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("alerts %+v err %v", alerts, err)
+	})
+	eventually(t, 60*time.Second, 500*time.Millisecond, "PopDown page at ntfy", func() (bool, string) {
+		return len(s.ntfyTitled(firingTitle)) > 0, fmt.Sprintf("ntfy messages: %+v", s.ntfy.Messages())
+	})
+	page := s.ntfyTitled(firingTitle)[0]
+	if page.Priority != 5 || page.Topic != ntfyTopic {
+		t.Errorf("page %+v: want priority 5 (critical) on topic %s", page, ntfyTopic)
+	}
+	if !strings.Contains(page.Message, "POP "+victim.name+" is down") {
+		t.Errorf("page body %q lacks the alert's summary", page.Message)
+	}
+	if v, ok := s.bridgeMetric(`clavis_alertbridge_notifications_sent_total{target="ntfy"}`); !ok || v < 1 {
+		t.Errorf("alertbridge reports %v ntfy notifications sent (ok=%v)", v, ok)
+	}
+	eventually(t, 30*time.Second, 500*time.Millisecond, "Kuma down", func() (bool, string) {
+		ps := s.kumaPushes()
+		last := ps[len(ps)-1]
+		return last.Status == "down" && strings.Contains(last.Msg, "PopDown"), fmt.Sprintf("last push %+v", last)
+	})
+
+	// The POP comes back: the resolution reaches ntfy and Kuma goes up.
+	victim.start(t)
+	s.waitPOP(t, victim)
+	resolvedTitle := "[RESOLVED] PopDown " + victim.name
+	eventually(t, 2*time.Minute, time.Second, "PopDown resolution at ntfy", func() (bool, string) {
+		return len(s.ntfyTitled(resolvedTitle)) > 0, fmt.Sprintf("ntfy titles: %v", titles(s))
+	})
+	eventually(t, 30*time.Second, 500*time.Millisecond, "Kuma up again", func() (bool, string) {
+		ps := s.kumaPushes()
+		return ps[len(ps)-1].Status == "up", fmt.Sprintf("last push %+v", ps[len(ps)-1])
+	})
+
+	// One page and one resolution: no duplicates, no Watchdog at ntfy.
+	if n := len(s.ntfyTitled(firingTitle)); n != 1 {
+		t.Errorf("%d %q messages, want exactly 1", n, firingTitle)
+	}
+	if n := len(s.ntfyTitled(resolvedTitle)); n != 1 {
+		t.Errorf("%d %q messages, want exactly 1", n, resolvedTitle)
+	}
+	for _, m := range s.ntfy.Messages() {
+		if strings.Contains(m.Title, "Watchdog") {
+			t.Errorf("Watchdog reached ntfy: %+v", m)
+		}
+	}
+
+	// Watchdog heartbeats reached Kuma throughout: Alertmanager repeats the
+	// Watchdog every minute, so no gap between pushes is much longer.
+	ps := s.kumaPushes()
+	if gap := maxPushGap(ps, time.Now()); gap > 90*time.Second || len(ps) < 3 {
+		t.Errorf("Kuma pushes: %d, longest gap %s; want a heartbeat about every minute", len(ps), gap)
+	}
+	var sawDown bool
+	for _, p := range ps {
+		sawDown = sawDown || p.Status == "down"
+	}
+	if !sawDown {
+		t.Error("Kuma never saw down")
+	}
+	t.Logf("pipeline proven in %s; %d Kuma pushes, %d ntfy messages", time.Since(stoppedAt).Round(time.Second), len(ps), len(s.ntfy.Messages()))
+}
+
+func titles(s *stack) []string {
+	var out []string
+	for _, m := range s.ntfy.Messages() {
+		out = append(out, m.Title)
+	}
+	return out
+}

@@ -1,0 +1,615 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
+	"github.com/clavitor/clavis-telemetry/internal/fakenotify"
+)
+
+// The harness runs the central pipeline the way an operator deploys it:
+// clavis-telemetry POPs over TLS with basic auth, Prometheus and
+// Alertmanager from Debian with the repository's own prometheus/ files
+// (only addresses, secret paths and the global intervals templated),
+// alertbridge, and the fake ntfy and Kuma of internal/fakenotify.
+
+const (
+	scrapeUser     = "prometheus"
+	scrapePassword = "e2e-scrape-secret"
+	webhookToken   = "e2e-webhook-token"
+	ntfyToken      = "tk_e2e"
+	ntfyTopic      = "clavis-alerts"
+	kumaToken      = "e2epush"
+)
+
+// pop is one clavis-telemetry process with its own vault dir and access log.
+type pop struct {
+	name, region string
+	addr         string // 127.0.0.x:port
+	vaultDir     string
+	accessLog    string
+	args         []string
+	bin          string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+func (p *pop) start(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cmd = e2eutil.StartProcess(t, p.bin, p.args...)
+}
+
+// stop ends the POP's exporter as systemd would (SIGINT, then wait).
+func (p *pop) stop(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+	p.cmd = nil
+}
+
+type certPair struct{ certFile, keyFile string }
+
+// selfSignedCert writes a self-signed certificate (its own CA) valid for the
+// loopback addresses the POPs use.
+func selfSignedCert(t *testing.T, dir string) certPair {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "clavis-e2e-pop"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv6loopback},
+	}
+	for i := 1; i <= 20; i++ {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.IPv4(127, 0, 0, byte(i)))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := certPair{filepath.Join(dir, "pop.crt"), filepath.Join(dir, "pop.key")}
+	writeFile(t, cp.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	writeFile(t, cp.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return cp
+}
+
+func writeFile(t *testing.T, path string, b []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// templated returns src with each old string replaced by new; every old
+// string must occur, so a change to the repository's config that the test
+// no longer matches fails loudly instead of testing something else.
+func templated(t *testing.T, src string, pairs ...string) string {
+	t.Helper()
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !strings.Contains(src, pairs[i]) {
+			t.Fatalf("templating: %q not found in the repository's config", pairs[i])
+		}
+		src = strings.ReplaceAll(src, pairs[i], pairs[i+1])
+	}
+	return src
+}
+
+// stackOptions shape one run of the pipeline.
+type stackOptions struct {
+	pops          int
+	prometheuses  int // replicas, each with the same config plus a replica label
+	alertmanagers int // > 1: clustered with --cluster.peer
+	// firstLoopback is the last byte of the first POP's 127.0.0.x address,
+	// so that parallel tests use different addresses.
+	firstLoopback int
+	// promConfig is the repository's Prometheus config to run, relative to
+	// prometheus/ (default prometheus.yml), promTemplate adapts it to the
+	// test's addresses (replica i listening on self), promFlags are extra
+	// Prometheus flags.
+	promConfig   string
+	promTemplate func(t *testing.T, s *stack, src string, i int, self string) string
+	promFlags    []string
+}
+
+// centralPromTemplate adapts prometheus/prometheus.yml: only the global
+// intervals (15 s -> 2 s) and the addresses of Alertmanager, the bridge and
+// Prometheus itself change; the secrets and targets are in the places the
+// file names, and the rules are copied verbatim.
+func centralPromTemplate(t *testing.T, s *stack, src string, _ int, self string) string {
+	amTargets := "'" + strings.Join(s.amAddrs, "', '") + "'"
+	return templated(t, src,
+		globalIntervals, shortIntervals,
+		"      static_configs:\n        - targets: ['127.0.0.1:9093']\n\nscrape_configs:",
+		"      static_configs:\n        - targets: ["+amTargets+"]\n\nscrape_configs:",
+		"  - job_name: alertmanager\n    static_configs:\n      - targets: ['127.0.0.1:9093']",
+		"  - job_name: alertmanager\n    static_configs:\n      - targets: ["+amTargets+"]",
+		"'127.0.0.1:9746'", "'"+s.bridgeAddr+"'",
+		"'127.0.0.1:9090'", "'"+self+"'",
+	)
+}
+
+const (
+	globalIntervals = "  scrape_interval: 15s\n  scrape_timeout: 10s\n  evaluation_interval: 15s\n"
+	// 2 s scrapes with a 2 s timeout: short enough for a test of minutes,
+	// long enough for a POP scrape on a busy 2-core CI machine.
+	shortIntervals = "  scrape_interval: 2s\n  scrape_timeout: 2s\n  evaluation_interval: 1s\n"
+)
+
+type stack struct {
+	t    *testing.T
+	dir  string
+	pops []*pop
+
+	ntfy *fakenotify.Ntfy
+	kuma *fakenotify.Kuma
+	fake *fakenotify.Server
+
+	bridgeAddr string
+	promAddrs  []string
+	amAddrs    []string
+	amCmds     []*exec.Cmd
+	amArgs     [][]string
+	amBin      string
+
+	client    *http.Client // plain HTTP to Prometheus, Alertmanager, the bridge
+	popClient *http.Client // TLS to the POPs
+}
+
+var popNames = []struct{ name, region string }{
+	{"fra1", "eu-central"}, {"ams1", "eu-west"}, {"iad1", "us-east"}, {"sin1", "ap-southeast"},
+}
+
+func startStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	promBin := e2eutil.RequireBinary(t, "prometheus")
+	amBin := e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager")
+	popBin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
+	bridgeBin := e2eutil.BuildBinary(t, "./cmd/alertbridge")
+
+	s := &stack{t: t, dir: t.TempDir(), amBin: amBin, client: &http.Client{Timeout: 5 * time.Second}}
+	root := e2eutil.RepoRoot(t)
+
+	// Secrets, in the places the repository's prometheus.yml names
+	// (relative to the config file) and the POPs' web config.
+	promDir := filepath.Join(s.dir, "prometheus")
+	copyDir(t, filepath.Join(root, "prometheus"), promDir)
+	cert := selfSignedCert(t, filepath.Join(s.dir, "tls"))
+	caPEM, err := os.ReadFile(cert.certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(promDir, "secrets", "pop-ca.crt"), caPEM, 0o644)
+	writeFile(t, filepath.Join(promDir, "secrets", "pop-scrape-password"), []byte(scrapePassword+"\n"), 0o600)
+	tokenFile := filepath.Join(s.dir, "alertbridge-token")
+	writeFile(t, tokenFile, []byte(webhookToken+"\n"), 0o600)
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	s.popClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+
+	// The POPs: TLS and bcrypt basic auth through exporter-toolkit.
+	hash, err := bcrypt.GenerateFromPassword([]byte(scrapePassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(s.dir, "pop-web.yml")
+	writeFile(t, webConfig, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n",
+		cert.certFile, cert.keyFile, scrapeUser, hash)), 0o600)
+	var targets strings.Builder
+	for i := 0; i < o.pops; i++ {
+		n := popNames[i]
+		p := &pop{name: n.name, region: n.region, bin: popBin,
+			addr:      e2eutil.FreeAddr(t, fmt.Sprintf("127.0.0.%d", o.firstLoopback+i)),
+			vaultDir:  filepath.Join(s.dir, n.name, "vaults"),
+			accessLog: filepath.Join(s.dir, n.name, "access.log"),
+		}
+		for v := 0; v < 3+i; v++ {
+			writeFile(t, filepath.Join(p.vaultDir, fmt.Sprintf("vault-%d.db", v)), make([]byte, 1024*(v+1)), 0o600)
+		}
+		writeFile(t, p.accessLog, nil, 0o644)
+		p.args = []string{
+			"--web.listen-address=" + p.addr,
+			"--web.config.file=" + webConfig,
+			"--vault.data-dir=" + p.vaultDir,
+			"--accesslog.path=" + p.accessLog,
+			"--accesslog.format=combined",
+			"--accesslog.route=api=^/api/",
+			"--accesslog.route=sync=^/sync",
+			"--tarpit.log.file=" + filepath.Join(s.dir, n.name, "tarpit.log"),
+			"--log.level=debug",
+		}
+		p.start(t)
+		s.pops = append(s.pops, p)
+		fmt.Fprintf(&targets, "- targets: ['%s']\n  labels:\n    pop: %s\n    region: %s\n", p.addr, p.name, p.region)
+	}
+	// The test's POPs replace the example targets.
+	writeFile(t, filepath.Join(promDir, "targets", "pops.yml"), []byte(targets.String()), 0o644)
+	s.writeAccessLogs(t)
+
+	// Fake ntfy and Kuma, and the bridge in front of them.
+	s.ntfy = fakenotify.NewNtfy(fakenotify.NtfyOptions{Tokens: map[string]bool{ntfyToken: true}})
+	s.kuma = fakenotify.NewKuma(kumaToken)
+	s.fake, err = fakenotify.StartServer(fakenotify.Mux(s.ntfy, s.kuma), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.fake.Close)
+	s.bridgeAddr = e2eutil.FreeAddr(t, "")
+	e2eutil.StartProcess(t, bridgeBin,
+		"--web.listen-address="+s.bridgeAddr,
+		"--webhook.token-file="+tokenFile,
+		"--spool.path="+filepath.Join(s.dir, "alertbridge", "spool.db"),
+		"--ntfy.url="+s.fake.URL()+"/"+ntfyTopic,
+		"--ntfy.token="+ntfyToken,
+		"--kuma.push-url="+s.fake.URL()+"/api/push/"+kumaToken,
+		"--delivery.backoff-min=100ms",
+		"--log.level=debug",
+	)
+
+	// Alertmanager(s): the repository's alertmanager.yml, with the bridge's
+	// address and the token file templated; routing and timing untouched.
+	amSrc, err := os.ReadFile(filepath.Join(root, "prometheus", "alertmanager.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	amConfig := filepath.Join(s.dir, "alertmanager.yml")
+	writeFile(t, amConfig, []byte(templated(t, string(amSrc),
+		"http://127.0.0.1:9746/webhook", "http://"+s.bridgeAddr+"/webhook",
+		"/etc/alertmanager/alertbridge-token", tokenFile,
+	)), 0o644)
+	var clusterAddrs []string
+	for i := 0; i < o.alertmanagers; i++ {
+		s.amAddrs = append(s.amAddrs, e2eutil.FreeAddr(t, ""))
+		if o.alertmanagers > 1 {
+			clusterAddrs = append(clusterAddrs, e2eutil.FreeAddr(t, ""))
+		}
+	}
+	for i := range s.amAddrs {
+		args := []string{
+			"--config.file=" + amConfig,
+			"--storage.path=" + filepath.Join(s.dir, fmt.Sprintf("alertmanager-%d", i)),
+			"--web.listen-address=" + s.amAddrs[i],
+			"--log.level=debug",
+		}
+		if o.alertmanagers > 1 {
+			args = append(args, "--cluster.listen-address="+clusterAddrs[i], "--cluster.advertise-address="+clusterAddrs[i],
+				// Loopback gossip settles fast; the defaults are for WANs.
+				"--cluster.settle-timeout=5s", "--cluster.pushpull-interval=5s", "--cluster.gossip-interval=200ms")
+			for j, peer := range clusterAddrs {
+				if j != i {
+					args = append(args, "--cluster.peer="+peer)
+				}
+			}
+		} else {
+			args = append(args, "--cluster.listen-address=") // no cluster: no gossip port
+		}
+		s.amArgs = append(s.amArgs, args)
+		s.amCmds = append(s.amCmds, e2eutil.StartProcess(t, amBin, args...))
+	}
+
+	// Prometheus replica(s): the repository's prometheus.yml and rules,
+	// rules copied verbatim; only the global intervals (15 s -> 2 s) and
+	// the addresses of Alertmanager, the bridge and itself are templated.
+	if o.promConfig == "" {
+		o.promConfig, o.promTemplate = "prometheus.yml", centralPromTemplate
+	}
+	promSrc, err := os.ReadFile(filepath.Join(promDir, o.promConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < o.prometheuses; i++ {
+		addr := e2eutil.FreeAddr(t, "")
+		s.promAddrs = append(s.promAddrs, addr)
+		cfg := o.promTemplate(t, s, string(promSrc), i, addr)
+		// Next to the original, so its relative paths (rules, targets,
+		// secrets) resolve the same way.
+		path := filepath.Join(promDir, filepath.Dir(o.promConfig), fmt.Sprintf("e2e-prometheus-%d.yml", i))
+		writeFile(t, path, []byte(cfg), 0o644)
+		e2eutil.StartProcess(t, promBin, append([]string{
+			"--config.file=" + path,
+			"--storage.tsdb.path=" + filepath.Join(s.dir, fmt.Sprintf("tsdb-%d", i)),
+			"--web.listen-address=" + addr,
+			"--log.level=debug",
+		}, o.promFlags...)...)
+	}
+
+	for _, a := range s.promAddrs {
+		e2eutil.WaitHTTP(t, s.client, "http://"+a+"/-/ready", 200, 60*time.Second)
+	}
+	for _, a := range s.amAddrs {
+		e2eutil.WaitHTTP(t, s.client, "http://"+a+"/-/ready", 200, 60*time.Second)
+	}
+	e2eutil.WaitHTTP(t, s.client, "http://"+s.bridgeAddr+"/-/healthy", 200, 30*time.Second)
+	for _, p := range s.pops {
+		s.waitPOP(t, p)
+	}
+	return s
+}
+
+// waitPOP waits until the POP answers /-/healthy over TLS with the scrape
+// credentials (exporter-toolkit guards every path with basic auth).
+func (s *stack) waitPOP(t *testing.T, p *pop) {
+	t.Helper()
+	eventually(t, 30*time.Second, 50*time.Millisecond, "POP "+p.name+" healthy", func() (bool, string) {
+		req, _ := http.NewRequest("GET", "https://"+p.addr+"/-/healthy", nil)
+		req.SetBasicAuth(scrapeUser, scrapePassword)
+		resp, err := s.popClient.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+}
+
+// writeAccessLogs keeps appending combined-format lines (with request time)
+// to every POP's access log until the test ends: a few requests every
+// 200 ms, some of them 5xx, from documentation-range client addresses.
+func (s *stack) writeAccessLogs(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	for _, p := range s.pops {
+		f, err := os.OpenFile(p.accessLog, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer f.Close()
+			rng := mrand.New(mrand.NewPCG(uint64(len(p.name)), 42))
+			paths := []string{"/api/v1/items", "/api/v1/sync", "/sync/push", "/", "/favicon.ico"}
+			tick := time.NewTicker(200 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-tick.C:
+					var b strings.Builder
+					for i := 0; i < 3; i++ {
+						code := 200
+						if rng.IntN(10) == 0 {
+							code = 503
+						}
+						fmt.Fprintf(&b, "203.0.113.%d - - [%s] \"GET %s HTTP/1.1\" %d %d \"-\" \"e2e-agent/1.0\" %.3f\n",
+							rng.IntN(250)+1, now.UTC().Format("02/Jan/2006:15:04:05 -0700"), paths[rng.IntN(len(paths))],
+							code, 200+rng.IntN(2000), 0.001+rng.Float64()*0.2)
+					}
+					if _, err := io.WriteString(f, b.String()); err != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+}
+
+// trapScanner sends a scanner-like request for an unknown path to every
+// POP's listener; the HTTP tarpit holds it until the client gives up.
+func (s *stack) trapScanner() {
+	for _, p := range s.pops {
+		c := &http.Client{Timeout: 1500 * time.Millisecond, Transport: s.popClient.Transport}
+		req, _ := http.NewRequest("GET", "https://"+p.addr+"/wp-login.php", nil)
+		req.SetBasicAuth(scrapeUser, scrapePassword)
+		go func() {
+			resp, err := c.Do(req)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+}
+
+// promQuery runs an instant query and returns the number of series (or 1
+// for a scalar) and the raw result.
+func (s *stack) promQuery(promAddr, q string) (int, string, error) {
+	resp, err := s.client.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var r struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string            `json:"resultType"`
+			Result     []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return 0, string(b), fmt.Errorf("decode: %v: %s", err, b)
+	}
+	if r.Status != "success" {
+		return 0, string(b), fmt.Errorf("query %q: %s %s", q, r.Status, r.Error)
+	}
+	if r.Data.ResultType == "scalar" {
+		return 1, string(b), nil
+	}
+	return len(r.Data.Result), string(b), nil
+}
+
+type promAlert struct {
+	Labels map[string]string `json:"labels"`
+	State  string            `json:"state"`
+}
+
+func (s *stack) promAlerts(promAddr string) ([]promAlert, error) {
+	resp, err := s.client.Get("http://" + promAddr + "/api/v1/alerts")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data struct {
+			Alerts []promAlert `json:"alerts"`
+		} `json:"data"`
+	}
+	return r.Data.Alerts, json.NewDecoder(resp.Body).Decode(&r)
+}
+
+type amAlert struct {
+	Labels map[string]string `json:"labels"`
+	Status struct {
+		State string `json:"state"`
+	} `json:"status"`
+}
+
+func (s *stack) amAlerts(amAddr, filter string) ([]amAlert, error) {
+	resp, err := s.client.Get("http://" + amAddr + "/api/v2/alerts?filter=" + url.QueryEscape(filter))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r []amAlert
+	return r, json.NewDecoder(resp.Body).Decode(&r)
+}
+
+// ntfyTitled returns the fake ntfy's messages with this exact title.
+func (s *stack) ntfyTitled(title string) []fakenotify.Message {
+	var out []fakenotify.Message
+	for _, m := range s.ntfy.Messages() {
+		if m.Title == title {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// eventually polls cond every interval until it reports true or timeout
+// passes, then fails with cond's last explanation.
+func eventually(t *testing.T, timeout, interval time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		last = why
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %s", what, timeout, last)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// promValue runs an instant query and returns the first sample's value.
+func (s *stack) promValue(promAddr, q string) (float64, bool, error) {
+	_, raw, err := s.promQuery(promAddr, q)
+	if err != nil {
+		return 0, false, err
+	}
+	var r struct {
+		Data struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(raw), &r); err != nil || len(r.Data.Result) == 0 {
+		return 0, false, err
+	}
+	str, _ := r.Data.Result[0].Value[1].(string)
+	var v float64
+	_, err = fmt.Sscan(str, &v)
+	return v, err == nil, err
+}
+
+// kumaPushes returns the fake Kuma's pushes, oldest first.
+func (s *stack) kumaPushes() []fakenotify.Push { return s.kuma.Pushes() }
+
+// maxPushGap is the longest time between two consecutive Kuma pushes.
+func maxPushGap(ps []fakenotify.Push, until time.Time) time.Duration {
+	var gap time.Duration
+	for i := 1; i < len(ps); i++ {
+		gap = max(gap, ps[i].Time.Sub(ps[i-1].Time))
+	}
+	if len(ps) > 0 {
+		gap = max(gap, until.Sub(ps[len(ps)-1].Time))
+	}
+	return gap
+}
+
+// bridgeMetric returns the value of one sample line of alertbridge's
+// /metrics, e.g. `clavis_alertbridge_notifications_sent_total{target="ntfy"}`.
+func (s *stack) bridgeMetric(series string) (float64, bool) {
+	resp, err := s.client.Get("http://" + s.bridgeAddr + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err == nil {
+				return v, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+func newHTTPClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }

@@ -14,6 +14,11 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
+// settleDelay is how long after a file event the follower reads: it bounds
+// reads to a few dozen a second per busy file, at no cost to freshness that
+// a scrape could notice.
+const settleDelay = 20 * time.Millisecond
+
 // FollowOptions configure a Follower.
 type FollowOptions struct {
 	Paths []string
@@ -137,6 +142,8 @@ func (fl *Follower) Run(ctx context.Context) {
 
 	ticker := time.NewTicker(fl.opts.Poll)
 	defer ticker.Stop()
+	touched := map[*tailFile]bool{}
+	var settle <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -146,26 +153,19 @@ func (fl *Follower) Run(ctx context.Context) {
 				events = nil
 				continue
 			}
-			touched := map[*tailFile]bool{}
 			fl.mark(ev, touched)
-			// Take what else is queued, so a burst of writes costs one
-			// round of reads.
-		drain:
-			for i := 0; i < 256; i++ {
-				select {
-				case ev, ok := <-events:
-					if !ok {
-						events = nil
-						break drain
-					}
-					fl.mark(ev, touched)
-				default:
-					break drain
-				}
+			// Read a little later, not at every write: a busy front writes
+			// a line per request, and one read then takes a batch (the
+			// kernel also merges the identical events queued meanwhile).
+			if settle == nil {
+				settle = time.After(settleDelay)
 			}
+		case <-settle:
+			settle = nil
 			for tf := range touched {
 				fl.check(tf, false)
 			}
+			clear(touched)
 			fl.readDraining(false)
 			fl.updateFollowing()
 		case err, ok := <-errs:

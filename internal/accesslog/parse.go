@@ -407,25 +407,34 @@ func parseSeconds(b []byte) (float64, bool) {
 }
 
 // ParseAddr parses an address as access logs write it: plain v4 or v6,
-// bracketed, with a port or a zone. It does not allocate for v4.
+// bracketed, with a port or a zone (dropped). It does not allocate, and
+// refuses anything over 64 bytes.
 func ParseAddr(b []byte) (netip.Addr, bool) {
-	if a, ok := parseV4(b); ok {
-		return a, true
-	}
 	if len(b) == 0 || len(b) > 64 {
 		return netip.Addr{}, false
 	}
-	// [v6]:port or [v6]
-	if b[0] == '[' {
-		end := indexByteFrom(b, 1, ']')
+	// A v4 address has a '.' among its first four bytes, before any other
+	// non-digit; a v6 one a ':' there (or '[').
+	for k := 0; k < len(b) && k < 4; k++ {
+		if c := b[k]; c == '.' {
+			if a, ok := parseV4(b); ok {
+				return a, true
+			}
+			// v4:port
+			if c := bytes.IndexByte(b, ':'); c > 0 && bytes.IndexByte(b[c+1:], ':') < 0 {
+				return parseV4(b[:c])
+			}
+			return netip.Addr{}, false
+		} else if !isDigit(c) {
+			break
+		}
+	}
+	if b[0] == '[' { // [v6]:port or [v6]
+		end := bytes.IndexByte(b, ']')
 		if end < 0 {
 			return netip.Addr{}, false
 		}
 		return parseV6(b[1:end])
-	}
-	// v4:port
-	if c := indexByteFrom(b, 0, ':'); c > 0 && indexByteFrom(b, c+1, ':') < 0 {
-		return parseV4(b[:c])
 	}
 	return parseV6(b)
 }
@@ -516,17 +525,23 @@ func parseV6(b []byte) (netip.Addr, bool) {
 	return netip.AddrFrom16(ip), true
 }
 
-func unhex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
+// unhexTable maps a byte to its hex digit value, -1 if it is none. It is
+// built once and only ever read.
+var unhexTable = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
 	}
-	return -1
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = int8(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = int8(c-'a') + 10
+		t[c-'a'+'A'] = int8(c-'a') + 10
+	}
+	return t
+}()
+
+func unhex(c byte) int { return int(unhexTable[c]) }
 
 func parseV4(b []byte) (netip.Addr, bool) {
 	var out [4]byte

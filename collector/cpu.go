@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
 )
 
 func init() {
@@ -20,11 +20,10 @@ func init() {
 		Core:           true,
 		Setup: func(*kingpin.Application) Factory {
 			return func(env Env) (Collector, error) {
-				fs, err := procfs.NewFS(env.Paths.ProcFS)
-				if err != nil {
-					return nil, fmt.Errorf("opening procfs: %w", err)
+				if err := checkProcDir(env.Paths.ProcFS); err != nil {
+					return nil, err
 				}
-				return newCPUCollector(fs, env.Logger), nil
+				return newCPUCollector(env.Paths.ProcFS, env.Logger), nil
 			}
 		},
 	})
@@ -47,13 +46,14 @@ var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "s
 // every (cpu, mode) and never sends less. The memory is kept for CPUs that
 // went offline too, so they resume where they left off.
 type cpuCollector struct {
-	fs      procfs.FS
 	logger  *slog.Logger
 	seconds *prometheus.Desc
 	count   *prometheus.Desc
 	boot    *prometheus.Desc
 
 	mu   sync.Mutex
+	stat *procFile
+	cpus []cpuTicks // reused parse buffer
 	last map[int64]*cpuSeries
 }
 
@@ -63,12 +63,12 @@ type cpuSeries struct {
 	values [len(cpuModes)]float64
 }
 
-func newCPUCollector(fs procfs.FS, logger *slog.Logger) *cpuCollector {
+func newCPUCollector(procPath string, logger *slog.Logger) *cpuCollector {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &cpuCollector{
-		fs:     fs,
+		stat:   newProcFile(filepath.Join(procPath, "stat")),
 		logger: logger,
 		seconds: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "cpu", "seconds_total"),
 			"Seconds the CPUs spent in each mode (from /proc/stat; clamped so it never goes backwards; guest time is inside user and nice).",
@@ -84,24 +84,28 @@ func newCPUCollector(fs procfs.FS, logger *slog.Logger) *cpuCollector {
 }
 
 func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	stat, err := c.fs.Stat()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, err := c.stat.read()
 	if err != nil {
 		return fmt.Errorf("reading stat: %w", err)
 	}
-	if len(stat.CPU) == 0 {
+	cpus, btime, err := parseProcStat(b, c.cpus)
+	if err != nil {
+		return err
+	}
+	c.cpus = cpus
+	if len(cpus) == 0 {
 		return errors.New("reading stat: no per-CPU lines")
 	}
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, cs := range stat.CPU {
-		prev, ok := c.last[id]
+	for _, cs := range cpus {
+		prev, ok := c.last[cs.id]
 		if !ok {
-			prev = &cpuSeries{label: strconv.FormatInt(id, 10)}
-			c.last[id] = prev
+			prev = &cpuSeries{label: strconv.FormatInt(cs.id, 10)}
+			c.last[cs.id] = prev
 		}
-		now := [len(cpuModes)]float64{cs.User, cs.Nice, cs.System, cs.Idle, cs.Iowait, cs.IRQ, cs.SoftIRQ, cs.Steal}
-		for i, v := range now {
+		for i, ticks := range cs.ticks {
+			v := float64(ticks) / userHZ
 			if v < prev.values[i] {
 				c.logger.Debug("CPU counter went backwards; keeping the last value",
 					"cpu", prev.label, "mode", cpuModes[i], "last", prev.values[i], "now", v)
@@ -111,10 +115,10 @@ func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 			ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, v, prev.label, cpuModes[i])
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(stat.CPU)))
-	if stat.BootTime == 0 {
+	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(cpus)))
+	if btime == 0 {
 		return errors.New("reading stat: no btime line")
 	}
-	ch <- prometheus.MustNewConstMetric(c.boot, prometheus.GaugeValue, float64(stat.BootTime))
+	ch <- prometheus.MustNewConstMetric(c.boot, prometheus.GaugeValue, float64(btime))
 	return nil
 }

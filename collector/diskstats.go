@@ -3,11 +3,11 @@ package collector
 import (
 	"context"
 	"fmt"
-	"unicode/utf8"
+	"path/filepath"
+	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs/blockdevice"
 )
 
 // defaultDiskstatsExclude drops RAM disks, loop and floppy devices, and the
@@ -27,11 +27,10 @@ func init() {
 				"Regexp of block devices to leave out of diskstats (default: RAM, loop and floppy devices, and partitions of whole disks).",
 				defaultDiskstatsExclude)
 			return func(env Env) (Collector, error) {
-				fs, err := blockdevice.NewFS(env.Paths.ProcFS, env.Paths.SysFS)
-				if err != nil {
-					return nil, fmt.Errorf("opening procfs/sysfs: %w", err)
+				if err := checkProcDir(env.Paths.ProcFS); err != nil {
+					return nil, err
 				}
-				return newDiskstatsCollector(fs, deviceFilter{exclude: exclude.Regexp()}), nil
+				return newDiskstatsCollector(env.Paths.ProcFS, deviceFilter{exclude: exclude.Regexp()}), nil
 			}
 		},
 	})
@@ -43,19 +42,22 @@ const diskSectorSize = 512
 
 // diskstatsCollector exports per-device I/O counters from /proc/diskstats.
 type diskstatsCollector struct {
-	fs                                     blockdevice.FS
-	filter                                 deviceFilter
 	readBytes, writtenBytes, reads, writes *prometheus.Desc
 	ioTime                                 *prometheus.Desc
+
+	mu    sync.Mutex
+	file  *procFile
+	disks []diskLine // reused parse buffer
+	names *nameCache
 }
 
-func newDiskstatsCollector(fs blockdevice.FS, filter deviceFilter) *diskstatsCollector {
+func newDiskstatsCollector(procPath string, filter deviceFilter) *diskstatsCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "disk", name), help, []string{"device"}, nil)
 	}
 	return &diskstatsCollector{
-		fs:           fs,
-		filter:       filter,
+		file:         newProcFile(filepath.Join(procPath, "diskstats")),
+		names:        newNameCache(filter),
 		readBytes:    desc("read_bytes_total", "Bytes read from the device."),
 		writtenBytes: desc("written_bytes_total", "Bytes written to the device."),
 		reads:        desc("reads_completed_total", "Read operations completed."),
@@ -65,22 +67,30 @@ func newDiskstatsCollector(fs blockdevice.FS, filter deviceFilter) *diskstatsCol
 }
 
 func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	stats, err := c.fs.ProcDiskstats()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, err := c.file.read()
 	if err != nil {
 		return fmt.Errorf("reading diskstats: %w", err)
 	}
-	for _, d := range stats {
-		// A device name that is not UTF-8 cannot be a label value; the
-		// kernel never writes one, so it only comes from a broken file.
-		if d.DeviceName == "" || !utf8.ValidString(d.DeviceName) || c.filter.ignored(d.DeviceName) {
+	disks, err := parseDiskstats(b, c.disks)
+	if err != nil {
+		return err
+	}
+	c.disks = disks
+	for _, d := range disks {
+		// Names that are not UTF-8 are dropped by the cache: the kernel
+		// never writes one, so it only comes from a broken file.
+		e := c.names.lookup(d.name)
+		if e.ignored {
 			continue
 		}
-		dev := d.DeviceName
-		ch <- prometheus.MustNewConstMetric(c.readBytes, prometheus.CounterValue, float64(d.ReadSectors)*diskSectorSize, dev)
-		ch <- prometheus.MustNewConstMetric(c.writtenBytes, prometheus.CounterValue, float64(d.WriteSectors)*diskSectorSize, dev)
-		ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(d.ReadIOs), dev)
-		ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(d.WriteIOs), dev)
-		ch <- prometheus.MustNewConstMetric(c.ioTime, prometheus.CounterValue, float64(d.IOsTotalTicks)/1000, dev)
+		dev := e.label
+		ch <- prometheus.MustNewConstMetric(c.readBytes, prometheus.CounterValue, float64(d.readSectors)*diskSectorSize, dev)
+		ch <- prometheus.MustNewConstMetric(c.writtenBytes, prometheus.CounterValue, float64(d.writeSectors)*diskSectorSize, dev)
+		ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(d.reads), dev)
+		ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(d.writes), dev)
+		ch <- prometheus.MustNewConstMetric(c.ioTime, prometheus.CounterValue, float64(d.ioTicks)/1000, dev)
 	}
 	return nil
 }

@@ -3,8 +3,6 @@ package collector
 import (
 	"regexp"
 	"testing"
-
-	"github.com/prometheus/procfs/blockdevice"
 )
 
 var diskFamilies = []string{
@@ -15,11 +13,7 @@ var diskFamilies = []string{
 
 func TestDiskstatsFixture(t *testing.T) {
 	t.Parallel()
-	fs, err := blockdevice.NewFS(fixtureProc, fixtureSys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newDiskstatsCollector(fs, deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})
+	c := newDiskstatsCollector(fixtureProc, deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})
 	// Kept: whole disks (vda, nvme0n1, sda with the 11-column format of
 	// kernels before 4.18), zram0 and dm-0. Dropped: loop*, ram0 and the
 	// partitions vda1, nvme0n1p1, sda1. Bytes are sectors times 512.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -68,6 +69,7 @@ func init() {
 				}
 				return newFilesystemCollector(filesystemConfig{
 					procfs:      fs,
+					procRoot:    env.Paths.ProcFS,
 					rootfs:      env.Paths.RootFS,
 					mountPoints: mounts,
 					fsTypes:     types,
@@ -88,6 +90,10 @@ type fsStats struct {
 // statFunc reads a mounted file system's usage. It is a field of the
 // collector so tests can inject one that blocks like a dead NFS server.
 type statFunc func(path string) (fsStats, error)
+
+func (cfg filesystemConfig) procPath(elem ...string) string {
+	return filepath.Join(append([]string{cfg.procRoot}, elem...)...)
+}
 
 // statfs is the real statFunc.
 func statfs(path string) (fsStats, error) {
@@ -112,6 +118,7 @@ func statfs(path string) (fsStats, error) {
 
 type filesystemConfig struct {
 	procfs      procfs.FS
+	procRoot    string // --path.procfs
 	rootfs      string
 	mountPoints deviceFilter
 	fsTypes     deviceFilter
@@ -138,6 +145,13 @@ type filesystemCollector struct {
 	mu sync.Mutex
 	// pending holds the stat paths whose statfs call outlived its scrape.
 	pending map[string]struct{}
+
+	// The mount table, filtered, is cached between scrapes and read again
+	// only when the kernel says it changed (see mounts).
+	tableMu   sync.Mutex
+	table     []mount
+	tableFile *os.File // open on the mountinfo file the table came from
+	canPoll   bool     // tableFile is on procfs, whose poll reports changes
 }
 
 func newFilesystemCollector(cfg filesystemConfig) *filesystemCollector {
@@ -166,9 +180,9 @@ func newFilesystemCollector(cfg filesystemConfig) *filesystemCollector {
 
 // mount is one file system to report.
 type mount struct {
-	device, mountPoint, fsType string
-	readonly                   float64
-	statPath                   string
+	labels   []string // device, mountpoint, fstype
+	readonly float64
+	statPath string
 }
 
 func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
@@ -220,18 +234,18 @@ collect:
 	}
 
 	for i, m := range mounts {
-		labels := []string{m.device, m.mountPoint, m.fsType}
+		labels := m.labels
 		ch <- prometheus.MustNewConstMetric(c.readonly, prometheus.GaugeValue, m.readonly, labels...)
 		r := stats[i]
 		switch {
 		case r == nil:
 			if started[i] {
 				c.cfg.logger.Warn("statfs did not answer in time; skipping this mount until it does",
-					"mountpoint", m.mountPoint, "fstype", m.fsType, "timeout", c.cfg.statTimeout)
+					"mountpoint", labels[1], "fstype", labels[2], "timeout", c.cfg.statTimeout)
 			}
 			ch <- prometheus.MustNewConstMetric(c.deviceError, prometheus.GaugeValue, 1, labels...)
 		case r.err != nil:
-			c.cfg.logger.Debug("statfs failed", "mountpoint", m.mountPoint, "err", r.err)
+			c.cfg.logger.Debug("statfs failed", "mountpoint", labels[1], "err", r.err)
 			ch <- prometheus.MustNewConstMetric(c.deviceError, prometheus.GaugeValue, 1, labels...)
 		default:
 			ch <- prometheus.MustNewConstMetric(c.deviceError, prometheus.GaugeValue, 0, labels...)
@@ -245,18 +259,64 @@ collect:
 	return nil
 }
 
-// mounts reads the mount table and returns the file systems to report, one
-// per mount point.
+// mounts returns the file systems to report, one per mount point.
+//
+// Reading and parsing mountinfo was the most expensive part of a scrape, and
+// the table rarely changes. The kernel tells when it does: poll on an open
+// mountinfo file reports POLLPRI after any mount or unmount in its
+// namespace. So the filtered table is kept, and read again only when that
+// poll fires (or when the file is not on procfs, as with test fixtures,
+// where poll cannot tell).
 func (c *filesystemCollector) mounts() ([]mount, error) {
+	c.tableMu.Lock()
+	defer c.tableMu.Unlock()
+	if c.tableFile != nil && c.canPoll && !mountTableChanged(c.tableFile) {
+		return c.table, nil
+	}
+	if c.tableFile != nil {
+		c.tableFile.Close()
+		c.tableFile, c.table = nil, nil
+	}
+	table, f, err := c.readMountTable()
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Statfs_t
+	c.canPoll = unix.Fstatfs(int(f.Fd()), &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
+	c.table, c.tableFile = table, f
+	return table, nil
+}
+
+// mountTableChanged polls the open mountinfo file without waiting.
+func mountTableChanged(f *os.File) bool {
+	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLPRI}}
+	if _, err := unix.Poll(fds, 0); err != nil {
+		return true
+	}
+	return fds[0].Revents&(unix.POLLPRI|unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0
+}
+
+// readMountTable opens the mountinfo file (kept open to poll it later),
+// then parses the table with procfs and filters it. Opening before reading
+// means a change in between is seen by the next poll.
+func (c *filesystemCollector) readMountTable() ([]mount, *os.File, error) {
 	// PID 1's table is the host's view when we run in a container sharing
 	// the host's PID namespace; /proc/1 may be hidden (hidepid), so fall back
 	// to our own, as node_exporter does.
-	infos, err := c.cfg.procfs.GetProcMounts(1)
+	root := c.cfg.procfs
+	f, err := os.Open(c.cfg.procPath("1", "mountinfo"))
+	read := func() ([]*procfs.MountInfo, error) { return root.GetProcMounts(1) }
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-		infos, err = c.cfg.procfs.GetMounts()
+		f, err = os.Open(c.cfg.procPath("self", "mountinfo"))
+		read = root.GetMounts
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading mountinfo: %w", err)
+		return nil, nil, fmt.Errorf("reading mountinfo: %w", err)
+	}
+	infos, err := read()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("reading mountinfo: %w", err)
 	}
 	out := make([]mount, 0, len(infos))
 	seen := make(map[string]int, len(infos))
@@ -266,18 +326,20 @@ func (c *filesystemCollector) mounts() ([]mount, error) {
 			continue
 		}
 		statPath := filepath.Join(c.cfg.rootfs, mp)
-		// Paths are bytes to the kernel; label values must be UTF-8.
-		mp = strings.ToValidUTF8(mp, "\uFFFD")
 		ro := 0.0
 		if _, ok := mi.Options["ro"]; ok {
 			ro = 1
 		}
+		// Paths are bytes to the kernel; label values must be UTF-8.
+		mp = strings.ToValidUTF8(mp, "\uFFFD")
 		m := mount{
-			device:     strings.ToValidUTF8(deviceLabel(unescapeMountinfo(mi.Source)), "\uFFFD"),
-			mountPoint: mp,
-			fsType:     strings.ToValidUTF8(mi.FSType, "\uFFFD"),
-			readonly:   ro,
-			statPath:   statPath,
+			labels: []string{
+				strings.ToValidUTF8(deviceLabel(unescapeMountinfo(mi.Source)), "\uFFFD"),
+				mp,
+				strings.ToValidUTF8(mi.FSType, "\uFFFD"),
+			},
+			readonly: ro,
+			statPath: statPath,
 		}
 		// A mount point mounted over several times shows the last mount
 		// (later lines are on top); one series per mount point also keeps
@@ -289,7 +351,7 @@ func (c *filesystemCollector) mounts() ([]mount, error) {
 		seen[mp] = len(out)
 		out = append(out, m)
 	}
-	return out, nil
+	return out, f, nil
 }
 
 // unescapeMountinfo decodes the octal escapes (\040 for a space, \011, \012,

@@ -20,6 +20,7 @@ var fakeStats = fsStats{size: 4096000, free: 2048000, avail: 1024000, files: 100
 func defaultFilesystemConfig(t *testing.T, proc string, stat statFunc) filesystemConfig {
 	return filesystemConfig{
 		procfs:      mustProcFS(t, proc),
+		procRoot:    proc,
 		rootfs:      "/rootfs",
 		mountPoints: deviceFilter{exclude: mustRegexpFlag(t, defaultMountPointsExclude)},
 		fsTypes:     deviceFilter{exclude: mustRegexpFlag(t, defaultFSTypesExclude)},

@@ -3,10 +3,11 @@ package collector
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
 )
 
 func init() {
@@ -15,11 +16,10 @@ func init() {
 		DefaultEnabled: true,
 		Setup: func(*kingpin.Application) Factory {
 			return func(env Env) (Collector, error) {
-				fs, err := procfs.NewFS(env.Paths.ProcFS)
-				if err != nil {
-					return nil, fmt.Errorf("opening procfs: %w", err)
+				if err := checkProcDir(env.Paths.ProcFS); err != nil {
+					return nil, err
 				}
-				return newLoadavgCollector(fs), nil
+				return newLoadavgCollector(env.Paths.ProcFS), nil
 			}
 		},
 	})
@@ -27,29 +27,38 @@ func init() {
 
 // loadavgCollector exports /proc/loadavg.
 type loadavgCollector struct {
-	fs                   procfs.FS
-	load1, load5, load15 *prometheus.Desc
+	mu    sync.Mutex
+	file  *procFile
+	descs [3]*prometheus.Desc
 }
 
-func newLoadavgCollector(fs procfs.FS) *loadavgCollector {
+func newLoadavgCollector(procPath string) *loadavgCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, nil, nil)
 	}
 	return &loadavgCollector{
-		fs:     fs,
-		load1:  desc("load1", "1-minute load average (runnable and uninterruptible tasks)."),
-		load5:  desc("load5", "5-minute load average."),
-		load15: desc("load15", "15-minute load average."),
+		file: newProcFile(filepath.Join(procPath, "loadavg")),
+		descs: [3]*prometheus.Desc{
+			desc("load1", "1-minute load average (runnable and uninterruptible tasks)."),
+			desc("load5", "5-minute load average."),
+			desc("load15", "15-minute load average."),
+		},
 	}
 }
 
 func (c *loadavgCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	l, err := c.fs.LoadAvg()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, err := c.file.read()
 	if err != nil {
 		return fmt.Errorf("reading loadavg: %w", err)
 	}
-	ch <- prometheus.MustNewConstMetric(c.load1, prometheus.GaugeValue, l.Load1)
-	ch <- prometheus.MustNewConstMetric(c.load5, prometheus.GaugeValue, l.Load5)
-	ch <- prometheus.MustNewConstMetric(c.load15, prometheus.GaugeValue, l.Load15)
+	l, err := parseLoadavg(b)
+	if err != nil {
+		return err
+	}
+	for i, d := range c.descs {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, l[i])
+	}
 	return nil
 }

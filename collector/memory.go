@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
 )
 
 func init() {
@@ -17,11 +18,10 @@ func init() {
 		Core:           true,
 		Setup: func(*kingpin.Application) Factory {
 			return func(env Env) (Collector, error) {
-				fs, err := procfs.NewFS(env.Paths.ProcFS)
-				if err != nil {
-					return nil, fmt.Errorf("opening procfs: %w", err)
+				if err := checkProcDir(env.Paths.ProcFS); err != nil {
+					return nil, err
 				}
-				return newMemoryCollector(fs), nil
+				return newMemoryCollector(env.Paths.ProcFS), nil
 			}
 		},
 	})
@@ -30,50 +30,48 @@ func init() {
 // memoryCollector exports the few /proc/meminfo fields an operator needs to
 // see memory pressure; node_exporter's meminfo collector exports all ~50.
 type memoryCollector struct {
-	fs                                                           procfs.FS
-	total, available, free, buffers, cached, swapTotal, swapFree *prometheus.Desc
+	mu    sync.Mutex
+	file  *procFile
+	descs [len(memFields)]*prometheus.Desc // in the order of memFields
 }
 
-func newMemoryCollector(fs procfs.FS) *memoryCollector {
+func newMemoryCollector(procPath string) *memoryCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "memory", name), help, nil, nil)
 	}
 	return &memoryCollector{
-		fs:        fs,
-		total:     desc("total_bytes", "Usable RAM (MemTotal in /proc/meminfo)."),
-		available: desc("available_bytes", "Memory available for new work without swapping, as estimated by the kernel (MemAvailable)."),
-		free:      desc("free_bytes", "Memory not used at all (MemFree)."),
-		buffers:   desc("buffers_bytes", "Memory in block-device buffers (Buffers)."),
-		cached:    desc("cached_bytes", "Memory in the page cache (Cached)."),
-		swapTotal: desc("swap_total_bytes", "Total swap space (SwapTotal)."),
-		swapFree:  desc("swap_free_bytes", "Unused swap space (SwapFree)."),
+		file: newProcFile(filepath.Join(procPath, "meminfo")),
+		descs: [len(memFields)]*prometheus.Desc{
+			desc("total_bytes", "Usable RAM (MemTotal in /proc/meminfo)."),
+			desc("available_bytes", "Memory available for new work without swapping, as estimated by the kernel (MemAvailable)."),
+			desc("free_bytes", "Memory not used at all (MemFree)."),
+			desc("buffers_bytes", "Memory in block-device buffers (Buffers)."),
+			desc("cached_bytes", "Memory in the page cache (Cached)."),
+			desc("swap_total_bytes", "Total swap space (SwapTotal)."),
+			desc("swap_free_bytes", "Unused swap space (SwapFree)."),
+		},
 	}
 }
 
 func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	m, err := c.fs.Meminfo()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, err := c.file.read()
 	if err != nil {
 		return fmt.Errorf("reading meminfo: %w", err)
 	}
-	if m.MemTotalBytes == nil {
+	m, err := parseMeminfo(b)
+	if err != nil {
+		return err
+	}
+	if !m.present[0] {
 		return errors.New("reading meminfo: no MemTotal line")
 	}
 	// A field the kernel does not provide (MemAvailable before Linux 3.14)
 	// is left out rather than reported as 0, which would read as "no memory".
-	for _, f := range []struct {
-		desc *prometheus.Desc
-		v    *uint64
-	}{
-		{c.total, m.MemTotalBytes},
-		{c.available, m.MemAvailableBytes},
-		{c.free, m.MemFreeBytes},
-		{c.buffers, m.BuffersBytes},
-		{c.cached, m.CachedBytes},
-		{c.swapTotal, m.SwapTotalBytes},
-		{c.swapFree, m.SwapFreeBytes},
-	} {
-		if f.v != nil {
-			ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, float64(*f.v))
+	for i, d := range c.descs {
+		if m.present[i] {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(m.bytes[i]))
 		}
 	}
 	return nil

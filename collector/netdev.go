@@ -3,11 +3,11 @@ package collector
 import (
 	"context"
 	"fmt"
-	"unicode/utf8"
+	"path/filepath"
+	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
 )
 
 func init() {
@@ -18,11 +18,10 @@ func init() {
 			exclude := addRegexpFlag(app, "collector.netdev.device-exclude",
 				"Regexp of network interfaces to leave out of netdev.", "^lo$")
 			return func(env Env) (Collector, error) {
-				fs, err := procfs.NewFS(env.Paths.ProcFS)
-				if err != nil {
-					return nil, fmt.Errorf("opening procfs: %w", err)
+				if err := checkProcDir(env.Paths.ProcFS); err != nil {
+					return nil, err
 				}
-				return newNetdevCollector(fs, deviceFilter{exclude: exclude.Regexp()}), nil
+				return newNetdevCollector(env.Paths.ProcFS, deviceFilter{exclude: exclude.Regexp()}), nil
 			}
 		},
 	})
@@ -30,19 +29,21 @@ func init() {
 
 // netdevCollector exports per-interface traffic counters from /proc/net/dev.
 type netdevCollector struct {
-	fs     procfs.FS
-	filter deviceFilter
-
 	rxBytes, txBytes, rxPackets, txPackets, rxErrs, txErrs, rxDrop, txDrop *prometheus.Desc
+
+	mu     sync.Mutex
+	file   *procFile
+	ifaces []netLine // reused parse buffer
+	names  *nameCache
 }
 
-func newNetdevCollector(fs procfs.FS, filter deviceFilter) *netdevCollector {
+func newNetdevCollector(procPath string, filter deviceFilter) *netdevCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "network", name), help, []string{"device"}, nil)
 	}
 	return &netdevCollector{
-		fs:        fs,
-		filter:    filter,
+		file:      newProcFile(filepath.Join(procPath, "net", "dev")),
+		names:     newNameCache(filter),
 		rxBytes:   desc("receive_bytes_total", "Bytes received by the interface."),
 		txBytes:   desc("transmit_bytes_total", "Bytes transmitted by the interface."),
 		rxPackets: desc("receive_packets_total", "Packets received by the interface."),
@@ -55,37 +56,33 @@ func newNetdevCollector(fs procfs.FS, filter deviceFilter) *netdevCollector {
 }
 
 func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	stats, err := c.readNetDev()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, err := c.file.read()
 	if err != nil {
 		return fmt.Errorf("reading net/dev: %w", err)
 	}
-	for name, s := range stats {
-		if c.filter.ignored(name) || !utf8.ValidString(name) {
-			// Interface names are bytes to the kernel; a label must be
-			// UTF-8. Such a name only comes from a broken file.
+	ifaces, err := parseNetDev(b, c.ifaces)
+	if err != nil {
+		return err
+	}
+	c.ifaces = ifaces
+	for _, s := range ifaces {
+		// Interface names are bytes to the kernel; one that is not UTF-8
+		// cannot be a label and is dropped by the cache.
+		e := c.names.lookup(s.name)
+		if e.ignored {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(c.rxBytes, prometheus.CounterValue, float64(s.RxBytes), name)
-		ch <- prometheus.MustNewConstMetric(c.txBytes, prometheus.CounterValue, float64(s.TxBytes), name)
-		ch <- prometheus.MustNewConstMetric(c.rxPackets, prometheus.CounterValue, float64(s.RxPackets), name)
-		ch <- prometheus.MustNewConstMetric(c.txPackets, prometheus.CounterValue, float64(s.TxPackets), name)
-		ch <- prometheus.MustNewConstMetric(c.rxErrs, prometheus.CounterValue, float64(s.RxErrors), name)
-		ch <- prometheus.MustNewConstMetric(c.txErrs, prometheus.CounterValue, float64(s.TxErrors), name)
-		ch <- prometheus.MustNewConstMetric(c.rxDrop, prometheus.CounterValue, float64(s.RxDropped), name)
-		ch <- prometheus.MustNewConstMetric(c.txDrop, prometheus.CounterValue, float64(s.TxDropped), name)
+		name := e.label
+		ch <- prometheus.MustNewConstMetric(c.rxBytes, prometheus.CounterValue, float64(s.rxBytes), name)
+		ch <- prometheus.MustNewConstMetric(c.txBytes, prometheus.CounterValue, float64(s.txBytes), name)
+		ch <- prometheus.MustNewConstMetric(c.rxPackets, prometheus.CounterValue, float64(s.rxPackets), name)
+		ch <- prometheus.MustNewConstMetric(c.txPackets, prometheus.CounterValue, float64(s.txPackets), name)
+		ch <- prometheus.MustNewConstMetric(c.rxErrs, prometheus.CounterValue, float64(s.rxErrs), name)
+		ch <- prometheus.MustNewConstMetric(c.txErrs, prometheus.CounterValue, float64(s.txErrs), name)
+		ch <- prometheus.MustNewConstMetric(c.rxDrop, prometheus.CounterValue, float64(s.rxDrop), name)
+		ch <- prometheus.MustNewConstMetric(c.txDrop, prometheus.CounterValue, float64(s.txDrop), name)
 	}
 	return nil
-}
-
-// readNetDev calls procfs, whose /proc/net/dev parser (v0.23) indexes the
-// columns of a line without checking how many there are: a truncated line
-// panics inside the library. That is turned into an ordinary error here, so a
-// garbled file fails this collector like any other bad input.
-func (c *netdevCollector) readNetDev() (stats procfs.NetDev, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			stats, err = nil, fmt.Errorf("malformed line (procfs parser panicked: %v)", p)
-		}
-	}()
-	return c.fs.NetDev()
 }

@@ -12,26 +12,20 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/procfs/blockdevice"
 )
 
 // systemCollectors builds the six system collectors over a proc tree, with
 // their default filters and a statfs that answers at once.
 func systemCollectors(t *testing.T, proc string) []Named {
 	t.Helper()
-	fs := mustProcFS(t, proc)
-	bfs, err := blockdevice.NewFS(proc, fixtureSys)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := defaultFilesystemConfig(t, proc, func(string) (fsStats, error) { return fakeStats, nil })
 	return []Named{
-		{"cpu", newCPUCollector(fs, nil)},
-		{"memory", newMemoryCollector(fs)},
-		{"loadavg", newLoadavgCollector(fs)},
+		{"cpu", newCPUCollector(proc, nil)},
+		{"memory", newMemoryCollector(proc)},
+		{"loadavg", newLoadavgCollector(proc)},
 		{"filesystem", newFilesystemCollector(cfg)},
-		{"diskstats", newDiskstatsCollector(bfs, deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})},
-		{"netdev", newNetdevCollector(fs, deviceFilter{exclude: mustRegexpFlag(t, "^lo$")})},
+		{"diskstats", newDiskstatsCollector(proc, deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})},
+		{"netdev", newNetdevCollector(proc, deviceFilter{exclude: mustRegexpFlag(t, "^lo$")})},
 	}
 }
 

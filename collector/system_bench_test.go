@@ -1,0 +1,61 @@
+package collector
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// hostCollectors builds the six system collectors over this machine's /proc
+// with their default filters and the real statfs.
+func hostCollectors(b *testing.B) []Named {
+	t := &testing.T{}
+	cfg := defaultFilesystemConfig(t, "/proc", statfs)
+	cfg.rootfs = "/"
+	return []Named{
+		{"cpu", newCPUCollector("/proc", nil)},
+		{"memory", newMemoryCollector("/proc")},
+		{"loadavg", newLoadavgCollector("/proc")},
+		{"filesystem", newFilesystemCollector(cfg)},
+		{"diskstats", newDiskstatsCollector("/proc", deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})},
+		{"netdev", newNetdevCollector("/proc", deviceFilter{exclude: mustRegexpFlag(t, "^lo$")})},
+	}
+}
+
+// BenchmarkSystemCollectors measures each collector's Update on this host.
+func BenchmarkSystemCollectors(b *testing.B) {
+	for _, c := range hostCollectors(b) {
+		b.Run(c.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := collectAll(c.Collector); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSystemScrape is one whole /metrics request the way the exporter
+// serves it: scraper, privacy gate, promhttp with gzip and Prometheus'
+// Accept header. bench/exporter.sh measures the same against node_exporter.
+func BenchmarkSystemScrape(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewScraper(hostCollectors(b), 4*time.Second, nil))
+	h := promhttp.HandlerFor(NewPrivacyGate(reg, nil), promhttp.HandlerOpts{EnableOpenMetrics: true})
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+	req.Header.Set("Accept-Encoding", "gzip")
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code)
+		}
+	}
+}

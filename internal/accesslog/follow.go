@@ -155,8 +155,8 @@ func (fl *Follower) Run(ctx context.Context) {
 			}
 			fl.mark(ev, touched)
 			// Read a little later, not at every write: a busy front writes
-			// a line per request, and one read then takes a batch (the
-			// kernel also merges the identical events queued meanwhile).
+			// a line per request; an event only marks its file, and one
+			// read then takes the whole batch.
 			if settle == nil {
 				settle = time.After(settleDelay)
 			}

@@ -162,18 +162,12 @@ func ParseCombined(line []byte, r *Record) error {
 	}
 	r.Remote = line[i:j]
 	i = j + 1
-	// ident, user: one token each (nginx writes "-" for both when unset).
-	for k := 0; k < 2; k++ {
-		j = indexSpace(line, i)
-		if j < 0 {
-			return errTime
-		}
-		i = j + 1
-	}
-	// [time]
-	if i >= n || line[i] != '[' {
+	// ident and user ("-" when unset; a user name may hold spaces): skip
+	// to the " [" that opens the time.
+	if j = indexByteFrom(line, i, '['); j <= i || line[j-1] != ' ' {
 		return errTime
 	}
+	i = j
 	// [10/Oct/2000:13:55:36 -0700] is 28 bytes: look there first.
 	if j = i + 27; j >= n || line[j] != ']' {
 		if j = indexByteFrom(line, i+1, ']'); j < 0 {

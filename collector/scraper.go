@@ -118,9 +118,12 @@ func (s *Scraper) run(e *scrapeEntry) ([]prometheus.Metric, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	done := make(chan runResult, 1)
 	go func() {
-		defer e.running.Store(false)
-		defer cancel()
-		done <- collectSafely(ctx, e.Collector)
+		r := collectSafely(ctx, e.Collector)
+		cancel()
+		// Clear the flag before handing over the result, so a scrape that
+		// follows right after this one never sees a finished run as running.
+		e.running.Store(false)
+		done <- r
 	}()
 	select {
 	case r := <-done:

@@ -150,3 +150,16 @@ func TestScraperCancelsContextOnTimeout(t *testing.T) {
 		t.Fatal("collector's context was not cancelled at the timeout")
 	}
 }
+
+// Back-to-back scrapes of a fast collector must all succeed: a finished run
+// is never mistaken for a hung one.
+func TestScraperBackToBackScrapes(t *testing.T) {
+	s := NewScraper([]Named{{Name: "fast", Collector: emit(1)}}, time.Second, nil)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s)
+	for i := range 500 {
+		if got := successOf(t, reg)["fast"]; got != 1 {
+			t.Fatalf("scrape %d: success = %v, want 1", i, got)
+		}
+	}
+}

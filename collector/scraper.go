@@ -118,23 +118,21 @@ func (s *Scraper) run(e *scrapeEntry) ([]prometheus.Metric, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	done := make(chan runResult, 1)
 	go func() {
+		defer cancel()
 		r := collectSafely(ctx, e.Collector)
-		cancel()
 		// Clear the flag before handing over the result, so a scrape that
 		// follows right after this one never sees a finished run as running.
 		e.running.Store(false)
 		done <- r
 	}()
+	// The scrape waits on its own timer, not on ctx: ctx ends when the run
+	// does, and must not be mistaken for a timeout.
+	timer := time.NewTimer(s.timeout)
+	defer timer.Stop()
 	select {
 	case r := <-done:
 		return r.metrics, r.err
-	case <-ctx.Done():
-		// Prefer a result that raced with the deadline.
-		select {
-		case r := <-done:
-			return r.metrics, r.err
-		default:
-		}
+	case <-timer.C:
 		return nil, errors.New("timed out after " + s.timeout.String())
 	}
 }

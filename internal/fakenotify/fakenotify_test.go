@@ -186,3 +186,51 @@ func TestParseActionsErrors(t *testing.T) {
 		t.Fatalf("json actions: %v %+v", err, acts)
 	}
 }
+
+func TestMuxControlEndpoints(t *testing.T) {
+	t.Parallel()
+	n := NewNtfy(NtfyOptions{})
+	k := NewKuma("tok")
+	srv := httptest.NewServer(Mux(n, k))
+	defer srv.Close()
+	ctl := func(path string) int {
+		resp, err := http.Post(srv.URL+path, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := ctl("/-/fake/ntfy/mode?mode=unavailable"); c != 200 {
+		t.Fatalf("mode: %d", c)
+	}
+	if c, _ := post(t, srv.URL+"/a", "", "x", nil); c != 503 {
+		t.Errorf("unavailable ntfy answered %d", c)
+	}
+	ctl("/-/fake/ntfy/mode?mode=up")
+	ctl("/-/fake/ntfy/force429?n=1")
+	if c, _ := post(t, srv.URL+"/a", "", "x", nil); c != 429 {
+		t.Errorf("forced 429: %d", c)
+	}
+	if c, _ := post(t, srv.URL+"/a", "", "hello", nil); c != 200 {
+		t.Errorf("after storm: %d", c)
+	}
+	if c := ctl("/-/fake/ntfy/mode?mode=sideways"); c != 400 {
+		t.Errorf("bad mode: %d", c)
+	}
+	resp, err := http.Get(srv.URL + "/-/fake/ntfy/messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"message":"hello"`) {
+		t.Errorf("messages endpoint: %s", b)
+	}
+	ctl("/-/fake/kuma/mode?mode=unavailable")
+	r2, _ := http.Get(srv.URL + "/api/push/tok?status=up")
+	r2.Body.Close()
+	if r2.StatusCode != 503 {
+		t.Errorf("unavailable kuma: %d", r2.StatusCode)
+	}
+}

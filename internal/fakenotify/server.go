@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,8 +84,13 @@ func (s *Server) Down() {
 func (s *Server) Close() { s.Down() }
 
 // Mux routes /api/push/ to kuma and everything else to ntfy (either may be
-// nil), and adds two inspection endpoints for scripts:
-// GET /-/fake/ntfy/messages and GET /-/fake/kuma/pushes (JSON arrays).
+// nil), and adds control endpoints for scripts:
+//
+//	GET  /-/fake/ntfy/messages          accepted ntfy messages (JSON array)
+//	GET  /-/fake/kuma/pushes            accepted Kuma pushes (JSON array)
+//	POST /-/fake/ntfy/mode?mode=M       M = up, unavailable (503), hang
+//	POST /-/fake/kuma/mode?mode=M       M = up, unavailable (503)
+//	POST /-/fake/ntfy/force429?n=N      the next N publishes answer 429
 func Mux(ntfy *Ntfy, kuma *Kuma) http.Handler {
 	mux := http.NewServeMux()
 	writeJSON := func(w http.ResponseWriter, v any) {
@@ -104,6 +110,38 @@ func Mux(ntfy *Ntfy, kuma *Kuma) http.Handler {
 			ps = append(ps, kuma.Pushes()...)
 		}
 		writeJSON(w, ps)
+	})
+	parseMode := func(w http.ResponseWriter, r *http.Request) (Mode, bool) {
+		switch r.URL.Query().Get("mode") {
+		case "up":
+			return Up, true
+		case "unavailable":
+			return Unavailable, true
+		case "hang":
+			return Hang, true
+		}
+		http.Error(w, "mode must be up, unavailable or hang", http.StatusBadRequest)
+		return Up, false
+	}
+	mux.HandleFunc("POST /-/fake/ntfy/mode", func(w http.ResponseWriter, r *http.Request) {
+		if m, ok := parseMode(w, r); ok && ntfy != nil {
+			ntfy.SetMode(m)
+		}
+	})
+	mux.HandleFunc("POST /-/fake/kuma/mode", func(w http.ResponseWriter, r *http.Request) {
+		if m, ok := parseMode(w, r); ok && kuma != nil {
+			kuma.SetMode(m)
+		}
+	})
+	mux.HandleFunc("POST /-/fake/ntfy/force429", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 0 {
+			http.Error(w, "n must be a non-negative integer", http.StatusBadRequest)
+			return
+		}
+		if ntfy != nil {
+			ntfy.Force429(n)
+		}
 	})
 	if kuma != nil {
 		mux.Handle("/api/push/", kuma)

@@ -3,31 +3,144 @@
 // addresses go only to the local scanner log; what leaves the package as
 // Snapshot is aggregate counts.
 //
+// The design is endlessh's: no goroutine is parked per trapped client. Each
+// listener has one accept goroutine that takes sockets with accept4 as raw,
+// non-blocking file descriptors (they are never registered with Go's network
+// poller), and one scheduler goroutine keeps every trapped client in a queue
+// ordered by the time of its next write. A trapped client costs one small
+// struct in that queue and the kernel's socket, whose buffers are shrunk to
+// the minimum. A write that would block is not retried until the next turn;
+// a peer that errors is dropped at once and one that has taken nothing for
+// --tarpit.stall-timeout is dropped too.
+//
 // This package never imports the Prometheus client: it is linked into the
 // community edition, whose binary must hold no telemetry code.
-//
-// STUB: the API below is what cmd/clavis-telemetry and collector/tarpit.go
-// build against; the implementation lands with the tarpit issue.
 package tarpit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
-	"net/http"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/clavitor/clavis-telemetry/internal/sketch"
 )
+
+// Protocol names, the only values of the protocol label downstream.
+const (
+	ProtoSSH  = "ssh"
+	ProtoHTTP = "http"
+)
+
+// Rejection reasons, the only values of the reason label downstream.
+const (
+	RejectMaxClients  = "max_clients"  // --tarpit.max-clients reached
+	RejectPerSource   = "per_source"   // --tarpit.max-clients-per-source reached
+	RejectAcceptError = "accept_error" // accept failed (EMFILE, ENFILE, ENOBUFS, ...)
+	RejectProxyHeader = "proxy_header" // PROXY header missing, malformed or too slow
+	RejectShutdown    = "shutdown"     // arrived while the tarpit was stopping
+)
+
+var protocols = []string{ProtoSSH, ProtoHTTP}
+
+var rejectReasons = []string{RejectMaxClients, RejectPerSource, RejectAcceptError, RejectProxyHeader, RejectShutdown}
 
 // Config is the tarpit's command-line configuration.
 type Config struct {
-	SSHListenAddresses []string
+	SSHListenAddresses  []string
+	HTTPListenAddresses []string
+	ProxyProtocol       bool
+	ProxyHeaderTimeout  time.Duration
+
+	Interval      time.Duration // between two lines sent to one client
+	MaxLineLength int           // of one SSH pre-banner line or HTTP header line, CRLF included
+	StallTimeout  time.Duration // a client that took nothing for this long is dropped
+
+	MaxClients          int
+	MaxClientsPerSource int
+
+	LogFile      string // scanner log; empty = none
+	LogMaxSizeMB int
+	LogRetention time.Duration
+	// LogSweepInterval is how often files older than LogRetention are looked
+	// for besides at start-up and on rotation.
+	LogSweepInterval time.Duration
+}
+
+// DefaultConfig returns the flag defaults.
+func DefaultConfig() Config {
+	return Config{
+		ProxyHeaderTimeout:  5 * time.Second,
+		Interval:            10 * time.Second,
+		MaxLineLength:       32,
+		StallTimeout:        5 * time.Minute,
+		MaxClients:          4096,
+		MaxClientsPerSource: 32,
+		LogMaxSizeMB:        100,
+		LogRetention:        720 * time.Hour,
+		LogSweepInterval:    time.Hour,
+	}
 }
 
 // AddFlags declares the --tarpit.* flags on app.
 func AddFlags(app *kingpin.Application) *Config {
 	c := &Config{}
-	app.Flag("tarpit.ssh.listen-address", "Address to run the SSH banner tarpit on (repeatable; none = off).").StringsVar(&c.SSHListenAddresses)
+	d := DefaultConfig()
+	app.Flag("tarpit.ssh.listen-address", "Address to run the SSH banner tarpit on (repeatable; none = off), e.g. :22 or [::]:2222.").StringsVar(&c.SSHListenAddresses)
+	app.Flag("tarpit.http.listen-address", "Dedicated address for the HTTP tarpit (repeatable; none = only unknown paths of --web.listen-address are trapped).").StringsVar(&c.HTTPListenAddresses)
+	app.Flag("tarpit.proxy-protocol", "Expect a PROXY protocol v1 or v2 header on the tarpit listeners (behind a load balancer), so the scanner's address is logged. Connections without one are rejected.").Default("false").BoolVar(&c.ProxyProtocol)
+	app.Flag("tarpit.proxy-header-timeout", "How long a connection may take to send its PROXY header.").Default(d.ProxyHeaderTimeout.String()).DurationVar(&c.ProxyHeaderTimeout)
+	app.Flag("tarpit.interval", "Time between two lines sent to a trapped client.").Default(d.Interval.String()).DurationVar(&c.Interval)
+	app.Flag("tarpit.max-line-length", "Maximum length of one tarpit line, CRLF included (3 to 255).").Default(strconv.Itoa(d.MaxLineLength)).IntVar(&c.MaxLineLength)
+	app.Flag("tarpit.stall-timeout", "Drop a trapped client that has taken no byte for this long (its buffers are full).").Default(d.StallTimeout.String()).DurationVar(&c.StallTimeout)
+	app.Flag("tarpit.max-clients", "Maximum number of clients trapped at once, all protocols together; beyond it new connections are closed at once.").Default(strconv.Itoa(d.MaxClients)).IntVar(&c.MaxClients)
+	app.Flag("tarpit.max-clients-per-source", "Maximum number of clients trapped at once from one source address; beyond it new connections from it are closed at once.").Default(strconv.Itoa(d.MaxClientsPerSource)).IntVar(&c.MaxClientsPerSource)
+	app.Flag("tarpit.log.file", "Scanner log: one JSON line per trapped connection's open and close, with the scanner's address. Mode 0600. Empty = no scanner log.").StringVar(&c.LogFile)
+	app.Flag("tarpit.log.max-size-mb", "Rotate the scanner log when it reaches this size (MB).").Default(strconv.Itoa(d.LogMaxSizeMB)).IntVar(&c.LogMaxSizeMB)
+	app.Flag("tarpit.log.retention", "Delete scanner log files last written longer ago than this (checked at start-up, hourly and on rotation).").Default(d.LogRetention.String()).DurationVar(&c.LogRetention)
+	c.LogSweepInterval = d.LogSweepInterval
 	return c
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("--tarpit.interval must be positive, got %s", c.Interval))
+	}
+	if c.MaxLineLength < 3 || c.MaxLineLength > 255 {
+		errs = append(errs, fmt.Errorf("--tarpit.max-line-length must be between 3 and 255, got %d", c.MaxLineLength))
+	}
+	if c.StallTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--tarpit.stall-timeout must be positive, got %s", c.StallTimeout))
+	}
+	if c.MaxClients < 1 {
+		errs = append(errs, fmt.Errorf("--tarpit.max-clients must be at least 1, got %d", c.MaxClients))
+	}
+	if c.MaxClientsPerSource < 1 {
+		errs = append(errs, fmt.Errorf("--tarpit.max-clients-per-source must be at least 1, got %d", c.MaxClientsPerSource))
+	}
+	if c.ProxyProtocol && c.ProxyHeaderTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--tarpit.proxy-header-timeout must be positive, got %s", c.ProxyHeaderTimeout))
+	}
+	if c.LogFile != "" {
+		if c.LogMaxSizeMB < 1 {
+			errs = append(errs, fmt.Errorf("--tarpit.log.max-size-mb must be at least 1, got %d", c.LogMaxSizeMB))
+		}
+		if c.LogRetention <= 0 {
+			errs = append(errs, fmt.Errorf("--tarpit.log.retention must be positive, got %s", c.LogRetention))
+		}
+	}
+	if c.LogSweepInterval <= 0 {
+		c.LogSweepInterval = time.Hour
+	}
+	return errors.Join(errs...)
 }
 
 // ProtocolStats are the aggregates of one protocol ("ssh" or "http").
@@ -41,34 +154,354 @@ type ProtocolStats struct {
 // Snapshot is a consistent copy of the tarpit's aggregates. It never holds
 // an address.
 type Snapshot struct {
-	Protocols        map[string]ProtocolStats
-	Rejected         map[string]uint64 // by reason: max_clients, per_source, ...
+	Protocols        map[string]ProtocolStats // every protocol, zeros included
+	Rejected         map[string]uint64        // by reason, every reason included
 	UniqueSources24h uint64
+	LogDropped       uint64 // scanner-log lines dropped because the writer fell behind
 }
 
 // Tarpit runs the configured traps.
 type Tarpit struct {
 	cfg    Config
 	logger *slog.Logger
+	log    *scanLog // nil when there is no scanner log
+	now    func() time.Time
+
+	sshListeners  []*rawListener
+	httpListeners []net.Listener
+
+	sources *sketch.Window
+
+	// mu guards the admission state and the aggregates. The scheduler takes
+	// it once per batch of writes, accept paths once per connection.
+	mu       sync.Mutex
+	stopped  bool
+	active   int
+	perSrc   map[netip.Addr]int
+	stats    [2]protoCounters
+	rejected map[string]uint64
+	incoming []client // admitted, not yet in the scheduler's queue
+
+	wake     chan struct{} // cap 1: something is in incoming
+	stopping chan struct{} // closed when the scheduler starts shutting down
+	done     chan struct{} // closed when Run has finished closing everything
+
+	runOnce sync.Once
 }
 
-// New validates cfg and opens the scanner log.
+type protoCounters struct {
+	connections   uint64
+	active        int64
+	bytesSent     uint64
+	closedMicros  int64 // trapped time of closed connections
+	activeStartUS int64 // sum of the start times (µs since base) of active ones
+}
+
+// New validates cfg, opens the scanner log (deleting files past retention)
+// and binds the tarpit listeners. Run serves them.
 func New(cfg Config, logger *slog.Logger) (*Tarpit, error) {
-	return &Tarpit{cfg: cfg, logger: logger}, nil
+	return newTarpit(cfg, logger, time.Now)
 }
 
-// Run serves the SSH listeners until ctx is done.
+func newTarpit(cfg Config, logger *slog.Logger, now func() time.Time) (*Tarpit, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d := DefaultConfig()
+	// A zero Config (tests, callers that do not use AddFlags) gets the defaults.
+	if cfg.Interval == 0 {
+		cfg.Interval = d.Interval
+	}
+	if cfg.MaxLineLength == 0 {
+		cfg.MaxLineLength = d.MaxLineLength
+	}
+	if cfg.StallTimeout == 0 {
+		cfg.StallTimeout = d.StallTimeout
+	}
+	if cfg.MaxClients == 0 {
+		cfg.MaxClients = d.MaxClients
+	}
+	if cfg.MaxClientsPerSource == 0 {
+		cfg.MaxClientsPerSource = d.MaxClientsPerSource
+	}
+	if cfg.ProxyHeaderTimeout == 0 {
+		cfg.ProxyHeaderTimeout = d.ProxyHeaderTimeout
+	}
+	if cfg.LogMaxSizeMB == 0 {
+		cfg.LogMaxSizeMB = d.LogMaxSizeMB
+	}
+	if cfg.LogRetention == 0 {
+		cfg.LogRetention = d.LogRetention
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	t := &Tarpit{
+		cfg:      cfg,
+		logger:   logger,
+		now:      now,
+		sources:  sketch.NewWindow(24*time.Hour, 24),
+		perSrc:   map[netip.Addr]int{},
+		rejected: map[string]uint64{},
+		wake:     make(chan struct{}, 1),
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if cfg.LogFile != "" {
+		l, err := openScanLog(cfg.LogFile, cfg.LogMaxSizeMB, cfg.LogRetention, cfg.LogSweepInterval, now, logger)
+		if err != nil {
+			return nil, err
+		}
+		t.log = l
+	}
+	fail := func(err error) (*Tarpit, error) {
+		t.closeListeners()
+		if t.log != nil {
+			t.log.close()
+		}
+		return nil, err
+	}
+	for _, addr := range cfg.SSHListenAddresses {
+		l, err := listenRaw(addr)
+		if err != nil {
+			return fail(fmt.Errorf("tarpit: SSH listener %s: %w", addr, err))
+		}
+		t.sshListeners = append(t.sshListeners, l)
+	}
+	for _, addr := range cfg.HTTPListenAddresses {
+		l, err := listenTCP(addr)
+		if err != nil {
+			return fail(fmt.Errorf("tarpit: HTTP listener %s: %w", addr, err))
+		}
+		t.httpListeners = append(t.httpListeners, l)
+	}
+	return t, nil
+}
+
+// SSHAddrs returns the addresses the SSH tarpit listens on.
+func (t *Tarpit) SSHAddrs() []net.Addr {
+	var out []net.Addr
+	for _, l := range t.sshListeners {
+		out = append(out, l.addr)
+	}
+	return out
+}
+
+// HTTPAddrs returns the addresses of the dedicated HTTP tarpit listeners.
+func (t *Tarpit) HTTPAddrs() []net.Addr {
+	var out []net.Addr
+	for _, l := range t.httpListeners {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+func (t *Tarpit) closeListeners() {
+	for _, l := range t.sshListeners {
+		l.f.Close()
+	}
+	for _, l := range t.httpListeners {
+		l.Close()
+	}
+}
+
+// Run serves the tarpit listeners and drips lines to trapped clients until
+// ctx is done; then it closes every listener, every trapped connection and
+// the scanner log. It may be called once; later calls return an error.
 func (t *Tarpit) Run(ctx context.Context) error {
-	<-ctx.Done()
+	first := false
+	t.runOnce.Do(func() { first = true })
+	if !first {
+		return errors.New("tarpit: Run called twice")
+	}
+	var wg sync.WaitGroup
+	for _, l := range t.sshListeners {
+		wg.Add(1)
+		go func() { defer wg.Done(); t.acceptLoop(ctx, l) }()
+		t.logger.Info("SSH tarpit listening", "address", l.addr.String(), "proxy_protocol", t.cfg.ProxyProtocol)
+	}
+	for _, l := range t.httpListeners {
+		wg.Add(1)
+		go func() { defer wg.Done(); t.serveHTTPListener(ctx, l) }()
+		t.logger.Info("HTTP tarpit listening", "address", l.Addr().String(), "proxy_protocol", t.cfg.ProxyProtocol)
+	}
+	if t.log != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); t.log.run(ctx) }()
+	}
+	s := newScheduler(t)
+	s.run(ctx) // returns once ctx is done and every client is closed
+	t.closeListeners()
+	wg.Wait()
+	if t.log != nil {
+		t.log.close()
+	}
+	close(t.done)
 	return nil
-}
-
-// ServeHTTP traps an HTTP request (any path the exporter does not serve).
-func (t *Tarpit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.NotFound(w, r)
 }
 
 // Snapshot returns the current aggregates.
 func (t *Tarpit) Snapshot() Snapshot {
-	return Snapshot{Protocols: map[string]ProtocolStats{}, Rejected: map[string]uint64{}}
+	now := t.now()
+	nowUS := t.micros(now)
+	s := Snapshot{Protocols: make(map[string]ProtocolStats, len(protocols)), Rejected: make(map[string]uint64, len(rejectReasons))}
+	t.mu.Lock()
+	for i, p := range protocols {
+		c := t.stats[i]
+		trapped := c.closedMicros + c.active*nowUS - c.activeStartUS
+		s.Protocols[p] = ProtocolStats{
+			Connections:    c.connections,
+			Active:         c.active,
+			TrappedSeconds: float64(trapped) / 1e6,
+			BytesSent:      c.bytesSent,
+		}
+	}
+	for _, r := range rejectReasons {
+		s.Rejected[r] = t.rejected[r]
+	}
+	t.mu.Unlock()
+	s.UniqueSources24h = t.sources.Estimate(now)
+	if t.log != nil {
+		s.LogDropped = t.log.dropped.Load()
+	}
+	return s
+}
+
+// micros is the stats clock: microseconds since baseMicros. The aggregates
+// keep a sum of the start times of all active clients; counted from a recent
+// origin, that sum stays far from overflowing an int64 for centuries.
+func (t *Tarpit) micros(now time.Time) int64 { return now.UnixMicro() - baseMicros }
+
+// baseMicros is a fixed origin (2026-01-01) for the stats clock, so a sum
+// of start times over many active clients stays far from overflow.
+const baseMicros = 1767225600 * 1e6
+
+// protoIndex maps a protocol to its slot in stats.
+func protoIndex(p uint8) int { return int(p) }
+
+const (
+	protoSSH  uint8 = 0
+	protoHTTP uint8 = 1
+)
+
+// admit decides whether a new client from src may be trapped and, if so,
+// counts it as active. countSource is false while the real source is not
+// yet known (a PROXY header is awaited); admitSource then completes it.
+func (t *Tarpit) admit(src netip.Addr, countSource bool) (ok bool, reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.stopped:
+		reason = RejectShutdown
+	case t.active >= t.cfg.MaxClients:
+		reason = RejectMaxClients
+	case countSource && t.perSrc[src] >= t.cfg.MaxClientsPerSource:
+		reason = RejectPerSource
+	default:
+		t.active++
+		if countSource {
+			t.perSrc[src]++
+		}
+		return true, ""
+	}
+	t.rejected[reason]++
+	return false, reason
+}
+
+// admitSource applies the per-source cap to a client admitted with
+// countSource false, once its source is known. On false the client's
+// global slot has been released.
+func (t *Tarpit) admitSource(src netip.Addr) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.perSrc[src] >= t.cfg.MaxClientsPerSource {
+		t.active--
+		t.rejected[RejectPerSource]++
+		return false
+	}
+	t.perSrc[src]++
+	return true
+}
+
+// reject counts a rejection that happened before admission.
+func (t *Tarpit) reject(reason string) {
+	t.mu.Lock()
+	t.rejected[reason]++
+	t.mu.Unlock()
+}
+
+// release gives back the global slot of a client that never became trapped
+// (no PROXY header); its source was not counted.
+func (t *Tarpit) releaseUnsourced(reason string) {
+	t.mu.Lock()
+	t.active--
+	t.rejected[reason]++
+	t.mu.Unlock()
+}
+
+// enqueue hands an admitted client to the scheduler. It never blocks.
+func (t *Tarpit) enqueue(c client) bool {
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return false
+	}
+	t.incoming = append(t.incoming, c)
+	t.mu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// trapped records that c is now trapped: counted, logged, its source
+// added to the 24 h sketch.
+func (t *Tarpit) trapped(c *client, now time.Time) {
+	t.mu.Lock()
+	st := &t.stats[protoIndex(c.proto)]
+	st.connections++
+	st.active++
+	st.activeStartUS += c.startUS
+	t.mu.Unlock()
+	t.sources.AddIP(now, c.remote.Addr())
+	t.logEvent(c, "open", now)
+}
+
+// untrap releases a trapped client's slots and moves its time to the
+// closed total; the caller closes the socket.
+func (t *Tarpit) untrap(c *client, now time.Time) {
+	t.mu.Lock()
+	st := &t.stats[protoIndex(c.proto)]
+	st.active--
+	st.activeStartUS -= c.startUS
+	st.closedMicros += t.micros(now) - c.startUS
+	t.active--
+	src := c.remote.Addr()
+	if n := t.perSrc[src]; n <= 1 {
+		delete(t.perSrc, src)
+	} else {
+		t.perSrc[src] = n - 1
+	}
+	t.mu.Unlock()
+	t.logEvent(c, "close", now)
+}
+
+func (t *Tarpit) logEvent(c *client, event string, now time.Time) {
+	if t.log == nil {
+		return
+	}
+	e := logEntry{
+		Time:      now,
+		Event:     event,
+		Protocol:  protocols[c.proto],
+		Remote:    c.remote,
+		LocalPort: c.localPort,
+		Start:     time.UnixMicro(c.startUS + baseMicros),
+		BytesSent: c.sent,
+	}
+	if c.req != nil {
+		e.Method, e.Path = c.req.method, c.req.path
+	}
+	t.log.send(e)
 }

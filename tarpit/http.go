@@ -1,0 +1,216 @@
+package tarpit
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
+)
+
+// maxLoggedPath is how much of a request target the scanner log keeps.
+const maxLoggedPath = 256
+
+// maxLoggedMethod bounds the method the scanner log keeps.
+const maxLoggedMethod = 16
+
+// fallbackLines bounds the fallback drip (TLS, HTTP/2, connections that
+// cannot be handed to the scheduler): it holds the server's goroutine for
+// the request, so it ends after this many lines instead of never.
+const fallbackLines = 30
+
+// ServeHTTP traps an HTTP request (any path the exporter does not serve).
+//
+// A plain HTTP/1.x connection is hijacked and its socket handed to the
+// scheduler, which drips a 200 response's headers one per interval, forever;
+// the handler returns at once. TLS and HTTP/2 connections cannot be dripped
+// at the socket level, so they get a bounded fallback in the handler: a 200
+// whose body is dripped for fallbackLines intervals.
+func (t *Tarpit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	remote := remoteAddrPort(r.RemoteAddr)
+	req := &httpReq{method: truncate(r.Method, maxLoggedMethod), path: truncate(r.RequestURI, maxLoggedPath)}
+	if ok, _ := t.admit(remote.Addr(), true); !ok {
+		closeNow(w)
+		return
+	}
+	c := client{
+		fd:        -1,
+		proto:     protoHTTP,
+		localPort: localPort(r),
+		remote:    remote,
+		startUS:   t.micros(t.now()),
+		req:       req,
+	}
+	if r.TLS == nil && r.ProtoMajor == 1 {
+		if hj, ok := w.(http.Hijacker); ok {
+			conn, _, err := hj.Hijack()
+			if err != nil {
+				t.unadmit(remote.Addr(), true)
+				return
+			}
+			fd, err := detachFD(conn)
+			if err == nil {
+				c.fd = int32(fd)
+				if !t.enqueue(c) {
+					unix.Close(fd)
+					t.unadmit(remote.Addr(), true)
+				}
+				return
+			}
+			// Not a plain TCP socket (a wrapping listener): drip on the
+			// conn itself, bounded.
+			t.dripBlocking(r.Context(), &c, conn, func() error { return nil }, conn.SetWriteDeadline, true)
+			conn.Close()
+			return
+		}
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	t.dripBlocking(r.Context(), &c, w, rc.Flush, rc.SetWriteDeadline, false)
+}
+
+// dripBlocking is the bounded fallback: it writes one line per interval
+// to w on the calling goroutine, for at most fallbackLines lines: response
+// headers when w is the raw connection, random body text when the server
+// has already sent them.
+func (t *Tarpit) dripBlocking(ctx context.Context, c *client, w io.Writer, flush func() error, deadline func(time.Time) error, headers bool) {
+	now := t.now()
+	t.trapped(c, now)
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	var buf [256]byte
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for c.line < fallbackLines {
+		select {
+		case <-ctx.Done():
+		case <-t.stopping:
+		case <-timer.C:
+			_ = deadline(time.Now().Add(t.cfg.Interval))
+			var p []byte
+			if headers {
+				p = httpLine(buf[:], c.line, t.cfg.MaxLineLength, rng)
+			} else {
+				p = sshLine(buf[:], t.cfg.MaxLineLength, rng)
+			}
+			n, err := w.Write(p)
+			if err == nil {
+				err = flush()
+			}
+			c.sent += uint64(n)
+			t.mu.Lock()
+			t.stats[c.proto].bytesSent += uint64(n)
+			t.mu.Unlock()
+			c.line++
+			if err == nil {
+				timer.Reset(t.cfg.Interval)
+				continue
+			}
+		}
+		break
+	}
+	t.untrap(c, t.now())
+}
+
+// detachFD takes the socket out of a hijacked connection: it duplicates the
+// descriptor (sharing its non-blocking mode) and closes the Go side, which
+// deregisters it from the poller. A PROXY-protocol wrapper is looked through.
+func detachFD(conn net.Conn) (int, error) {
+	raw := conn
+	if pc, ok := conn.(*proxyproto.Conn); ok {
+		raw = pc.Raw()
+	}
+	sc, ok := raw.(syscall.Conn)
+	if !ok {
+		return -1, errors.New("not a socket")
+	}
+	if _, isTCP := raw.(*net.TCPConn); !isTCP {
+		return -1, errors.New("not a TCP socket")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	_ = smallBuffers(nfd)
+	conn.Close()
+	return nfd, nil
+}
+
+// closeNow ends a refused request as cheaply as possible: the connection is
+// closed without a response when it can be hijacked, else a bare 503.
+func closeNow(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusServiceUnavailable)
+}
+
+func remoteAddrPort(s string) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func localPort(r *http.Request) uint16 {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			return ap.Port()
+		}
+	}
+	return 0
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// serveHTTPListener runs a dedicated HTTP tarpit listener until ctx is done.
+func (t *Tarpit) serveHTTPListener(ctx context.Context, l net.Listener) {
+	if t.cfg.ProxyProtocol {
+		l = &proxyproto.Listener{
+			Listener:          l,
+			ReadHeaderTimeout: t.cfg.ProxyHeaderTimeout,
+			ConnPolicy:        func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil },
+		}
+	}
+	srv := &http.Server{
+		Handler:           t,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          log.New(io.Discard, "", 0), // scanners send garbage; it is not worth a log line
+	}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && ctx.Err() == nil {
+		t.logger.Error("HTTP tarpit listener failed", "err", err)
+	}
+}

@@ -1,0 +1,390 @@
+package tarpit
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// client is one trapped (or PROXY-header-awaiting) connection. It lives by
+// value in the scheduler's queue: about 100 bytes per trapped scanner, and
+// no goroutine.
+type client struct {
+	fd        int32
+	proto     uint8 // protoSSH or protoHTTP
+	phase     uint8 // phaseTrap or phaseProxy
+	localPort uint16
+	line      uint32 // lines sent so far (HTTP: which header comes next)
+	remote    netip.AddrPort
+	startUS   int64 // stats clock (Tarpit.micros) at accept
+	due       int64 // scheduler clock (ns since its start) of the next turn
+	progress  int64 // scheduler clock of the last byte taken; in phaseProxy, the header deadline
+	sent      uint64
+	req       *httpReq // HTTP only
+}
+
+const (
+	phaseTrap  uint8 = 0
+	phaseProxy uint8 = 1
+)
+
+// httpReq is what the scanner log keeps of an HTTP request.
+type httpReq struct {
+	method, path string
+}
+
+// proxyPoll is how often a connection awaiting its PROXY header is looked
+// at. Load balancers send the header with the first packet, so the first
+// look nearly always finds it.
+const proxyPoll = 20 * time.Millisecond
+
+// maxProxyHeader bounds what is peeked for a PROXY header: v1 is at most 107
+// bytes; a v2 header with more TLVs than this is refused.
+const maxProxyHeader = 536
+
+// fifo is a ring buffer of clients. Every client in it waits the same
+// interval, and the scheduler's clock never goes back, so appending keeps it
+// ordered by due time: a FIFO is the timer queue.
+type fifo struct {
+	buf  []client
+	head int
+	n    int
+}
+
+func (q *fifo) push(c client) {
+	if q.n == len(q.buf) {
+		q.resize(max(16, 2*len(q.buf)))
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = c
+	q.n++
+}
+
+func (q *fifo) front() *client { return &q.buf[q.head] }
+
+func (q *fifo) pop() client {
+	c := q.buf[q.head]
+	q.buf[q.head] = client{} // drop the *httpReq reference
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	// Give memory back after a flood has drained.
+	if len(q.buf) > 1024 && q.n < len(q.buf)/4 {
+		q.resize(len(q.buf) / 2)
+	}
+	return c
+}
+
+func (q *fifo) resize(size int) {
+	nb := make([]client, size)
+	for i := 0; i < q.n; i++ {
+		nb[i] = q.buf[(q.head+i)%len(q.buf)]
+	}
+	q.buf, q.head = nb, 0
+}
+
+// scheduler is the one goroutine that writes to trapped clients.
+type scheduler struct {
+	t        *Tarpit
+	base     time.Time
+	interval int64
+	stall    int64
+	trap     fifo // trapped, ordered by due
+	proxy    fifo // awaiting a PROXY header, ordered by due
+	spare    []client
+	rng      *rand.Rand
+	line     [256]byte
+	peek     [maxProxyHeader]byte
+	// Per-batch aggregates, flushed under the Tarpit's lock once per turn.
+	bytes [2]uint64
+}
+
+func newScheduler(t *Tarpit) *scheduler {
+	return &scheduler{
+		t:        t,
+		base:     time.Now(),
+		interval: int64(t.cfg.Interval),
+		stall:    int64(t.cfg.StallTimeout),
+		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+}
+
+func (s *scheduler) clock() int64 { return int64(time.Since(s.base)) }
+
+// run serves until ctx is done, then closes every client it holds.
+func (s *scheduler) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := s.clock()
+		s.takeIncoming(now)
+		s.serveProxy(now)
+		s.serveTrap(now)
+		s.flush()
+
+		wait := time.Hour
+		if s.trap.n > 0 {
+			wait = time.Duration(s.trap.front().due - now)
+		}
+		if s.proxy.n > 0 {
+			wait = min(wait, time.Duration(s.proxy.front().due-now))
+		}
+		timer.Reset(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			s.shutdown()
+			return
+		case <-s.t.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// takeIncoming moves admitted clients into the queues. A new HTTP client
+// gets its status line at once; SSH clients wait their first interval, as
+// with endlessh.
+func (s *scheduler) takeIncoming(now int64) {
+	t := s.t
+	t.mu.Lock()
+	in := t.incoming
+	t.incoming = s.spare[:0]
+	t.mu.Unlock()
+	wall := t.now()
+	for i := range in {
+		c := in[i]
+		in[i] = client{}
+		c.progress = now
+		if c.phase == phaseProxy {
+			c.progress = now + int64(t.cfg.ProxyHeaderTimeout)
+			if !s.tryProxy(&c, now, wall) {
+				continue
+			}
+			if c.phase == phaseProxy {
+				c.due = now + int64(proxyPoll)
+				s.proxy.push(c)
+				continue
+			}
+		} else {
+			t.trapped(&c, wall)
+		}
+		if c.proto == protoHTTP {
+			if !s.write(&c, now) {
+				continue
+			}
+		}
+		c.due = now + s.interval
+		s.trap.push(c)
+	}
+	s.spare = in[:0]
+}
+
+// serveProxy looks again at the connections whose PROXY header is due.
+func (s *scheduler) serveProxy(now int64) {
+	wall := s.t.now()
+	for s.proxy.n > 0 && s.proxy.front().due <= now {
+		c := s.proxy.pop()
+		if !s.tryProxy(&c, now, wall) {
+			continue
+		}
+		if c.phase == phaseProxy {
+			c.due = now + int64(proxyPoll)
+			s.proxy.push(c)
+			continue
+		}
+		c.due = now + s.interval
+		s.trap.push(c)
+	}
+}
+
+// tryProxy peeks at c's PROXY header. It returns false when c was dropped;
+// when the header is complete c leaves phaseProxy, trapped under the
+// scanner's address.
+func (s *scheduler) tryProxy(c *client, now int64, wall time.Time) bool {
+	n, _, err := unix.Recvfrom(int(c.fd), s.peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		if now >= c.progress {
+			s.dropUnsourced(c)
+			return false
+		}
+		return true
+	}
+	if err != nil || n == 0 { // error or EOF before a header
+		s.dropUnsourced(c)
+		return false
+	}
+	hlen, src, perr := parseProxyHeader(s.peek[:n])
+	if errors.Is(perr, errNeedMore) {
+		if now >= c.progress || n == len(s.peek) {
+			s.dropUnsourced(c)
+			return false
+		}
+		return true
+	}
+	if perr != nil {
+		s.dropUnsourced(c)
+		return false
+	}
+	// Consume exactly the header; whatever follows stays in the kernel's
+	// (tiny) receive buffer and is never read.
+	if _, err := unix.Read(int(c.fd), s.peek[:hlen]); err != nil {
+		s.dropUnsourced(c)
+		return false
+	}
+	if src.IsValid() {
+		c.remote = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	}
+	if !s.t.admitSource(c.remote.Addr()) {
+		unix.Close(int(c.fd))
+		return false
+	}
+	c.phase = phaseTrap
+	c.progress = now
+	s.t.trapped(c, wall)
+	return true
+}
+
+func (s *scheduler) dropUnsourced(c *client) {
+	unix.Close(int(c.fd))
+	s.t.releaseUnsourced(RejectProxyHeader)
+}
+
+// serveTrap writes one line to every trapped client that is due.
+func (s *scheduler) serveTrap(now int64) {
+	for s.trap.n > 0 && s.trap.front().due <= now {
+		c := s.trap.pop()
+		if !s.write(&c, now) {
+			continue
+		}
+		c.due = now + s.interval
+		s.trap.push(c)
+	}
+}
+
+// write sends c its next line without blocking. It returns false when c
+// was dropped: a write error (the peer is gone) or nothing taken for the
+// stall timeout.
+func (s *scheduler) write(c *client, now int64) bool {
+	var p []byte
+	if c.proto == protoHTTP {
+		p = httpLine(s.line[:], c.line, s.t.cfg.MaxLineLength, s.rng)
+	} else {
+		p = sshLine(s.line[:], s.t.cfg.MaxLineLength, s.rng)
+	}
+	n, err := unix.SendmsgN(int(c.fd), p, nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+	switch {
+	case n > 0:
+		c.sent += uint64(n)
+		s.bytes[c.proto] += uint64(n)
+		c.line++
+		c.progress = now
+	case err == unix.EAGAIN || err == unix.EINTR:
+		if now-c.progress >= s.stall {
+			s.drop(c, true)
+			return false
+		}
+	default:
+		s.drop(c, false)
+		return false
+	}
+	return true
+}
+
+// drop closes a trapped client. A stalled one is reset rather than closed
+// politely, so the kernel frees its unsent bytes at once.
+func (s *scheduler) drop(c *client, reset bool) {
+	if reset {
+		_ = unix.SetsockoptLinger(int(c.fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	unix.Close(int(c.fd))
+	s.flush()
+	s.t.untrap(c, s.t.now())
+}
+
+func (s *scheduler) flush() {
+	if s.bytes[0] == 0 && s.bytes[1] == 0 {
+		return
+	}
+	s.t.mu.Lock()
+	for i := range s.bytes {
+		s.t.stats[i].bytesSent += s.bytes[i]
+	}
+	s.t.mu.Unlock()
+	s.bytes = [2]uint64{}
+}
+
+// shutdown refuses new clients and closes every one held.
+func (s *scheduler) shutdown() {
+	t := s.t
+	t.mu.Lock()
+	t.stopped = true
+	in := t.incoming
+	t.incoming = nil
+	t.mu.Unlock()
+	close(t.stopping)
+	wall := t.now()
+	for i := range in {
+		c := in[i]
+		unix.Close(int(c.fd))
+		if c.phase == phaseProxy {
+			t.releaseUnsourced(RejectShutdown)
+			continue
+		}
+		// Admitted but never trapped: give its slots back without a log line.
+		t.unadmit(c.remote.Addr(), true)
+	}
+	for s.proxy.n > 0 {
+		c := s.proxy.pop()
+		unix.Close(int(c.fd))
+		t.releaseUnsourced(RejectShutdown)
+	}
+	s.flush()
+	for s.trap.n > 0 {
+		c := s.trap.pop()
+		unix.Close(int(c.fd))
+		t.untrap(&c, wall)
+	}
+}
+
+// sshLine fills buf with one endlessh pre-banner line: 3 to max bytes of
+// random printable ASCII ending in CRLF, never starting with "SSH-" (a
+// client would take that for the banner).
+func sshLine(buf []byte, maxLen int, rng *rand.Rand) []byte {
+	n := 3 + rng.IntN(maxLen-2)
+	for i := 0; i < n-2; i++ {
+		buf[i] = byte(32 + rng.IntN(95))
+	}
+	buf[n-2], buf[n-1] = '\r', '\n'
+	if n >= 6 && string(buf[:4]) == "SSH-" {
+		buf[0] = 'X'
+	}
+	return buf[:n]
+}
+
+const letters = "abcdefghijklmnopqrstuvwxyz"
+const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// httpLine fills buf with line number i of an endless 200 response: the
+// status line, then header after header that never ends in a blank line.
+func httpLine(buf []byte, i uint32, maxLen int, rng *rand.Rand) []byte {
+	switch i {
+	case 0:
+		return append(buf[:0], "HTTP/1.1 200 OK\r\n"...)
+	case 1:
+		return append(buf[:0], "Content-Type: text/html; charset=utf-8\r\n"...)
+	}
+	maxLen = max(maxLen, 16)
+	// "X-" name ": " value CRLF
+	nameLen := 3 + rng.IntN(6)
+	valLen := 1 + rng.IntN(maxLen-nameLen-6)
+	b := append(buf[:0], 'X', '-')
+	for range nameLen {
+		b = append(b, letters[rng.IntN(len(letters))])
+	}
+	b = append(b, ':', ' ')
+	for range valLen {
+		b = append(b, alnum[rng.IntN(len(alnum))])
+	}
+	return append(b, '\r', '\n')
+}

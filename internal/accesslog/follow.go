@@ -54,7 +54,7 @@ type tailFile struct {
 	cur          *openFile
 	draining     []*openFile
 	seen         bool      // a file has existed at path: a new one is a rotation
-	missingSince time.Time // when path was found missing while cur is open
+	missingSince time.Time // path missing while cur is open: when cur last gave data
 	lastErr      string    // last logged error, to log each change once
 }
 
@@ -222,11 +222,11 @@ func (fl *Follower) check(tf *tailFile, initial bool) {
 		if tf.cur == nil {
 			return
 		}
-		// Renamed or deleted: the open file is still readable; the new
-		// one (if any) has not been created yet.
-		fl.read(tf, tf.cur)
+		// Renamed or deleted: the open file is still readable (a writer
+		// that has not reopened still appends to it); the new one, if any,
+		// is not there yet. It is closed once quiet for the grace period.
 		now := time.Now()
-		if tf.missingSince.IsZero() {
+		if fl.read(tf, tf.cur) > 0 || tf.missingSince.IsZero() {
 			tf.missingSince = now
 		} else if now.Sub(tf.missingSince) > fl.opts.Grace {
 			fl.closeFile(tf.cur)

@@ -237,3 +237,30 @@ func TestNewFollowerRejects(t *testing.T) {
 		t.Error("nil counter accepted")
 	}
 }
+
+func TestFollowerRenamedWithoutCreateKeepsLateWriter(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendLines(t, path, 0, 1)
+	f := startFollower(t, false, path)
+	eventually(t, "following", func() bool { return f.fl.Following() == 1 })
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	// The writer was never told to reopen: it keeps appending to the
+	// renamed file for longer than the grace period (300 ms here).
+	for i := 0; i < 8; i++ {
+		w.WriteString(logLine(i))
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.waitParsed(8)
+	if f.fl.Following() != 1 {
+		t.Fatal("a file still written to was closed")
+	}
+	eventually(t, "quiet renamed file closed", func() bool { return f.fl.Following() == 0 })
+}

@@ -340,9 +340,12 @@ func FuzzDeviceLabel(f *testing.F) {
 			t.Fatalf("deviceLabel(%q) = %q keeps the server part", s, got)
 		}
 		if rest, ok := strings.CutPrefix(s, "//"); ok {
-			server, _, _ := strings.Cut(rest, "/")
-			if server != "" && server != "_" && strings.Contains(got, "//"+server) {
-				t.Fatalf("deviceLabel(%q) = %q keeps the server %q", s, got, server)
+			want := "//_"
+			if _, share, found := strings.Cut(rest, "/"); found {
+				want += "/" + share
+			}
+			if got != want {
+				t.Fatalf("deviceLabel(%q) = %q, want %q (server cut)", s, got, want)
 			}
 		}
 	})

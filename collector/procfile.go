@@ -74,6 +74,18 @@ func (p *procFile) read() ([]byte, error) {
 	}
 }
 
+// Close releases the descriptor; a later read opens the file again.
+func (p *procFile) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.f == nil {
+		return nil
+	}
+	err := p.f.Close()
+	p.f = nil
+	return err
+}
+
 // nextLine splits off the first line of b.
 func nextLine(b []byte) (line, rest []byte) {
 	if i := bytes.IndexByte(b, '\n'); i >= 0 {

@@ -99,7 +99,11 @@ func viaProcfs(t *testing.T, dir string) (r parsed) {
 
 // viaLean reads a tree with the parsers of procfile.go.
 func viaLean(dir string) (r parsed) {
-	read := func(name string) ([]byte, error) { return newProcFile(filepath.Join(dir, name)).read() }
+	read := func(name string) ([]byte, error) {
+		f := newProcFile(filepath.Join(dir, name))
+		defer f.Close()
+		return f.read()
+	}
 	if b, err := read("stat"); err != nil {
 		r.errStat = err
 	} else if cpus, btime, err := parseProcStat(b, nil); err != nil {

@@ -30,9 +30,9 @@ type FollowOptions struct {
 	// directory that does not exist yet, some copytruncate races, network
 	// file systems); default 1s. It is a stat per file, not a busy loop.
 	Poll time.Duration
-	// Grace is how long a rotated-away file is still read after it goes
-	// quiet, for writers that reopen late (nginx workers after USR1);
-	// default 5s.
+	// Grace is how long a rotated-away (renamed or deleted) file is still
+	// read after it goes quiet, for writers that reopen late (nginx after
+	// logrotate's postrotate, workers after USR1); default 30s.
 	Grace  time.Duration
 	Logger *slog.Logger
 }
@@ -75,7 +75,7 @@ func NewFollower(c *Counter, opts FollowOptions) (*Follower, error) {
 		opts.Poll = time.Second
 	}
 	if opts.Grace <= 0 {
-		opts.Grace = 5 * time.Second
+		opts.Grace = 30 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

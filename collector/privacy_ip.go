@@ -15,7 +15,8 @@ import (
 //     inside a longer value ("for=1.2.3.4", "/x/10.0.0.1/y", "1.2.3.4, 5.6.7.8")
 //     is found too;
 //   - a token is an address if net/netip parses it (v4, v6, v4-mapped, with
-//     zone), with a port (1.2.3.4:80, [::1]:443), bracketed ([::1]), or in
+//     zone, even an empty or cut one), with a port (1.2.3.4:80, [::1]:443),
+//     bracketed ([::1]), behind a URL-encoded separator (ip%3D10.0.0.1), or in
 //     the spellings net/netip refuses but inet_aton(3) and people accept:
 //     four parts with leading zeros, octal or hex (010.0.0.1, 0x7f.0.0.1),
 //     v6 groups with extra leading zeros, a v6 tail with such a v4 part, a
@@ -75,7 +76,7 @@ func tokenIsIP(t string) bool {
 	if t[0] == '[' {
 		end := strings.IndexByte(t, ']')
 		if end < 0 {
-			return isIPCore(t[1:])
+			return len(t) > 1 && tokenIsIP(t[1:]) // cut at a separator
 		}
 		if isIPCore(t[1:end]) {
 			return true
@@ -84,6 +85,19 @@ func tokenIsIP(t string) bool {
 	}
 	if isIPCore(t) {
 		return true
+	}
+	if i := strings.IndexByte(t, '%'); i >= 0 {
+		// A zone may be anything, even empty or cut at a separator
+		// ("fe80::1%", "fe80::1%my zone"): the address before it decides.
+		if tokenIsIP(t[:i]) {
+			return true
+		}
+		// URL-encoded separators ("ip%3D10.0.0.1", "%2F192.0.2.1%2F").
+		for _, piece := range splitPercentEncoded(t) {
+			if piece != t && tokenIsIP(piece) {
+				return true
+			}
+		}
 	}
 	// v4:port, and the sloppy unbracketed v6:port some logs write.
 	if i := strings.LastIndexByte(t, ':'); i > 0 && isPort(t[i+1:]) {
@@ -110,6 +124,9 @@ func isIPCore(t string) bool {
 	if t[len(t)-1] == '.' && len(t) > 1 {
 		t = t[:len(t)-1] // "1.2.3.4." (absolute-name spelling)
 	}
+	if i := strings.IndexByte(t, '%'); i > 0 && isIPCore(t[:i]) {
+		return true // any zone, even empty: "fe80::1%", "[::%]"
+	}
 	if hexV4(t) {
 		return true
 	}
@@ -123,6 +140,24 @@ func isIPCore(t string) bool {
 	// netip too costs little and guards against a gap in them.
 	_, err := netip.ParseAddr(t)
 	return err == nil
+}
+
+// splitPercentEncoded cuts t at every %XX escape (two hex digits).
+func splitPercentEncoded(t string) []string {
+	var pieces []string
+	start := 0
+	for i := 0; i+2 < len(t); i++ {
+		if t[i] == '%' && isHexDigit(t[i+1]) && isHexDigit(t[i+2]) {
+			pieces = append(pieces, t[start:i])
+			start = i + 3
+			i += 2
+		}
+	}
+	return append(pieces, t[start:])
+}
+
+func isHexDigit(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 func isPort(p string) bool {

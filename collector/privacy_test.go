@@ -27,6 +27,7 @@ var ipForms = []string{
 	// Addresses inside longer values.
 	"for=1.2.3.4", "1.2.3.4, 5.6.7.8", "client 10.0.0.1 via proxy", "/mnt/10.0.0.5/x",
 	"2001:db8::1/64", "X-Forwarded-For: 203.0.113.7", "http://[2001:db8::2]:8080/", "ip=\"198.51.100.9\"",
+	"0::0% ", "fe80::1%", "fe80::1%my zone", "ip%3D10.0.0.1", "a%2F192.0.2.1%2Fb", "%5B2001:db8::3%5D%3A443",
 }
 
 // benignValues are label values the POP really exports; none may be taken

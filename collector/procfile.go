@@ -142,6 +142,10 @@ type cpuTicks struct {
 	ticks [len(cpuModes)]uint64
 }
 
+// maxCPUs bounds the CPU numbers accepted from /proc/stat (Linux allows at
+// most 8192), which also bounds the cpu collector's clamping memory.
+const maxCPUs = 1 << 16
+
 // userHZ is the unit of /proc/stat's CPU columns; fixed at 100 on Linux.
 const userHZ = 100
 
@@ -162,7 +166,7 @@ func parseProcStat(b []byte, cpus []cpuTicks) ([]cpuTicks, uint64, error) {
 		switch {
 		case len(name) > 3 && name[0] == 'c' && name[1] == 'p' && name[2] == 'u':
 			id, err := parseUint(name[3:])
-			if err != nil || id > 1<<20 {
+			if err != nil || id >= maxCPUs {
 				return nil, 0, parseError("stat", line, "bad CPU number")
 			}
 			c := cpuTicks{id: int64(id)}

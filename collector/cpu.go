@@ -51,23 +51,26 @@ type cpuCollector struct {
 	count   *prometheus.Desc
 	boot    *prometheus.Desc
 
+	countSeries, bootSeries *series
+
 	mu   sync.Mutex
 	stat *procFile
 	cpus []cpuTicks // reused parse buffer
 	last map[int64]*cpuSeries
 }
 
-// cpuSeries is the clamping memory of one CPU.
+// cpuSeries is the clamping memory of one CPU, and its series.
 type cpuSeries struct {
 	label  string // the cpu label value, formatted once
 	values [len(cpuModes)]float64
+	series [len(cpuModes)]*series
 }
 
 func newCPUCollector(procPath string, logger *slog.Logger) *cpuCollector {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &cpuCollector{
+	c := &cpuCollector{
 		stat:   newProcFile(filepath.Join(procPath, "stat")),
 		logger: logger,
 		seconds: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "cpu", "seconds_total"),
@@ -81,6 +84,21 @@ func newCPUCollector(procPath string, logger *slog.Logger) *cpuCollector {
 			"Time the host booted, in seconds since the Unix epoch (btime in /proc/stat).", nil, nil),
 		last: map[int64]*cpuSeries{},
 	}
+	c.countSeries = &series{desc: c.count}
+	c.bootSeries = &series{desc: c.boot}
+	return c
+}
+
+func (c *cpuCollector) newCPU(id int64) (*cpuSeries, error) {
+	cs := &cpuSeries{label: strconv.FormatInt(id, 10)}
+	for i, mode := range cpuModes {
+		s, err := newSeries(c.seconds, cs.label, mode)
+		if err != nil {
+			return nil, err
+		}
+		cs.series[i] = s
+	}
+	return cs, nil
 }
 
 func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
@@ -101,7 +119,9 @@ func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 	for _, cs := range cpus {
 		prev, ok := c.last[cs.id]
 		if !ok {
-			prev = &cpuSeries{label: strconv.FormatInt(cs.id, 10)}
+			if prev, err = c.newCPU(cs.id); err != nil {
+				return err
+			}
 			c.last[cs.id] = prev
 		}
 		for i, ticks := range cs.ticks {
@@ -112,13 +132,13 @@ func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 				v = prev.values[i]
 			}
 			prev.values[i] = v
-			ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, v, prev.label, cpuModes[i])
+			ch <- prev.series[i].counter(v)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(cpus)))
+	ch <- c.countSeries.gauge(float64(len(cpus)))
 	if btime == 0 {
 		return errors.New("reading stat: no btime line")
 	}
-	ch <- prometheus.MustNewConstMetric(c.boot, prometheus.GaugeValue, float64(btime))
+	ch <- c.bootSeries.gauge(float64(btime))
 	return nil
 }

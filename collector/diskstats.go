@@ -55,15 +55,16 @@ func newDiskstatsCollector(procPath string, filter deviceFilter) *diskstatsColle
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "disk", name), help, []string{"device"}, nil)
 	}
-	return &diskstatsCollector{
+	c := &diskstatsCollector{
 		file:         newProcFile(filepath.Join(procPath, "diskstats")),
-		names:        newNameCache(filter),
 		readBytes:    desc("read_bytes_total", "Bytes read from the device."),
 		writtenBytes: desc("written_bytes_total", "Bytes written to the device."),
 		reads:        desc("reads_completed_total", "Read operations completed."),
 		writes:       desc("writes_completed_total", "Write operations completed."),
 		ioTime:       desc("io_time_seconds_total", "Seconds the device had I/O in flight (utilisation when rated)."),
 	}
+	c.names = newNameCache(filter, c.readBytes, c.writtenBytes, c.reads, c.writes, c.ioTime)
+	return c
 }
 
 func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
@@ -85,12 +86,12 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		if e.ignored {
 			continue
 		}
-		dev := e.label
-		ch <- prometheus.MustNewConstMetric(c.readBytes, prometheus.CounterValue, float64(d.readSectors)*diskSectorSize, dev)
-		ch <- prometheus.MustNewConstMetric(c.writtenBytes, prometheus.CounterValue, float64(d.writeSectors)*diskSectorSize, dev)
-		ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(d.reads), dev)
-		ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(d.writes), dev)
-		ch <- prometheus.MustNewConstMetric(c.ioTime, prometheus.CounterValue, float64(d.ioTicks)/1000, dev)
+		s := e.series
+		ch <- s[0].counter(float64(d.readSectors) * diskSectorSize)
+		ch <- s[1].counter(float64(d.writeSectors) * diskSectorSize)
+		ch <- s[2].counter(float64(d.reads))
+		ch <- s[3].counter(float64(d.writes))
+		ch <- s[4].counter(float64(d.ioTicks) / 1000)
 	}
 	return nil
 }

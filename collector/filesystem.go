@@ -183,6 +183,9 @@ type mount struct {
 	labels   []string // device, mountpoint, fstype
 	readonly float64
 	statPath string
+	// Its series, in the order size, free, avail, files, filesFree,
+	// readonly, deviceError.
+	series [7]*series
 }
 
 func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
@@ -234,8 +237,8 @@ collect:
 	}
 
 	for i, m := range mounts {
-		labels := m.labels
-		ch <- prometheus.MustNewConstMetric(c.readonly, prometheus.GaugeValue, m.readonly, labels...)
+		labels, s := m.labels, m.series
+		ch <- s[5].gauge(m.readonly)
 		r := stats[i]
 		switch {
 		case r == nil:
@@ -243,17 +246,17 @@ collect:
 				c.cfg.logger.Warn("statfs did not answer in time; skipping this mount until it does",
 					"mountpoint", labels[1], "fstype", labels[2], "timeout", c.cfg.statTimeout)
 			}
-			ch <- prometheus.MustNewConstMetric(c.deviceError, prometheus.GaugeValue, 1, labels...)
+			ch <- s[6].gauge(1)
 		case r.err != nil:
 			c.cfg.logger.Debug("statfs failed", "mountpoint", labels[1], "err", r.err)
-			ch <- prometheus.MustNewConstMetric(c.deviceError, prometheus.GaugeValue, 1, labels...)
+			ch <- s[6].gauge(1)
 		default:
-			ch <- prometheus.MustNewConstMetric(c.deviceError, prometheus.GaugeValue, 0, labels...)
-			ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(r.st.size), labels...)
-			ch <- prometheus.MustNewConstMetric(c.free, prometheus.GaugeValue, float64(r.st.free), labels...)
-			ch <- prometheus.MustNewConstMetric(c.avail, prometheus.GaugeValue, float64(r.st.avail), labels...)
-			ch <- prometheus.MustNewConstMetric(c.files, prometheus.GaugeValue, float64(r.st.files), labels...)
-			ch <- prometheus.MustNewConstMetric(c.filesFree, prometheus.GaugeValue, float64(r.st.filesFree), labels...)
+			ch <- s[6].gauge(0)
+			ch <- s[0].gauge(float64(r.st.size))
+			ch <- s[1].gauge(float64(r.st.free))
+			ch <- s[2].gauge(float64(r.st.avail))
+			ch <- s[3].gauge(float64(r.st.files))
+			ch <- s[4].gauge(float64(r.st.filesFree))
 		}
 	}
 	return nil
@@ -285,6 +288,18 @@ func (c *filesystemCollector) mounts() ([]mount, error) {
 	c.canPoll = unix.Fstatfs(int(f.Fd()), &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
 	c.table, c.tableFile = table, f
 	return table, nil
+}
+
+// makeSeries builds the series of a mount, once per mount table.
+func (c *filesystemCollector) makeSeries(m *mount) error {
+	for i, d := range [...]*prometheus.Desc{c.size, c.free, c.avail, c.files, c.filesFree, c.readonly, c.deviceError} {
+		s, err := newSeries(d, m.labels...)
+		if err != nil {
+			return err
+		}
+		m.series[i] = s
+	}
+	return nil
 }
 
 // mountTableChanged polls the open mountinfo file without waiting.
@@ -340,6 +355,10 @@ func (c *filesystemCollector) readMountTable() ([]mount, *os.File, error) {
 			},
 			readonly: ro,
 			statPath: statPath,
+		}
+		if err := c.makeSeries(&m); err != nil {
+			c.cfg.logger.Debug("mount left out", "mountpoint", mp, "err", err)
+			continue
 		}
 		// A mount point mounted over several times shows the last mount
 		// (later lines are on top); one series per mount point also keeps

@@ -27,23 +27,24 @@ func init() {
 
 // loadavgCollector exports /proc/loadavg.
 type loadavgCollector struct {
-	mu    sync.Mutex
-	file  *procFile
-	descs [3]*prometheus.Desc
+	mu     sync.Mutex
+	file   *procFile
+	series [3]*series
 }
 
 func newLoadavgCollector(procPath string) *loadavgCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, nil, nil)
 	}
-	return &loadavgCollector{
-		file: newProcFile(filepath.Join(procPath, "loadavg")),
-		descs: [3]*prometheus.Desc{
-			desc("load1", "1-minute load average (runnable and uninterruptible tasks)."),
-			desc("load5", "5-minute load average."),
-			desc("load15", "15-minute load average."),
-		},
+	c := &loadavgCollector{file: newProcFile(filepath.Join(procPath, "loadavg"))}
+	for i, d := range [3]*prometheus.Desc{
+		desc("load1", "1-minute load average (runnable and uninterruptible tasks)."),
+		desc("load5", "5-minute load average."),
+		desc("load15", "15-minute load average."),
+	} {
+		c.series[i] = &series{desc: d}
 	}
+	return c
 }
 
 func (c *loadavgCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
@@ -57,8 +58,8 @@ func (c *loadavgCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 	if err != nil {
 		return err
 	}
-	for i, d := range c.descs {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, l[i])
+	for i, s := range c.series {
+		ch <- s.gauge(l[i])
 	}
 	return nil
 }

@@ -30,27 +30,28 @@ func init() {
 // memoryCollector exports the few /proc/meminfo fields an operator needs to
 // see memory pressure; node_exporter's meminfo collector exports all ~50.
 type memoryCollector struct {
-	mu    sync.Mutex
-	file  *procFile
-	descs [len(memFields)]*prometheus.Desc // in the order of memFields
+	mu     sync.Mutex
+	file   *procFile
+	series [len(memFields)]*series // in the order of memFields
 }
 
 func newMemoryCollector(procPath string) *memoryCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "memory", name), help, nil, nil)
 	}
-	return &memoryCollector{
-		file: newProcFile(filepath.Join(procPath, "meminfo")),
-		descs: [len(memFields)]*prometheus.Desc{
-			desc("total_bytes", "Usable RAM (MemTotal in /proc/meminfo)."),
-			desc("available_bytes", "Memory available for new work without swapping, as estimated by the kernel (MemAvailable)."),
-			desc("free_bytes", "Memory not used at all (MemFree)."),
-			desc("buffers_bytes", "Memory in block-device buffers (Buffers)."),
-			desc("cached_bytes", "Memory in the page cache (Cached)."),
-			desc("swap_total_bytes", "Total swap space (SwapTotal)."),
-			desc("swap_free_bytes", "Unused swap space (SwapFree)."),
-		},
+	c := &memoryCollector{file: newProcFile(filepath.Join(procPath, "meminfo"))}
+	for i, d := range [len(memFields)]*prometheus.Desc{
+		desc("total_bytes", "Usable RAM (MemTotal in /proc/meminfo)."),
+		desc("available_bytes", "Memory available for new work without swapping, as estimated by the kernel (MemAvailable)."),
+		desc("free_bytes", "Memory not used at all (MemFree)."),
+		desc("buffers_bytes", "Memory in block-device buffers (Buffers)."),
+		desc("cached_bytes", "Memory in the page cache (Cached)."),
+		desc("swap_total_bytes", "Total swap space (SwapTotal)."),
+		desc("swap_free_bytes", "Unused swap space (SwapFree)."),
+	} {
+		c.series[i] = &series{desc: d}
 	}
+	return c
 }
 
 func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
@@ -69,9 +70,9 @@ func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 	}
 	// A field the kernel does not provide (MemAvailable before Linux 3.14)
 	// is left out rather than reported as 0, which would read as "no memory".
-	for i, d := range c.descs {
+	for i, s := range c.series {
 		if m.present[i] {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(m.bytes[i]))
+			ch <- s.gauge(float64(m.bytes[i]))
 		}
 	}
 	return nil

@@ -41,9 +41,8 @@ func newNetdevCollector(procPath string, filter deviceFilter) *netdevCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "network", name), help, []string{"device"}, nil)
 	}
-	return &netdevCollector{
+	c := &netdevCollector{
 		file:      newProcFile(filepath.Join(procPath, "net", "dev")),
-		names:     newNameCache(filter),
 		rxBytes:   desc("receive_bytes_total", "Bytes received by the interface."),
 		txBytes:   desc("transmit_bytes_total", "Bytes transmitted by the interface."),
 		rxPackets: desc("receive_packets_total", "Packets received by the interface."),
@@ -53,6 +52,8 @@ func newNetdevCollector(procPath string, filter deviceFilter) *netdevCollector {
 		rxDrop:    desc("receive_drop_total", "Received packets dropped (no buffer space, unknown protocol, ...)."),
 		txDrop:    desc("transmit_drop_total", "Packets dropped while transmitting."),
 	}
+	c.names = newNameCache(filter, c.rxBytes, c.txBytes, c.rxPackets, c.txPackets, c.rxErrs, c.txErrs, c.rxDrop, c.txDrop)
+	return c
 }
 
 func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
@@ -74,15 +75,15 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 		if e.ignored {
 			continue
 		}
-		name := e.label
-		ch <- prometheus.MustNewConstMetric(c.rxBytes, prometheus.CounterValue, float64(s.rxBytes), name)
-		ch <- prometheus.MustNewConstMetric(c.txBytes, prometheus.CounterValue, float64(s.txBytes), name)
-		ch <- prometheus.MustNewConstMetric(c.rxPackets, prometheus.CounterValue, float64(s.rxPackets), name)
-		ch <- prometheus.MustNewConstMetric(c.txPackets, prometheus.CounterValue, float64(s.txPackets), name)
-		ch <- prometheus.MustNewConstMetric(c.rxErrs, prometheus.CounterValue, float64(s.rxErrs), name)
-		ch <- prometheus.MustNewConstMetric(c.txErrs, prometheus.CounterValue, float64(s.txErrs), name)
-		ch <- prometheus.MustNewConstMetric(c.rxDrop, prometheus.CounterValue, float64(s.rxDrop), name)
-		ch <- prometheus.MustNewConstMetric(c.txDrop, prometheus.CounterValue, float64(s.txDrop), name)
+		ser := e.series
+		ch <- ser[0].counter(float64(s.rxBytes))
+		ch <- ser[1].counter(float64(s.txBytes))
+		ch <- ser[2].counter(float64(s.rxPackets))
+		ch <- ser[3].counter(float64(s.txPackets))
+		ch <- ser[4].counter(float64(s.rxErrs))
+		ch <- ser[5].counter(float64(s.txErrs))
+		ch <- ser[6].counter(float64(s.rxDrop))
+		ch <- ser[7].counter(float64(s.txDrop))
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The system collectors read five small /proc files on every scrape. The
@@ -373,18 +375,19 @@ func parseNetDev(b []byte, ifaces []netLine) ([]netLine, error) {
 // grows past a bound, which only a host with device churn reaches.
 type nameCache struct {
 	filter  deviceFilter
+	descs   []*prometheus.Desc // one series per desc for every kept name
 	entries map[string]nameEntry
 }
 
 type nameEntry struct {
-	label   string
 	ignored bool
+	series  []*series // in the order of descs
 }
 
 const maxNameCache = 4096
 
-func newNameCache(filter deviceFilter) *nameCache {
-	return &nameCache{filter: filter, entries: map[string]nameEntry{}}
+func newNameCache(filter deviceFilter, descs ...*prometheus.Desc) *nameCache {
+	return &nameCache{filter: filter, descs: descs, entries: map[string]nameEntry{}}
 }
 
 // lookup returns the label for name and whether the filter drops it. A name
@@ -397,7 +400,18 @@ func (c *nameCache) lookup(name []byte) nameEntry {
 		clear(c.entries)
 	}
 	s := string(name)
-	e := nameEntry{label: s, ignored: !utf8.ValidString(s) || c.filter.ignored(s)}
+	e := nameEntry{ignored: !utf8.ValidString(s) || c.filter.ignored(s)}
+	for _, d := range c.descs {
+		if e.ignored {
+			break
+		}
+		ser, err := newSeries(d, s)
+		if err != nil {
+			e = nameEntry{ignored: true}
+			break
+		}
+		e.series = append(e.series, ser)
+	}
 	c.entries[s] = e
 	return e
 }

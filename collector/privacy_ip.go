@@ -100,8 +100,17 @@ func tokenIsIP(t string) bool {
 		}
 	}
 	// v4:port, and the sloppy unbracketed v6:port some logs write.
-	if i := strings.LastIndexByte(t, ':'); i > 0 && isPort(t[i+1:]) {
-		return isIPCore(t[:i])
+	if i := strings.LastIndexByte(t, ':'); i > 0 && isPort(t[i+1:]) && isIPCore(t[:i]) {
+		return true
+	}
+	// Stray brackets, e.g. the tail of "[fe80::1%my zone]:443" cut at the
+	// space: look between them.
+	if strings.ContainsAny(t, "[]") {
+		for piece := range strings.FieldsFuncSeq(t, func(r rune) bool { return r == '[' || r == ']' }) {
+			if piece != t && tokenIsIP(piece) {
+				return true
+			}
+		}
 	}
 	return false
 }

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -380,4 +382,67 @@ func FuzzContainsIP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAllowlistWellFormed checks the contract file itself: names are valid
+// clavis_ metric names, label names are valid, unique, and none is one the
+// exposition reserves.
+func TestAllowlistWellFormed(t *testing.T) {
+	t.Parallel()
+	for name, labels := range allowedFamilies {
+		if !strings.HasPrefix(name, Namespace+"_") || !model.IsValidLegacyMetricName(name) {
+			t.Errorf("allowlist family %q: not a valid clavis_ metric name", name)
+		}
+		seen := map[string]bool{}
+		for _, l := range labels {
+			if !model.LabelName(l).IsValidLegacy() || strings.HasPrefix(l, "__") {
+				t.Errorf("allowlist family %q: label %q is not a valid label name", name, l)
+			}
+			if l == "le" || l == "quantile" {
+				t.Errorf("allowlist family %q: label %q is reserved for histograms and summaries", name, l)
+			}
+			if seen[l] {
+				t.Errorf("allowlist family %q: label %q listed twice", name, l)
+			}
+			seen[l] = true
+		}
+	}
+}
+
+// TestPrivacyGateConcurrentScrapes runs scrapes in parallel, as /metrics
+// does with several scrapers: every redaction is counted once, none lost.
+func TestPrivacyGateConcurrentScrapes(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(leaky{[]prometheus.Metric{
+		gauge("clavis_tarpit_rejected_total", map[string]string{"reason": "192.0.2.77"}),
+		gauge("clavis_tarpit_rejected_total", map[string]string{"reason": "max_clients"}),
+		gauge("clavis_unknown_thing", nil),
+	}})
+	gate := NewPrivacyGate(reg, nil)
+	const workers, scrapes = 8, 50
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range scrapes {
+				mfs, err := gate.Gather()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, mf := range mfs {
+					if mf.GetName() == "clavis_tarpit_rejected_total" && len(mf.GetMetric()) != 1 {
+						t.Errorf("want only the max_clients series, got %d", len(mf.GetMetric()))
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got := redactions(t, gatherGate(t, gate))
+	if want := float64(workers*scrapes + 1); got[ReasonIPAddress] != want || got[ReasonUnknownFamily] != want {
+		t.Errorf("redactions = %v, want ip_address and unknown_family %v each", got, want)
+	}
 }

@@ -56,32 +56,9 @@ func scanVaultDir(ctx context.Context, dir string, isVault func(string) bool, wo
 		if n <= 0 {
 			return st, nil
 		}
-		candidates = candidates[:0]
-		for off := 0; off < n; {
-			if off+direntNameOff > n {
-				return st, fmt.Errorf("read vault data directory %s: truncated directory entry", dir)
-			}
-			reclen := int(binary.NativeEndian.Uint16(buf[off+direntReclenOff:]))
-			if reclen < direntNameOff || off+reclen > n {
-				return st, fmt.Errorf("read vault data directory %s: malformed directory entry", dir)
-			}
-			typ := buf[off+direntTypeOff]
-			nameOff := off + direntNameOff
-			rec := buf[nameOff : off+reclen]
-			off += reclen
-
-			seen++
-			if seen%vaultCtxCheckEvery == 0 {
-				if err := ctx.Err(); err != nil {
-					return st, fmt.Errorf("vault data directory %s: counting stopped after %d entries: %w", dir, seen, err)
-				}
-			}
-			if typ != unix.DT_REG && typ != unix.DT_UNKNOWN {
-				continue // symlinks, sub-directories, sockets, ...
-			}
-			if name := direntName(rec); name != "" && isVault(name) {
-				candidates = append(candidates, int32(nameOff))
-			}
+		candidates, err = selectCandidates(ctx, buf[:n], candidates[:0], &seen, isVault)
+		if err != nil {
+			return st, fmt.Errorf("read vault data directory %s: %w", dir, err)
 		}
 		part, err := statCandidates(ctx, fd, buf, candidates, workers)
 		if err != nil {
@@ -91,6 +68,41 @@ func scanVaultDir(ctx context.Context, dir string, isVault func(string) bool, wo
 		st.count += part.count
 		st.bytes += part.bytes
 	}
+}
+
+// selectCandidates walks the linux_dirent64 records in buf and appends to
+// candidates the offsets of the names worth an lstat: regular files, or
+// entries of unknown type (DT_UNKNOWN), whose name isVault accepts. seen
+// counts the records across calls, to look at ctx every so often.
+func selectCandidates(ctx context.Context, buf []byte, candidates []int32, seen *int, isVault func(string) bool) ([]int32, error) {
+	n := len(buf)
+	for off := 0; off < n; {
+		if off+direntNameOff > n {
+			return candidates, errors.New("truncated directory entry")
+		}
+		reclen := int(binary.NativeEndian.Uint16(buf[off+direntReclenOff:]))
+		if reclen < direntNameOff || off+reclen > n {
+			return candidates, errors.New("malformed directory entry")
+		}
+		typ := buf[off+direntTypeOff]
+		nameOff := off + direntNameOff
+		rec := buf[nameOff : off+reclen]
+		off += reclen
+
+		*seen++
+		if *seen%vaultCtxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return candidates, fmt.Errorf("counting stopped after %d entries: %w", *seen, err)
+			}
+		}
+		if typ != unix.DT_REG && typ != unix.DT_UNKNOWN {
+			continue // symlinks, sub-directories, sockets, ...
+		}
+		if name := direntName(rec); name != "" && isVault(name) {
+			candidates = append(candidates, int32(nameOff))
+		}
+	}
+	return candidates, nil
 }
 
 // direntName returns the NUL-terminated name at the start of rec as a view

@@ -267,3 +267,32 @@ func TestDashboardMetricsExist(t *testing.T) {
 		}
 	}
 }
+
+// TestGrafanaProvisioning checks the provisioning files are the shape
+// Grafana reads: apiVersion 1, a Prometheus datasource, a file provider.
+func TestGrafanaProvisioning(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(e2eutil.RepoRoot(t), "grafana", "provisioning")
+	var ds struct {
+		APIVersion  int `yaml:"apiVersion"`
+		Datasources []struct {
+			Name, Type, URL, UID string
+		} `yaml:"datasources"`
+	}
+	readYAML(t, filepath.Join(root, "datasources", "clavis-prometheus.yml"), &ds)
+	if ds.APIVersion != 1 || len(ds.Datasources) != 1 || ds.Datasources[0].Type != "prometheus" || ds.Datasources[0].URL == "" {
+		t.Errorf("datasource provisioning: %+v", ds)
+	}
+	var dp struct {
+		APIVersion int `yaml:"apiVersion"`
+		Providers  []struct {
+			Name    string            `yaml:"name"`
+			Type    string            `yaml:"type"`
+			Options map[string]string `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	readYAML(t, filepath.Join(root, "dashboards", "clavis.yml"), &dp)
+	if dp.APIVersion != 1 || len(dp.Providers) != 1 || dp.Providers[0].Type != "file" || dp.Providers[0].Options["path"] == "" {
+		t.Errorf("dashboard provisioning: %+v", dp)
+	}
+}

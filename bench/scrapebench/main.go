@@ -34,6 +34,7 @@ var (
 	targetCPURatio float64
 	targetP99      time.Duration
 	targetRSSMB    float64
+	useGzip        bool
 )
 
 type target struct {
@@ -52,6 +53,7 @@ func main() {
 	n := flag.Int("n", 1000, "scrapes per target")
 	warmup := flag.Int("warmup", 20, "untimed scrapes per target before measuring")
 	timeout := flag.Duration("timeout", 10*time.Second, "timeout of one scrape")
+	flag.BoolVar(&useGzip, "gzip", true, "ask for gzip, as Prometheus does (false: identity)")
 	flag.Float64Var(&targetCPURatio, "target-cpu-ratio", 0, "if > 0, report whether each target's CPU per scrape is at most this fraction of the baseline's")
 	flag.DurationVar(&targetP99, "target-p99", 0, "if > 0, report whether each target's p99 latency is below this")
 	flag.Float64Var(&targetRSSMB, "target-rss-mb", 0, "if > 0, report whether each target's RSS is below this many MiB")
@@ -114,17 +116,20 @@ func run(targets []*target, n, warmup int, timeout time.Duration) error {
 			}
 		}
 		// The size of one response, uncompressed.
-		zr, err := gzip.NewReader(bytes.NewReader(buf.Bytes()))
-		if err != nil {
-			return fmt.Errorf("%s: response is not gzip: %w", t.name, err)
+		t.bodyBytes, t.wireBytes = buf.Len(), buf.Len()
+		if useGzip {
+			zr, err := gzip.NewReader(bytes.NewReader(buf.Bytes()))
+			if err != nil {
+				return fmt.Errorf("%s: response is not gzip: %w", t.name, err)
+			}
+			body, err := io.ReadAll(zr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			t.bodyBytes = len(body)
 		}
-		body, err := io.ReadAll(zr)
-		if err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
-		}
-		t.bodyBytes = len(body)
-		t.wireBytes = buf.Len()
 		t.latencies = make([]time.Duration, 0, n)
+		var err error
 		if t.cpuStart, err = cpuTime(t.pid); err != nil {
 			return err
 		}
@@ -159,7 +164,11 @@ func scrape(client *http.Client, t *target, buf *bytes.Buffer) (time.Duration, e
 		return 0, err
 	}
 	req.Header.Set("Accept", prometheusAccept)
-	req.Header.Set("Accept-Encoding", "gzip")
+	if useGzip {
+		req.Header.Set("Accept-Encoding", "gzip")
+	} else {
+		req.Header.Set("Accept-Encoding", "identity")
+	}
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
@@ -240,15 +249,15 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/float64(
 
 func report(w io.Writer, targets []*target, n int) {
 	fmt.Fprintf(w, "%d scrapes per exporter, interleaved; CPU = utime+stime of the exporter process / scrapes\n\n", n)
-	fmt.Fprintf(w, "%-16s %14s %9s %9s %9s %9s %9s %11s %10s\n",
-		"exporter", "cpu/scrape ms", "p50 ms", "p99 ms", "max ms", "rss MB", "peak MB", "body bytes", "gzip bytes")
+	fmt.Fprintf(w, "%-18s %14s %9s %9s %9s %9s %9s %11s %10s\n",
+		"exporter", "cpu/scrape ms", "p50 ms", "p99 ms", "max ms", "rss MB", "peak MB", "body bytes", "wire bytes")
 	type row struct{ cpu, p50, p99 time.Duration }
 	rows := make([]row, len(targets))
 	for i, t := range targets {
 		s := slices.Clone(t.latencies)
 		slices.Sort(s)
 		rows[i] = row{t.cpuTT / time.Duration(n), percentile(s, 0.50), percentile(s, 0.99)}
-		fmt.Fprintf(w, "%-16s %14s %9s %9s %9s %9.1f %9.1f %11d %10d\n",
+		fmt.Fprintf(w, "%-18s %14s %9s %9s %9s %9.1f %9.1f %11d %10d\n",
 			t.name, ms(rows[i].cpu), ms(rows[i].p50), ms(rows[i].p99), ms(s[len(s)-1]),
 			float64(t.rssKB)/1024, float64(t.hwmKB)/1024, t.bodyBytes, t.wireBytes)
 	}

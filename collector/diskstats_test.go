@@ -57,7 +57,7 @@ clavis_disk_written_bytes_total{device="zram0"} 0
 	compareCollector(t, "diskstats", c, want, diskFamilies...)
 }
 
-func mustRegexpFlag(t *testing.T, expr string) *regexp.Regexp {
+func mustRegexpFlag(t testing.TB, expr string) *regexp.Regexp {
 	t.Helper()
 	var f regexpFlag
 	if err := f.Set(expr); err != nil {

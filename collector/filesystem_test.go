@@ -17,7 +17,7 @@ import (
 // the failing one.
 var fakeStats = fsStats{size: 4096000, free: 2048000, avail: 1024000, files: 1000, filesFree: 500}
 
-func defaultFilesystemConfig(t *testing.T, proc string, stat statFunc) filesystemConfig {
+func defaultFilesystemConfig(t testing.TB, proc string, stat statFunc) filesystemConfig {
 	return filesystemConfig{
 		procfs:      mustProcFS(t, proc),
 		procRoot:    proc,

@@ -14,16 +14,15 @@ import (
 // hostCollectors builds the six system collectors over this machine's /proc
 // with their default filters and the real statfs.
 func hostCollectors(b *testing.B) []Named {
-	t := &testing.T{}
-	cfg := defaultFilesystemConfig(t, "/proc", statfs)
+	cfg := defaultFilesystemConfig(b, "/proc", statfs)
 	cfg.rootfs = "/"
 	return []Named{
 		{"cpu", newCPUCollector("/proc", nil)},
 		{"memory", newMemoryCollector("/proc")},
 		{"loadavg", newLoadavgCollector("/proc")},
 		{"filesystem", newFilesystemCollector(cfg)},
-		{"diskstats", newDiskstatsCollector("/proc", deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})},
-		{"netdev", newNetdevCollector("/proc", deviceFilter{exclude: mustRegexpFlag(t, "^lo$")})},
+		{"diskstats", newDiskstatsCollector("/proc", deviceFilter{exclude: mustRegexpFlag(b, defaultDiskstatsExclude)})},
+		{"netdev", newNetdevCollector("/proc", deviceFilter{exclude: mustRegexpFlag(b, "^lo$")})},
 	}
 }
 

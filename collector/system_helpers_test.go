@@ -17,7 +17,7 @@ const (
 	fixtureSys  = "testdata/sys"
 )
 
-func mustProcFS(t *testing.T, path string) procfs.FS {
+func mustProcFS(t testing.TB, path string) procfs.FS {
 	t.Helper()
 	fs, err := procfs.NewFS(path)
 	if err != nil {

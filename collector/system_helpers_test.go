@@ -10,12 +10,9 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// Fixture trees, made from a real machine and edited by hand (see
-// testdata/README.md).
-const (
-	fixtureProc = "testdata/proc"
-	fixtureSys  = "testdata/sys"
-)
+// fixtureProc is the /proc tree made from a real machine and edited by hand
+// (see testdata/SYSTEM-FIXTURES.md).
+const fixtureProc = "testdata/proc"
 
 func mustProcFS(t testing.TB, path string) procfs.FS {
 	t.Helper()

@@ -17,8 +17,8 @@ import (
 // generic readers of github.com/prometheus/procfs open the file, parse every
 // field of it (all ~500 interrupt counters of /proc/stat, every meminfo
 // line into a pointer, diskstats with fmt.Sscanf) and allocate the result
-// afresh; on a scrape path budgeted at a fraction of a millisecond that cost
-// more than everything else together (see docs/benchmarks.md). So the hot
+// afresh; on a scrape path budgeted at a fraction of a millisecond that was
+// about 40% of a whole scrape (see docs/benchmarks.md). So the hot
 // files are read here through a descriptor kept open, into a reused buffer,
 // and parsed only for the fields we export. procfs stays the reference: the
 // tests check these parsers against it on the fixture files and on fuzzed

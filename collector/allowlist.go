@@ -80,4 +80,5 @@ var allowedFamilies = map[string][]string{
 	"clavis_tarpit_bytes_sent_total":      {"protocol"},
 	"clavis_tarpit_rejected_total":        {"reason"},
 	"clavis_tarpit_unique_sources_24h":    nil,
+	"clavis_tarpit_log_dropped_total":     nil,
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"net/netip"
+	"os"
 	"syscall"
 	"time"
 

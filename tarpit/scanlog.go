@@ -1,7 +1,6 @@
 package tarpit
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -131,7 +130,7 @@ func (l *scanLog) send(e logEntry) {
 
 // run writes queued lines and sweeps old files until close is called, then
 // writes what is still queued.
-func (l *scanLog) run(ctx context.Context) {
+func (l *scanLog) run() {
 	l.running.Store(true)
 	defer close(l.finished)
 	tick := time.NewTicker(l.sweepEvery)

@@ -326,8 +326,7 @@ func (t *Tarpit) Run(ctx context.Context) error {
 		t.logger.Info("HTTP tarpit listening", "address", l.Addr().String(), "proxy_protocol", t.cfg.ProxyProtocol)
 	}
 	if t.log != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); t.log.run(ctx) }()
+		go t.log.run() // stopped by t.log.close below
 	}
 	s := newScheduler(t)
 	s.run(ctx) // returns once ctx is done and every client is closed

@@ -1,0 +1,388 @@
+package tarpit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// startTarpit runs a tarpit from cfg until the test ends. stop ends it
+// early (closing every client and flushing the scanner log) and may be
+// called more than once.
+func startTarpit(t *testing.T, cfg Config) (tp *Tarpit, stop func()) {
+	t.Helper()
+	tp, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		if err := tp.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		close(done)
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return tp, stop
+}
+
+// testConfig is a tarpit with one SSH listener on loopback and a fast drip.
+func testConfig(t *testing.T) Config {
+	cfg := DefaultConfig()
+	cfg.SSHListenAddresses = []string{"127.0.0.1:0"}
+	cfg.Interval = 20 * time.Millisecond
+	cfg.LogFile = filepath.Join(t.TempDir(), "tarpit.log")
+	return cfg
+}
+
+// dialFrom connects to addr from the loopback source address src.
+func dialFrom(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 2 * time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, src, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitFor polls cond until it holds or 5 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// readClosed reports whether c was closed by the peer (EOF or reset)
+// within the timeout, as opposed to being held.
+func readClosed(c net.Conn, timeout time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(timeout))
+	var b [512]byte
+	for {
+		_, err := c.Read(b[:])
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return false
+		}
+		return true // io.EOF, ECONNRESET
+	}
+}
+
+type logRecord struct {
+	Time            string  `json:"time"`
+	Event           string  `json:"event"`
+	Protocol        string  `json:"protocol"`
+	RemoteAddr      string  `json:"remote_addr"`
+	RemotePort      uint16  `json:"remote_port"`
+	LocalPort       uint16  `json:"local_port"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	BytesSent       uint64  `json:"bytes_sent"`
+	Method          string  `json:"method"`
+	Path            string  `json:"path"`
+}
+
+func readLog(t *testing.T, path string) []logRecord {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []logRecord
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		var r logRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("scanner log line %q is not JSON: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func fdCount(t *testing.T) int {
+	t.Helper()
+	des, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(des)
+}
+
+func TestSSHDripsLinesAndLogsOpenAndClose(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	tp, stop := startTarpit(t, cfg)
+	c := dialFrom(t, "127.0.0.7", tp.SSHAddrs()[0].String())
+	r := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got int
+	for i := 0; i < 5; i++ {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		if strings.HasPrefix(line, "SSH-") || !strings.HasSuffix(line, "\r\n") || len(line) > cfg.MaxLineLength {
+			t.Fatalf("bad pre-banner line %q", line)
+		}
+		got += len(line)
+	}
+	// The scheduler adds its bytes to the aggregates once per turn.
+	waitFor(t, "the aggregates to count the bytes read", func() bool { return tp.Snapshot().Protocols[ProtoSSH].BytesSent >= uint64(got) })
+	s := tp.Snapshot().Protocols[ProtoSSH]
+	if s.Connections != 1 || s.Active != 1 || s.TrappedSeconds <= 0 {
+		t.Fatalf("snapshot %+v after %d bytes read", s, got)
+	}
+	c.Close()
+	waitFor(t, "the closed client to be dropped", func() bool { return tp.Snapshot().Protocols[ProtoSSH].Active == 0 })
+	stop()
+	recs := readLog(t, cfg.LogFile)
+	if len(recs) != 2 || recs[0].Event != "open" || recs[1].Event != "close" {
+		t.Fatalf("want open and close records, got %+v", recs)
+	}
+	cl := recs[1]
+	port := uint16(tp.SSHAddrs()[0].(*net.TCPAddr).Port)
+	if cl.RemoteAddr != "127.0.0.7" || cl.RemotePort == 0 || cl.LocalPort != port || cl.Protocol != "ssh" ||
+		cl.BytesSent < uint64(got) || cl.DurationSeconds <= 0 || cl.Method != "" {
+		t.Fatalf("close record %+v", cl)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, cl.Time); err != nil {
+		t.Fatalf("time %q: %v", cl.Time, err)
+	}
+}
+
+func TestIPv6(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	l.Close()
+	cfg := testConfig(t)
+	cfg.SSHListenAddresses = []string{"[::1]:0"}
+	tp, stop := startTarpit(t, cfg)
+	c := dialFrom(t, "", tp.SSHAddrs()[0].String())
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	recs := readLog(t, cfg.LogFile)
+	if len(recs) == 0 || recs[0].RemoteAddr != "::1" {
+		t.Fatalf("want a record from ::1, got %+v", recs)
+	}
+}
+
+// TestSSHClientHeldWithoutBanner points the real OpenSSH client at the
+// tarpit: it never sees a banner and gives up at its own ConnectTimeout.
+func TestSSHClientHeldWithoutBanner(t *testing.T) {
+	t.Parallel()
+	ssh := requireBinary(t, "ssh")
+	cfg := testConfig(t)
+	cfg.Interval = 100 * time.Millisecond
+	tp, stop := startTarpit(t, cfg)
+	port := tp.SSHAddrs()[0].(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	out, err := commandOutput(ctx, ssh, "-o", "ConnectTimeout=2", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-F", "/dev/null", "-p", itoa(port), "tarpit@127.0.0.1", "true")
+	held := time.Since(start)
+	if err == nil {
+		t.Fatalf("ssh succeeded against the tarpit:\n%s", out)
+	}
+	if !strings.Contains(out, "banner exchange") {
+		t.Fatalf("ssh did not fail in the banner exchange:\n%s", out)
+	}
+	stop()
+	s := tp.Snapshot().Protocols[ProtoSSH]
+	if s.Connections != 1 || s.BytesSent == 0 {
+		t.Fatalf("snapshot %+v: want one connection and bytes sent", s)
+	}
+	recs := readLog(t, cfg.LogFile)
+	var closed *logRecord
+	for i := range recs {
+		if recs[i].Event == "close" {
+			closed = &recs[i]
+		}
+	}
+	if closed == nil || closed.BytesSent == 0 || closed.DurationSeconds < 1 || closed.RemoteAddr != "127.0.0.1" {
+		t.Fatalf("want a close record with bytes and >= 1 s held; got %+v", recs)
+	}
+	t.Logf("ssh held %s, %d bytes of pre-banner lines", held.Round(time.Millisecond), closed.BytesSent)
+}
+
+func TestMaxClientsRefusesCleanlyAndFDsStayBounded(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.MaxClients = 20
+	cfg.MaxClientsPerSource = 1000
+	tp, stop := startTarpit(t, cfg)
+	addr := tp.SSHAddrs()[0].String()
+	var held []net.Conn
+	for i := 0; i < cfg.MaxClients; i++ {
+		held = append(held, dialFrom(t, "127.0.0.8", addr))
+	}
+	waitFor(t, "max-clients trapped", func() bool { return tp.Snapshot().Protocols[ProtoSSH].Active == int64(cfg.MaxClients) })
+	before := fdCount(t)
+	const extra = 60
+	for i := 0; i < extra; i++ {
+		c := dialFrom(t, "127.0.0.8", addr)
+		if !readClosed(c, 2*time.Second) {
+			t.Fatalf("connection %d beyond max-clients was held, not closed", i)
+		}
+		c.Close()
+	}
+	// The refused ones hold no descriptor in the tarpit: what is open now is
+	// what was open before, give or take the poller's and the runtime's.
+	if after := fdCount(t); after > before+5 {
+		t.Fatalf("fd count grew from %d to %d while refusing %d connections", before, after, extra)
+	}
+	snap := tp.Snapshot()
+	if snap.Rejected[RejectMaxClients] != extra || snap.Protocols[ProtoSSH].Active != int64(cfg.MaxClients) {
+		t.Fatalf("rejected %v, active %d; want %d max_clients rejections and %d active",
+			snap.Rejected, snap.Protocols[ProtoSSH].Active, extra, cfg.MaxClients)
+	}
+	// Held clients keep getting lines.
+	held[0].SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := bufio.NewReader(held[0]).ReadString('\n'); err != nil {
+		t.Fatalf("held client gets no line: %v", err)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	waitFor(t, "closed clients to be dropped", func() bool { return tp.Snapshot().Protocols[ProtoSSH].Active == 0 })
+	stop()
+}
+
+func TestPerSourceCap(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.MaxClientsPerSource = 3
+	tp, _ := startTarpit(t, cfg)
+	addr := tp.SSHAddrs()[0].String()
+	for i := 0; i < 3; i++ {
+		dialFrom(t, "127.0.0.9", addr)
+	}
+	waitFor(t, "three trapped", func() bool { return tp.Snapshot().Protocols[ProtoSSH].Active == 3 })
+	for i := 0; i < 2; i++ {
+		if c := dialFrom(t, "127.0.0.9", addr); !readClosed(c, 2*time.Second) {
+			t.Fatal("fourth connection from one source was held")
+		}
+	}
+	other := dialFrom(t, "127.0.0.10", addr)
+	if readClosed(other, 200*time.Millisecond) {
+		t.Fatal("a connection from another source was refused")
+	}
+	snap := tp.Snapshot()
+	if snap.Rejected[RejectPerSource] != 2 || snap.Protocols[ProtoSSH].Active != 4 {
+		t.Fatalf("rejected %v active %d; want 2 per_source rejections and 4 active", snap.Rejected, snap.Protocols[ProtoSSH].Active)
+	}
+}
+
+// TestStalledPeerDropped: a client that never reads fills its tiny buffers;
+// once nothing could be written for the stall timeout it is dropped.
+func TestStalledPeerDropped(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.Interval = 2 * time.Millisecond
+	cfg.MaxLineLength = 255
+	cfg.StallTimeout = 200 * time.Millisecond
+	tp, _ := startTarpit(t, cfg)
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 1) })
+	}}
+	c, err := d.Dial("tcp", tp.SSHAddrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "the stalled client to be dropped", func() bool {
+		s := tp.Snapshot().Protocols[ProtoSSH]
+		return s.Connections == 1 && s.Active == 0
+	})
+	if b := tp.Snapshot().Protocols[ProtoSSH].BytesSent; b == 0 || b > 1<<20 {
+		t.Fatalf("bytes sent before the stall: %d", b)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	for name, mut := range map[string]func(*Config){
+		"interval":      func(c *Config) { c.Interval = -time.Second },
+		"line length":   func(c *Config) { c.MaxLineLength = 2 },
+		"line length 2": func(c *Config) { c.MaxLineLength = 256 },
+		"max clients":   func(c *Config) { c.MaxClients = -1 },
+		"per source":    func(c *Config) { c.MaxClientsPerSource = -3 },
+		"retention":     func(c *Config) { c.LogFile = filepath.Join(t.TempDir(), "x.log"); c.LogRetention = -time.Hour },
+		"listen":        func(c *Config) { c.SSHListenAddresses = []string{"127.0.0.1:notaport"} },
+		"log dir":       func(c *Config) { c.LogFile = "/proc/self/nope/tarpit.log" },
+	} {
+		cfg := DefaultConfig()
+		mut(&cfg)
+		if _, err := New(cfg, nil); err == nil {
+			t.Errorf("%s: New accepted a bad config", name)
+		}
+	}
+}
+
+func TestSSHLine(t *testing.T) {
+	t.Parallel()
+	rng := newTestRand()
+	var buf [256]byte
+	for maxLen := 3; maxLen <= 255; maxLen++ {
+		for range 200 {
+			l := sshLine(buf[:], maxLen, rng)
+			if len(l) < 3 || len(l) > maxLen || string(l[len(l)-2:]) != "\r\n" || strings.HasPrefix(string(l), "SSH-") {
+				t.Fatalf("maxLen %d: bad line %q", maxLen, l)
+			}
+			for _, ch := range l[:len(l)-2] {
+				if ch < 32 || ch > 126 {
+					t.Fatalf("unprintable byte in %q", l)
+				}
+			}
+		}
+	}
+}
+
+func TestHTTPLine(t *testing.T) {
+	t.Parallel()
+	rng := newTestRand()
+	var buf [256]byte
+	if l := string(httpLine(buf[:], 0, 32, rng)); l != "HTTP/1.1 200 OK\r\n" {
+		t.Fatalf("first line %q", l)
+	}
+	for i := uint32(1); i < 2000; i++ {
+		for _, maxLen := range []int{3, 32, 255} {
+			l := string(httpLine(buf[:], i, maxLen, rng))
+			name, value, ok := strings.Cut(strings.TrimSuffix(l, "\r\n"), ": ")
+			if !ok || !strings.HasSuffix(l, "\r\n") || name == "" || value == "" || len(l) > max(maxLen, 40) {
+				t.Fatalf("line %d (max %d) is not a header: %q", i, maxLen, l)
+			}
+		}
+	}
+}
+

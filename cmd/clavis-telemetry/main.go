@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -49,6 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	tarpitConfig := tarpit.AddFlags(app)
 	tel := addTelemetryFlags(app)
+	maxProcs := app.Flag("runtime.gomaxprocs",
+		"CPUs the Go runtime may use at once (GOMAXPROCS); 0 keeps Go's default. One is plenty for a scrape every few seconds and the tarpit's single scheduler, and keeps the exporter off the vault service's cores.").
+		Default("1").Envar("GOMAXPROCS").Int()
 	logConfig := &promslog.Config{Writer: stderr}
 	promslogflag.AddFlags(app, logConfig)
 
@@ -64,6 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	logger := promslog.New(logConfig)
+	if *maxProcs > 0 {
+		runtime.GOMAXPROCS(*maxProcs)
+	}
 	logger.Info("starting "+program, "edition", edition, "version", version.Info(), "build_context", version.BuildContext())
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

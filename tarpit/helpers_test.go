@@ -2,10 +2,13 @@ package tarpit
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"os/exec"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
 )
@@ -21,3 +24,11 @@ func commandOutput(ctx context.Context, name string, args ...string) (string, er
 	b, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	return string(b), err
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// atomicTime is a settable clock for the scanner log's sweep.
+type atomicTime struct{ v atomic.Int64 }
+
+func (a *atomicTime) set(t time.Time) { a.v.Store(t.UnixNano()) }
+func (a *atomicTime) now() time.Time  { return time.Unix(0, a.v.Load()) }

@@ -385,4 +385,3 @@ func TestHTTPLine(t *testing.T) {
 		}
 	}
 }
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync/atomic"
@@ -32,3 +33,8 @@ type atomicTime struct{ v atomic.Int64 }
 
 func (a *atomicTime) set(t time.Time) { a.v.Store(t.UnixNano()) }
 func (a *atomicTime) now() time.Time  { return time.Unix(0, a.v.Load()) }
+
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}

@@ -38,9 +38,10 @@ var (
 )
 
 type target struct {
-	name string
-	url  string
-	pid  int
+	encoding string // Content-Encoding of the last response
+	name     string
+	url      string
+	pid      int
 
 	latencies       []time.Duration
 	wireBytes       int
@@ -117,7 +118,9 @@ func run(targets []*target, n, warmup int, timeout time.Duration) error {
 		}
 		// The size of one response, uncompressed.
 		t.bodyBytes, t.wireBytes = buf.Len(), buf.Len()
-		if useGzip {
+		// Prometheus asks for gzip; an exporter may answer uncompressed
+		// (clavis-telemetry does unless --web.compression), as HTTP allows.
+		if t.encoding == "gzip" {
 			zr, err := gzip.NewReader(bytes.NewReader(buf.Bytes()))
 			if err != nil {
 				return fmt.Errorf("%s: response is not gzip: %w", t.name, err)
@@ -174,6 +177,7 @@ func scrape(client *http.Client, t *target, buf *bytes.Buffer) (time.Duration, e
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", t.name, err)
 	}
+	t.encoding = resp.Header.Get("Content-Encoding")
 	buf.Reset()
 	_, err = buf.ReadFrom(resp.Body)
 	resp.Body.Close()

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -70,6 +71,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := promslog.New(logConfig)
 	if *maxProcs > 0 {
 		runtime.GOMAXPROCS(*maxProcs)
+	}
+	if os.Getenv("GOGC") == "" {
+		// A scrape allocates ~140 kB and the heap stays small; collecting at
+		// 50% growth instead of 100% keeps ~2 MB off the POP's RSS at no
+		// measurable CPU cost (docs/benchmarks.md). GOGC overrides.
+		debug.SetGCPercent(50)
 	}
 	logger.Info("starting "+program, "edition", edition, "version", version.Info(), "build_context", version.BuildContext())
 

@@ -36,7 +36,7 @@ type webhookPayload struct {
 // once, and a POP's other alerts inhibited while PopDown fires for it.
 func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs Alertmanager for ~40 s")
+		t.Skip("runs Alertmanager for ~35 s")
 	}
 	t.Parallel()
 	amBin := e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager")
@@ -83,24 +83,32 @@ func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	e2eutil.WaitHTTP(t, client, "http://"+addr+"/-/ready", 200, 30*time.Second)
 
-	alert := func(labels map[string]string) map[string]any {
-		return map[string]any{"labels": labels, "annotations": map[string]string{"summary": "test"},
-			"startsAt": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339), "generatorURL": "http://prometheus.invalid/graph"}
+	// startsAt now, so every route's group_wait applies, as with alerts
+	// fresh from Prometheus. PopDown goes first, as it would in an outage
+	// (its `for:` is the shortest), so the inhibitor knows it before the
+	// POP's other alerts arrive.
+	post := func(labels ...map[string]string) {
+		t.Helper()
+		var alerts []map[string]any
+		for _, l := range labels {
+			alerts = append(alerts, map[string]any{"labels": l, "annotations": map[string]string{"summary": "test"},
+				"startsAt": time.Now().UTC().Format(time.RFC3339), "generatorURL": "http://prometheus.invalid/graph"})
+		}
+		body, _ := json.Marshal(alerts)
+		resp, err := client.Post("http://"+addr+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("posting alerts: %s", resp.Status)
+		}
 	}
-	body, _ := json.Marshal([]map[string]any{
-		alert(map[string]string{"alertname": "Watchdog", "severity": "none"}),
-		alert(map[string]string{"alertname": "PopDown", "severity": "critical", "pop": "fra1", "region": "eu-central"}),
-		alert(map[string]string{"alertname": "PopHighCPU", "severity": "warning", "pop": "fra1", "region": "eu-central"}),
-		alert(map[string]string{"alertname": "PopHighCPU", "severity": "warning", "pop": "ams1", "region": "eu-west"}),
-	})
-	resp, err := client.Post("http://"+addr+"/api/v2/alerts", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("posting alerts: %s", resp.Status)
-	}
+	post(map[string]string{"alertname": "Watchdog", "severity": "none"},
+		map[string]string{"alertname": "PopDown", "severity": "critical", "pop": "fra1", "region": "eu-central"})
+	time.Sleep(time.Second)
+	post(map[string]string{"alertname": "PopHighCPU", "severity": "warning", "pop": "fra1", "region": "eu-central"},
+		map[string]string{"alertname": "PopHighCPU", "severity": "warning", "pop": "ams1", "region": "eu-west"})
 
 	s := &stack{client: client}
 	eventually(t, 10*time.Second, 200*time.Millisecond, "fra1's PopHighCPU inhibited by PopDown", func() (bool, string) {

@@ -183,7 +183,7 @@ func (c *accesslogCollector) Update(ctx context.Context, ch chan<- prometheus.Me
 	}
 	for _, h := range s.Durations {
 		buckets := make(map[float64]uint64, len(h.Cumulative))
-		for i, ub := range accesslog.DurationBuckets {
+		for i, ub := range h.UpperBounds {
 			buckets[ub] = h.Cumulative[i]
 		}
 		ch <- prometheus.MustNewConstHistogram(httpDurationDesc, h.Count, h.Sum, buckets, h.Route)

@@ -522,23 +522,17 @@ func parseV6(b []byte) (netip.Addr, bool) {
 	return netip.AddrFrom16(ip), true
 }
 
-// unhexTable maps a byte to its hex digit value, -1 if it is none. It is
-// built once and only ever read.
-var unhexTable = func() (t [256]int8) {
-	for i := range t {
-		t[i] = -1
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
 	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = int8(c - '0')
-	}
-	for c := 'a'; c <= 'f'; c++ {
-		t[c] = int8(c-'a') + 10
-		t[c-'a'+'A'] = int8(c-'a') + 10
-	}
-	return t
-}()
-
-func unhex(c byte) int { return int(unhexTable[c]) }
+	return -1
+}
 
 func parseV4(b []byte) (netip.Addr, bool) {
 	var out [4]byte

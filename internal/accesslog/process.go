@@ -104,10 +104,10 @@ var resultNames = [numResults]string{"parsed", "malformed", "too_long"}
 
 func (r Result) String() string { return resultNames[r] }
 
-// DurationBuckets are the upper bounds of the request time histogram, in
+// durationBuckets are the upper bounds of the request time histogram, in
 // seconds (Prometheus' defaults: they cover a static file to a slow vault
-// sync).
-var DurationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+// sync). Read only; Snapshot hands out copies.
+var durationBuckets = [...]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // Options configure the counting of lines.
 type Options struct {
@@ -177,7 +177,7 @@ func NewCounter(opts Options) (*Counter, error) {
 		hashes:    make([]uint64, 0, 1024),
 	}
 	for i := range c.durations {
-		c.durations[i].buckets = make([]uint64, len(DurationBuckets)+1)
+		c.durations[i].buckets = make([]uint64, len(durationBuckets)+1)
 	}
 	return c, nil
 }
@@ -202,7 +202,8 @@ func (c *Counter) parse(line []byte, r *Record) error {
 func (c *Counter) countLines(buf []byte, now time.Time) int {
 	var (
 		r        Record
-		last     Record
+		lastTime []byte // time field of the last parsed line, parsed once per batch
+		lastKind timeKind
 		haveLast bool
 		consumed int
 	)
@@ -230,11 +231,11 @@ func (c *Counter) countLines(buf []byte, now time.Time) int {
 		}
 		c.lines[ResultParsed]++
 		c.countRecord(&r, now)
-		last, haveLast = r, true
+		lastTime, lastKind, haveLast = r.Time, r.timeKind, true
 	}
 	c.flushHashes(now)
 	if haveLast {
-		ts, ok := parseTime(last.timeKind, last.Time)
+		ts, ok := parseTime(lastKind, lastTime)
 		if !ok {
 			ts = float64(now.UnixNano()) / 1e9
 		}
@@ -258,8 +259,8 @@ func (c *Counter) countRecord(r *Record, now time.Time) {
 	}
 	if r.HasDuration && r.Duration >= 0 && !math.IsInf(r.Duration, 0) {
 		h := &c.durations[route]
-		b := len(DurationBuckets)
-		for i, ub := range DurationBuckets {
+		b := len(durationBuckets)
+		for i, ub := range durationBuckets {
 			if r.Duration <= ub {
 				b = i
 				break

@@ -11,9 +11,10 @@ type RequestCount struct {
 // Histogram is the request time distribution of one route.
 type Histogram struct {
 	Route string
-	// Cumulative counts per upper bound of DurationBuckets (Prometheus'
-	// convention); Count is the +Inf bucket.
-	Cumulative []uint64
+	// UpperBounds of the buckets in seconds, and the cumulative count at
+	// each (Prometheus' convention); Count is the +Inf bucket.
+	UpperBounds []float64
+	Cumulative  []uint64
 	Count      uint64
 	Sum        float64
 }
@@ -70,13 +71,15 @@ func (c *Counter) Snapshot(now time.Time) Snapshot {
 		if h.count == 0 {
 			continue
 		}
-		cum := make([]uint64, len(DurationBuckets))
+		cum := make([]uint64, len(durationBuckets))
 		var acc uint64
-		for i := range DurationBuckets {
+		for i := range durationBuckets {
 			acc += h.buckets[i]
 			cum[i] = acc
 		}
-		s.Durations = append(s.Durations, Histogram{Route: names[route], Cumulative: cum, Count: h.count, Sum: h.sum})
+		s.Durations = append(s.Durations, Histogram{
+			Route: names[route], UpperBounds: append([]float64(nil), durationBuckets[:]...), Cumulative: cum, Count: h.count, Sum: h.sum,
+		})
 	}
 	s.ResponseBytes = c.respBytes
 	for r := Result(0); r < numResults; r++ {

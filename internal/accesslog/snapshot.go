@@ -15,8 +15,8 @@ type Histogram struct {
 	// each (Prometheus' convention); Count is the +Inf bucket.
 	UpperBounds []float64
 	Cumulative  []uint64
-	Count      uint64
-	Sum        float64
+	Count       uint64
+	Sum         float64
 }
 
 // Snapshot is a consistent copy of a Counter's aggregates. It holds no

@@ -3,8 +3,11 @@ package accesslog
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -271,4 +274,47 @@ func TestFollowerRenamedWithoutCreateKeepsLateWriter(t *testing.T) {
 		t.Fatal("a file still written to was closed")
 	}
 	eventually(t, "quiet renamed file closed", func() bool { return f.fl.Following() == 0 })
+}
+
+func TestFollowerNotARegularFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	if err := os.Mkdir(path, 0o755); err != nil { // a directory where the log should be
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	c := newTestCounter(t, Options{})
+	fl, err := NewFollower(c, FollowOptions{Paths: []string{path}, Poll: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { fl.Run(ctx); close(done) }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	<-done
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if fl.Following() != 0 || !strings.Contains(out, "not a regular file") {
+		t.Fatalf("following %d, log %q", fl.Following(), out)
+	}
+	if n := strings.Count(out, "not a regular file"); n != 1 {
+		t.Fatalf("logged %d times, want once until it changes", n)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -88,8 +88,3 @@ func (c *Counter) Snapshot(now time.Time) Snapshot {
 	s.LastLineTimestamp = c.lastTime
 	return s
 }
-
-// RouteNames lists the route labels in use, "other" last.
-func (c *Counter) RouteNames() []string {
-	return append([]string(nil), c.classify.names...)
-}

@@ -46,6 +46,12 @@ const proxyPoll = 20 * time.Millisecond
 // bytes; a v2 header with more TLVs than this is refused.
 const maxProxyHeader = 536
 
+// maxSlack is how early a client may get its line so that clients due at
+// nearly the same time share one wake-up of the scheduler: with 9,000
+// clients and a 1 s interval that is at most 1/maxSlack wake-ups a second
+// instead of one per client.
+const maxSlack = 25 * time.Millisecond
+
 // fifo is a ring buffer of clients. Every client in it waits the same
 // interval, and the scheduler's clock never goes back, so appending keeps it
 // ordered by due time: a FIFO is the timer queue.
@@ -91,6 +97,7 @@ type scheduler struct {
 	base     time.Time
 	interval int64
 	stall    int64
+	slack    int64
 	trap     fifo // trapped, ordered by due
 	proxy    fifo // awaiting a PROXY header, ordered by due
 	spare    []client
@@ -107,6 +114,7 @@ func newScheduler(t *Tarpit) *scheduler {
 		base:     time.Now(),
 		interval: int64(t.cfg.Interval),
 		stall:    int64(t.cfg.StallTimeout),
+		slack:    int64(min(t.cfg.Interval/20, maxSlack)),
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 }
@@ -126,7 +134,7 @@ func (s *scheduler) run(ctx context.Context) {
 
 		wait := time.Hour
 		if s.trap.n > 0 {
-			wait = time.Duration(s.trap.front().due - now)
+			wait = time.Duration(s.trap.front().due + s.slack - now)
 		}
 		if s.proxy.n > 0 {
 			wait = min(wait, time.Duration(s.proxy.front().due-now))
@@ -245,14 +253,16 @@ func (s *scheduler) tryProxy(c *client, now int64, wall time.Time) bool {
 	return true
 }
 
+// dropUnsourced refuses a client whose PROXY header did not come. It is
+// counted before the socket closes, so whoever sees the close sees the count.
 func (s *scheduler) dropUnsourced(c *client) {
-	unix.Close(int(c.fd))
 	s.t.releaseUnsourced(RejectProxyHeader)
+	unix.Close(int(c.fd))
 }
 
 // serveTrap writes one line to every trapped client that is due.
 func (s *scheduler) serveTrap(now int64) {
-	for s.trap.n > 0 && s.trap.front().due <= now {
+	for s.trap.n > 0 && s.trap.front().due <= now+s.slack {
 		c := s.trap.pop()
 		if !s.write(&c, now) {
 			continue
@@ -297,9 +307,9 @@ func (s *scheduler) drop(c *client, reset bool) {
 	if reset {
 		_ = unix.SetsockoptLinger(int(c.fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
-	unix.Close(int(c.fd))
 	s.flush()
 	s.t.untrap(c, s.t.now())
+	unix.Close(int(c.fd))
 }
 
 func (s *scheduler) flush() {

@@ -205,17 +205,17 @@ func TestSSHClientHeldWithoutBanner(t *testing.T) {
 	cfg.Interval = 100 * time.Millisecond
 	tp, stop := startTarpit(t, cfg)
 	port := tp.SSHAddrs()[0].(*net.TCPAddr).Port
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	start := time.Now()
-	out, err := commandOutput(ctx, ssh, "-o", "ConnectTimeout=2", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+	out, err := commandOutput(ctx, ssh, "-v", "-o", "ConnectTimeout=2", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
 		"-o", "UserKnownHostsFile=/dev/null", "-F", "/dev/null", "-p", itoa(port), "tarpit@127.0.0.1", "true")
 	held := time.Since(start)
 	if err == nil {
 		t.Fatalf("ssh succeeded against the tarpit:\n%s", out)
 	}
 	if !strings.Contains(out, "banner exchange") {
-		t.Fatalf("ssh did not fail in the banner exchange:\n%s", out)
+		t.Fatalf("ssh did not fail in the banner exchange (after %s; %+v):\n%s", held, tp.Snapshot(), out)
 	}
 	stop()
 	s := tp.Snapshot().Protocols[ProtoSSH]

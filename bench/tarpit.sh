@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Tarpit benchmark: hold N concurrent SSH-tarpit connections on loopback
+# (spread over 127.0.0.x sources, 1 s interval) against Debian's endlessh
+# and against clavis-telemetry's tarpit (community edition) in the same run;
+# print RSS growth per held connection and CPU while holding, and the ratios.
+#
+#   bash bench/tarpit.sh            # N=9000 HOLD=5
+#   N=2000 HOLD=3 bash bench/tarpit.sh
+#
+# Targets: <= 1 KB RSS per held connection; CPU <= 1.2x endlessh's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-9000}
+SOURCES=${SOURCES:-90}
+HOLD=${HOLD:-5}
+PER_SOURCE=$(( (N + SOURCES - 1) / SOURCES + 10 ))
+
+# Both the tarpit and the load generator hold N sockets.
+hard=$(ulimit -Hn)
+want=$(( N + 1000 ))
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
+	echo "tarpit.sh: the hard fd limit ($hard) is below $want; lower N" >&2
+	exit 1
+fi
+ulimit -n "$want"
+
+ENDLESSH=$(command -v endlessh || echo /usr/bin/endlessh)
+[ -x "$ENDLESSH" ] || { echo "tarpit.sh: endlessh not found (scripts/install-deps.sh)" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/clavis-telemetry" ./cmd/clavis-telemetry
+go build -o "$tmp/tarpitload" ./bench/tarpitload
+CLK_TCK=$(getconf CLK_TCK)
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+now_s() { date +%s.%N; }
+
+wait_port() { # wait until something listens on 127.0.0.1:$1
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "tarpit.sh: nothing listens on port $1" >&2
+	return 1
+}
+
+# measure NAME PID PORT: prints "NAME held kb_per_conn cpu_pct rss0 rss1"
+measure() {
+	local name=$1 pid=$2 port=$3
+	wait_port "$port"
+	sleep 1 # the probe connection of wait_port is gone by now
+	local rss0; rss0=$(rss_kb "$pid")
+	"$tmp/tarpitload" -addr "127.0.0.1:$port" -n "$N" -sources "$SOURCES" -hold 150s >"$tmp/load-$name.out" &
+	local lpid=$!
+	pids+=("$lpid")
+	for _ in $(seq 600); do
+		grep -q '^ready' "$tmp/load-$name.out" 2>/dev/null && break
+		kill -0 "$lpid" 2>/dev/null || { echo "tarpit.sh: load generator failed" >&2; return 1; }
+		sleep 0.1
+	done
+	grep -q '^ready' "$tmp/load-$name.out" || { echo "tarpit.sh: load generator not ready" >&2; return 1; }
+	local report; report=$(grep '^ready' "$tmp/load-$name.out")
+	local held; held=$(sed -E 's/.*held=([0-9]+).*/\1/' <<<"$report")
+	sleep 1
+	local rss1; rss1=$(rss_kb "$pid")
+	local c0 t0 c1 t1
+	c0=$(cpu_ticks "$pid"); t0=$(now_s)
+	sleep "$HOLD"
+	c1=$(cpu_ticks "$pid"); t1=$(now_s)
+	kill "$lpid"; wait "$lpid" 2>/dev/null || true
+	awk -v n="$name" -v h="$held" -v r0="$rss0" -v r1="$rss1" -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
+		'BEGIN { printf "%s %d %.3f %.2f %d %d\n", n, h, (h > 0 ? (r1 - r0) / h : 0), 100 * (c1 - c0) / hz / (t1 - t0), r0, r1 }'
+	echo "  $name: $report" >&2
+}
+
+results=()
+
+port=$("$tmp/tarpitload" -free-port)
+"$ENDLESSH" -4 -d 1000 -m $((N + 100)) -p "$port" -v >"$tmp/endlessh.log" 2>&1 &
+epid=$!; pids+=("$epid")
+results+=("$(measure endlessh "$epid" "$port")")
+kill "$epid"; wait "$epid" 2>/dev/null || true
+
+port=$("$tmp/tarpitload" -free-port)
+web=$("$tmp/tarpitload" -free-port)
+"$tmp/clavis-telemetry" --web.listen-address="127.0.0.1:$web" --tarpit.ssh.listen-address="127.0.0.1:$port" \
+	--tarpit.interval=1s --tarpit.max-clients=$((N + 100)) --tarpit.max-clients-per-source="$PER_SOURCE" \
+	--tarpit.log.file="$tmp/scanner.log" >"$tmp/clavis.log" 2>&1 &
+cpid=$!; pids+=("$cpid")
+results+=("$(measure clavis "$cpid" "$port")")
+kill "$cpid"; wait "$cpid" 2>/dev/null || true
+
+printf '\n%-10s %8s %14s %10s %10s %10s\n' server held "KB RSS/conn" "CPU %" "RSS0 KB" "RSS1 KB"
+for r in "${results[@]}"; do
+	read -r name held kb cpu r0 r1 <<<"$r"
+	printf '%-10s %8d %14s %10s %10d %10d\n' "$name" "$held" "$kb" "$cpu" "$r0" "$r1"
+done
+read -r _ eheld ekb ecpu _ _ <<<"${results[0]}"
+read -r _ cheld ckb ccpu _ _ <<<"${results[1]}"
+awk -v ekb="$ekb" -v ckb="$ckb" -v ecpu="$ecpu" -v ccpu="$ccpu" 'BEGIN {
+	printf "\nratio clavis/endlessh: RSS per conn %.2fx, CPU %.2fx\n", (ekb > 0 ? ckb / ekb : 0), (ecpu > 0 ? ccpu / ecpu : 0) }'
+
+status=0
+if [ "$cheld" -lt "$N" ] || [ "$eheld" -lt "$N" ]; then
+	echo "FAIL: not every connection was held (endlessh $eheld, clavis $cheld of $N)"; status=1
+fi
+if awk -v k="$ckb" 'BEGIN { exit !(k > 1.0) }'; then
+	echo "MISS: clavis uses more than 1 KB RSS per held connection ($ckb KB)"; status=1
+fi
+if awk -v c="$ccpu" -v e="$ecpu" 'BEGIN { exit !(c > 1.2 * e) }'; then
+	echo "MISS: clavis CPU ${ccpu}% is above 1.2x endlessh's ${ecpu}%"; status=1
+fi
+[ "$status" = 0 ] && echo "PASS: targets met (<= 1 KB RSS per held connection, CPU <= 1.2x endlessh)"
+exit "$status"

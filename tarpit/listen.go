@@ -169,6 +169,7 @@ func (t *Tarpit) acceptedSSH(l *rawListener, fd int, sa unix.Sockaddr) {
 // unadmit gives back the slots admit took, for a client that never reached
 // the scheduler because the tarpit is stopping.
 func (t *Tarpit) unadmit(src netip.Addr, countSource bool) {
+	src = sourceKey(src)
 	t.mu.Lock()
 	t.active--
 	if countSource {

@@ -101,7 +101,7 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("tarpit.max-line-length", "Maximum length of one tarpit line, CRLF included (3 to 255).").Default(strconv.Itoa(d.MaxLineLength)).IntVar(&c.MaxLineLength)
 	app.Flag("tarpit.stall-timeout", "Drop a trapped client that has taken no byte for this long (its buffers are full).").Default(d.StallTimeout.String()).DurationVar(&c.StallTimeout)
 	app.Flag("tarpit.max-clients", "Maximum number of clients trapped at once, all protocols together; beyond it new connections are closed at once.").Default(strconv.Itoa(d.MaxClients)).IntVar(&c.MaxClients)
-	app.Flag("tarpit.max-clients-per-source", "Maximum number of clients trapped at once from one source address; beyond it new connections from it are closed at once.").Default(strconv.Itoa(d.MaxClientsPerSource)).IntVar(&c.MaxClientsPerSource)
+	app.Flag("tarpit.max-clients-per-source", "Maximum number of clients trapped at once from one source (an IPv4 address or an IPv6 /64); beyond it new connections from it are closed at once.").Default(strconv.Itoa(d.MaxClientsPerSource)).IntVar(&c.MaxClientsPerSource)
 	app.Flag("tarpit.log.file", "Scanner log: one JSON line per trapped connection's open and close, with the scanner's address. Mode 0600. Empty = no scanner log.").StringVar(&c.LogFile)
 	app.Flag("tarpit.log.max-size-mb", "Rotate the scanner log when it reaches this size (MB).").Default(strconv.Itoa(d.LogMaxSizeMB)).IntVar(&c.LogMaxSizeMB)
 	app.Flag("tarpit.log.retention", "Delete scanner log files last written longer ago than this (checked at start-up, hourly and on rotation).").Default(d.LogRetention.String()).DurationVar(&c.LogRetention)
@@ -387,6 +387,7 @@ const (
 // counts it as active. countSource is false while the real source is not
 // yet known (a PROXY header is awaited); admitSource then completes it.
 func (t *Tarpit) admit(src netip.Addr, countSource bool) (ok bool, reason string) {
+	src = sourceKey(src)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
@@ -407,10 +408,22 @@ func (t *Tarpit) admit(src netip.Addr, countSource bool) (ok bool, reason string
 	return false, reason
 }
 
+// sourceKey is what the per-source cap counts: an IPv4 address, or the /64
+// an IPv6 address is in (one host usually has a whole /64 to pick from).
+func sourceKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p.Addr()
+	}
+	return a
+}
+
 // admitSource applies the per-source cap to a client admitted with
 // countSource false, once its source is known. On false the client's
 // global slot has been released.
 func (t *Tarpit) admitSource(src netip.Addr) bool {
+	src = sourceKey(src)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.perSrc[src] >= t.cfg.MaxClientsPerSource {
@@ -476,7 +489,7 @@ func (t *Tarpit) untrap(c *client, now time.Time) {
 	st.activeStartUS -= c.startUS
 	st.closedMicros += t.micros(now) - c.startUS
 	t.active--
-	src := c.remote.Addr()
+	src := sourceKey(c.remote.Addr())
 	if n := t.perSrc[src]; n <= 1 {
 		delete(t.perSrc, src)
 	} else {

@@ -16,7 +16,7 @@ SOURCES=${SOURCES:-90}
 HOLD=${HOLD:-5}
 PER_SOURCE=$(( (N + SOURCES - 1) / SOURCES + 10 ))
 
-# Both the tarpit and the load generator hold N sockets.
+# Each tarpit and each load generator holds N sockets.
 hard=$(ulimit -Hn)
 want=$(( N + 1000 ))
 if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
@@ -54,51 +54,50 @@ wait_port() { # wait until something listens on 127.0.0.1:$1
 	return 1
 }
 
-# measure NAME PID PORT: prints "NAME held kb_per_conn cpu_pct rss0 rss1"
-measure() {
-	local name=$1 pid=$2 port=$3
-	wait_port "$port"
-	sleep 1 # the probe connection of wait_port is gone by now
-	local rss0; rss0=$(rss_kb "$pid")
-	"$tmp/tarpitload" -addr "127.0.0.1:$port" -n "$N" -sources "$SOURCES" -hold 150s >"$tmp/load-$name.out" &
-	local lpid=$!
-	pids+=("$lpid")
-	for _ in $(seq 600); do
-		grep -q '^ready' "$tmp/load-$name.out" 2>/dev/null && break
-		kill -0 "$lpid" 2>/dev/null || { echo "tarpit.sh: load generator failed" >&2; return 1; }
-		sleep 0.1
-	done
-	grep -q '^ready' "$tmp/load-$name.out" || { echo "tarpit.sh: load generator not ready" >&2; return 1; }
-	local report; report=$(grep '^ready' "$tmp/load-$name.out")
-	local held; held=$(sed -E 's/.*held=([0-9]+).*/\1/' <<<"$report")
-	sleep 1
-	local rss1; rss1=$(rss_kb "$pid")
-	local c0 t0 c1 t1
-	c0=$(cpu_ticks "$pid"); t0=$(now_s)
-	sleep "$HOLD"
-	c1=$(cpu_ticks "$pid"); t1=$(now_s)
-	kill "$lpid"; wait "$lpid" 2>/dev/null || true
-	awk -v n="$name" -v h="$held" -v r0="$rss0" -v r1="$rss1" -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
-		'BEGIN { printf "%s %d %.3f %.2f %d %d\n", n, h, (h > 0 ? (r1 - r0) / h : 0), 100 * (c1 - c0) / hz / (t1 - t0), r0, r1 }'
-	echo "  $name: $report" >&2
-}
-
-results=()
-
-port=$("$tmp/tarpitload" -free-port)
-"$ENDLESSH" -4 -d 1000 -m $((N + 100)) -p "$port" -v >"$tmp/endlessh.log" 2>&1 &
-epid=$!; pids+=("$epid")
-results+=("$(measure endlessh "$epid" "$port")")
-kill "$epid"; wait "$epid" 2>/dev/null || true
-
-port=$("$tmp/tarpitload" -free-port)
+port_e=$("$tmp/tarpitload" -free-port)
+port_c=$("$tmp/tarpitload" -free-port)
 web=$("$tmp/tarpitload" -free-port)
-"$tmp/clavis-telemetry" --web.listen-address="127.0.0.1:$web" --tarpit.ssh.listen-address="127.0.0.1:$port" \
+"$ENDLESSH" -4 -d 1000 -m $((N + 100)) -p "$port_e" -v >"$tmp/endlessh.log" 2>&1 &
+epid=$!; pids+=("$epid")
+"$tmp/clavis-telemetry" --web.listen-address="127.0.0.1:$web" --tarpit.ssh.listen-address="127.0.0.1:$port_c" \
 	--tarpit.interval=1s --tarpit.max-clients=$((N + 100)) --tarpit.max-clients-per-source="$PER_SOURCE" \
 	--tarpit.log.file="$tmp/scanner.log" >"$tmp/clavis.log" 2>&1 &
 cpid=$!; pids+=("$cpid")
-results+=("$(measure clavis "$cpid" "$port")")
-kill "$cpid"; wait "$cpid" 2>/dev/null || true
+wait_port "$port_e"
+wait_port "$port_c"
+sleep 1 # the probe connections of wait_port are gone by now
+
+# Both servers are loaded and measured at the same time, so that whatever
+# else the machine does weighs on both alike.
+declare -A rss0 rss1 c0 c1 held
+rss0[endlessh]=$(rss_kb "$epid"); rss0[clavis]=$(rss_kb "$cpid")
+"$tmp/tarpitload" -addr "127.0.0.1:$port_e" -n "$N" -sources "$SOURCES" -hold 150s >"$tmp/load-endlessh.out" &
+lpid_e=$!; pids+=("$lpid_e")
+"$tmp/tarpitload" -addr "127.0.0.1:$port_c" -n "$N" -sources "$SOURCES" -hold 150s >"$tmp/load-clavis.out" &
+lpid_c=$!; pids+=("$lpid_c")
+for name in endlessh clavis; do
+	for _ in $(seq 900); do
+		grep -q '^ready' "$tmp/load-$name.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q '^ready' "$tmp/load-$name.out" || { echo "tarpit.sh: load generator for $name not ready" >&2; exit 1; }
+	report=$(grep '^ready' "$tmp/load-$name.out")
+	echo "  $name: $report"
+	held[$name]=$(sed -E 's/.*held=([0-9]+).*/\1/' <<<"$report")
+done
+sleep 1
+rss1[endlessh]=$(rss_kb "$epid"); rss1[clavis]=$(rss_kb "$cpid")
+c0[endlessh]=$(cpu_ticks "$epid"); c0[clavis]=$(cpu_ticks "$cpid"); t0=$(now_s)
+sleep "$HOLD"
+c1[endlessh]=$(cpu_ticks "$epid"); c1[clavis]=$(cpu_ticks "$cpid"); t1=$(now_s)
+kill "$lpid_e" "$lpid_c"; wait "$lpid_e" "$lpid_c" 2>/dev/null || true
+
+results=()
+for name in endlessh clavis; do
+	results+=("$(awk -v n="$name" -v h="${held[$name]}" -v r0="${rss0[$name]}" -v r1="${rss1[$name]}" \
+		-v c0="${c0[$name]}" -v c1="${c1[$name]}" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
+		'BEGIN { printf "%s %d %.3f %.2f %d %d\n", n, h, (h > 0 ? (r1 - r0) / h : 0), 100 * (c1 - c0) / hz / (t1 - t0), r0, r1 }')")
+done
 
 printf '\n%-10s %8s %14s %10s %10s %10s\n' server held "KB RSS/conn" "CPU %" "RSS0 KB" "RSS1 KB"
 for r in "${results[@]}"; do

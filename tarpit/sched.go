@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -282,7 +283,7 @@ func (s *scheduler) write(c *client, now int64) bool {
 	} else {
 		p = sshLine(s.line[:], s.t.cfg.MaxLineLength, s.rng)
 	}
-	n, err := unix.SendmsgN(int(c.fd), p, nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+	n, err := sendNoWait(int(c.fd), p)
 	switch {
 	case n > 0:
 		c.sent += uint64(n)
@@ -397,4 +398,18 @@ func httpLine(buf []byte, i uint32, maxLen int, rng *rand.Rand) []byte {
 		b = append(b, alnum[rng.IntN(len(alnum))])
 	}
 	return append(b, '\r', '\n')
+}
+
+// sendNoWait is send(2) with MSG_DONTWAIT and MSG_NOSIGNAL: it cannot block
+// (the socket buffer is full: EAGAIN) and a gone peer is EPIPE, not a
+// signal. Since it never blocks it is made as a raw syscall, without the
+// scheduler hand-off of a blocking one: the tarpit makes thousands of these
+// a second, and that hand-off would be most of their cost.
+func sendNoWait(fd int, p []byte) (int, error) {
+	r, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+		unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func TestCurlHeldWhileMetricsAnswers(t *testing.T) {
 	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
 	addr := e2eutil.FreeAddr(t, "127.0.0.1")
 	logFile := filepath.Join(t.TempDir(), "tarpit.log")
-	e2eutil.StartProcess(t, bin, "--web.listen-address="+addr, "--tarpit.interval=100ms",
+	proc := e2eutil.StartProcess(t, bin, "--web.listen-address="+addr, "--tarpit.interval=100ms",
 		"--tarpit.log.file="+logFile, "--collector.disable-defaults", "--collector.tarpit")
 	e2eutil.WaitHTTP(t, nil, "http://"+addr+"/-/healthy", http.StatusOK, 20*time.Second)
 
@@ -73,4 +74,28 @@ func TestCurlHeldWhileMetricsAnswers(t *testing.T) {
 		b, _ := readFile(logFile)
 		return strings.Contains(b, `"event":"open"`) && strings.Contains(b, `"path":"/wp-login.php"`) && strings.Contains(b, `"method":"GET"`)
 	})
+
+	// A client still trapped when the process is stopped gets its close
+	// line in the scanner log before the process exits.
+	c, r2 := rawGet(t, "127.0.0.16", addr, "/admin")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r2.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Wait(); err != nil {
+		t.Fatalf("clavis-telemetry exited with %v", err)
+	}
+	b, _ := readFile(logFile)
+	var closed bool
+	for _, line := range strings.Split(b, "\n") {
+		if strings.Contains(line, `"event":"close"`) && strings.Contains(line, `"path":"/admin"`) && strings.Contains(line, `"remote_addr":"127.0.0.16"`) {
+			closed = true
+		}
+	}
+	if !closed {
+		t.Fatalf("no close line for the client trapped at shutdown:\n%s", b)
+	}
 }

@@ -104,7 +104,7 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("tarpit.max-clients-per-source", "Maximum number of clients trapped at once from one source (an IPv4 address or an IPv6 /64); beyond it new connections from it are closed at once.").Default(strconv.Itoa(d.MaxClientsPerSource)).IntVar(&c.MaxClientsPerSource)
 	app.Flag("tarpit.log.file", "Scanner log: one JSON line per trapped connection's open and close, with the scanner's address. Mode 0600. Empty = no scanner log.").StringVar(&c.LogFile)
 	app.Flag("tarpit.log.max-size-mb", "Rotate the scanner log when it reaches this size (MB).").Default(strconv.Itoa(d.LogMaxSizeMB)).IntVar(&c.LogMaxSizeMB)
-	app.Flag("tarpit.log.retention", "Delete scanner log files last written longer ago than this (checked at start-up, hourly and on rotation).").Default(d.LogRetention.String()).DurationVar(&c.LogRetention)
+	app.Flag("tarpit.log.retention", "Delete scanner log files last written longer ago than this (checked at start-up and hourly).").Default(d.LogRetention.String()).DurationVar(&c.LogRetention)
 	c.LogSweepInterval = d.LogSweepInterval
 	return c
 }
@@ -338,6 +338,10 @@ func (t *Tarpit) Run(ctx context.Context) error {
 	close(t.done)
 	return nil
 }
+
+// Done is closed once Run has closed every listener, every trapped
+// connection and the scanner log.
+func (t *Tarpit) Done() <-chan struct{} { return t.done }
 
 // Snapshot returns the current aggregates.
 func (t *Tarpit) Snapshot() Snapshot {

@@ -141,6 +141,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = server.Shutdown(shutdownCtx)
+	// Let the tarpit close its trapped clients and flush their close lines
+	// to the scanner log before the process exits.
+	select {
+	case <-trap.Done():
+	case <-shutdownCtx.Done():
+	}
 	return 0
 }
 

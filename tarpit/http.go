@@ -122,11 +122,20 @@ func (t *Tarpit) dripBlocking(ctx context.Context, c *client, w io.Writer, flush
 
 // detachFD takes the socket out of a hijacked connection: it duplicates the
 // descriptor (sharing its non-blocking mode) and closes the Go side, which
-// deregisters it from the poller. A PROXY-protocol wrapper is looked through.
+// deregisters it from the poller. PROXY-protocol and pending-limit wrappers
+// are looked through.
 func detachFD(conn net.Conn) (int, error) {
 	raw := conn
-	if pc, ok := conn.(*proxyproto.Conn); ok {
-		raw = pc.Raw()
+	for {
+		if pc, ok := raw.(*proxyproto.Conn); ok {
+			raw = pc.Raw()
+			continue
+		}
+		if w, ok := raw.(interface{ NetConn() net.Conn }); ok {
+			raw = w.NetConn()
+			continue
+		}
+		break
 	}
 	sc, ok := raw.(syscall.Conn)
 	if !ok {
@@ -193,6 +202,7 @@ func truncate(s string, n int) string {
 
 // serveHTTPListener runs a dedicated HTTP tarpit listener until ctx is done.
 func (t *Tarpit) serveHTTPListener(ctx context.Context, l net.Listener) {
+	l = &pendingLimit{Listener: l, t: t}
 	if t.cfg.ProxyProtocol {
 		l = &proxyproto.Listener{
 			Listener:          l,

@@ -164,3 +164,51 @@ func (f *flushRecorder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 func (f *flushRecorder) FlushError() error { f.flushes++; return nil }
+
+// TestDedicatedHTTPListenerBoundsPending: on a dedicated HTTP tarpit
+// listener, connections that have not sent their request yet are capped too
+// (each holds an HTTP server goroutine), and a connection handed to the
+// scheduler gives its pending slot back.
+func TestDedicatedHTTPListenerBoundsPending(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.SSHListenAddresses = nil
+	cfg.HTTPListenAddresses = []string{"127.0.0.1:0"}
+	cfg.MaxClients = 4
+	cfg.MaxClientsPerSource = 100
+	tp, _ := startTarpit(t, cfg)
+	addr := tp.HTTPAddrs()[0].String()
+	var idle []net.Conn
+	for i := 0; i < cfg.MaxClients; i++ {
+		idle = append(idle, dialFrom(t, "127.0.0.17", addr)) // sends nothing
+	}
+	extra := dialFrom(t, "127.0.0.17", addr)
+	if !readClosed(extra, 2*time.Second) {
+		t.Fatal("a connection past the pending cap was held")
+	}
+	if n := tp.Snapshot().Rejected[RejectMaxClients]; n != 1 {
+		t.Fatalf("max_clients rejections = %d, want 1", n)
+	}
+	// The idle ones now ask for something: they are trapped and their
+	// pending slots are free again.
+	for i, c := range idle {
+		if _, err := io.WriteString(c, "GET /.git/config HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "HTTP/1.1 200 OK\r\n" {
+			t.Fatalf("client %d: %q %v", i, line, err)
+		}
+	}
+	if a := tp.Snapshot().Protocols[ProtoHTTP].Active; a != int64(cfg.MaxClients) {
+		t.Fatalf("active = %d, want %d", a, cfg.MaxClients)
+	}
+	// Full now by trapped clients: a new request is refused by ServeHTTP.
+	c, _ := rawGet(t, "127.0.0.17", addr, "/wp-admin/")
+	if !readClosed(c, 2*time.Second) {
+		t.Fatal("a request past max-clients was held")
+	}
+	if n := tp.Snapshot().Rejected[RejectMaxClients]; n != 2 {
+		t.Fatalf("max_clients rejections = %d, want 2", n)
+	}
+}

@@ -121,6 +121,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	server := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
+		// Scrapers send a few hundred bytes of headers; scanners get no more
+		// than this buffered before the tarpit takes them.
+		MaxHeaderBytes: 8 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 

@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// Scrapers send a few hundred bytes of headers; scanners get no more
 		// than this buffered before the tarpit takes them.
 		MaxHeaderBytes: 8 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 
 	errc := make(chan error, 2)

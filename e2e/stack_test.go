@@ -54,8 +54,9 @@ func TestMakeStack(t *testing.T) {
 	prom, am, bridge, fake := e2eutil.FreeAddr(t, ""), e2eutil.FreeAddr(t, ""), e2eutil.FreeAddr(t, ""), e2eutil.FreeAddr(t, "")
 	_, popPort, _ := net.SplitHostPort(e2eutil.FreeAddr(t, "127.0.0.2"))
 	cmd := exec.Command("bash", filepath.Join(e2eutil.RepoRoot(t), "scripts", "stack.sh"))
+	stackDir := filepath.Join(t.TempDir(), "stack")
 	cmd.Env = append(os.Environ(), "BIN="+bin, "PROM_ADDR="+prom, "AM_ADDR="+am, "BRIDGE_ADDR="+bridge,
-		"FAKE_ADDR="+fake, "POP_PORT="+popPort)
+		"FAKE_ADDR="+fake, "POP_PORT="+popPort, "STACK_DIR="+stackDir)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -75,6 +76,12 @@ func TestMakeStack(t *testing.T) {
 		}
 		if t.Failed() {
 			t.Logf("stack.sh output:\n%s", out.String())
+			logs, _ := filepath.Glob(filepath.Join(stackDir, "logs", "*.log"))
+			for _, l := range logs {
+				if b, err := os.ReadFile(l); err == nil {
+					t.Logf("--- %s (last 3000 bytes):\n%s", filepath.Base(l), tail(b, 3000))
+				}
+			}
 		}
 	})
 
@@ -92,7 +99,7 @@ func TestMakeStack(t *testing.T) {
 		v, ok, err := s.promValue(prom, `sum(up{job="clavis-pop"})`)
 		return ok && v == 3, fmt.Sprintf("sum(up)=%v ok=%v err=%v", v, ok, err)
 	})
-	eventually(t, 60*time.Second, time.Second, "Watchdog heartbeat printed by the fake Kuma", func() (bool, string) {
+	eventually(t, 90*time.Second, time.Second, "Watchdog heartbeat printed by the fake Kuma", func() (bool, string) {
 		return strings.Contains(out.String(), `kuma {`) && strings.Contains(out.String(), `"status":"up"`), "no kuma line yet"
 	})
 
@@ -117,4 +124,11 @@ func TestMakeStack(t *testing.T) {
 			return false, "still listening"
 		})
 	}
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
 }

@@ -43,6 +43,8 @@ test: deps
 	$(GO) vet -tags commercial ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags telemetry ./cmd/clavis-telemetry/
+	# The 10,000,000-IP sketch accuracy check takes <1 s plain, minutes under -race.
+	$(GO) test -count=1 -run '^TestWindowAccuracy10M$$' ./internal/sketch/
 
 ## test-short: unit tests only, no real peers
 test-short:

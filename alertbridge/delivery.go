@@ -114,29 +114,41 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 var errTooOld = errors.New("older than --spool.max-age")
 
+// nextQueued returns up to n of target's oldest spooled records, waiting
+// until there is at least one. Read errors are logged and retried after a
+// second. It returns false once ctx is done.
+func (b *Bridge) nextQueued(ctx context.Context, target string, n int) ([]Queued, bool) {
+	for {
+		items, err := b.spool.Peek(target, n)
+		if err != nil {
+			b.log.Error("spool read failed", "target", target, "err", err)
+			if sleep(ctx, time.Second) != nil {
+				return nil, false
+			}
+			continue
+		}
+		if len(items) > 0 {
+			return items, true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-b.wake[target]:
+		}
+	}
+}
+
 // ntfyWorker drains the ntfy queue strictly in order, one record at a time:
 // a record is removed from the spool only after ntfy answered 2xx (or a
 // permanent error, or max-age).
 func (b *Bridge) ntfyWorker(ctx context.Context) {
 	for {
-		items, err := b.spool.Peek(TargetNtfy, 1)
-		if err != nil {
-			b.log.Error("spool read failed", "target", TargetNtfy, "err", err)
-			if sleep(ctx, time.Second) != nil {
-				return
-			}
-			continue
-		}
-		if len(items) == 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-b.wake[TargetNtfy]:
-			}
-			continue
+		items, ok := b.nextQueued(ctx, TargetNtfy, 1)
+		if !ok {
+			return
 		}
 		it := items[0]
-		err = b.deliverNtfy(ctx, &it.Record)
+		err := b.deliverNtfy(ctx, &it.Record)
 		if ctx.Err() != nil {
 			return // shutting down: the record stays spooled
 		}

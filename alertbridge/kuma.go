@@ -143,21 +143,9 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 		down[s] = true
 	}
 	for {
-		items, err := b.spool.Peek(TargetKuma, 500)
-		if err != nil {
-			b.log.Error("spool read failed", "target", TargetKuma, "err", err)
-			if sleep(ctx, time.Second) != nil {
-				return
-			}
-			continue
-		}
-		if len(items) == 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-b.wake[TargetKuma]:
-			}
-			continue
+		items, ok := b.nextQueued(ctx, TargetKuma, 500)
+		if !ok {
+			return
 		}
 		// st is changed in place: if the push or the commit does not
 		// happen, the worker returns and the next start reloads the

@@ -77,7 +77,7 @@ func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
 		"http://127.0.0.1:9746/webhook", hook.URL+"/webhook",
 		"/etc/alertmanager/alertbridge-token", tokenFile,
 	)), 0o644)
-	addr := e2eutil.FreeAddr(t, "")
+	addr := e2eutil.FreeAddr(t, "127.0.3.1")
 	e2eutil.StartProcess(t, amBin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--cluster.listen-address=")
 	client := &http.Client{Timeout: 5 * time.Second}

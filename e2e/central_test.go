@@ -21,7 +21,7 @@ func TestCentralPipelineEndToEnd(t *testing.T) {
 		t.Skip("end to end: real Prometheus and Alertmanager, several minutes")
 	}
 	t.Parallel()
-	s := startStack(t, stackOptions{pops: 3, prometheuses: 1, alertmanagers: 1, firstLoopback: 2})
+	s := startStack(t, stackOptions{pops: 3, prometheuses: 1, alertmanagers: 1, firstLoopback: 2, host: "127.0.1.1"})
 	prom, am := s.promAddrs[0], s.amAddrs[0]
 
 	// 1. All three POPs are scraped (TLS, basic auth, file_sd labels).

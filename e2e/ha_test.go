@@ -32,7 +32,7 @@ func TestHAPipelineNotifiesOnce(t *testing.T) {
 		t.Skip("end to end: real Prometheus and Alertmanager, several minutes")
 	}
 	t.Parallel()
-	s := startStack(t, stackOptions{pops: 2, prometheuses: 2, alertmanagers: 2, firstLoopback: 10,
+	s := startStack(t, stackOptions{pops: 2, prometheuses: 2, alertmanagers: 2, firstLoopback: 10, host: "127.0.2.1",
 		promConfig: "ha/prometheus.yml", promTemplate: haPromTemplate,
 		promFlags: []string{"--enable-feature=expand-external-labels"}})
 

@@ -155,8 +155,10 @@ type stackOptions struct {
 	prometheuses  int // replicas, each with the same config plus a replica label
 	alertmanagers int // > 1: clustered with --cluster.peer
 	// firstLoopback is the last byte of the first POP's 127.0.0.x address,
-	// so that parallel tests use different addresses.
+	// and host the loopback address of the central services, so that
+	// parallel tests never compete for the same ports.
 	firstLoopback int
+	host          string
 	// promConfig is the repository's Prometheus config to run, relative to
 	// prometheus/ (default prometheus.yml), promTemplate adapts it to the
 	// test's addresses (replica i listening on self), promFlags are extra
@@ -221,6 +223,9 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	popBin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
 	bridgeBin := e2eutil.BuildBinary(t, "./cmd/alertbridge")
 
+	if o.host == "" {
+		o.host = "127.0.0.1"
+	}
 	s := &stack{t: t, dir: t.TempDir(), amBin: amBin, client: &http.Client{Timeout: 5 * time.Second}}
 	root := e2eutil.RepoRoot(t)
 
@@ -284,12 +289,12 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	// Fake ntfy and Kuma, and the bridge in front of them.
 	s.ntfy = fakenotify.NewNtfy(fakenotify.NtfyOptions{Tokens: map[string]bool{ntfyToken: true}})
 	s.kuma = fakenotify.NewKuma(kumaToken)
-	s.fake, err = fakenotify.StartServer(fakenotify.Mux(s.ntfy, s.kuma), "127.0.0.1:0")
+	s.fake, err = fakenotify.StartServer(fakenotify.Mux(s.ntfy, s.kuma), net.JoinHostPort(o.host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.fake.Close)
-	s.bridgeAddr = e2eutil.FreeAddr(t, "")
+	s.bridgeAddr = e2eutil.FreeAddr(t, o.host)
 	e2eutil.StartProcess(t, bridgeBin,
 		"--web.listen-address="+s.bridgeAddr,
 		"--webhook.token-file="+tokenFile,
@@ -314,9 +319,9 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	)), 0o644)
 	var clusterAddrs []string
 	for i := 0; i < o.alertmanagers; i++ {
-		s.amAddrs = append(s.amAddrs, e2eutil.FreeAddr(t, ""))
+		s.amAddrs = append(s.amAddrs, e2eutil.FreeAddr(t, o.host))
 		if o.alertmanagers > 1 {
-			clusterAddrs = append(clusterAddrs, e2eutil.FreeAddr(t, ""))
+			clusterAddrs = append(clusterAddrs, e2eutil.FreeAddr(t, o.host))
 		}
 	}
 	for i := range s.amAddrs {
@@ -353,7 +358,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	for i := 0; i < o.prometheuses; i++ {
-		addr := e2eutil.FreeAddr(t, "")
+		addr := e2eutil.FreeAddr(t, o.host)
 		s.promAddrs = append(s.promAddrs, addr)
 		cfg := o.promTemplate(t, s, string(promSrc), i, addr)
 		// Next to the original, so its relative paths (rules, targets,

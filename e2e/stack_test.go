@@ -51,12 +51,15 @@ func TestMakeStack(t *testing.T) {
 	e2eutil.BuildBinary(t, "./internal/fakenotify/cmd/fakenotify")
 	bin := filepath.Dir(pop)
 
-	prom, am, bridge, fake := e2eutil.FreeAddr(t, ""), e2eutil.FreeAddr(t, ""), e2eutil.FreeAddr(t, ""), e2eutil.FreeAddr(t, "")
-	_, popPort, _ := net.SplitHostPort(e2eutil.FreeAddr(t, "127.0.0.2"))
+	// Loopback addresses no other test uses, so a port picked here cannot
+	// be taken by a parallel test before the script binds it.
+	const host, popNet = "127.0.5.1", "127.0.5"
+	prom, am, bridge, fake := e2eutil.FreeAddr(t, host), e2eutil.FreeAddr(t, host), e2eutil.FreeAddr(t, host), e2eutil.FreeAddr(t, host)
+	_, popPort, _ := net.SplitHostPort(e2eutil.FreeAddr(t, popNet+".2"))
 	cmd := exec.Command("bash", filepath.Join(e2eutil.RepoRoot(t), "scripts", "stack.sh"))
 	stackDir := filepath.Join(t.TempDir(), "stack")
 	cmd.Env = append(os.Environ(), "BIN="+bin, "PROM_ADDR="+prom, "AM_ADDR="+am, "BRIDGE_ADDR="+bridge,
-		"FAKE_ADDR="+fake, "POP_PORT="+popPort, "STACK_DIR="+stackDir)
+		"FAKE_ADDR="+fake, "POP_PORT="+popPort, "POP_NET="+popNet, "STACK_DIR="+stackDir)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -89,7 +92,7 @@ func TestMakeStack(t *testing.T) {
 		return strings.Contains(out.String(), "stack: ready"), "no 'stack: ready' yet"
 	})
 	for _, want := range []string{"http://" + prom, "http://" + am, "http://" + bridge + "/metrics", "http://" + fake + "/-/fake/ntfy/messages",
-		fmt.Sprintf("https://127.0.0.2:%s/metrics", popPort)} {
+		fmt.Sprintf("https://%s.2:%s/metrics", popNet, popPort)} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("stack.sh does not print %s", want)
 		}
@@ -114,7 +117,7 @@ func TestMakeStack(t *testing.T) {
 	if !strings.Contains(out.String(), "stack: stopped") {
 		t.Error("stack.sh did not report stopping")
 	}
-	for _, a := range []string{prom, am, bridge, fake, "127.0.0.2:" + popPort, "127.0.0.3:" + popPort} {
+	for _, a := range []string{prom, am, bridge, fake, popNet + ".2:" + popPort, popNet + ".3:" + popPort} {
 		eventually(t, 10*time.Second, 200*time.Millisecond, a+" released", func() (bool, string) {
 			c, err := net.DialTimeout("tcp", a, time.Second)
 			if err != nil {

@@ -10,8 +10,9 @@
 # start it again (the command is printed) and watch the resolution.
 #
 # Overrides (environment): BIN (built binaries, default bin), PROM_ADDR,
-# AM_ADDR, BRIDGE_ADDR, FAKE_ADDR (host:port on 127.0.0.1), POP_PORT,
-# STACK_DIR (kept after exit when set; default: a temp dir, removed).
+# AM_ADDR, BRIDGE_ADDR, FAKE_ADDR (host:port on loopback), POP_PORT,
+# POP_NET (POPs on $POP_NET.2-4, default 127.0.0), STACK_DIR (kept after
+# exit when set; default: a temp dir, removed).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,7 +23,9 @@ AM_ADDR=${AM_ADDR:-127.0.0.1:9093}
 BRIDGE_ADDR=${BRIDGE_ADDR:-127.0.0.1:9746}
 FAKE_ADDR=${FAKE_ADDR:-127.0.0.1:9747}
 POP_PORT=${POP_PORT:-9745}
-POPS=("fra1 eu-central 127.0.0.2" "ams1 eu-west 127.0.0.3" "iad1 us-east 127.0.0.4")
+POP_NET=${POP_NET:-127.0.0}
+case $POP_NET in 127.*) ;; *) echo "stack: POP_NET must be in 127.0.0.0/8" >&2; exit 1;; esac
+POPS=("fra1 eu-central $POP_NET.2" "ams1 eu-west $POP_NET.3" "iad1 us-east $POP_NET.4")
 # A demo password for a loopback-only stack; its bcrypt hash (cost 10) is
 # what the POPs' web config holds. Never reuse it anywhere else.
 SCRAPE_PASSWORD=clavis-stack

@@ -256,7 +256,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "commercial")
 	config, pool := writeTLSConfig(t, "prometheus", "s3cret-scrape")
 	addr := e2eutil.FreeAddr(t, "")
-	e2eutil.StartProcess(t, bin, "--web.listen-address="+addr, "--web.config.file="+config)
+	e2eutil.StartProcess(t, bin, "--web.listen-address="+addr, "--web.config.file="+config, "--tarpit.interval=200ms")
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	url := "https://" + addr + "/metrics"
 
@@ -298,6 +298,27 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	if code := try("prometheus", "s3cret-scrape"); code != http.StatusOK {
 		t.Errorf("right credentials: %d, want 200", code)
 	}
+	// A scanner has no credentials: a path the exporter does not serve is
+	// held by the tarpit, not answered 401 by the auth check.
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /wp-login.php HTTP/1.1\r\nHost: pop\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+	got, err := io.ReadAll(conn)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("unauthenticated scanner was not held (read ended with %v) after %q", err, got)
+	}
+	if !strings.HasPrefix(string(got), "HTTP/1.1 200") || strings.Contains(string(got), "401") ||
+		strings.Count(string(got), "\r\n") < 2 {
+		t.Errorf("unauthenticated scanner got %q, want dripped tarpit headers", got)
+	}
+
 	// Plain HTTP to the TLS port gets no metrics.
 	plain := &http.Client{Timeout: 5 * time.Second}
 	if resp, err := plain.Get("http://" + addr + "/metrics"); err == nil {

@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -118,39 +117,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// the HTTP tarpit.
 	mux.Handle("/", rootHandler(landing, trap))
 
-	server := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		// Scrapers send a few hundred bytes of headers; scanners get no more
-		// than this buffered before the tarpit takes them.
-		MaxHeaderBytes: 8 << 10,
-		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	newServer := func() *http.Server {
+		return &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			// Scrapers send a few hundred bytes of headers; scanners get no
+			// more than this buffered before the tarpit takes them.
+			MaxHeaderBytes: 8 << 10,
+			ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
 	}
 
-	errc := make(chan error, 2)
-	go func() { errc <- trap.Run(ctx) }()
-	go func() { errc <- tel.serve(server, logger) }()
+	// Both run until ctx is done; whichever fails first stops the other.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- tel.serve(ctx, newServer, trap, logger) }()
+	go func() {
+		if err := trap.Run(ctx); err != nil {
+			logger.Error("tarpit failed", "err", err)
+			cancel()
+		}
+	}()
 	ready.Store(true)
 
+	code := 0
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
-	case err := <-errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("server failed", "err", err)
-			return 1
-		}
+		<-serveErr // the listeners shut down gracefully
+	case err := <-serveErr:
+		logger.Error("web server failed", "err", err)
+		code = 1
+		cancel()
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = server.Shutdown(shutdownCtx)
 	// Let the tarpit close its trapped clients and flush their close lines
 	// to the scanner log before the process exits.
 	select {
 	case <-trap.Done():
-	case <-shutdownCtx.Done():
+	case <-time.After(shutdownTimeout):
 	}
-	return 0
+	return code
 }
 
 // rootHandler answers "/" with the landing page and hands every other path to

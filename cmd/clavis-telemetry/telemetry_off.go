@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"html"
 	"io"
 	"log/slog"
@@ -49,27 +48,17 @@ func (*telemetry) mount(_ context.Context, mux *http.ServeMux, logger *slog.Logg
 	}), nil
 }
 
-// serve listens on every --web.listen-address, plain HTTP.
-func (t *telemetry) serve(server *http.Server, logger *slog.Logger) error {
-	errc := make(chan error, len(t.listenAddresses))
-	var listeners []net.Listener
-	for _, addr := range t.listenAddresses {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			for _, o := range listeners {
-				o.Close()
-			}
-			return err
-		}
-		listeners = append(listeners, l)
-		logger.Info("Listening on", "address", l.Addr().String())
+// serve listens on every --web.listen-address, plain HTTP, until ctx is
+// done. The mux already sends unknown paths to the tarpit.
+func (t *telemetry) serve(ctx context.Context, newServer func() *http.Server, _ http.Handler, logger *slog.Logger) error {
+	listeners, err := listenTCP(t.listenAddresses)
+	if err != nil {
+		return err
 	}
 	for _, l := range listeners {
-		go func() { errc <- server.Serve(l) }()
+		logger.Info("Listening on", "address", l.Addr().String())
 	}
-	err := <-errc
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	return serveAll(ctx, listeners, newServer, func(l net.Listener, srv *http.Server) error {
+		return srv.Serve(l)
+	})
 }

@@ -4,11 +4,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -52,10 +55,28 @@ func (t *telemetry) validate() error {
 	return nil
 }
 
-// serve runs the listeners with exporter-toolkit: TLS and basic auth from
-// --web.config.file, several --web.listen-address, systemd sockets.
-func (t *telemetry) serve(server *http.Server, logger *slog.Logger) error {
-	return web.ListenAndServe(server, t.web, logger)
+// serve runs every --web.listen-address (or the systemd sockets) through
+// exporter-toolkit, so TLS and basic auth come from --web.config.file and
+// follow its changes, until ctx is done. Requests for paths the exporter
+// does not serve go to the tarpit in front of the auth check.
+func (t *telemetry) serve(ctx context.Context, newServer func() *http.Server, trap http.Handler, logger *slog.Logger) error {
+	var listeners []net.Listener
+	var err error
+	if *t.web.WebSystemdSocket {
+		logger.Info("Listening on systemd activated listeners instead of port listeners.")
+		if listeners, err = activation.Listeners(); err == nil && len(listeners) == 0 {
+			err = errors.New("no socket activation file descriptors found")
+		}
+	} else {
+		listeners, err = listenTCP(*t.web.WebListenAddresses)
+	}
+	if err != nil {
+		return err
+	}
+	return serveAll(ctx, listeners, newServer, func(l net.Listener, srv *http.Server) error {
+		front := &frontListener{Listener: l, install: func() { srv.Handler = tarpitFront(srv.Handler, trap) }}
+		return web.Serve(front, srv, t.web, logger)
+	})
 }
 
 // mount adds /metrics to mux and returns the landing page.

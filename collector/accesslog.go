@@ -176,26 +176,26 @@ func newAccesslogCollector(cfg *accesslogConfig, env Env) (*accesslogCollector, 
 	return &accesslogCollector{counter: counter, follower: follower, env: env}, nil
 }
 
-func (c *accesslogCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+func (c *accesslogCollector) Update(ctx context.Context, ch *Batch) error {
 	s := c.counter.Snapshot(c.env.Now())
 	for _, r := range s.Requests {
-		ch <- prometheus.MustNewConstMetric(httpRequestsDesc, prometheus.CounterValue, float64(r.Count), r.Method, r.Code, r.Route)
+		ch.Send(prometheus.MustNewConstMetric(httpRequestsDesc, prometheus.CounterValue, float64(r.Count), r.Method, r.Code, r.Route))
 	}
 	for _, h := range s.Durations {
 		buckets := make(map[float64]uint64, len(h.Cumulative))
 		for i, ub := range h.UpperBounds {
 			buckets[ub] = h.Cumulative[i]
 		}
-		ch <- prometheus.MustNewConstHistogram(httpDurationDesc, h.Count, h.Sum, buckets, h.Route)
+		ch.Send(prometheus.MustNewConstHistogram(httpDurationDesc, h.Count, h.Sum, buckets, h.Route))
 	}
-	ch <- prometheus.MustNewConstMetric(httpResponseBytesDesc, prometheus.CounterValue, float64(s.ResponseBytes))
+	ch.Send(prometheus.MustNewConstMetric(httpResponseBytesDesc, prometheus.CounterValue, float64(s.ResponseBytes)))
 	for result, v := range s.Lines {
-		ch <- prometheus.MustNewConstMetric(accesslogLinesDesc, prometheus.CounterValue, float64(v), result)
+		ch.Send(prometheus.MustNewConstMetric(accesslogLinesDesc, prometheus.CounterValue, float64(v), result))
 	}
-	ch <- prometheus.MustNewConstMetric(accesslogRotationsDesc, prometheus.CounterValue, float64(c.follower.Rotations()))
-	ch <- prometheus.MustNewConstMetric(accesslogFollowingDesc, prometheus.GaugeValue, float64(c.follower.Following()))
-	ch <- prometheus.MustNewConstMetric(accesslogLastLineDesc, prometheus.GaugeValue, s.LastLineTimestamp)
-	ch <- prometheus.MustNewConstMetric(uniqueIPs24hDesc, prometheus.GaugeValue, float64(s.UniqueIPs24h))
-	ch <- prometheus.MustNewConstMetric(uniqueIPs1hDesc, prometheus.GaugeValue, float64(s.UniqueIPs1h))
+	ch.Send(prometheus.MustNewConstMetric(accesslogRotationsDesc, prometheus.CounterValue, float64(c.follower.Rotations())))
+	ch.Send(prometheus.MustNewConstMetric(accesslogFollowingDesc, prometheus.GaugeValue, float64(c.follower.Following())))
+	ch.Send(prometheus.MustNewConstMetric(accesslogLastLineDesc, prometheus.GaugeValue, s.LastLineTimestamp))
+	ch.Send(prometheus.MustNewConstMetric(uniqueIPs24hDesc, prometheus.GaugeValue, float64(s.UniqueIPs24h)))
+	ch.Send(prometheus.MustNewConstMetric(uniqueIPs1hDesc, prometheus.GaugeValue, float64(s.UniqueIPs1h)))
 	return nil
 }

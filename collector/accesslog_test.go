@@ -39,8 +39,12 @@ type directCollector struct{ c Collector }
 func (d directCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (d directCollector) Collect(ch chan<- prometheus.Metric) {
-	if err := d.c.Update(context.Background(), ch); err != nil {
+	var b Batch
+	if err := d.c.Update(context.Background(), &b); err != nil {
 		panic(err)
+	}
+	for _, m := range b.Metrics() {
+		ch <- m
 	}
 }
 

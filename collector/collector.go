@@ -33,8 +33,23 @@ type Collector interface {
 	// done: the scrape has then moved on without it. An error marks the
 	// collector failed for this scrape (clavis_scrape_collector_success 0);
 	// metrics already sent are still exported.
-	Update(ctx context.Context, ch chan<- prometheus.Metric) error
+	Update(ctx context.Context, ch *Batch) error
 }
+
+// Batch receives the metrics of one collector run. It is a slice, not a
+// channel, because a run's metrics are only read once the run is over:
+// a channel cost a goroutine to drain it and a hand-over per metric. A
+// Batch belongs to the one run it was made for; Send is not safe for
+// concurrent use.
+type Batch struct {
+	metrics []prometheus.Metric
+}
+
+// Send adds m to the batch.
+func (b *Batch) Send(m prometheus.Metric) { b.metrics = append(b.metrics, m) }
+
+// Metrics returns what was sent, in order.
+func (b *Batch) Metrics() []prometheus.Metric { return b.metrics }
 
 // Paths locates the host's pseudo file systems, so tests and containers can
 // point collectors at fixtures or at the host's mounts.

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // withSpecs swaps the registry for the duration of a test.
@@ -24,7 +23,7 @@ func withSpecs(t *testing.T, ss ...Spec) {
 func testSpec(name string, def, core bool) Spec {
 	return Spec{Name: name, DefaultEnabled: def, Core: core, Setup: func(*kingpin.Application) Factory {
 		return func(Env) (Collector, error) {
-			return fakeCollector(func(context.Context, chan<- prometheus.Metric) error { return nil }), nil
+			return fakeCollector(func(context.Context, *Batch) error { return nil }), nil
 		}
 	}}
 }
@@ -88,7 +87,7 @@ func TestBuildPassesPaths(t *testing.T) {
 	withSpecs(t, Spec{Name: "p", DefaultEnabled: true, Setup: func(*kingpin.Application) Factory {
 		return func(env Env) (Collector, error) {
 			got = env.Paths
-			return fakeCollector(func(context.Context, chan<- prometheus.Metric) error { return nil }), nil
+			return fakeCollector(func(context.Context, *Batch) error { return nil }), nil
 		}
 	}})
 	s, err := parse(t, "--path.procfs=/x/proc", "--path.rootfs=/x")

@@ -101,7 +101,7 @@ func (c *cpuCollector) newCPU(id int64) (*cpuSeries, error) {
 	return cs, nil
 }
 
-func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *cpuCollector) Update(_ context.Context, ch *Batch) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, err := c.stat.read()
@@ -132,13 +132,13 @@ func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 				v = prev.values[i]
 			}
 			prev.values[i] = v
-			ch <- prev.series[i].counter(v)
+			ch.Send(prev.series[i].counter(v))
 		}
 	}
-	ch <- c.countSeries.gauge(float64(len(cpus)))
+	ch.Send(c.countSeries.gauge(float64(len(cpus))))
 	if btime == 0 {
 		return errors.New("reading stat: no btime line")
 	}
-	ch <- c.bootSeries.gauge(float64(btime))
+	ch.Send(c.bootSeries.gauge(float64(btime)))
 	return nil
 }

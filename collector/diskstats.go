@@ -67,7 +67,7 @@ func newDiskstatsCollector(procPath string, filter deviceFilter) *diskstatsColle
 	return c
 }
 
-func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *diskstatsCollector) Update(_ context.Context, ch *Batch) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, err := c.file.read()
@@ -87,11 +87,11 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 			continue
 		}
 		s := e.series
-		ch <- s[0].counter(float64(d.readSectors) * diskSectorSize)
-		ch <- s[1].counter(float64(d.writeSectors) * diskSectorSize)
-		ch <- s[2].counter(float64(d.reads))
-		ch <- s[3].counter(float64(d.writes))
-		ch <- s[4].counter(float64(d.ioTicks) / 1000)
+		ch.Send(s[0].counter(float64(d.readSectors) * diskSectorSize))
+		ch.Send(s[1].counter(float64(d.writeSectors) * diskSectorSize))
+		ch.Send(s[2].counter(float64(d.reads)))
+		ch.Send(s[3].counter(float64(d.writes)))
+		ch.Send(s[4].counter(float64(d.ioTicks) / 1000))
 	}
 	return nil
 }

@@ -151,6 +151,7 @@ type filesystemCollector struct {
 	tableMu   sync.Mutex
 	table     []mount
 	tableFile *os.File // open on the mountinfo file the table came from
+	tableFd   int32    // tableFile's descriptor: os.File.Fd costs an fcntl per call
 	canPoll   bool     // tableFile is on procfs, whose poll reports changes
 }
 
@@ -188,7 +189,7 @@ type mount struct {
 	series [7]*series
 }
 
-func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+func (c *filesystemCollector) Update(ctx context.Context, ch *Batch) error {
 	mounts, err := c.mounts()
 	if err != nil {
 		return err
@@ -238,7 +239,7 @@ collect:
 
 	for i, m := range mounts {
 		labels, s := m.labels, m.series
-		ch <- s[5].gauge(m.readonly)
+		ch.Send(s[5].gauge(m.readonly))
 		r := stats[i]
 		switch {
 		case r == nil:
@@ -246,17 +247,17 @@ collect:
 				c.cfg.logger.Warn("statfs did not answer in time; skipping this mount until it does",
 					"mountpoint", labels[1], "fstype", labels[2], "timeout", c.cfg.statTimeout)
 			}
-			ch <- s[6].gauge(1)
+			ch.Send(s[6].gauge(1))
 		case r.err != nil:
 			c.cfg.logger.Debug("statfs failed", "mountpoint", labels[1], "err", r.err)
-			ch <- s[6].gauge(1)
+			ch.Send(s[6].gauge(1))
 		default:
-			ch <- s[6].gauge(0)
-			ch <- s[0].gauge(float64(r.st.size))
-			ch <- s[1].gauge(float64(r.st.free))
-			ch <- s[2].gauge(float64(r.st.avail))
-			ch <- s[3].gauge(float64(r.st.files))
-			ch <- s[4].gauge(float64(r.st.filesFree))
+			ch.Send(s[6].gauge(0))
+			ch.Send(s[0].gauge(float64(r.st.size)))
+			ch.Send(s[1].gauge(float64(r.st.free)))
+			ch.Send(s[2].gauge(float64(r.st.avail)))
+			ch.Send(s[3].gauge(float64(r.st.files)))
+			ch.Send(s[4].gauge(float64(r.st.filesFree)))
 		}
 	}
 	return nil
@@ -273,7 +274,7 @@ collect:
 func (c *filesystemCollector) mounts() ([]mount, error) {
 	c.tableMu.Lock()
 	defer c.tableMu.Unlock()
-	if c.tableFile != nil && c.canPoll && !mountTableChanged(c.tableFile) {
+	if c.tableFile != nil && c.canPoll && !mountTableChanged(c.tableFd) {
 		return c.table, nil
 	}
 	if c.tableFile != nil {
@@ -285,7 +286,8 @@ func (c *filesystemCollector) mounts() ([]mount, error) {
 		return nil, err
 	}
 	var st unix.Statfs_t
-	c.canPoll = unix.Fstatfs(int(f.Fd()), &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
+	c.tableFd = int32(f.Fd())
+	c.canPoll = unix.Fstatfs(int(c.tableFd), &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
 	c.table, c.tableFile = table, f
 	return table, nil
 }
@@ -303,8 +305,8 @@ func (c *filesystemCollector) makeSeries(m *mount) error {
 }
 
 // mountTableChanged polls the open mountinfo file without waiting.
-func mountTableChanged(f *os.File) bool {
-	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLPRI}}
+func mountTableChanged(fd int32) bool {
+	fds := []unix.PollFd{{Fd: fd, Events: unix.POLLPRI}}
 	if _, err := unix.Poll(fds, 0); err != nil {
 		return true
 	}

@@ -192,13 +192,12 @@ func TestFilesystemHonoursContext(t *testing.T) {
 	c := newFilesystemCollector(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	ch := make(chan prometheus.Metric, 100)
-	if err := c.Update(ctx, ch); err != nil {
+	var ch Batch
+	if err := c.Update(ctx, &ch); err != nil {
 		t.Fatal(err)
 	}
-	close(ch)
 	errs := 0
-	for m := range ch {
+	for _, m := range ch.Metrics() {
 		if m.Desc() == c.deviceError {
 			errs++
 		}

@@ -47,7 +47,7 @@ func newLoadavgCollector(procPath string) *loadavgCollector {
 	return c
 }
 
-func (c *loadavgCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *loadavgCollector) Update(_ context.Context, ch *Batch) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, err := c.file.read()
@@ -59,7 +59,7 @@ func (c *loadavgCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 		return err
 	}
 	for i, s := range c.series {
-		ch <- s.gauge(l[i])
+		ch.Send(s.gauge(l[i]))
 	}
 	return nil
 }

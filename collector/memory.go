@@ -54,7 +54,7 @@ func newMemoryCollector(procPath string) *memoryCollector {
 	return c
 }
 
-func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *memoryCollector) Update(_ context.Context, ch *Batch) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, err := c.file.read()
@@ -72,7 +72,7 @@ func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 	// is left out rather than reported as 0, which would read as "no memory".
 	for i, s := range c.series {
 		if m.present[i] {
-			ch <- s.gauge(float64(m.bytes[i]))
+			ch.Send(s.gauge(float64(m.bytes[i])))
 		}
 	}
 	return nil

@@ -56,7 +56,7 @@ func newNetdevCollector(procPath string, filter deviceFilter) *netdevCollector {
 	return c
 }
 
-func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *netdevCollector) Update(_ context.Context, ch *Batch) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, err := c.file.read()
@@ -76,14 +76,14 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 			continue
 		}
 		ser := e.series
-		ch <- ser[0].counter(float64(s.rxBytes))
-		ch <- ser[1].counter(float64(s.txBytes))
-		ch <- ser[2].counter(float64(s.rxPackets))
-		ch <- ser[3].counter(float64(s.txPackets))
-		ch <- ser[4].counter(float64(s.rxErrs))
-		ch <- ser[5].counter(float64(s.txErrs))
-		ch <- ser[6].counter(float64(s.rxDrop))
-		ch <- ser[7].counter(float64(s.txDrop))
+		ch.Send(ser[0].counter(float64(s.rxBytes)))
+		ch.Send(ser[1].counter(float64(s.txBytes)))
+		ch.Send(ser[2].counter(float64(s.rxPackets)))
+		ch.Send(ser[3].counter(float64(s.txPackets)))
+		ch.Send(ser[4].counter(float64(s.rxErrs)))
+		ch.Send(ser[5].counter(float64(s.txErrs)))
+		ch.Send(ser[6].counter(float64(s.rxDrop)))
+		ch.Send(ser[7].counter(float64(s.txDrop)))
 	}
 	return nil
 }

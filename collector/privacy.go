@@ -88,6 +88,29 @@ func NewPrivacyGate(g prometheus.Gatherer, logger *slog.Logger) prometheus.Gathe
 // registry's consistency errors quote label values).
 func (g *privacyGate) Gather() ([]*dto.MetricFamily, error) {
 	mfs, err := g.inner.Gather()
+	return g.pass(mfs, err)
+}
+
+// NewTransactionalPrivacyGate is NewPrivacyGate for a gatherer whose
+// families are reused once written, such as Gatherer.
+func NewTransactionalPrivacyGate(g prometheus.TransactionalGatherer, logger *slog.Logger) prometheus.TransactionalGatherer {
+	return transactionalGate{gate: NewPrivacyGate(nil, logger).(*privacyGate), inner: g}
+}
+
+type transactionalGate struct {
+	gate  *privacyGate
+	inner prometheus.TransactionalGatherer
+}
+
+func (t transactionalGate) Gather() ([]*dto.MetricFamily, func(), error) {
+	mfs, done, err := t.inner.Gather()
+	out, err := t.gate.pass(mfs, err)
+	return out, done, err
+}
+
+// pass returns the families of mfs that pass the gate, and err with IPs
+// scrubbed from its text.
+func (g *privacyGate) pass(mfs []*dto.MetricFamily, err error) ([]*dto.MetricFamily, error) {
 	out := make([]*dto.MetricFamily, 0, len(mfs)+1)
 	for _, mf := range mfs {
 		name := mf.GetName()

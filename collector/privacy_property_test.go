@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"pgregory.net/rapid"
+
+	metricshttp "github.com/clavitor/clavis-telemetry/internal/exposition"
 )
 
 // The privacy property: whatever the access log and the vault directory
@@ -73,8 +75,7 @@ func (l *leakySet) set(v []string) {
 	l.mu.Unlock()
 }
 
-func (l *leakySet) Describe(chan<- *prometheus.Desc) {}
-func (l *leakySet) Collect(ch chan<- prometheus.Metric) {
+func (l *leakySet) Update(_ context.Context, ch *Batch) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	seen := map[string]bool{}
@@ -83,9 +84,10 @@ func (l *leakySet) Collect(ch chan<- prometheus.Metric) {
 			continue // the registry refuses duplicate series
 		}
 		seen[v] = true
-		ch <- prometheus.MustNewConstMetric(leakyTarpitDesc, prometheus.CounterValue, 1, v)
-		ch <- prometheus.MustNewConstMetric(leakyFSDesc, prometheus.GaugeValue, 1, "sd"+strconv.Itoa(i), v, "ext4")
+		ch.Send(prometheus.MustNewConstMetric(leakyTarpitDesc, prometheus.CounterValue, 1, v))
+		ch.Send(prometheus.MustNewConstMetric(leakyFSDesc, prometheus.GaugeValue, 1, "sd"+strconv.Itoa(i), v, "ext4"))
 	}
+	return nil
 }
 
 // privacyPOP is one exporter under test: real collectors reading a log
@@ -94,7 +96,7 @@ type privacyPOP struct {
 	tb        testing.TB
 	inner     *prometheus.Registry
 	handler   http.Handler
-	gate      prometheus.Gatherer
+	gate      *privacyGate
 	leaky     *leakySet
 	logs      *lockedBuffer
 	logPath   string
@@ -137,10 +139,19 @@ func newPrivacyPOP(tb testing.TB) *privacyPOP {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// The exporter's own path: scraper (with the leaky collector among the
+	// real ones), Gatherer, privacy gate, exposition handler. inner is the
+	// same scraper seen through a registry, without the gate.
+	named := []Named{{Name: "leaky", Collector: p.leaky}}
+	for _, e := range scraper.entries {
+		named = append(named, e.Named)
+	}
+	withLeaky := NewScraper(named, scraper.timeout, logger)
 	p.inner = prometheus.NewRegistry()
-	p.inner.MustRegister(scraper, p.leaky)
-	p.gate = NewPrivacyGate(p.inner, logger)
-	p.handler = promhttp.HandlerFor(p.gate, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError})
+	p.inner.MustRegister(withLeaky)
+	gated := NewTransactionalPrivacyGate(NewGatherer(withLeaky), logger).(transactionalGate)
+	p.gate = gated.gate
+	p.handler = metricshttp.Handler(gated, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError})
 	return p
 }
 
@@ -398,7 +409,7 @@ func (p *privacyPOP) checkOnce(t *rapid.T) {
 	}
 	p.leaky.set(leak)
 
-	gate := p.gate.(*privacyGate)
+	gate := p.gate
 	ipCount := &gate.counts[slices.Index(redactionReasons[:], ReasonIPAddress)]
 	before := ipCount.Load()
 	bodies := p.exposition(t)

@@ -269,7 +269,7 @@ func TestMountTableCachedOnProcfs(t *testing.T) {
 	if len(first) > 0 && &first[0] != &second[0] {
 		t.Fatal("the mount table was parsed again although it did not change")
 	}
-	if mountTableChanged(c.tableFile) {
+	if mountTableChanged(c.tableFd) {
 		t.Fatal("poll reports a change of an unchanged mount table")
 	}
 }

@@ -33,8 +33,9 @@ type Named struct {
 }
 
 // Scraper runs collectors concurrently on every scrape. It is a
-// prometheus.Collector; a collector that fails or hangs reports success 0
-// and never fails or stalls the scrape.
+// prometheus.Collector, and NewGatherer turns it into the exporter's
+// /metrics source; a collector that fails or hangs reports success 0 and
+// never fails or stalls the scrape.
 type Scraper struct {
 	entries []*scrapeEntry
 	timeout time.Duration
@@ -45,17 +46,30 @@ type scrapeEntry struct {
 	Named
 	running atomic.Bool
 	start   sync.Once
-	// The worker goroutine and its metric channel live as long as the
-	// scraper: starting goroutines and channels afresh on every scrape cost
-	// a tenth of a scrape's CPU (stack growth included).
+	// The worker goroutine lives as long as the scraper: starting a
+	// goroutine afresh on every scrape cost a tenth of a scrape's CPU
+	// (stack growth included).
 	requests chan runRequest
-	metrics  chan prometheus.Metric // nil marks the end of one run
-	gathered chan []prometheus.Metric
+	// lastCount sizes the next run's batch; only the worker touches it.
+	lastCount int
+	// The collector's own duration and success series, built once.
+	duration, success *series
 }
 
+// runRequest asks a worker for one run. done is shared by all collectors
+// of one scrape and buffered for all of them, so a worker that finishes
+// after its scrape gave up on it never blocks.
 type runRequest struct {
-	ctx  context.Context
-	done chan<- runResult
+	ctx   context.Context
+	index int
+	done  chan<- runResult
+}
+
+type runResult struct {
+	index    int
+	metrics  []prometheus.Metric
+	err      error
+	duration time.Duration
 }
 
 // NewScraper returns a scraper for the given collectors, each allowed
@@ -66,7 +80,17 @@ func NewScraper(cs []Named, timeout time.Duration, logger *slog.Logger) *Scraper
 	}
 	s := &Scraper{timeout: timeout, logger: logger}
 	for _, c := range cs {
-		s.entries = append(s.entries, &scrapeEntry{Named: c})
+		e := &scrapeEntry{Named: c}
+		// Collector names come from Register (code), so the label values
+		// are valid; a failure here is a programming error.
+		var err error
+		if e.duration, err = newSeries(scrapeDurationDesc, c.Name); err != nil {
+			panic(err)
+		}
+		if e.success, err = newSeries(scrapeSuccessDesc, c.Name); err != nil {
+			panic(err)
+		}
+		s.entries = append(s.entries, e)
 	}
 	return s
 }
@@ -86,86 +110,82 @@ func (s *Scraper) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
 func (s *Scraper) Collect(ch chan<- prometheus.Metric) {
-	var wg sync.WaitGroup
-	for _, e := range s.entries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.collectOne(e, ch)
-		}()
-	}
-	wg.Wait()
+	s.collect(func(m prometheus.Metric) { ch <- m })
 }
 
-type runResult struct {
-	metrics []prometheus.Metric
-	err     error
+// collect runs every collector once and hands emit, collector by collector
+// in registration order, what each sent followed by its duration and
+// success.
+func (s *Scraper) collect(emit func(prometheus.Metric)) {
+	for i, r := range s.scrape() {
+		e := s.entries[i]
+		seconds := r.duration.Seconds()
+		success := 1.0
+		if r.err != nil {
+			success = 0
+			s.logger.Error("collector failed", "collector", e.Name, "duration_seconds", seconds, "err", r.err)
+		}
+		// Metrics a collector managed to send before failing are still
+		// useful: export them next to success 0.
+		for _, m := range r.metrics {
+			emit(m)
+		}
+		emit(e.duration.gauge(seconds))
+		emit(e.success.gauge(success))
+	}
 }
 
-func (s *Scraper) collectOne(e *scrapeEntry, ch chan<- prometheus.Metric) {
-	start := time.Now()
-	metrics, err := s.run(e)
-	duration := time.Since(start).Seconds()
-	success := 1.0
-	if err != nil {
-		success = 0
-		s.logger.Error("collector failed", "collector", e.Name, "duration_seconds", duration, "err", err)
-	}
-	// Metrics a collector managed to send before failing are still useful:
-	// export them next to success 0.
-	for _, m := range metrics {
-		ch <- m
-	}
-	ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, duration, e.Name)
-	ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, success, e.Name)
-}
-
-// run executes one collector on its worker goroutine, so that a hang cannot
-// hold the scrape: after the timeout the scrape returns, the late metrics are
-// discarded, and until the hung run ends the collector is skipped.
-func (s *Scraper) run(e *scrapeEntry) ([]prometheus.Metric, error) {
-	if !e.running.CompareAndSwap(false, true) {
-		return nil, errStillRunning
-	}
-	e.start.Do(e.startWorker)
+// scrape starts every collector on its worker goroutine and waits for all
+// of them, or for the timeout: then the scrape moves on, the late metrics
+// are discarded, and until a hung run ends its collector is skipped. The
+// collectors start together, so one deadline serves them all.
+func (s *Scraper) scrape() []runResult {
+	results := make([]runResult, len(s.entries))
+	done := make(chan runResult, len(s.entries))
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	done := make(chan runResult, 1)
-	e.requests <- runRequest{ctx: ctx, done: done} // never blocks: one run at a time, buffered
-	// The scrape waits on its own timer rather than on ctx, which the
-	// deferred cancel ends too.
-	timer := time.NewTimer(s.timeout)
-	defer timer.Stop()
-	select {
-	case r := <-done:
-		return r.metrics, r.err
-	case <-timer.C:
-		return nil, errors.New("timed out after " + s.timeout.String())
+	start := time.Now()
+	pending := 0
+	for i, e := range s.entries {
+		if !e.running.CompareAndSwap(false, true) {
+			results[i].err = errStillRunning
+			continue
+		}
+		e.start.Do(e.startWorker)
+		e.requests <- runRequest{ctx: ctx, index: i, done: done} // never blocks: one run at a time, buffered
+		results[i].err = errPending
+		pending++
 	}
+	for ; pending > 0; pending-- {
+		select {
+		case r := <-done:
+			results[r.index] = r
+		case <-ctx.Done():
+			late := time.Since(start)
+			for i := range results {
+				if results[i].err == errPending {
+					results[i] = runResult{err: errors.New("timed out after " + s.timeout.String()), duration: late}
+				}
+			}
+			return results
+		}
+	}
+	return results
 }
 
-// startWorker starts the goroutines that run the collector on request and
-// gather what it sends.
+// errPending marks, within one scrape, a collector that has not answered.
+var errPending = errors.New("pending")
+
+// startWorker starts the goroutine that runs the collector on request.
 func (e *scrapeEntry) startWorker() {
 	e.requests = make(chan runRequest, 1)
-	e.metrics = make(chan prometheus.Metric, 64)
-	e.gathered = make(chan []prometheus.Metric)
-	go func() {
-		var ms []prometheus.Metric
-		for m := range e.metrics {
-			if m == nil {
-				e.gathered <- ms
-				ms = make([]prometheus.Metric, 0, cap(ms))
-				continue
-			}
-			ms = append(ms, m)
-		}
-	}()
 	go func() {
 		for req := range e.requests {
-			err := updateSafely(req.ctx, e.Collector, e.metrics)
-			e.metrics <- nil
-			r := runResult{metrics: <-e.gathered, err: err}
+			start := time.Now()
+			b := &Batch{metrics: make([]prometheus.Metric, 0, e.lastCount)}
+			err := updateSafely(req.ctx, e.Collector, b)
+			e.lastCount = len(b.metrics)
+			r := runResult{index: req.index, metrics: b.metrics, err: err, duration: time.Since(start)}
 			// Clear the flag before handing over the result, so a scrape
 			// that follows right after this one never sees a finished run
 			// as running.
@@ -177,7 +197,7 @@ func (e *scrapeEntry) startWorker() {
 
 // updateSafely runs Update and turns a panic into an error: one broken
 // collector must not take the exporter down.
-func updateSafely(ctx context.Context, c Collector, ch chan<- prometheus.Metric) (err error) {
+func updateSafely(ctx context.Context, c Collector, ch *Batch) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = panicError{p}

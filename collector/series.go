@@ -39,13 +39,13 @@ func (s *series) gauge(v float64) prometheus.Metric {
 	return &sample{series: s, value: v}
 }
 
-// sample is one value of a series: a prometheus.Metric in one allocation.
+// sample is one value of a series: a prometheus.Metric in one small
+// allocation. Gatherer reads it directly into reused protobufs; Write is
+// for everything else (a Registry in tests).
 type sample struct {
 	series    *series
 	value     float64
 	isCounter bool
-	c         dto.Counter
-	g         dto.Gauge
 }
 
 func (m *sample) Desc() *prometheus.Desc { return m.series.desc }
@@ -53,11 +53,9 @@ func (m *sample) Desc() *prometheus.Desc { return m.series.desc }
 func (m *sample) Write(out *dto.Metric) error {
 	out.Label = m.series.labels
 	if m.isCounter {
-		m.c.Value = &m.value
-		out.Counter = &m.c
+		out.Counter = &dto.Counter{Value: &m.value}
 	} else {
-		m.g.Value = &m.value
-		out.Gauge = &m.g
+		out.Gauge = &dto.Gauge{Value: &m.value}
 	}
 	return nil
 }

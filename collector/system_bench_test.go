@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	metricshttp "github.com/clavitor/clavis-telemetry/internal/exposition"
 )
 
 // hostCollectors builds the six system collectors over this machine's /proc
@@ -41,29 +43,42 @@ func BenchmarkSystemCollectors(b *testing.B) {
 }
 
 // BenchmarkSystemScrape is one whole /metrics request the way the exporter
-// serves it: scraper, privacy gate, promhttp with Prometheus' Accept header.
-// bench/exporter.sh measures the same against node_exporter. The variants
-// show where the time goes, for choices outside the collectors:
+// serves it: scraper, Gatherer, privacy gate, promhttp with Prometheus'
+// Accept header. bench/exporter.sh measures the same against node_exporter.
+// The variants show where the time goes:
 //
-//	gzip        as Prometheus asks (Accept-Encoding: gzip)
-//	identity    the same without compression
-//	sequential  identity, with the collectors called one after the other
-//	            on the registry's goroutine instead of through the Scraper
+//	openmetrics  what the exporter serves Prometheus (internal/exposition)
+//	text         the text format 0.0.4 instead (curl, older scrapers)
+//	gzip         openmetrics compressed (--web.compression), by promhttp
+//	registry     the path before Gatherer and internal/exposition: a
+//	             prometheus.Registry holding the Scraper, behind the
+//	             non-transactional gate, encoded by promhttp
+//	sequential   registry, with the collectors called one after the other on
+//	             the registry's goroutine: no isolation, no timeout
 func BenchmarkSystemScrape(b *testing.B) {
+	const prometheusAccept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 	for _, v := range []struct {
-		name, encoding string
-		sequential     bool
-	}{{"gzip", "gzip", false}, {"identity", "identity", false}, {"sequential", "identity", true}} {
-		b.Run(v.name, func(b *testing.B) {
+		name, accept, encoding string
+		handler                func(b *testing.B) http.Handler
+	}{
+		{"openmetrics", prometheusAccept, "identity", gathererHandler},
+		{"text", "text/plain", "identity", gathererHandler},
+		{"gzip", prometheusAccept, "gzip", gathererHandler},
+		{"registry", prometheusAccept, "identity", func(b *testing.B) http.Handler {
 			reg := prometheus.NewRegistry()
-			if v.sequential {
-				reg.MustRegister(sequentialCollectors(hostCollectors(b)))
-			} else {
-				reg.MustRegister(NewScraper(hostCollectors(b), 4*time.Second, nil))
-			}
-			h := promhttp.HandlerFor(NewPrivacyGate(reg, nil), promhttp.HandlerOpts{EnableOpenMetrics: true})
+			reg.MustRegister(NewScraper(hostCollectors(b), 4*time.Second, nil))
+			return promhttp.HandlerFor(NewPrivacyGate(reg, nil), promhttp.HandlerOpts{EnableOpenMetrics: true})
+		}},
+		{"sequential", prometheusAccept, "identity", func(b *testing.B) http.Handler {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(sequentialCollectors(hostCollectors(b)))
+			return promhttp.HandlerFor(NewPrivacyGate(reg, nil), promhttp.HandlerOpts{EnableOpenMetrics: true})
+		}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			h := v.handler(b)
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-			req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+			req.Header.Set("Accept", v.accept)
 			req.Header.Set("Accept-Encoding", v.encoding)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -77,6 +92,12 @@ func BenchmarkSystemScrape(b *testing.B) {
 	}
 }
 
+// gathererHandler is /metrics as the exporter mounts it.
+func gathererHandler(b *testing.B) http.Handler {
+	g := NewTransactionalPrivacyGate(NewGatherer(NewScraper(hostCollectors(b), 4*time.Second, nil)), nil)
+	return metricshttp.Handler(g, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError})
+}
+
 // sequentialCollectors runs collectors one after the other, with no timeout
 // or goroutine of their own: the floor the Scraper's isolation costs above.
 type sequentialCollectors []Named
@@ -85,6 +106,10 @@ func (s sequentialCollectors) Describe(chan<- *prometheus.Desc) {}
 
 func (s sequentialCollectors) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range s {
-		_ = c.Collector.Update(context.Background(), ch)
+		var b Batch
+		_ = c.Collector.Update(context.Background(), &b)
+		for _, m := range b.Metrics() {
+			ch <- m
+		}
 	}
 }

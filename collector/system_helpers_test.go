@@ -38,18 +38,9 @@ func compareCollector(t *testing.T, name string, c Collector, want string, famil
 
 // collectAll runs Update once and returns what it sent and its error.
 func collectAll(c Collector) ([]prometheus.Metric, error) {
-	ch := make(chan prometheus.Metric)
-	done := make(chan []prometheus.Metric)
-	go func() {
-		var ms []prometheus.Metric
-		for m := range ch {
-			ms = append(ms, m)
-		}
-		done <- ms
-	}()
-	err := c.Update(context.Background(), ch)
-	close(ch)
-	return <-done, err
+	var b Batch
+	err := c.Update(context.Background(), &b)
+	return b.Metrics(), err
 }
 
 const successHelp = `# HELP clavis_scrape_collector_success Whether a collector succeeded during this scrape (1) or failed or timed out (0).

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // makeVaultDir fills a new directory under parent with n empty vault files
@@ -82,13 +80,14 @@ func BenchmarkVaultCollector(b *testing.B) {
 				if variant.workers > 0 {
 					c.workers = variant.workers
 				}
-				ch := make(chan prometheus.Metric, 2)
 				for b.Loop() {
-					if err := c.Update(context.Background(), ch); err != nil {
+					var ch Batch
+					if err := c.Update(context.Background(), &ch); err != nil {
 						b.Fatal(err)
 					}
-					<-ch
-					<-ch
+					if n := len(ch.Metrics()); n != 2 {
+						b.Fatalf("%d metrics, want 2", n)
+					}
 				}
 				st, _ := scanVaultDir(context.Background(), dir, c.isVaultName, 1)
 				if st.count != int64(size.n) {

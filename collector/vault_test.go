@@ -263,20 +263,20 @@ func TestVaultCollectorHonoursContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	ch := make(chan prometheus.Metric, 10)
+	ch := &Batch{}
 	err = c.Update(ctx, ch)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Update with a cancelled context: err = %v, want context.Canceled", err)
 	}
-	if len(ch) != 0 {
-		t.Errorf("a stopped count must not be exported as if complete (%d metrics sent)", len(ch))
+	if n := len(ch.Metrics()); n != 0 {
+		t.Errorf("a stopped count must not be exported as if complete (%d metrics sent)", n)
 	}
 	// And with a live context the same directory is counted in full.
 	if err := c.Update(context.Background(), ch); err != nil {
 		t.Fatal(err)
 	}
 	var m dto.Metric
-	if err := (<-ch).Write(&m); err != nil {
+	if err := ch.Metrics()[0].Write(&m); err != nil {
 		t.Fatal(err)
 	}
 	if got := m.GetGauge().GetValue(); got != 2*vaultCtxCheckEvery {

@@ -20,10 +20,13 @@ TEST_TIMEOUT ?= 40m
 all: build
 
 ## build: the three editions of clavis-telemetry, and alertbridge
+# Static binaries (no cgo), as the Dockerfile builds them: nothing to
+# install on a POP, and no libc mapped into the process (about 2 MB of RSS).
+build: export CGO_ENABLED = 0
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/clavis-telemetry ./cmd/clavis-telemetry
 	$(GO) build -ldflags '$(LDFLAGS)' -tags telemetry -o $(BIN)/clavis-telemetry-telemetry ./cmd/clavis-telemetry
-	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -tags commercial -o $(BIN)/clavis-telemetry-commercial ./cmd/clavis-telemetry
+	$(GO) build -ldflags '$(LDFLAGS)' -tags commercial -o $(BIN)/clavis-telemetry-commercial ./cmd/clavis-telemetry
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/alertbridge ./cmd/alertbridge
 
 ## run: the telemetry edition serving this machine's /metrics on $(LISTEN)

@@ -20,8 +20,9 @@ node=$(command -v prometheus-node-exporter || true)
 [ -n "$node" ] || for d in /usr/bin /usr/sbin; do [ -x $d/prometheus-node-exporter ] && node=$d/prometheus-node-exporter; done
 [ -n "$node" ] || { echo "prometheus-node-exporter not installed (run scripts/install-deps.sh)" >&2; exit 1; }
 
-# Built like `make build` builds it (stripped), so RSS is what a POP runs.
-go build -trimpath -ldflags '-s -w' -tags telemetry -o "$work/clavis-telemetry" ./cmd/clavis-telemetry
+# Built like `make build` builds it (static, stripped), so RSS is what a POP
+# runs.
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -tags telemetry -o "$work/clavis-telemetry" ./cmd/clavis-telemetry
 go build -o "$work/scrapebench" ./bench/scrapebench
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -26,6 +26,7 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 
+	"github.com/clavitor/clavis-telemetry/internal/memtrim"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
 
@@ -140,6 +141,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	ready.Store(true)
+	// Start-up is over: its code and tables need not count in RSS.
+	if n, err := memtrim.ReleaseExecutablePages(); err != nil {
+		logger.Debug("could not release start-up pages", "err", err)
+	} else {
+		logger.Debug("released start-up pages of the executable", "bytes", n)
+	}
 
 	code := 0
 	select {

@@ -264,17 +264,33 @@ func (g *privacyGate) redact(family, reason, labelName string, series int) {
 	g.logger.Warn("privacy gate dropped series (logged once per family and reason; values are never logged)", attrs...)
 }
 
-func (g *privacyGate) redactionsFamily() *dto.MetricFamily {
-	mf := &dto.MetricFamily{
-		Name: proto.String(redactionsFamily),
-		Help: proto.String(redactionsHelp),
-		Type: dto.MetricType_COUNTER.Enum(),
-	}
+// redactionLabels are the label pairs of the gate's own counter, built
+// once: only the values change from scrape to scrape.
+var redactionLabels = func() (out [len(redactionReasons)][]*dto.LabelPair) {
 	for i, r := range redactionReasons {
-		mf.Metric = append(mf.Metric, &dto.Metric{
-			Label:   []*dto.LabelPair{{Name: proto.String("reason"), Value: proto.String(r)}},
-			Counter: &dto.Counter{Value: proto.Float64(float64(g.counts[i].Load()))},
-		})
+		out[i] = []*dto.LabelPair{{Name: proto.String("reason"), Value: proto.String(r)}}
+	}
+	return out
+}()
+
+func (g *privacyGate) redactionsFamily() *dto.MetricFamily {
+	// One allocation per kind instead of several per series.
+	const n = len(redactionReasons)
+	metrics := make([]dto.Metric, n)
+	counters := make([]dto.Counter, n)
+	values := make([]float64, n)
+	mf := &dto.MetricFamily{
+		Name:   proto.String(redactionsFamily),
+		Help:   proto.String(redactionsHelp),
+		Type:   dto.MetricType_COUNTER.Enum(),
+		Metric: make([]*dto.Metric, n),
+	}
+	for i := range n {
+		values[i] = float64(g.counts[i].Load())
+		counters[i].Value = &values[i]
+		metrics[i].Label = redactionLabels[i]
+		metrics[i].Counter = &counters[i]
+		mf.Metric[i] = &metrics[i]
 	}
 	return mf
 }

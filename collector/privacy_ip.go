@@ -60,17 +60,24 @@ func isIPTokenByte(c byte) bool {
 }
 
 func tokenIsIP(t string) bool {
-	hasDigit, hasColon := false, false
+	hasDigit, hasColon, hasPunct := false, false, false
 	for i := 0; i < len(t); i++ {
 		switch c := t[i]; {
 		case c >= '0' && c <= '9':
 			hasDigit = true
 		case c == ':':
 			hasColon = true
+		case c == '.', c == '%', c == '[', c == ']':
+			hasPunct = true
 		}
 	}
 	if !hasDigit && !hasColon {
 		return false // "GET", "sda", "other": the common case ends here
+	}
+	if !hasColon && !hasPunct {
+		// Letters and digits only ("0", "sda1", "2xx"): of all the forms
+		// below, only 0x-hex can match.
+		return hexV4(t)
 	}
 	// [v6], [v6]:port, [v6%zone]:port, and sloppy [v4]:port.
 	if t[0] == '[' {

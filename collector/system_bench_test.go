@@ -113,3 +113,35 @@ func (s sequentialCollectors) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// BenchmarkPrivacyGatePass is the gate's share of a scrape: one pass over
+// this host's system families.
+func BenchmarkPrivacyGatePass(b *testing.B) {
+	g := NewGatherer(NewScraper(hostCollectors(b), 4*time.Second, nil))
+	mfs, done, err := g.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer done()
+	gate := NewPrivacyGate(nil, nil).(*privacyGate)
+	b.ReportAllocs()
+	for b.Loop() {
+		if out, _ := gate.pass(mfs, nil); len(out) != len(mfs)+1 {
+			b.Fatalf("%d families out of %d", len(out), len(mfs))
+		}
+	}
+}
+
+// BenchmarkGatherer is the Gatherer's share of a scrape on top of the
+// collectors: gathering this host's system families.
+func BenchmarkGatherer(b *testing.B) {
+	g := NewGatherer(NewScraper(hostCollectors(b), 4*time.Second, nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		_, done, err := g.Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		done()
+	}
+}

@@ -95,26 +95,28 @@ func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.
 	// Everything the POP says about itself passes the privacy gate.
 	var gatherer prometheus.TransactionalGatherer = collector.NewTransactionalPrivacyGate(
 		collector.NewGatherer(scraper, buildInfo()), logger)
-	var instrument prometheus.Registerer = prometheus.NewRegistry() // discarded when exporter metrics are off
+	var self *prometheus.Registry // go_*, process_*, promhttp_*
 	if !*t.disableExporterMetrics {
-		self := prometheus.NewRegistry()
+		self = prometheus.NewRegistry()
 		self.MustRegister(
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 			collectors.NewGoCollector(),
 		)
 		gatherer = prometheus.NewMultiTRegistry(gatherer, prometheus.ToTransactionalGatherer(self))
-		instrument = self
 	}
 	// promhttp's handler, with the text formats Prometheus asks for
 	// encoded by internal/exposition (byte-identical, a fraction of the CPU).
-	handler := exposition.Handler(gatherer, promhttp.HandlerOpts{
+	var handler http.Handler = exposition.Handler(gatherer, promhttp.HandlerOpts{
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: *t.maxRequests,
 		EnableOpenMetrics:   true,
 		DisableCompression:  !*t.compression,
 	})
-	mux.Handle("/metrics", promhttp.InstrumentMetricHandler(instrument, handler))
+	if self != nil {
+		handler = promhttp.InstrumentMetricHandler(self, handler)
+	}
+	mux.Handle("/metrics", handler)
 	return web.NewLandingPage(web.LandingConfig{
 		Name:        program,
 		Description: "Operational telemetry for a Clavitor POP (" + edition + " edition). No user data is exported.",

@@ -3,9 +3,11 @@ package exposition
 import (
 	"bytes"
 	"fmt"
+	"mime"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -48,7 +50,44 @@ func Handler(g prometheus.TransactionalGatherer, opts promhttp.HandlerOpts) http
 	return h
 }
 
+// negotiation is the outcome of one Accept header.
+type negotiation struct {
+	accept      string
+	format      expfmt.Format
+	fast        bool // a format AppendFamily writes
+	openMetrics bool
+}
+
+// negotiate is expfmt.NegotiateAccept, remembered for the last Accept
+// header seen: a Prometheus server sends the same one on every scrape, and
+// parsing it cost a twentieth of a scrape. NegotiateAccept reads only that
+// header (and model.NameEscapingScheme, which this program never changes).
+func (h *handler) negotiate(header http.Header) *negotiation {
+	accept := header.Get("Accept")
+	if n := h.last.Load(); n != nil && n.accept == accept {
+		return n
+	}
+	format := expfmt.NegotiateAccept(header, h.accepted...)
+	n := &negotiation{accept: accept, format: format}
+	// expfmt writes OpenMetrics 2.0 differently; only 1.0 (and its
+	// 0.0.1 alias) and text 0.0.4 take the fast path.
+	version := ""
+	if _, params, err := mime.ParseMediaType(string(format)); err == nil {
+		version = params["version"]
+	}
+	switch format.FormatType() {
+	case expfmt.TypeTextPlain:
+		n.fast = version == "0.0.4"
+	case expfmt.TypeOpenMetrics:
+		n.fast = version == expfmt.OpenMetricsVersion_1_0_0 || version == expfmt.OpenMetricsVersion_0_0_1
+		n.openMetrics = true
+	}
+	h.last.Store(n)
+	return n
+}
+
 type handler struct {
+	last        atomic.Pointer[negotiation]
 	g           prometheus.TransactionalGatherer
 	opts        promhttp.HandlerOpts
 	promhttp    http.Handler
@@ -74,9 +113,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	format := expfmt.NegotiateAccept(r.Header, h.accepted...)
-	openMetrics := format.FormatType() == expfmt.TypeOpenMetrics
-	if !h.fast || !(openMetrics || format.FormatType() == expfmt.TypeTextPlain) ||
+	n := h.negotiate(r.Header)
+	format, openMetrics := n.format, n.openMetrics
+	if !h.fast || !n.fast ||
 		(h.compression && r.Header.Get("Accept-Encoding") != "") ||
 		(r.URL != nil && r.URL.Query().Has("name[]")) {
 		h.promhttp.ServeHTTP(w, r)

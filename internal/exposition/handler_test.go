@@ -84,6 +84,8 @@ func TestHandlerServesWhatPromhttpServes(t *testing.T) {
 			{"*/*", "identity", ""},
 			{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", "", ""},
 			{"text/plain", "", "?name[]=clavis_load1"},
+			{"application/openmetrics-text;version=2.0.0", "", ""},
+			{prometheusAccept, "", ""}, // the remembered negotiation, after others
 		} {
 			name := fmt.Sprintf("compression=%v accept=%q encoding=%q query=%q", compression, req.accept, req.encoding, req.query)
 			got := serve(ours, http.MethodGet, req.accept, req.encoding, req.query)

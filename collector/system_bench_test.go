@@ -63,7 +63,7 @@ func BenchmarkSystemScrape(b *testing.B) {
 	}{
 		{"openmetrics", prometheusAccept, "identity", gathererHandler},
 		{"text", "text/plain", "identity", gathererHandler},
-		{"gzip", prometheusAccept, "gzip", gathererHandler},
+		{"gzip", prometheusAccept, "gzip", gzipHandler},
 		{"registry", prometheusAccept, "identity", func(b *testing.B) http.Handler {
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(NewScraper(hostCollectors(b), 4*time.Second, nil))
@@ -95,7 +95,13 @@ func BenchmarkSystemScrape(b *testing.B) {
 // gathererHandler is /metrics as the exporter mounts it.
 func gathererHandler(b *testing.B) http.Handler {
 	g := NewTransactionalPrivacyGate(NewGatherer(NewScraper(hostCollectors(b), 4*time.Second, nil)), nil)
-	return metricshttp.Handler(g, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError})
+	return metricshttp.Handler(g, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError, DisableCompression: true})
+}
+
+// gzipHandler is /metrics with --web.compression.
+func gzipHandler(b *testing.B) http.Handler {
+	g := NewTransactionalPrivacyGate(NewGatherer(NewScraper(hostCollectors(b), 4*time.Second, nil)), nil)
+	return metricshttp.Handler(g, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError, DisableCompression: false})
 }
 
 // sequentialCollectors runs collectors one after the other, with no timeout

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -116,7 +117,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := h.negotiate(r.Header)
 	format, openMetrics := n.format, n.openMetrics
 	if !h.fast || !n.fast ||
-		(h.compression && r.Header.Get("Accept-Encoding") != "") ||
+		(h.compression && !identityOnly(r.Header.Get("Accept-Encoding"))) ||
 		(r.URL != nil && r.URL.Query().Has("name[]")) {
 		h.promhttp.ServeHTTP(w, r)
 		return
@@ -173,4 +174,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes()) // a scraper gone away is no error of ours
 	}
+}
+
+// identityOnly reports whether an Accept-Encoding header leaves promhttp no
+// compression to choose: absent, or "identity" alone.
+func identityOnly(acceptEncoding string) bool {
+	return acceptEncoding == "" || strings.EqualFold(strings.TrimSpace(acceptEncoding), "identity")
 }

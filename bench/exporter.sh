@@ -5,7 +5,9 @@
 # N times each (default 1000) by bench/scrapebench with Prometheus' Accept
 # header and gzip. Prints CPU time of each exporter process per scrape
 # (utime+stime from /proc/PID/stat), p50/p99 latency, RSS and response size,
-# and the ratios to node_exporter.
+# and the ratios to node_exporter. go-http-floor, a bare Go HTTP server with
+# a fixed body of the same size (bench/httpfloor), shows the part of a
+# scrape's cost that comes with net/http itself.
 # Targets (issue 2): CPU per scrape <= 1/8 of node_exporter's, p99 < 5 ms,
 # RSS < 15 MB. The script reports them; it fails only if a scrape fails.
 set -euo pipefail
@@ -24,6 +26,7 @@ node=$(command -v prometheus-node-exporter || true)
 # runs.
 CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -tags telemetry -o "$work/clavis-telemetry" ./cmd/clavis-telemetry
 go build -o "$work/scrapebench" ./bench/scrapebench
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/httpfloor" ./bench/httpfloor
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "not ready: $1" >&2; return 1; }
@@ -40,21 +43,18 @@ cport=$(free_port)
   --collector.loadavg --collector.diskstats --collector.netdev >"$work/clavis.log" 2>&1 &
 cpid=$!; pids+=($cpid)
 
-# The same binary on one OS thread: a cheaper setting for the lead to weigh
-# (fewer cross-thread goroutine wake-ups per scrape); informational.
-c1port=$(free_port)
-GOMAXPROCS=1 "$work/clavis-telemetry" --web.listen-address=127.0.0.1:$c1port --web.disable-exporter-metrics \
-  --collector.disable-defaults --collector.cpu --collector.memory --collector.filesystem \
-  --collector.loadavg --collector.diskstats --collector.netdev >"$work/clavis1.log" 2>&1 &
-c1pid=$!; pids+=($c1pid)
+# The floor: a bare Go HTTP server with a fixed body of the same size.
+fport=$(free_port)
+"$work/httpfloor" -listen 127.0.0.1:$fport >"$work/floor.log" 2>&1 &
+fpid=$!; pids+=($fpid)
 
 wait_ready "http://127.0.0.1:$nport/metrics"
+wait_ready "http://127.0.0.1:$fport/metrics"
 wait_ready "http://127.0.0.1:$cport/metrics"
-wait_ready "http://127.0.0.1:$c1port/metrics"
 
 echo "exporter benchmark: $(nproc) cores, $("$node" --version 2>&1 | head -1), clavis-telemetry $(git describe --always --dirty 2>/dev/null || echo dev)"
 echo "series: node_exporter $(curl -fsS http://127.0.0.1:$nport/metrics | grep -vc '^#'), clavis-telemetry $(curl -fsS http://127.0.0.1:$cport/metrics | grep -vc '^#')"
-"$work/scrapebench" -n "$N" -target-cpu-ratio 0.125 -target-p99 5ms -target-rss-mb 15 \
+"$work/scrapebench" -n "$N" -reference go-http-floor -target-cpu-ratio 0.125 -target-p99 5ms -target-rss-mb 15 \
   "node_exporter=http://127.0.0.1:$nport/metrics@$npid" \
   "clavis-telemetry=http://127.0.0.1:$cport/metrics@$cpid" \
-  "clavis-gomaxprocs1=http://127.0.0.1:$c1port/metrics@$c1pid"
+  "go-http-floor=http://127.0.0.1:$fport/metrics@$fpid"

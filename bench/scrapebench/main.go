@@ -34,6 +34,7 @@ var (
 	targetCPURatio float64
 	targetP99      time.Duration
 	targetRSSMB    float64
+	references     map[string]bool
 	useGzip        bool
 )
 
@@ -58,6 +59,7 @@ func main() {
 	flag.Float64Var(&targetCPURatio, "target-cpu-ratio", 0, "if > 0, report whether each target's CPU per scrape is at most this fraction of the baseline's")
 	flag.DurationVar(&targetP99, "target-p99", 0, "if > 0, report whether each target's p99 latency is below this")
 	flag.Float64Var(&targetRSSMB, "target-rss-mb", 0, "if > 0, report whether each target's RSS is below this many MiB")
+	reference := flag.String("reference", "", "comma-separated names of targets shown for comparison only, with no target verdicts")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: %s [flags] name=URL@PID ... (the first target is the baseline)\n", os.Args[0])
 		flag.PrintDefaults()
@@ -66,6 +68,12 @@ func main() {
 	if flag.NArg() < 1 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	references = map[string]bool{}
+	for _, name := range strings.Split(*reference, ",") {
+		if name != "" {
+			references[name] = true
+		}
 	}
 	var targets []*target
 	for _, arg := range flag.Args() {
@@ -277,6 +285,9 @@ func report(w io.Writer, targets []*target, n int) {
 		fmt.Fprintf(w, "\n%s / %s: cpu/scrape %s, p50 %s, p99 %s, rss %.3f\n", t.name, base.name,
 			ratio(r.cpu, rows[0].cpu), ratio(r.p50, rows[0].p50), ratio(r.p99, rows[0].p99),
 			float64(t.rssKB)/float64(max(base.rssKB, 1)))
+		if references[t.name] {
+			continue
+		}
 		verdict := func(ok bool) string {
 			if ok {
 				return "met"

@@ -112,12 +112,19 @@ func (st *gatherState) reset() {
 	st.errs = st.errs[:0]
 }
 
-func (st *gatherState) newMetric() *dto.Metric {
-	if st.used == len(st.metrics) {
-		st.metrics = append(st.metrics, &dto.Metric{})
+// take returns the next protobuf of one of a state's arenas, growing the
+// arena the first time a scrape needs more than any before it.
+func take[T any](arena *[]*T, used *int) *T {
+	if *used == len(*arena) {
+		*arena = append(*arena, new(T))
 	}
-	m := st.metrics[st.used]
-	st.used++
+	x := (*arena)[*used]
+	*used++
+	return x
+}
+
+func (st *gatherState) newMetric() *dto.Metric {
+	m := take(&st.metrics, &st.used)
 	m.Reset()
 	return m
 }
@@ -127,32 +134,20 @@ func (st *gatherState) newMetric() *dto.Metric {
 func (st *gatherState) write(s *sample, pb *dto.Metric) {
 	pb.Label = s.series.labels
 	if s.isCounter {
-		if st.usedC == len(st.counters) {
-			st.counters = append(st.counters, &dto.Counter{})
-		}
-		c := st.counters[st.usedC]
-		st.usedC++
+		c := take(&st.counters, &st.usedC)
 		c.Reset()
 		c.Value = &s.value
 		pb.Counter = c
 		return
 	}
-	if st.usedG == len(st.gauges) {
-		st.gauges = append(st.gauges, &dto.Gauge{})
-	}
-	g := st.gauges[st.usedG]
-	st.usedG++
+	g := take(&st.gauges, &st.usedG)
 	g.Reset()
 	g.Value = &s.value
 	pb.Gauge = g
 }
 
 func (st *gatherState) family(meta *familyMeta, typ dto.MetricType) *dto.MetricFamily {
-	if st.usedFam == len(st.families) {
-		st.families = append(st.families, &dto.MetricFamily{})
-	}
-	mf := st.families[st.usedFam]
-	st.usedFam++
+	mf := take(&st.families, &st.usedFam)
 	clear(mf.Metric)
 	mf.Metric = mf.Metric[:0]
 	mf.Name, mf.Help, mf.Unit, mf.Type = &meta.name, &meta.help, meta.unit, &st.types[typ]

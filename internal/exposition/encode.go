@@ -96,15 +96,11 @@ func AppendFamily(buf []byte, mf *dto.MetricFamily, openMetrics bool) (_ []byte,
 			buf = append(buf, '}')
 		}
 		buf = append(buf, ' ')
-		if openMetrics {
-			buf = appendOpenMetricsFloat(buf, v)
-		} else {
-			buf = appendTextFloat(buf, v)
-		}
+		buf = appendFloat(buf, v, openMetrics)
 		if m.TimestampMs != nil {
 			buf = append(buf, ' ')
 			if openMetrics {
-				buf = appendOpenMetricsFloat(buf, float64(*m.TimestampMs)/1000)
+				buf = appendFloat(buf, float64(*m.TimestampMs)/1000, true)
 			} else {
 				buf = strconv.AppendInt(buf, *m.TimestampMs, 10)
 			}
@@ -172,35 +168,10 @@ func appendEscaped(buf []byte, s string, quote bool) []byte {
 	return append(buf, s[last:]...)
 }
 
-// appendTextFloat formats like expfmt's text writer.
-func appendTextFloat(buf []byte, f float64) []byte {
+// appendFloat formats a value like expfmt's writers. OpenMetrics marks
+// whole numbers as floats ("1.0"); both write zero, even -0, as 0.
+func appendFloat(buf []byte, f float64, openMetrics bool) []byte {
 	switch {
-	case f == 1:
-		return append(buf, '1')
-	case f == 0:
-		return append(buf, '0')
-	case f == -1:
-		return append(buf, "-1"...)
-	case math.IsNaN(f):
-		return append(buf, "NaN"...)
-	case math.IsInf(f, +1):
-		return append(buf, "+Inf"...)
-	case math.IsInf(f, -1):
-		return append(buf, "-Inf"...)
-	}
-	return strconv.AppendFloat(buf, f, 'g', -1, 64)
-}
-
-// appendOpenMetricsFloat formats like expfmt's OpenMetrics writer, which
-// marks whole numbers as floats ("1.0").
-func appendOpenMetricsFloat(buf []byte, f float64) []byte {
-	switch {
-	case f == 1:
-		return append(buf, "1.0"...)
-	case f == 0:
-		return append(buf, "0.0"...)
-	case f == -1:
-		return append(buf, "-1.0"...)
 	case math.IsNaN(f):
 		return append(buf, "NaN"...)
 	case math.IsInf(f, +1):
@@ -209,7 +180,14 @@ func appendOpenMetricsFloat(buf []byte, f float64) []byte {
 		return append(buf, "-Inf"...)
 	}
 	start := len(buf)
-	buf = strconv.AppendFloat(buf, f, 'g', -1, 64)
+	if f == 0 {
+		buf = append(buf, '0')
+	} else {
+		buf = strconv.AppendFloat(buf, f, 'g', -1, 64)
+	}
+	if !openMetrics {
+		return buf
+	}
 	for _, c := range buf[start:] {
 		if c == 'e' || c == '.' {
 			return buf

@@ -35,8 +35,8 @@ import (
 
 // telemetrySymbol matches what must never be linked into the community
 // edition: the collectors, the Prometheus client (promhttp among it) and the
-// exposition encoder.
-var telemetrySymbol = regexp.MustCompile(`github\.com/prometheus/client_golang|github\.com/prometheus/common/expfmt|promhttp|clavis-telemetry/collector`)
+// exposition encoders (expfmt's and our own).
+var telemetrySymbol = regexp.MustCompile(`github\.com/prometheus/client_golang|github\.com/prometheus/common/expfmt|promhttp|clavis-telemetry/collector|clavis-telemetry/internal/exposition`)
 
 func symbols(t *testing.T, bin string) []string {
 	t.Helper()

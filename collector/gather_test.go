@@ -194,7 +194,7 @@ func TestGathererRejectsInconsistentMetrics(t *testing.T) {
 			t.Errorf("exposition lacks %q:\n%s", want, text)
 		}
 	}
-	for _, unwanted := range []string{`x="b"`, `} 6`} {
+	for _, unwanted := range []string{`x="b"`, `clavis_test_dup{x="same"} 6`} {
 		if strings.Contains(text, unwanted) {
 			t.Errorf("exposition holds the rejected %q:\n%s", unwanted, text)
 		}

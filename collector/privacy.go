@@ -68,6 +68,12 @@ type privacyGate struct {
 // NewPrivacyGate wraps the POP registry so that every metric family passes
 // the allowlist and the IP/length checks before it is written.
 func NewPrivacyGate(g prometheus.Gatherer, logger *slog.Logger) prometheus.Gatherer {
+	gate := newPrivacyGate(logger)
+	gate.inner = g
+	return gate
+}
+
+func newPrivacyGate(logger *slog.Logger) *privacyGate {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -76,7 +82,6 @@ func NewPrivacyGate(g prometheus.Gatherer, logger *slog.Logger) prometheus.Gathe
 		allowed[name] = append([]string(nil), labels...)
 	}
 	return &privacyGate{
-		inner:   g,
 		logger:  logger.With("component", "privacy_gate"),
 		allowed: allowed,
 		logged:  map[string]struct{}{},
@@ -94,7 +99,7 @@ func (g *privacyGate) Gather() ([]*dto.MetricFamily, error) {
 // NewTransactionalPrivacyGate is NewPrivacyGate for a gatherer whose
 // families are reused once written, such as Gatherer.
 func NewTransactionalPrivacyGate(g prometheus.TransactionalGatherer, logger *slog.Logger) prometheus.TransactionalGatherer {
-	return transactionalGate{gate: NewPrivacyGate(nil, logger).(*privacyGate), inner: g}
+	return transactionalGate{gate: newPrivacyGate(logger), inner: g}
 }
 
 type transactionalGate struct {
@@ -303,23 +308,11 @@ func (e scrubbedError) Error() string { return e.msg }
 // "<redacted>".
 func scrubIPs(s string) string {
 	var b strings.Builder
-	start := -1
 	last := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && isIPTokenByte(s[i]) {
-			if start < 0 {
-				start = i
-			}
-			continue
-		}
-		if start >= 0 {
-			if tokenIsIP(s[start:i]) {
-				b.WriteString(s[last:start])
-				b.WriteString("<redacted>")
-				last = i
-			}
-			start = -1
-		}
+	for start, end := range ipTokens(s) {
+		b.WriteString(s[last:start])
+		b.WriteString("<redacted>")
+		last = end
 	}
 	if last == 0 {
 		return s

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"iter"
 	"net/netip"
 	"strings"
 )
@@ -31,22 +32,33 @@ import (
 // It does not allocate for values without a ':' or digit, and runs no
 // regular expression.
 func containsIP(s string) bool {
-	start := -1
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && isIPTokenByte(s[i]) {
-			if start < 0 {
-				start = i
-			}
-			continue
-		}
-		if start >= 0 {
-			if tokenIsIP(s[start:i]) {
-				return true
-			}
-			start = -1
-		}
+	for range ipTokens(s) {
+		return true
 	}
 	return false
+}
+
+// ipTokens yields the bounds of every token of s (a run of isIPTokenByte
+// bytes) that tokenIsIP flags. containsIP stops at the first; scrubIPs
+// replaces them all.
+func ipTokens(s string) iter.Seq2[int, int] {
+	return func(yield func(start, end int) bool) {
+		start := -1
+		for i := 0; i <= len(s); i++ {
+			if i < len(s) && isIPTokenByte(s[i]) {
+				if start < 0 {
+					start = i
+				}
+				continue
+			}
+			if start >= 0 {
+				if tokenIsIP(s[start:i]) && !yield(start, i) {
+					return
+				}
+				start = -1
+			}
+		}
+	}
 }
 
 func isIPTokenByte(c byte) bool {

@@ -129,7 +129,7 @@ func BenchmarkPrivacyGatePass(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer done()
-	gate := NewPrivacyGate(nil, nil).(*privacyGate)
+	gate := newPrivacyGate(nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		if out, _ := gate.pass(mfs, nil); len(out) != len(mfs)+1 {

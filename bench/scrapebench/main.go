@@ -6,7 +6,15 @@
 //
 // Scrapes are interleaved (A, B, A, B, ...) so that background load on a
 // shared machine hits every exporter alike. Requests ask for what Prometheus
-// asks for: its Accept header and gzip.
+// asks for: its Accept header and gzip. With -gap, every round of scrapes is
+// followed by that much idle time, as between two scrapes of a real
+// Prometheus: each exporter then starts its scrape from cold caches and
+// sleeping threads, which costs a small exporter more than a large one.
+//
+// CPU time comes from the sum of the threads' run time in
+// /proc/PID/task/*/schedstat (nanoseconds), or, where the kernel has no
+// schedstat, from utime+stime in /proc/PID/stat (10 ms ticks, coarse for
+// short runs).
 //
 //	scrapebench -n 1000 node=http://127.0.0.1:9100/metrics@1234 ours=http://127.0.0.1:9745/metrics@5678
 package main
@@ -35,7 +43,9 @@ var (
 	targetP99      time.Duration
 	targetRSSMB    float64
 	references     map[string]bool
+	floorName      string
 	useGzip        bool
+	gap            time.Duration
 )
 
 type target struct {
@@ -60,6 +70,8 @@ func main() {
 	flag.DurationVar(&targetP99, "target-p99", 0, "if > 0, report whether each target's p99 latency is below this")
 	flag.Float64Var(&targetRSSMB, "target-rss-mb", 0, "if > 0, report whether each target's RSS is below this many MiB")
 	reference := flag.String("reference", "", "comma-separated names of targets shown for comparison only, with no target verdicts")
+	flag.StringVar(&floorName, "floor", "", "name of a reference target that is a bare HTTP server: also report each target's CPU above it, relative to the baseline's CPU above it")
+	flag.DurationVar(&gap, "gap", 0, "idle time after each round of scrapes (a Prometheus scrape interval in miniature)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: %s [flags] name=URL@PID ... (the first target is the baseline)\n", os.Args[0])
 		flag.PrintDefaults()
@@ -153,6 +165,9 @@ func run(targets []*target, n, warmup int, timeout time.Duration) error {
 			}
 			t.latencies = append(t.latencies, d)
 		}
+		if gap > 0 {
+			time.Sleep(gap)
+		}
 	}
 	for _, t := range targets {
 		end, err := cpuTime(t.pid)
@@ -203,9 +218,50 @@ func scrape(client *http.Client, t *target, buf *bytes.Buffer) (time.Duration, e
 // is 100 on every Linux architecture Go supports.
 const clockTick = 100
 
-// cpuTime is utime+stime of a process, its threads included (dead ones too).
+// cpuTime is the CPU time a process has used so far: the run time of its
+// threads from schedstat, to the nanosecond, or utime+stime where the kernel
+// has no schedstat. schedstat misses threads that have exited; Go exporters
+// keep theirs.
 func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if d, err := schedstatTime(fmt.Sprintf("/proc/%d/task", pid)); err == nil {
+		return d, nil
+	}
+	return statTime(fmt.Sprintf("/proc/%d/stat", pid))
+}
+
+// schedstatTime sums the first field (time on a CPU, in ns) of
+// taskDir/*/schedstat.
+func schedstatTime(taskDir string) (time.Duration, error) {
+	tasks, err := os.ReadDir(taskDir)
+	if err != nil {
+		return 0, err
+	}
+	var sum time.Duration
+	for _, task := range tasks {
+		b, err := os.ReadFile(taskDir + "/" + task.Name() + "/schedstat")
+		if errors.Is(err, os.ErrNotExist) && len(tasks) > 1 {
+			continue // the thread exited meanwhile
+		}
+		if err != nil {
+			return 0, err
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 1 {
+			return 0, fmt.Errorf("malformed %s/schedstat", task.Name())
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("malformed %s/schedstat: %w", task.Name(), err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum, nil
+}
+
+// statTime is utime+stime of a process from its /proc/PID/stat, its
+// threads included (dead ones too).
+func statTime(path string) (time.Duration, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
@@ -260,7 +316,11 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/float64(time.Millisecond)) }
 
 func report(w io.Writer, targets []*target, n int) {
-	fmt.Fprintf(w, "%d scrapes per exporter, interleaved; CPU = utime+stime of the exporter process / scrapes\n\n", n)
+	idle := "back to back"
+	if gap > 0 {
+		idle = fmt.Sprintf("%s idle after each round", gap)
+	}
+	fmt.Fprintf(w, "%d scrapes per exporter, interleaved, %s; CPU = CPU time of the exporter process / scrapes\n\n", n, idle)
 	fmt.Fprintf(w, "%-18s %14s %9s %9s %9s %9s %9s %11s %10s\n",
 		"exporter", "cpu/scrape ms", "p50 ms", "p99 ms", "max ms", "rss MB", "peak MB", "body bytes", "wire bytes")
 	type row struct{ cpu, p50, p99 time.Duration }
@@ -285,6 +345,11 @@ func report(w io.Writer, targets []*target, n int) {
 		fmt.Fprintf(w, "\n%s / %s: cpu/scrape %s, p50 %s, p99 %s, rss %.3f\n", t.name, base.name,
 			ratio(r.cpu, rows[0].cpu), ratio(r.p50, rows[0].p50), ratio(r.p99, rows[0].p99),
 			float64(t.rssKB)/float64(max(base.rssKB, 1)))
+		if f := slices.IndexFunc(targets, func(t *target) bool { return t.name == floorName }); f >= 0 && t.name != floorName {
+			floor := rows[f].cpu
+			fmt.Fprintf(w, "  above %s: cpu/scrape %s of %s's %s ms\n", floorName,
+				ratio(max(r.cpu-floor, 0), max(rows[0].cpu-floor, 0)), base.name, ms(max(rows[0].cpu-floor, 0)))
+		}
 		if references[t.name] {
 			continue
 		}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSchedstatTimeSumsThreads reads a fixture task tree: the run times of
+// all threads, in nanoseconds, are summed.
+func TestSchedstatTimeSumsThreads(t *testing.T) {
+	dir := t.TempDir()
+	for tid, line := range map[string]string{
+		"100": "1500000000 2000 30\n",
+		"101": "250000 10 2\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(dir, tid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, tid, "schedstat"), []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := schedstatTime(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1500*time.Millisecond + 250*time.Microsecond; got != want {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestSchedstatTimeRejectsGarbage(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "7"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "7", "schedstat"), []byte("twelve 1 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schedstatTime(dir); err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("err = %v, want a malformed schedstat error", err)
+	}
+}
+
+// TestStatTimeParsesAroundTheCommand: a command name with spaces and
+// parentheses does not shift utime and stime.
+func TestStatTimeParsesAroundTheCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stat")
+	stat := "4242 (my (odd) exporter) S 1 4242 4242 0 -1 4194560 1000 0 0 0 150 25 0 0 20 0 7 0 100 0 0\n"
+	if err := os.WriteFile(path, []byte(stat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := statTime(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1750 * time.Millisecond; got != want {
+		t.Fatalf("got %v, want %v (175 ticks)", got, want)
+	}
+}
+
+// TestCPUTimeOfThisProcessGrows checks both sources against the running
+// test: busy work shows up, and schedstat agrees with utime+stime to within
+// the latter's 10 ms ticks.
+func TestCPUTimeOfThisProcessGrows(t *testing.T) {
+	pid := os.Getpid()
+	before, err := cpuTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	after, err := cpuTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Fatalf("CPU time did not grow: %v then %v", before, after)
+	}
+	viaStat, err := statTime("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Threads that exited count in stat but not in schedstat, and stat is
+	// read later: it may be ahead, never far behind.
+	if _, err := os.Stat("/proc/self/schedstat"); err == nil && viaStat+20*time.Millisecond < after {
+		t.Fatalf("utime+stime %v is behind schedstat's %v", viaStat, after)
+	}
+}

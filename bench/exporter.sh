@@ -5,14 +5,25 @@
 # N times each (default 1000) by bench/scrapebench with Prometheus' Accept
 # header and gzip. Prints CPU time of each exporter process per scrape
 # (utime+stime from /proc/PID/stat), p50/p99 latency, RSS and response size,
-# and the ratios to node_exporter. go-http-floor, a bare Go HTTP server with
-# a fixed body of the same size (bench/httpfloor), shows the part of a
-# scrape's cost that comes with net/http itself.
+# and the ratios to node_exporter. Two references run alongside, with no
+# target verdicts:
+#   go-http-floor  a bare Go HTTP server with a fixed body of the same size
+#                  (bench/httpfloor): the part of a scrape's cost that comes
+#                  with net/http and the Go runtime;
+#   lower-bound    clavis-telemetry's own collectors served with nothing else
+#                  (bench/lowerbound): no goroutine or timeout per collector,
+#                  no sorting, checks or privacy gate. The least these
+#                  collectors can be served with.
+# Two passes: back to back (N rounds), then with GAP of idle time after each
+# round (NCOLD rounds), as between the scrapes of a real Prometheus, where
+# every scrape starts from cold caches and sleeping threads.
 # Targets (issue 2): CPU per scrape <= 1/8 of node_exporter's, p99 < 5 ms,
 # RSS < 15 MB. The script reports them; it fails only if a scrape fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
+NCOLD=${NCOLD:-300}
+GAP=${GAP:-10ms}
 work=$(mktemp -d -p "${TMPDIR:-/var/tmp}" exporter-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -27,6 +38,7 @@ node=$(command -v prometheus-node-exporter || true)
 CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -tags telemetry -o "$work/clavis-telemetry" ./cmd/clavis-telemetry
 go build -o "$work/scrapebench" ./bench/scrapebench
 CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/httpfloor" ./bench/httpfloor
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -tags telemetry,lowerbound -o "$work/lowerbound" ./bench/lowerbound
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "not ready: $1" >&2; return 1; }
@@ -48,13 +60,29 @@ fport=$(free_port)
 "$work/httpfloor" -listen 127.0.0.1:$fport >"$work/floor.log" 2>&1 &
 fpid=$!; pids+=($fpid)
 
+# The lower bound: the same collectors and flags, served with nothing else.
+lport=$(free_port)
+"$work/lowerbound" --listen=127.0.0.1:$lport \
+  --collector.disable-defaults --collector.cpu --collector.memory --collector.filesystem \
+  --collector.loadavg --collector.diskstats --collector.netdev >"$work/lowerbound.log" 2>&1 &
+lpid=$!; pids+=($lpid)
+
 wait_ready "http://127.0.0.1:$nport/metrics"
 wait_ready "http://127.0.0.1:$fport/metrics"
+wait_ready "http://127.0.0.1:$lport/metrics"
 wait_ready "http://127.0.0.1:$cport/metrics"
 
 echo "exporter benchmark: $(nproc) cores, $("$node" --version 2>&1 | head -1), clavis-telemetry $(git describe --always --dirty 2>/dev/null || echo dev)"
 echo "series: node_exporter $(curl -fsS http://127.0.0.1:$nport/metrics | grep -vc '^#'), clavis-telemetry $(curl -fsS http://127.0.0.1:$cport/metrics | grep -vc '^#')"
-"$work/scrapebench" -n "$N" -reference go-http-floor -target-cpu-ratio 0.125 -target-p99 5ms -target-rss-mb 15 \
-  "node_exporter=http://127.0.0.1:$nport/metrics@$npid" \
-  "clavis-telemetry=http://127.0.0.1:$cport/metrics@$cpid" \
+targets=(
+  "node_exporter=http://127.0.0.1:$nport/metrics@$npid"
+  "clavis-telemetry=http://127.0.0.1:$cport/metrics@$cpid"
+  "lower-bound=http://127.0.0.1:$lport/metrics@$lpid"
   "go-http-floor=http://127.0.0.1:$fport/metrics@$fpid"
+)
+bench=("$work/scrapebench" -reference lower-bound,go-http-floor -floor go-http-floor
+  -target-cpu-ratio 0.125 -target-p99 5ms -target-rss-mb 15)
+echo; echo "== back to back"
+"${bench[@]}" -n "$N" "${targets[@]}"
+echo; echo "== $GAP idle between rounds"
+"${bench[@]}" -n "$NCOLD" -warmup 5 -gap "$GAP" "${targets[@]}"

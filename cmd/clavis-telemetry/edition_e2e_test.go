@@ -198,8 +198,12 @@ func TestTelemetryEditionEndpoints(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `clavis_build_info{edition="telemetry"`) {
 		t.Errorf("/metrics = %d, want clavis_build_info with edition=telemetry:\n%s", code, body)
 	}
-	if !strings.Contains(body, "process_resident_memory_bytes") {
-		t.Error("exporter self-metrics missing although not disabled")
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "process_open_fds", "process_max_fds",
+		"process_virtual_memory_bytes", "process_virtual_memory_max_bytes", "process_resident_memory_bytes",
+		"process_start_time_seconds", "process_network_receive_bytes_total", "process_network_transmit_bytes_total"} {
+		if !strings.Contains(body, "\n"+name+" ") {
+			t.Errorf("exporter self-metric %s missing although not disabled", name)
+		}
 	}
 	if code, body := get(t, client, base+"/"); code != 200 || !strings.Contains(body, `href="/metrics"`) {
 		t.Errorf("/ = %d, want the landing page linking /metrics:\n%s", code, body)

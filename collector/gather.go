@@ -37,9 +37,10 @@ import (
 // behind it allows only known label names per family.
 
 // Gatherer is a prometheus.TransactionalGatherer over a Scraper and a few
-// constant metrics (build info).
+// constant metrics (build info), or over the exporter's own collectors
+// (SelfRegistry).
 type Gatherer struct {
-	scraper *Scraper
+	collect func(emit func(prometheus.Metric))
 	extra   []prometheus.Metric
 
 	mu    sync.RWMutex
@@ -79,7 +80,7 @@ type gatherState struct {
 // NewGatherer returns the gatherer of s's metrics plus the constant extra
 // metrics.
 func NewGatherer(s *Scraper, extra ...prometheus.Metric) *Gatherer {
-	return &Gatherer{scraper: s, extra: extra, metas: map[*prometheus.Desc]*familyMeta{}}
+	return &Gatherer{collect: s.collect, extra: extra, metas: map[*prometheus.Desc]*familyMeta{}}
 }
 
 // Gather implements prometheus.TransactionalGatherer.
@@ -92,7 +93,7 @@ func (g *Gatherer) Gather() ([]*dto.MetricFamily, func(), error) {
 		}
 	}
 	st.reset()
-	g.scraper.collect(func(m prometheus.Metric) { g.add(st, m) })
+	g.collect(func(m prometheus.Metric) { g.add(st, m) })
 	for _, m := range g.extra {
 		g.add(st, m)
 	}

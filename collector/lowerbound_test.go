@@ -85,14 +85,6 @@ func TestLowerBoundServesWhatTheExporterServes(t *testing.T) {
 	}
 }
 
-func labelKey(m *dto.Metric) string {
-	var b strings.Builder
-	for _, l := range m.GetLabel() {
-		b.WriteString(l.GetName() + "=" + l.GetValue() + ",")
-	}
-	return "{" + b.String() + "}"
-}
-
 func sampleValue(m *dto.Metric) float64 {
 	if m.GetCounter() != nil {
 		return m.GetCounter().GetValue()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 )
 
@@ -46,3 +47,12 @@ func collectAll(c Collector) ([]prometheus.Metric, error) {
 const successHelp = `# HELP clavis_scrape_collector_success Whether a collector succeeded during this scrape (1) or failed or timed out (0).
 # TYPE clavis_scrape_collector_success gauge
 `
+
+// labelKey renders a series' label pairs, for comparing series by labels.
+func labelKey(m *dto.Metric) string {
+	var b strings.Builder
+	for _, l := range m.GetLabel() {
+		b.WriteString(l.GetName() + "=" + l.GetValue() + ",")
+	}
+	return "{" + b.String() + "}"
+}

@@ -95,9 +95,9 @@ func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.
 	// Everything the POP says about itself passes the privacy gate.
 	var gatherer prometheus.TransactionalGatherer = collector.NewTransactionalPrivacyGate(
 		collector.NewGatherer(scraper, buildInfo()), logger)
-	var self *prometheus.Registry // go_*, process_*, promhttp_*
+	var self *collector.SelfRegistry // go_*, process_*, promhttp_*
 	if !*t.disableExporterMetrics {
-		self = prometheus.NewRegistry()
+		self = collector.NewSelfRegistry()
 		// Our process collector serves client_golang's process_* series
 		// at a fifth of the CPU; where it cannot (no /proc/self), theirs.
 		process, err := collector.NewProcessCollector("/proc", logger.With("component", "process"))
@@ -106,7 +106,7 @@ func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.
 			process = collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
 		}
 		self.MustRegister(process, collectors.NewGoCollector())
-		gatherer = prometheus.NewMultiTRegistry(gatherer, prometheus.ToTransactionalGatherer(self))
+		gatherer = prometheus.NewMultiTRegistry(gatherer, self)
 	}
 	// promhttp's handler, with the text formats Prometheus asks for
 	// encoded by internal/exposition (byte-identical, a fraction of the CPU).

@@ -1,0 +1,113 @@
+package collector
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// TestSelfRegistryGathersWhatARegistryGathers: the exporter's own metrics
+// (Go, process and promhttp's handler instrumentation, as the exporter
+// wires them) come out of a SelfRegistry as out of a prometheus.Registry:
+// the same families in the same order, with the same types, help texts,
+// label sets and number of series. Only values move between two gathers.
+func TestSelfRegistryGathersWhatARegistryGathers(t *testing.T) {
+	process, err := NewProcessCollector("/proc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goc := collectors.NewGoCollector()
+	self := NewSelfRegistry()
+	self.MustRegister(process, goc)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(process, goc)
+	// promhttp's instrumentation registers into either; scrape once so its
+	// counter has a series.
+	for _, r := range []prometheus.Registerer{self, reg} {
+		h := promhttp.InstrumentMetricHandler(r, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	}
+
+	want, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 { // the second gather reuses the first one's protobufs
+		got, done, err := self.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("round %d: %d families, a Registry gathers %d", round, len(got), len(want))
+		}
+		for i, w := range want {
+			g := got[i]
+			if g.GetName() != w.GetName() || g.GetType() != w.GetType() || g.GetHelp() != w.GetHelp() {
+				t.Errorf("family %d: %s %v %q, Registry %s %v %q", i, g.GetName(), g.GetType(), g.GetHelp(), w.GetName(), w.GetType(), w.GetHelp())
+				continue
+			}
+			if len(g.GetMetric()) != len(w.GetMetric()) {
+				t.Errorf("%s: %d series, Registry %d", g.GetName(), len(g.GetMetric()), len(w.GetMetric()))
+				continue
+			}
+			for j := range w.GetMetric() {
+				if gl, wl := labelKey(g.GetMetric()[j]), labelKey(w.GetMetric()[j]); gl != wl {
+					t.Errorf("%s series %d: labels %s, Registry %s", g.GetName(), j, gl, wl)
+				}
+			}
+		}
+		done()
+	}
+}
+
+func TestSelfRegistryRegisterUnregister(t *testing.T) {
+	self := NewSelfRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "clavis_test_total", Help: "A test counter."})
+	if err := self.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	var are prometheus.AlreadyRegisteredError
+	if err := self.Register(c); !errors.As(err, &are) || are.ExistingCollector != c {
+		t.Fatalf("second Register: %v, want AlreadyRegisteredError with the collector", err)
+	}
+	if !self.Unregister(c) || self.Unregister(c) {
+		t.Fatal("Unregister: want true once, then false")
+	}
+	mfs, done, err := self.Gather()
+	defer done()
+	if err != nil || len(mfs) != 0 {
+		t.Fatalf("after Unregister: %d families, %v", len(mfs), err)
+	}
+}
+
+type panickingCollector struct{}
+
+func (panickingCollector) Describe(chan<- *prometheus.Desc) {}
+func (panickingCollector) Collect(chan<- prometheus.Metric) { panic("boom") }
+
+// TestSelfRegistryPanicAndClash: a collector that panics, or one whose
+// family clashes with another's, costs its own series and an error; the
+// other collectors are served.
+func TestSelfRegistryPanicAndClash(t *testing.T) {
+	self := NewSelfRegistry()
+	good := prometheus.NewGauge(prometheus.GaugeOpts{Name: "clavis_test_good", Help: "Good."})
+	good.Set(3)
+	clash := prometheus.NewCounter(prometheus.CounterOpts{Name: "clavis_test_good", Help: "Other help."})
+	self.MustRegister(good, panickingCollector{}, clash)
+	mfs, done, err := self.Gather()
+	defer done()
+	if err == nil || !strings.Contains(err.Error(), "panicked: boom") || !strings.Contains(err.Error(), "clavis_test_good") {
+		t.Errorf("err = %v, want the panic and the clash", err)
+	}
+	if len(mfs) != 1 || mfs[0].GetName() != "clavis_test_good" || mfs[0].GetType() != dto.MetricType_GAUGE ||
+		len(mfs[0].GetMetric()) != 1 || mfs[0].GetMetric()[0].GetGauge().GetValue() != 3 {
+		t.Fatalf("served %v, want only the good gauge at 3", mfs)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	metricshttp "github.com/clavitor/clavis-telemetry/internal/exposition"
@@ -55,6 +56,11 @@ func BenchmarkSystemCollectors(b *testing.B) {
 //	             non-transactional gate, encoded by promhttp
 //	sequential   registry, with the collectors called one after the other on
 //	             the registry's goroutine: no isolation, no timeout
+//	shipped      openmetrics plus the exporter's own go_*, process_* and
+//	             promhttp_* metrics, as the exporter serves them by default
+//	             (SelfRegistry, our process collector)
+//	shipped-registry  the same through a prometheus.Registry with
+//	             client_golang's process collector, as before
 func BenchmarkSystemScrape(b *testing.B) {
 	const prometheusAccept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 	for _, v := range []struct {
@@ -73,6 +79,20 @@ func BenchmarkSystemScrape(b *testing.B) {
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(sequentialCollectors(hostCollectors(b)))
 			return promhttp.HandlerFor(NewPrivacyGate(reg, nil), promhttp.HandlerOpts{EnableOpenMetrics: true})
+		}},
+		{"shipped", prometheusAccept, "identity", func(b *testing.B) http.Handler {
+			process, err := NewProcessCollector("/proc", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			self := NewSelfRegistry()
+			self.MustRegister(process, collectors.NewGoCollector())
+			return shippedHandler(b, self, self)
+		}},
+		{"shipped-registry", prometheusAccept, "identity", func(b *testing.B) http.Handler {
+			self := prometheus.NewRegistry()
+			self.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+			return shippedHandler(b, self, prometheus.ToTransactionalGatherer(self))
 		}},
 	} {
 		b.Run(v.name, func(b *testing.B) {
@@ -96,6 +116,14 @@ func BenchmarkSystemScrape(b *testing.B) {
 func gathererHandler(b *testing.B) http.Handler {
 	g := NewTransactionalPrivacyGate(NewGatherer(NewScraper(hostCollectors(b), 4*time.Second, nil)), nil)
 	return metricshttp.Handler(g, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError, DisableCompression: true})
+}
+
+// shippedHandler is /metrics as the exporter mounts it with its own metrics
+// on: the POP's gatherer and self, merged, instrumented into reg.
+func shippedHandler(b *testing.B, reg prometheus.Registerer, self prometheus.TransactionalGatherer) http.Handler {
+	g := prometheus.NewMultiTRegistry(NewTransactionalPrivacyGate(NewGatherer(NewScraper(hostCollectors(b), 4*time.Second, nil)), nil), self)
+	h := metricshttp.Handler(g, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError, DisableCompression: true})
+	return promhttp.InstrumentMetricHandler(reg, h)
 }
 
 // gzipHandler is /metrics with --web.compression.

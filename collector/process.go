@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -160,7 +161,7 @@ func (c *processCollector) fail(source string, err error) {
 		c.warned[source] = true
 		level = slog.LevelWarn
 	}
-	c.logger.Log(nil, level, "process metrics: reading failed; its series are left out", "source", source, "err", err)
+	c.logger.Log(context.Background(), level, "process metrics: reading failed; its series are left out", "source", source, "err", err)
 }
 
 // selfStat holds the fields of /proc/self/stat the collector exports.

@@ -17,6 +17,9 @@
 # Two passes: back to back (N rounds), then with GAP of idle time after each
 # round (NCOLD rounds), as between the scrapes of a real Prometheus, where
 # every scrape starts from cold caches and sleeping threads.
+# A third pass runs both exporters as shipped, with their own Go/process
+# metrics on: node_exporter with exactly the flags issue 2 names, ours with
+# the equivalent collectors and nothing else.
 # Targets (issue 2): CPU per scrape <= 1/8 of node_exporter's, p99 < 5 ms,
 # RSS < 15 MB. The script reports them; it fails only if a scrape fails.
 set -euo pipefail
@@ -67,7 +70,21 @@ lport=$(free_port)
   --collector.loadavg --collector.diskstats --collector.netdev >"$work/lowerbound.log" 2>&1 &
 lpid=$!; pids+=($lpid)
 
+# As shipped: exporter metrics on.
+nsport=$(free_port)
+"$node" --web.listen-address=127.0.0.1:$nsport \
+  --collector.disable-defaults --collector.cpu --collector.meminfo --collector.filesystem \
+  --collector.loadavg --collector.diskstats --collector.netdev >"$work/node-shipped.log" 2>&1 &
+nspid=$!; pids+=($nspid)
+csport=$(free_port)
+"$work/clavis-telemetry" --web.listen-address=127.0.0.1:$csport \
+  --collector.disable-defaults --collector.cpu --collector.memory --collector.filesystem \
+  --collector.loadavg --collector.diskstats --collector.netdev >"$work/clavis-shipped.log" 2>&1 &
+cspid=$!; pids+=($cspid)
+
 wait_ready "http://127.0.0.1:$nport/metrics"
+wait_ready "http://127.0.0.1:$nsport/metrics"
+wait_ready "http://127.0.0.1:$csport/metrics"
 wait_ready "http://127.0.0.1:$fport/metrics"
 wait_ready "http://127.0.0.1:$lport/metrics"
 wait_ready "http://127.0.0.1:$cport/metrics"
@@ -86,3 +103,7 @@ echo; echo "== back to back"
 "${bench[@]}" -n "$N" "${targets[@]}"
 echo; echo "== $GAP idle between rounds"
 "${bench[@]}" -n "$NCOLD" -warmup 5 -gap "$GAP" "${targets[@]}"
+echo; echo "== as shipped: each exporter's own Go/process metrics on"
+"$work/scrapebench" -target-cpu-ratio 0.125 -target-p99 5ms -target-rss-mb 15 -n "$N" \
+  "node_exporter=http://127.0.0.1:$nsport/metrics@$nspid" \
+  "clavis-telemetry=http://127.0.0.1:$csport/metrics@$cspid"

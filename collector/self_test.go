@@ -2,9 +2,11 @@ package collector
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,5 +111,45 @@ func TestSelfRegistryPanicAndClash(t *testing.T) {
 	if len(mfs) != 1 || mfs[0].GetName() != "clavis_test_good" || mfs[0].GetType() != dto.MetricType_GAUGE ||
 		len(mfs[0].GetMetric()) != 1 || mfs[0].GetMetric()[0].GetGauge().GetValue() != 3 {
 		t.Fatalf("served %v, want only the good gauge at 3", mfs)
+	}
+}
+
+// TestSelfRegistryConcurrentGathers: scrapes in flight at once (up to
+// --web.max-requests) each get whole, consistent families; -race checks
+// the sharing.
+func TestSelfRegistryConcurrentGathers(t *testing.T) {
+	process, err := NewProcessCollector("/proc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := NewSelfRegistry()
+	self.MustRegister(process, collectors.NewGoCollector())
+	first, done, err := self.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := len(first)
+	done()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				mfs, done, err := self.Gather()
+				if err == nil && len(mfs) != want {
+					err = fmt.Errorf("%d families, want %d", len(mfs), want)
+				}
+				done()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

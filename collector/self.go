@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 
@@ -21,8 +22,17 @@ import (
 type SelfRegistry struct {
 	*Gatherer
 
-	mu         sync.RWMutex
-	collectors []prometheus.Collector
+	mu      sync.RWMutex
+	entries []selfEntry
+}
+
+// selfEntry is a registered collector, what its Describe sends as sorted
+// Desc strings (a collector's identity, as a Registry sees it), and the
+// sorted family names of those.
+type selfEntry struct {
+	collector prometheus.Collector
+	descs     []string
+	names     []string
 }
 
 // NewSelfRegistry returns an empty SelfRegistry.
@@ -32,18 +42,48 @@ func NewSelfRegistry() *SelfRegistry {
 	return r
 }
 
-// Register adds c. Like a Registry it refuses a collector already
-// registered (prometheus.AlreadyRegisteredError, which promhttp's
-// instrumentation handles); unlike one, it leaves the checks of names,
-// help texts and types to each gather, where a clash is an error for the
-// clashing series, not for the scrape.
+func describe(c prometheus.Collector) selfEntry {
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		c.Describe(ch)
+		close(ch)
+	}()
+	e := selfEntry{collector: c}
+	for d := range ch {
+		e.descs = append(e.descs, d.String())
+		e.names = append(e.names, parseDesc(d).name)
+	}
+	slices.Sort(e.descs)
+	slices.Sort(e.names)
+	return e
+}
+
+// Register adds c. As a Registry does, it answers
+// prometheus.AlreadyRegisteredError for a collector with the same
+// descriptions as one registered (promhttp's instrumentation relies on
+// that), refuses one that describes a family another collector describes,
+// and accepts any number of collectors that describe nothing (unchecked).
+// What collectors send is checked again on each gather (help texts, types,
+// duplicate series), where a clash costs the clashing series and an error,
+// not the scrape.
 func (r *SelfRegistry) Register(c prometheus.Collector) error {
+	n := describe(c)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if slices.Contains(r.collectors, c) {
-		return prometheus.AlreadyRegisteredError{ExistingCollector: c, NewCollector: c}
+	for _, e := range r.entries {
+		if len(n.descs) == 0 {
+			break
+		}
+		if slices.Equal(e.descs, n.descs) {
+			return prometheus.AlreadyRegisteredError{ExistingCollector: e.collector, NewCollector: c}
+		}
+		for _, name := range n.names {
+			if _, found := slices.BinarySearch(e.names, name); found {
+				return fmt.Errorf("another collector already describes the family %s", name)
+			}
+		}
 	}
-	r.collectors = append(r.collectors, c)
+	r.entries = append(r.entries, n)
 	return nil
 }
 
@@ -57,16 +97,32 @@ func (r *SelfRegistry) MustRegister(cs ...prometheus.Collector) {
 	}
 }
 
-// Unregister removes c and reports whether it was registered.
+// Unregister removes the collector with c's descriptions (c itself, for
+// one that describes nothing) and reports whether there was one.
 func (r *SelfRegistry) Unregister(c prometheus.Collector) bool {
+	n := describe(c)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	i := slices.Index(r.collectors, c)
+	i := slices.IndexFunc(r.entries, func(e selfEntry) bool {
+		if len(n.descs) == 0 {
+			return len(e.descs) == 0 && sameCollector(e.collector, c)
+		}
+		return slices.Equal(e.descs, n.descs)
+	})
 	if i < 0 {
 		return false
 	}
-	r.collectors = slices.Delete(r.collectors, i, i+1)
+	r.entries = slices.Delete(r.entries, i, i+1)
 	return true
+}
+
+// sameCollector compares two collectors without panicking on dynamic
+// types that cannot be compared.
+func sameCollector(a, b prometheus.Collector) bool {
+	if reflect.TypeOf(a) != reflect.TypeOf(b) || !reflect.TypeOf(a).Comparable() {
+		return false
+	}
+	return a == b
 }
 
 // panicDesc describes the error a panicking collector leaves in a gather.
@@ -78,9 +134,10 @@ var panicDesc = prometheus.NewDesc("clavis_self_collector_panic", "A collector o
 // an error of the gather; the other collectors still run.
 func (r *SelfRegistry) collectAll(emit func(prometheus.Metric)) {
 	r.mu.RLock()
-	cs := slices.Clone(r.collectors)
+	entries := slices.Clone(r.entries)
 	r.mu.RUnlock()
-	for _, c := range cs {
+	for _, e := range entries {
+		c := e.collector
 		ch := make(chan prometheus.Metric, 16)
 		go func() {
 			defer close(ch)

@@ -69,18 +69,37 @@ func TestSelfRegistryGathersWhatARegistryGathers(t *testing.T) {
 	}
 }
 
+// TestSelfRegistryRegisterUnregister: registration follows a Registry's
+// rules: the same descriptions again are AlreadyRegisteredError (with the
+// collector registered first, which promhttp's instrumentation uses), a
+// collector describing a family another one describes is refused,
+// unchecked collectors are all accepted, and Unregister goes by
+// descriptions.
 func TestSelfRegistryRegisterUnregister(t *testing.T) {
 	self := NewSelfRegistry()
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "clavis_test_total", Help: "A test counter."})
+	opts := prometheus.CounterOpts{Name: "clavis_test_total", Help: "A test counter."}
+	c := prometheus.NewCounter(opts)
 	if err := self.Register(c); err != nil {
 		t.Fatal(err)
 	}
 	var are prometheus.AlreadyRegisteredError
-	if err := self.Register(c); !errors.As(err, &are) || are.ExistingCollector != c {
-		t.Fatalf("second Register: %v, want AlreadyRegisteredError with the collector", err)
+	twin := prometheus.NewCounter(opts)
+	if err := self.Register(twin); !errors.As(err, &are) || are.ExistingCollector != c {
+		t.Fatalf("registering a twin: %v, want AlreadyRegisteredError with the first collector", err)
 	}
-	if !self.Unregister(c) || self.Unregister(c) {
-		t.Fatal("Unregister: want true once, then false")
+	other := prometheus.NewGauge(prometheus.GaugeOpts{Name: "clavis_test_total", Help: "Other help."})
+	if err := self.Register(other); err == nil || errors.As(err, &are) || !strings.Contains(err.Error(), "clavis_test_total") {
+		t.Fatalf("registering another collector of the same family: %v, want a plain error naming it", err)
+	}
+	u1, u2 := uncheckedCollector{}, uncheckedCollector{}
+	if err := errors.Join(self.Register(u1), self.Register(u2)); err != nil {
+		t.Fatalf("unchecked collectors: %v", err)
+	}
+	if !self.Unregister(twin) || self.Unregister(c) {
+		t.Fatal("Unregister by descriptions: want true once, then false")
+	}
+	if !self.Unregister(u1) || !self.Unregister(u2) || self.Unregister(u1) {
+		t.Fatal("Unregister of unchecked collectors: want true twice, then false")
 	}
 	mfs, done, err := self.Gather()
 	defer done()
@@ -89,28 +108,48 @@ func TestSelfRegistryRegisterUnregister(t *testing.T) {
 	}
 }
 
+// uncheckedCollector describes nothing and sends one gauge.
+type uncheckedCollector struct{}
+
+var uncheckedDesc = prometheus.NewDesc("clavis_test_unchecked", "Unchecked.", nil, nil)
+
+func (uncheckedCollector) Describe(chan<- *prometheus.Desc) {}
+func (uncheckedCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(uncheckedDesc, prometheus.GaugeValue, 1)
+}
+
 type panickingCollector struct{}
 
 func (panickingCollector) Describe(chan<- *prometheus.Desc) {}
 func (panickingCollector) Collect(chan<- prometheus.Metric) { panic("boom") }
 
-// TestSelfRegistryPanicAndClash: a collector that panics, or one whose
-// family clashes with another's, costs its own series and an error; the
-// other collectors are served.
+// clashingCollector sends one family with two help texts: the second
+// series is dropped at gather time.
+type clashingCollector struct{}
+
+func (clashingCollector) Describe(chan<- *prometheus.Desc) {}
+func (clashingCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("clavis_test_clash", "One help.", []string{"x"}, nil), prometheus.GaugeValue, 1, "a")
+	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("clavis_test_clash", "Another help.", []string{"x"}, nil), prometheus.GaugeValue, 2, "b")
+}
+
+// TestSelfRegistryPanicAndClash: a collector that panics, or sends a
+// family with two help texts, costs its own series and an error; the other
+// collectors are served.
 func TestSelfRegistryPanicAndClash(t *testing.T) {
 	self := NewSelfRegistry()
 	good := prometheus.NewGauge(prometheus.GaugeOpts{Name: "clavis_test_good", Help: "Good."})
 	good.Set(3)
-	clash := prometheus.NewCounter(prometheus.CounterOpts{Name: "clavis_test_good", Help: "Other help."})
-	self.MustRegister(good, panickingCollector{}, clash)
+	self.MustRegister(good, panickingCollector{}, clashingCollector{})
 	mfs, done, err := self.Gather()
 	defer done()
-	if err == nil || !strings.Contains(err.Error(), "panicked: boom") || !strings.Contains(err.Error(), "clavis_test_good") {
+	if err == nil || !strings.Contains(err.Error(), "panicked: boom") || !strings.Contains(err.Error(), "clavis_test_clash") {
 		t.Errorf("err = %v, want the panic and the clash", err)
 	}
-	if len(mfs) != 1 || mfs[0].GetName() != "clavis_test_good" || mfs[0].GetType() != dto.MetricType_GAUGE ||
-		len(mfs[0].GetMetric()) != 1 || mfs[0].GetMetric()[0].GetGauge().GetValue() != 3 {
-		t.Fatalf("served %v, want only the good gauge at 3", mfs)
+	if len(mfs) != 2 || mfs[0].GetName() != "clavis_test_clash" || len(mfs[0].GetMetric()) != 1 ||
+		mfs[1].GetName() != "clavis_test_good" || mfs[1].GetType() != dto.MetricType_GAUGE ||
+		mfs[1].GetMetric()[0].GetGauge().GetValue() != 3 {
+		t.Fatalf("served %v, want the first clash series and the good gauge at 3", mfs)
 	}
 }
 

@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
 # Benchmark of the system collectors: clavis-telemetry (telemetry edition)
 # and Debian's prometheus-node-exporter, side by side on loopback with the
-# equivalent collectors and their own Go/process metrics off, scraped in turn
-# N times each (default 1000) by bench/scrapebench with Prometheus' Accept
-# header and gzip. Prints CPU time of each exporter process per scrape
-# (utime+stime from /proc/PID/stat), p50/p99 latency, RSS and response size,
-# and the ratios to node_exporter. Two references run alongside, with no
-# target verdicts:
-#   go-http-floor  a bare Go HTTP server with a fixed body of the same size
-#                  (bench/httpfloor): the part of a scrape's cost that comes
-#                  with net/http and the Go runtime;
-#   lower-bound    clavis-telemetry's own collectors served with nothing else
-#                  (bench/lowerbound): no goroutine or timeout per collector,
-#                  no sorting, checks or privacy gate. The least these
-#                  collectors can be served with.
-# Two passes: back to back (N rounds), then with GAP of idle time after each
-# round (NCOLD rounds), as between the scrapes of a real Prometheus, where
-# every scrape starts from cold caches and sleeping threads.
-# A third pass runs both exporters as shipped, with their own Go/process
-# metrics on: node_exporter with exactly the flags issue 2 names, ours with
-# the equivalent collectors and nothing else.
+# equivalent collectors, scraped in turn N times each (default 1000) by
+# bench/scrapebench with Prometheus' Accept header and gzip. Prints CPU time
+# of each exporter process per scrape (from schedstat, and from the ticks of
+# /proc/PID/stat), p50/p99 latency, RSS and response size, and the ratios to
+# node_exporter.
+#
+# Passes:
+#   1. issue 2's benchmark: the two exporters alone, own Go/process metrics
+#      off on both, back to back. Target verdicts.
+#   2. references, each in rotation with node_exporter alone, as in pass 1
+#      (no verdicts):
+#        lower-bound       clavis-telemetry's own collectors served with
+#                          nothing else (bench/lowerbound): no goroutine or
+#                          timeout per collector, no sorting, checks or
+#                          privacy gate. The least these collectors can be
+#                          served with.
+#        lower-bound-conc  the same with the collectors run as issue 2 asks:
+#                          a goroutine and the scrape timeout each, and their
+#                          duration and success series.
+#        go-http-floor     a bare Go HTTP server with a fixed body of the
+#                          same size (bench/httpfloor): the part of a
+#                          scrape's cost that comes with net/http and the Go
+#                          runtime.
+#   3. all of them in one rotation, for the CPU of each above the floor.
+#      More processes in turn leave every cache colder, which costs the
+#      small exporters more: ratios here are higher than in passes 1 and 2.
+#   4. pass 1 with GAP of idle time after each round (NCOLD rounds), as
+#      between the scrapes of a real Prometheus, where every scrape starts
+#      from cold caches and sleeping threads. Target verdicts.
+#   5. as shipped: both with their own Go/process metrics on, node_exporter
+#      with exactly the flags issue 2 names. Target verdicts.
 # Targets (issue 2): CPU per scrape <= 1/8 of node_exporter's, p99 < 5 ms,
 # RSS < 15 MB. The script reports them; it fails only if a scrape fails.
 set -euo pipefail
@@ -69,6 +81,11 @@ lport=$(free_port)
   --collector.disable-defaults --collector.cpu --collector.memory --collector.filesystem \
   --collector.loadavg --collector.diskstats --collector.netdev >"$work/lowerbound.log" 2>&1 &
 lpid=$!; pids+=($lpid)
+lcport=$(free_port)
+"$work/lowerbound" --listen=127.0.0.1:$lcport --concurrent \
+  --collector.disable-defaults --collector.cpu --collector.memory --collector.filesystem \
+  --collector.loadavg --collector.diskstats --collector.netdev >"$work/lowerbound-conc.log" 2>&1 &
+lcpid=$!; pids+=($lcpid)
 
 # As shipped: exporter metrics on.
 nsport=$(free_port)
@@ -87,23 +104,35 @@ wait_ready "http://127.0.0.1:$nsport/metrics"
 wait_ready "http://127.0.0.1:$csport/metrics"
 wait_ready "http://127.0.0.1:$fport/metrics"
 wait_ready "http://127.0.0.1:$lport/metrics"
+wait_ready "http://127.0.0.1:$lcport/metrics"
 wait_ready "http://127.0.0.1:$cport/metrics"
 
 echo "exporter benchmark: $(nproc) cores, $("$node" --version 2>&1 | head -1), clavis-telemetry $(git describe --always --dirty 2>/dev/null || echo dev)"
 echo "series: node_exporter $(curl -fsS http://127.0.0.1:$nport/metrics | grep -vc '^#'), clavis-telemetry $(curl -fsS http://127.0.0.1:$cport/metrics | grep -vc '^#')"
-targets=(
-  "node_exporter=http://127.0.0.1:$nport/metrics@$npid"
-  "clavis-telemetry=http://127.0.0.1:$cport/metrics@$cpid"
-  "lower-bound=http://127.0.0.1:$lport/metrics@$lpid"
-  "go-http-floor=http://127.0.0.1:$fport/metrics@$fpid"
-)
-bench=("$work/scrapebench" -reference lower-bound,go-http-floor -floor go-http-floor
-  -target-cpu-ratio 0.125 -target-p99 5ms -target-rss-mb 15)
-echo; echo "== back to back"
-"${bench[@]}" -n "$N" "${targets[@]}"
-echo; echo "== $GAP idle between rounds"
-"${bench[@]}" -n "$NCOLD" -warmup 5 -gap "$GAP" "${targets[@]}"
-echo; echo "== as shipped: each exporter's own Go/process metrics on"
-"$work/scrapebench" -target-cpu-ratio 0.125 -target-p99 5ms -target-rss-mb 15 -n "$N" \
+node="node_exporter=http://127.0.0.1:$nport/metrics@$npid"
+clavis="clavis-telemetry=http://127.0.0.1:$cport/metrics@$cpid"
+lower="lower-bound=http://127.0.0.1:$lport/metrics@$lpid"
+lowerconc="lower-bound-conc=http://127.0.0.1:$lcport/metrics@$lcpid"
+floor="go-http-floor=http://127.0.0.1:$fport/metrics@$fpid"
+verdicts=(-target-cpu-ratio 0.125 -target-p99 5ms -target-rss-mb 15)
+
+echo; echo "== 1. issue 2's benchmark: node_exporter and clavis-telemetry, back to back"
+"$work/scrapebench" "${verdicts[@]}" -n "$N" "$node" "$clavis"
+
+echo; echo "== 2. references, each in rotation with node_exporter alone ($N rounds each; table rows and ratios)"
+for ref in "$lower" "$lowerconc" "$floor"; do
+  name=${ref%%=*}
+  "$work/scrapebench" -reference "$name" -n "$N" "$node" "$ref" | grep -E "^($name|node_exporter) " | grep -v '^node_exporter /'
+done
+
+echo; echo "== 3. all in one rotation, back to back"
+"$work/scrapebench" -reference lower-bound,lower-bound-conc,go-http-floor -floor go-http-floor "${verdicts[@]}" \
+  -n "$N" "$node" "$clavis" "$lower" "$lowerconc" "$floor"
+
+echo; echo "== 4. pass 1 with $GAP idle between rounds"
+"$work/scrapebench" "${verdicts[@]}" -n "$NCOLD" -warmup 5 -gap "$GAP" "$node" "$clavis"
+
+echo; echo "== 5. as shipped: each exporter's own Go/process metrics on"
+"$work/scrapebench" "${verdicts[@]}" -n "$N" \
   "node_exporter=http://127.0.0.1:$nsport/metrics@$nspid" \
   "clavis-telemetry=http://127.0.0.1:$csport/metrics@$cspid"

@@ -33,7 +33,15 @@ func fixtureCollectors(t *testing.T) []Named {
 // Gatherer produces from the same collectors, the scrape's own duration and
 // success series aside.
 func TestLowerBoundServesWhatTheExporterServes(t *testing.T) {
-	lb := LowerBoundHandler(NewScraper(fixtureCollectors(t), time.Second, nil))
+	for _, concurrent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "inline", true: "concurrent"}[concurrent], func(t *testing.T) {
+			testLowerBoundServes(t, concurrent)
+		})
+	}
+}
+
+func testLowerBoundServes(t *testing.T, concurrent bool) {
+	lb := LowerBoundHandler(NewScraper(fixtureCollectors(t), time.Second, nil), concurrent)
 	var got map[string]*dto.MetricFamily
 	for range 2 { // the second scrape reuses the cached prefixes and headers
 		rec := httptest.NewRecorder()
@@ -55,7 +63,16 @@ func TestLowerBoundServesWhatTheExporterServes(t *testing.T) {
 	defer done()
 	compared := 0
 	for _, mf := range mfs {
+		// The scrape's own series come with the scraper (concurrent) only;
+		// their durations differ from run to run.
 		if strings.HasPrefix(mf.GetName(), "clavis_scrape_") {
+			g, ok := got[mf.GetName()]
+			switch {
+			case ok != concurrent:
+				t.Errorf("family %s served %v, want %v", mf.GetName(), ok, concurrent)
+			case ok && len(g.GetMetric()) != len(mf.GetMetric()):
+				t.Errorf("%s: %d series, want %d", mf.GetName(), len(g.GetMetric()), len(mf.GetMetric()))
+			}
 			continue
 		}
 		g, ok := got[mf.GetName()]

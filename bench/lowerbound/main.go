@@ -8,7 +8,7 @@
 // settings (GOMAXPROCS 1, GOGC 50) and with the same collector flags.
 //
 //	go build -tags telemetry,lowerbound ./bench/lowerbound
-//	lowerbound --listen=127.0.0.1:9746 --collector.disable-defaults --collector.cpu ...
+//	lowerbound --listen=127.0.0.1:9746 [--concurrent] --collector.disable-defaults --collector.cpu ...
 package main
 
 import (
@@ -27,6 +27,7 @@ import (
 func main() {
 	app := kingpin.New("lowerbound", "clavis-telemetry's collectors served with nothing else (benchmark reference).")
 	listen := app.Flag("listen", "Address to serve /metrics on.").Default("127.0.0.1:0").String()
+	concurrent := app.Flag("concurrent", "Run the collectors as the exporter does: a goroutine and the scrape timeout each, and their duration and success series.").Bool()
 	set := collector.NewSet(app)
 	kingpin.MustParse(app.Parse(os.Args[1:]))
 	runtime.GOMAXPROCS(1)
@@ -36,7 +37,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lowerbound:", err)
 		os.Exit(1)
 	}
-	http.Handle("/metrics", collector.LowerBoundHandler(scraper))
+	http.Handle("/metrics", collector.LowerBoundHandler(scraper, *concurrent))
 	if err := http.ListenAndServe(*listen, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "lowerbound:", err)
 		os.Exit(1)

@@ -8,8 +8,9 @@
 # node_exporter.
 #
 # Passes:
-#   1. issue 2's benchmark: the two exporters alone, own Go/process metrics
-#      off on both, back to back. Target verdicts.
+#   1. the two exporters alone, side by side as issue 2 describes, the
+#      collectors only (own Go/process metrics off on both), back to back.
+#      Target verdicts.
 #   2. references, each in rotation with node_exporter alone, as in pass 1
 #      (no verdicts):
 #        lower-bound       clavis-telemetry's own collectors served with
@@ -30,8 +31,9 @@
 #   4. pass 1 with GAP of idle time after each round (NCOLD rounds), as
 #      between the scrapes of a real Prometheus, where every scrape starts
 #      from cold caches and sleeping threads. Target verdicts.
-#   5. as shipped: both with their own Go/process metrics on, node_exporter
-#      with exactly the flags issue 2 names. Target verdicts.
+#   5. as shipped: both with their own Go/process metrics on (the default
+#      of each), node_exporter with exactly the flags issue 2 names. Target
+#      verdicts.
 # Targets (issue 2): CPU per scrape <= 1/8 of node_exporter's, p99 < 5 ms,
 # RSS < 15 MB. The script reports them; it fails only if a scrape fails.
 set -euo pipefail
@@ -116,7 +118,7 @@ lowerconc="lower-bound-conc=http://127.0.0.1:$lcport/metrics@$lcpid"
 floor="go-http-floor=http://127.0.0.1:$fport/metrics@$fpid"
 verdicts=(-target-cpu-ratio 0.125 -target-p99 5ms -target-rss-mb 15)
 
-echo; echo "== 1. issue 2's benchmark: node_exporter and clavis-telemetry, back to back"
+echo; echo "== 1. node_exporter and clavis-telemetry alone, collectors only, back to back"
 "$work/scrapebench" "${verdicts[@]}" -n "$N" "$node" "$clavis"
 
 echo; echo "== 2. references, each in rotation with node_exporter alone ($N rounds each; table rows and ratios)"

@@ -92,3 +92,30 @@ func TestCPUTimeOfThisProcessGrows(t *testing.T) {
 		t.Fatalf("utime+stime %v is behind schedstat's %v", viaStat, after)
 	}
 }
+
+// TestReportRatiosFromBothSources: each target's CPU is reported and
+// compared with the baseline's from schedstat and from /proc/PID/stat
+// ticks, and the verdict follows the schedstat figure.
+func TestReportRatiosFromBothSources(t *testing.T) {
+	targetCPURatio = 0.125
+	t.Cleanup(func() { targetCPURatio = 0 })
+	lat := []time.Duration{time.Millisecond}
+	targets := []*target{
+		{name: "node", latencies: lat, cpuTT: 1000 * time.Millisecond, statTT: 1000 * time.Millisecond, rssKB: 20480},
+		{name: "ours", latencies: lat, cpuTT: 150 * time.Millisecond, statTT: 120 * time.Millisecond, rssKB: 10240},
+	}
+	var b strings.Builder
+	report(&b, targets, 1000)
+	out := b.String()
+	for _, want := range []string{
+		"ours / node: cpu/scrape 0.150 (stat 0.120)",
+		"target cpu/scrape <= 0.125 x node (0.125 ms): MISSED (0.150 ms)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if fields := strings.Fields(strings.Split(out, "\n")[3]); len(fields) < 3 || fields[0] != "node" || fields[1] != "1.000" || fields[2] != "1.000" {
+		t.Errorf("node's row = %q, want name, cpu and stat ms first", fields)
+	}
+}

@@ -110,9 +110,12 @@ func TestCentralPipelineEndToEnd(t *testing.T) {
 	if !strings.Contains(page.Message, "POP "+victim.name+" is down") {
 		t.Errorf("page body %q lacks the alert's summary", page.Message)
 	}
-	if v, ok := s.bridgeMetric(`clavis_alertbridge_notifications_sent_total{target="ntfy"}`); !ok || v < 1 {
-		t.Errorf("alertbridge reports %v ntfy notifications sent (ok=%v)", v, ok)
-	}
+	// alertbridge counts a notification once ntfy has answered, which can
+	// be a moment after the fake has shown the message to this test.
+	eventually(t, 10*time.Second, 200*time.Millisecond, "alertbridge counting the ntfy page", func() (bool, string) {
+		v, ok := s.bridgeMetric(`clavis_alertbridge_notifications_sent_total{target="ntfy"}`)
+		return ok && v >= 1, fmt.Sprintf("alertbridge reports %v ntfy notifications sent (ok=%v)", v, ok)
+	})
 	eventually(t, 30*time.Second, 500*time.Millisecond, "Kuma down", func() (bool, string) {
 		ps := s.kumaPushes()
 		last := ps[len(ps)-1]

@@ -292,3 +292,59 @@ func BenchmarkProcessCollector(b *testing.B) {
 		})
 	}
 }
+
+// TestCountFDsBothPathsOnRealProc runs both ways of counting descriptors on
+// this machine's /proc: the directory size (Linux 6.2 and later) and the
+// listing that older kernels need, which the fixture test can only reach on
+// a plain directory. Both must agree and follow files being opened.
+func TestCountFDsBothPathsOnRealProc(t *testing.T) {
+	c, err := NewProcessCollector("/proc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := c.(*processCollector)
+	defer pc.fdDir.Close()
+	count := func(sized bool) int {
+		t.Helper()
+		pc.fdSized = sized
+		n, err := pc.countFDs()
+		if err != nil {
+			t.Fatalf("countFDs (sized=%v): %v", sized, err)
+		}
+		return n
+	}
+	// Other tests' goroutines may open or close a file in between, so
+	// agreement is wanted in one of a few back-to-back tries.
+	agree := func() int {
+		t.Helper()
+		var listed, sized int
+		for range 5 {
+			listed, sized = count(false), count(true)
+			if listed == sized {
+				return listed
+			}
+		}
+		t.Fatalf("listing counts %d descriptors, the directory size says %d", listed, sized)
+		return 0
+	}
+	if !pc.fdSized {
+		// A kernel before 6.2: the listing is the only path; still check
+		// it counts.
+		if n := count(false); n < 3 {
+			t.Fatalf("listing counts %d descriptors, want at least stdin, stdout, stderr", n)
+		}
+		t.Skip("procfs reports no size for fd directories on this kernel (before 6.2)")
+	}
+	before := agree()
+	const extra = 4
+	for range extra {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	}
+	if after := agree(); after < before+extra {
+		t.Fatalf("%d descriptors after opening %d more, %d before", after, extra, before)
+	}
+}

@@ -30,7 +30,10 @@
 #      small exporters more: ratios here are higher than in passes 1 and 2.
 #   4. pass 1 with GAP of idle time after each round (NCOLD rounds), as
 #      between the scrapes of a real Prometheus, where every scrape starts
-#      from cold caches and sleeping threads. Target verdicts.
+#      from cold caches and sleeping threads. Target verdicts; then each
+#      reference the same way, in rotation with node_exporter alone. With
+#      the default 100ms gap node_exporter costs what issue 2 measured
+#      (3-4 ms per scrape on 2 cores).
 #   5. as shipped: both with their own Go/process metrics on (the default
 #      of each), node_exporter with exactly the flags issue 2 names. Target
 #      verdicts.
@@ -39,8 +42,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
-NCOLD=${NCOLD:-300}
-GAP=${GAP:-10ms}
+NCOLD=${NCOLD:-200}
+GAP=${GAP:-100ms}
 work=$(mktemp -d -p "${TMPDIR:-/var/tmp}" exporter-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -133,6 +136,11 @@ echo; echo "== 3. all in one rotation, back to back"
 
 echo; echo "== 4. pass 1 with $GAP idle between rounds"
 "$work/scrapebench" "${verdicts[@]}" -n "$NCOLD" -warmup 5 -gap "$GAP" "$node" "$clavis"
+echo "-- references, each in rotation with node_exporter alone, $GAP idle between rounds"
+for ref in "$lower" "$lowerconc" "$floor"; do
+  name=${ref%%=*}
+  "$work/scrapebench" -reference "$name" -n "$NCOLD" -warmup 5 -gap "$GAP" "$node" "$ref" | grep -E "^($name|node_exporter) " | grep -v '^node_exporter /'
+done
 
 echo; echo "== 5. as shipped: each exporter's own Go/process metrics on"
 "$work/scrapebench" "${verdicts[@]}" -n "$N" \

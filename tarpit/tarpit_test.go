@@ -198,11 +198,19 @@ func TestIPv6(t *testing.T) {
 
 // TestSSHClientHeldWithoutBanner points the real OpenSSH client at the
 // tarpit: it never sees a banner and gives up at its own ConnectTimeout.
+//
+// The interval must not divide the 2 s timeout. OpenSSH 9.2 subtracts each
+// poll's elapsed time from the remaining banner timeout and stops polling
+// once that reaches zero without having timed out, after which it blocks in
+// read for good. With lines every 100 ms, the 20th line lands on the
+// deadline itself (accept + 20 intervals + up to 5 ms slack) and ssh then
+// waits forever; that made this test flaky in CI. At 300 ms the deadline
+// falls 100 ms before the seventh line.
 func TestSSHClientHeldWithoutBanner(t *testing.T) {
 	t.Parallel()
 	ssh := requireBinary(t, "ssh")
 	cfg := testConfig(t)
-	cfg.Interval = 100 * time.Millisecond
+	cfg.Interval = 300 * time.Millisecond
 	tp, stop := startTarpit(t, cfg)
 	port := tp.SSHAddrs()[0].(*net.TCPAddr).Port
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

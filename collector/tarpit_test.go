@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
+	"github.com/clavitor/clavis-telemetry/privacy"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
 
@@ -123,7 +124,7 @@ func TestTarpitSourceAddressesOnlyInScannerLog(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(AsPrometheus("tarpit", newTarpitCollector(tp)))
-	mfs, err := NewPrivacyGate(reg, nil).Gather()
+	mfs, err := privacy.NewGate(reg, nil).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

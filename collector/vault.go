@@ -115,12 +115,12 @@ type vaultStats struct {
 	bytes int64
 }
 
-func (c *vaultCollector) Update(ctx context.Context, ch *Batch) error {
+func (c *vaultCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	st, err := scanVaultDir(ctx, c.dir, c.isVaultName, c.workers)
 	if err != nil {
 		return err
 	}
-	ch.Send(prometheus.MustNewConstMetric(vaultsDesc, prometheus.GaugeValue, float64(st.count)))
-	ch.Send(prometheus.MustNewConstMetric(vaultStorageDesc, prometheus.GaugeValue, float64(st.bytes)))
+	ch <- prometheus.MustNewConstMetric(vaultsDesc, prometheus.GaugeValue, float64(st.count))
+	ch <- prometheus.MustNewConstMetric(vaultStorageDesc, prometheus.GaugeValue, float64(st.bytes))
 	return nil
 }

@@ -81,8 +81,8 @@ func BenchmarkVaultCollector(b *testing.B) {
 					c.workers = variant.workers
 				}
 				for b.Loop() {
-					var ch Batch
-					if err := c.Update(context.Background(), &ch); err != nil {
+					var ch batch
+					if err := updateInto(context.Background(), c, &ch); err != nil {
 						b.Fatal(err)
 					}
 					if n := len(ch.Metrics()); n != 2 {

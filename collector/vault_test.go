@@ -263,8 +263,8 @@ func TestVaultCollectorHonoursContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	ch := &Batch{}
-	err = c.Update(ctx, ch)
+	ch := &batch{}
+	err = updateInto(ctx, c, ch)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Update with a cancelled context: err = %v, want context.Canceled", err)
 	}
@@ -272,7 +272,7 @@ func TestVaultCollectorHonoursContext(t *testing.T) {
 		t.Errorf("a stopped count must not be exported as if complete (%d metrics sent)", n)
 	}
 	// And with a live context the same directory is counted in full.
-	if err := c.Update(context.Background(), ch); err != nil {
+	if err := updateInto(context.Background(), c, ch); err != nil {
 		t.Fatal(err)
 	}
 	var m dto.Metric

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,7 +25,6 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 
-	"github.com/clavitor/clavis-telemetry/internal/memtrim"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
 
@@ -52,8 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tarpitConfig := tarpit.AddFlags(app)
 	tel := addTelemetryFlags(app)
 	maxProcs := app.Flag("runtime.gomaxprocs",
-		"CPUs the Go runtime may use at once (GOMAXPROCS); 0 keeps Go's default. One is plenty for a scrape every few seconds and the tarpit's single scheduler, and keeps the exporter off the vault service's cores.").
-		Default("1").Envar("GOMAXPROCS").Int()
+		"CPUs the Go runtime may use at once (GOMAXPROCS); 0 keeps Go's default (the CPUs of the host or of the cgroup's CPU limit).").
+		Default("0").Envar("GOMAXPROCS").Int()
 	logConfig := &promslog.Config{Writer: stderr}
 	promslogflag.AddFlags(app, logConfig)
 
@@ -71,12 +69,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := promslog.New(logConfig)
 	if *maxProcs > 0 {
 		runtime.GOMAXPROCS(*maxProcs)
-	}
-	if os.Getenv("GOGC") == "" {
-		// A scrape allocates ~140 kB and the heap stays small; collecting at
-		// 50% growth instead of 100% keeps ~2 MB off the POP's RSS at no
-		// measurable CPU cost (docs/benchmarks.md). GOGC overrides.
-		debug.SetGCPercent(50)
 	}
 	logger.Info("starting "+program, "edition", edition, "version", version.Info(), "build_context", version.BuildContext())
 
@@ -141,12 +133,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	ready.Store(true)
-	// Start-up is over: its code and tables need not count in RSS.
-	if n, err := memtrim.ReleaseExecutablePages(); err != nil {
-		logger.Debug("could not release start-up pages", "err", err)
-	} else {
-		logger.Debug("released start-up pages of the executable", "bytes", n)
-	}
 
 	code := 0
 	select {

@@ -1,4 +1,4 @@
-package collector
+package privacy
 
 // allowedFamilies is the privacy gate's allowlist: every metric family the
 // POP may expose, with the only label names it may carry. A family that is
@@ -59,8 +59,10 @@ var allowedFamilies = map[string][]string{
 	"clavis_network_transmit_drop_total":    {"device"},
 
 	// vault
-	"clavis_vaults":              nil,
-	"clavis_vault_storage_bytes": nil,
+	"clavis_vaults":                       nil,
+	"clavis_vault_storage_bytes":          nil,
+	"clavis_vault_scan_duration_seconds":  nil,
+	"clavis_vault_scan_timestamp_seconds": nil,
 
 	// accesslog
 	"clavis_http_requests_total":                   {"method", "code", "route"},
@@ -81,4 +83,20 @@ var allowedFamilies = map[string][]string{
 	"clavis_tarpit_rejected_total":        {"reason"},
 	"clavis_tarpit_unique_sources_24h":    nil,
 	"clavis_tarpit_log_dropped_total":     nil,
+}
+
+// AllowedLabels returns the label names the gate lets through for a family,
+// and whether the family is on the allowlist at all.
+func AllowedLabels(family string) ([]string, bool) {
+	labels, ok := allowedFamilies[family]
+	return append([]string(nil), labels...), ok
+}
+
+// Families lists every family on the allowlist, in no particular order.
+func Families() []string {
+	out := make([]string, 0, len(allowedFamilies))
+	for name := range allowedFamilies {
+		out = append(out, name)
+	}
+	return out
 }

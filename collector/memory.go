@@ -30,7 +30,7 @@ func init() {
 // memoryCollector exports the few /proc/meminfo fields an operator needs to
 // see memory pressure; node_exporter's meminfo collector exports all ~50.
 type memoryCollector struct {
-	fs procfs.FS
+	fs                                                           procfs.FS
 	total, available, free, buffers, cached, swapTotal, swapFree *prometheus.Desc
 }
 

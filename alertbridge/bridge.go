@@ -230,7 +230,7 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.WebhookToken != "" {
 		b.token = sha256.Sum256([]byte(cfg.WebhookToken))
 	}
-	b.m = newMetrics(cfg.Registerer, sp, targets)
+	b.m = newMetrics(cfg.Registerer, sp, targets, func() bool { return b.watchdogMissing(time.Now()) })
 	if rec != nil {
 		b.m.spoolRecoveries.Inc()
 		b.m.spoolSalvaged.Add(float64(rec.Salvaged))
@@ -565,6 +565,28 @@ func (b *Bridge) groupPage(t SpoolTx, p *Payload, gid string, alerts []Alert, id
 	}
 	res.pages++
 	return t.Enqueue(TargetNtfy, v)
+}
+
+// legacyPage renders a record queued by an older version (one per alert)
+// as the page of a group of one.
+func (b *Bridge) legacyPage(r *Record) Page {
+	a := Alert{Status: r.Status, Labels: r.Labels, Annotations: r.Annotations, StartsAt: r.StartsAt, EndsAt: r.EndsAt,
+		GeneratorURL: r.GeneratorURL, Fingerprint: r.Fingerprint}
+	p := &Payload{Version: "4", Receiver: r.Receiver, ExternalURL: r.ExternalURL, Alerts: []Alert{a},
+		GroupLabels: map[string]string{"alertname": r.Alertname()}}
+	if pop := r.Labels["pop"]; pop != "" {
+		p.GroupLabels["pop"] = pop
+	}
+	in := &pageInput{p: p, alerts: p.Alerts, fresh: []bool{true}, priority: b.cfg.Ntfy.DefaultPriority, severity: severity(r.Labels)}
+	if prio, ok := b.cfg.Ntfy.Priorities[in.severity]; ok {
+		in.priority = prio
+	}
+	if r.Status == "firing" {
+		in.firing = []int{0}
+	}
+	pg := renderPage(b.cfg.Ntfy, in, r.Accepted)
+	pg.Group = "legacy:" + r.Fingerprint
+	return pg
 }
 
 func allInfoResolved(recs []Record, idx []int, fresh []bool) bool {

@@ -220,8 +220,11 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 	nextExpiry := st.expire(time.Now())
 	for {
 		wait := time.Minute
+		if b.cfg.WatchdogInterval > 0 {
+			wait = min(wait, max(b.cfg.WatchdogInterval/2, 10*time.Millisecond))
+		}
 		if !nextExpiry.IsZero() {
-			wait = max(time.Until(nextExpiry), time.Millisecond)
+			wait = min(wait, max(time.Until(nextExpiry), time.Millisecond))
 		}
 		items, ok := b.nextKuma(ctx, 500, wait)
 		if !ok {
@@ -272,7 +275,6 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 		nextExpiry = next.expire(time.Now())
 		status, msg := kumaSummary(next, b.ntfyAuthProblem())
 		missing := b.watchdogMissing(time.Now())
-		b.m.watchdogMissing.Set(boolGauge(missing))
 		if missing && !missingLogged {
 			b.log.Error("WATCHDOG MISSING: no Watchdog alert from Alertmanager within --watchdog.interval; Kuma pushes stopped so Kuma's own heartbeat timeout reports the dead pipeline",
 				"interval", b.cfg.WatchdogInterval, "last_seen", b.watchdogLast())

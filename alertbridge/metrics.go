@@ -36,12 +36,11 @@ type metrics struct {
 	ntfyAuthErrors  prometheus.Counter
 	ntfyAuthFailing prometheus.Gauge
 	ntfyIdle        prometheus.Gauge
-	watchdogMissing prometheus.Gauge
 	spoolRecoveries prometheus.Counter
 	spoolSalvaged   prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, s *Spool, targets []string) *metrics {
+func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogMissing func() bool) *metrics {
 	m := &metrics{
 		received: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "webhooks_received_total",
 			Help: "Webhook requests received on /webhook."}),
@@ -84,8 +83,7 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string) *metrics 
 			Help: "1 while ntfy refuses the token (last answer 401 or 403)."}),
 		ntfyIdle: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "ntfy_idle",
 			Help: "1 when the ntfy dispatcher holds no page and has nothing in flight."}),
-		watchdogMissing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "watchdog_missing",
-			Help: "1 while no Watchdog arrived within --watchdog.interval: Kuma pushes are stopped."}),
+
 		spoolRecoveries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "spool_recoveries_total",
 			Help: "Damaged spool files moved aside at start (the process started on a fresh spool)."}),
 		spoolSalvaged: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "spool_recovered_records_total",
@@ -107,8 +105,11 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string) *metrics 
 	reg.MustRegister(m.received, m.rejected, m.accepted, m.duplicate, m.sent, m.failed, m.retried, m.dropped,
 		m.duration, m.watchdog, m.kumaConfigErr, &spoolCollector{s: s, targets: targets},
 		m.failures, m.stale, m.truncated, m.digests, m.merged, m.repeats, m.ntfyAuthErrors, m.ntfyAuthFailing,
-		m.ntfyIdle, m.watchdogMissing, m.spoolRecoveries, m.spoolSalvaged)
+		m.ntfyIdle, m.spoolRecoveries, m.spoolSalvaged)
 	m.ntfyIdle.Set(1)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "watchdog_missing",
+		Help: "1 while no Watchdog arrived within --watchdog.interval: Kuma pushes are stopped."},
+		func() float64 { return boolGauge(watchdogMissing()) }))
 	return m
 }
 

@@ -158,7 +158,14 @@ func (d *dispatcher) load() error {
 		d.lastSeq = r.Seq
 		it := &pageItem{seq: r.Seq}
 		if json.Unmarshal(r.Val, &it.page) != nil || it.page.Title == "" {
-			it.bad = true
+			// A spool written by a version that queued one record per
+			// alert: page it as a group of one.
+			var rec Record
+			if json.Unmarshal(r.Val, &rec) == nil && rec.Key != "" && len(rec.Labels) > 0 {
+				it.page = d.b.legacyPage(&rec)
+			} else {
+				it.bad = true
+			}
 		}
 		g := d.groups[it.page.Group]
 		if g == nil {

@@ -29,8 +29,6 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-
-	"github.com/clavitor/clavis-telemetry/internal/sketch"
 )
 
 // Protocol names, the only values of the protocol label downstream.
@@ -156,8 +154,8 @@ type ProtocolStats struct {
 type Snapshot struct {
 	Protocols        map[string]ProtocolStats // every protocol, zeros included
 	Rejected         map[string]uint64        // by reason, every reason included
-	UniqueSources24h uint64
-	LogDropped       uint64 // scanner-log lines dropped because the writer fell behind
+	UniqueSources24h uint64                   // 0 in the community edition, which has no sketch
+	LogDropped       uint64                   // scanner-log lines dropped because the writer fell behind
 }
 
 // Tarpit runs the configured traps.
@@ -170,7 +168,7 @@ type Tarpit struct {
 	sshListeners  []*rawListener
 	httpListeners []net.Listener
 
-	sources *sketch.Window
+	sources sourceEstimate // 24 h unique sources; a no-op in the community edition
 
 	// mu guards the admission state and the aggregates. The scheduler takes
 	// it once per batch of writes, accept paths once per connection.
@@ -240,7 +238,7 @@ func newTarpit(cfg Config, logger *slog.Logger, now func() time.Time) (*Tarpit, 
 		cfg:      cfg,
 		logger:   logger,
 		now:      now,
-		sources:  sketch.NewWindow(24*time.Hour, 24),
+		sources:  newSourceEstimate(),
 		perSrc:   map[netip.Addr]int{},
 		rejected: map[string]uint64{},
 		wake:     make(chan struct{}, 1),
@@ -363,7 +361,7 @@ func (t *Tarpit) Snapshot() Snapshot {
 		s.Rejected[r] = t.rejected[r]
 	}
 	t.mu.Unlock()
-	s.UniqueSources24h = t.sources.Estimate(now)
+	s.UniqueSources24h = t.sources.estimate(now)
 	if t.log != nil {
 		s.LogDropped = t.log.dropped.Load()
 	}
@@ -480,7 +478,7 @@ func (t *Tarpit) trapped(c *client, now time.Time) {
 	st.active++
 	st.activeStartUS += c.startUS
 	t.mu.Unlock()
-	t.sources.AddIP(now, c.remote.Addr())
+	t.sources.add(now, c.remote.Addr())
 	t.logEvent(c, "open", now)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTarpitFlagBoundsExit2: a tarpit flag out of bounds is a usage error:
@@ -18,7 +19,10 @@ func TestTarpitFlagBoundsExit2(t *testing.T) {
 		{"--tarpit.proxy-protocol", "--tarpit.proxy-protocol.trusted"},
 	} {
 		var out bytes.Buffer
-		code := run(context.Background(), []string{tc.arg, "--web.listen-address=127.0.0.1:0"}, &out, &out)
+		// Accepted by mistake, run would serve: the context ends it.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code := run(ctx, []string{tc.arg, "--web.listen-address=127.0.0.1:0"}, &out, &out)
+		cancel()
 		if code != 2 || !strings.Contains(out.String(), tc.flag) {
 			t.Errorf("%s: exit %d, want 2 naming %s; output:\n%s", tc.arg, code, tc.flag, out.String())
 		}

@@ -139,7 +139,7 @@ func TestTarpitSourceAddressesOnlyInScannerLog(t *testing.T) {
 	for _, want := range []string{
 		`clavis_tarpit_connections_total{protocol="ssh"} 5`,
 		`clavis_tarpit_active_connections{protocol="ssh"} 5`,
-		"clavis_tarpit_unique_sources_24h 5",
+		fmt.Sprintf("clavis_tarpit_unique_sources_24h %d", wantUniqueSources(5)),
 		`clavis_privacy_redactions_total{reason="ip_address"} 0`,
 	} {
 		if !strings.Contains(out, want) {

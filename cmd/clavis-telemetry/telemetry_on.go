@@ -50,6 +50,11 @@ func addTelemetryFlags(app *kingpin.Application) *telemetry {
 // validate refuses, in the commercial edition, any flag that would turn
 // core telemetry off.
 func (t *telemetry) validate() error {
+	if !*t.web.WebSystemdSocket {
+		if err := checkListenAddresses("web.listen-address", *t.web.WebListenAddresses); err != nil {
+			return err
+		}
+	}
 	if edition == "commercial" {
 		return t.collectors.CheckEnforced()
 	}
@@ -60,7 +65,7 @@ func (t *telemetry) validate() error {
 // exporter-toolkit, so TLS and basic auth come from --web.config.file and
 // follow its changes, until ctx is done. Requests for paths the exporter
 // does not serve go to the tarpit in front of the auth check.
-func (t *telemetry) serve(ctx context.Context, newServer func() *http.Server, trap http.Handler, logger *slog.Logger) error {
+func (t *telemetry) serve(ctx context.Context, ws *webServer, logger *slog.Logger) error {
 	var listeners []net.Listener
 	var err error
 	if *t.web.WebSystemdSocket {
@@ -74,9 +79,8 @@ func (t *telemetry) serve(ctx context.Context, newServer func() *http.Server, tr
 	if err != nil {
 		return err
 	}
-	return serveAll(ctx, listeners, newServer, func(l net.Listener, srv *http.Server) error {
-		front := &frontListener{Listener: l, install: func() { srv.Handler = tarpitFront(srv.Handler, trap) }}
-		return web.Serve(front, srv, t.web, logger)
+	return ws.serveAll(ctx, listeners, func(l net.Listener, srv *http.Server) error {
+		return web.Serve(l, srv, t.web, logger)
 	})
 }
 

@@ -150,10 +150,10 @@ func checkListenAddresses(flag string, addresses []string) error {
 // webServer serves the main listeners: the exporter's endpoints and the
 // HTTP tarpit for every other path, hardened by webLimits.
 type webServer struct {
-	handler  http.Handler // the mux
-	trap     http.Handler
-	limits   webLimits
-	logger   *slog.Logger
+	handler http.Handler // the mux
+	trap    http.Handler
+	limits  webLimits
+	logger  *slog.Logger
 }
 
 // serveAll runs one http.Server per listener with serve (which may wrap the

@@ -35,6 +35,12 @@ import (
 
 const program = "clavis-telemetry"
 
+// listenAddressKey is the log attribute that carries the agent's own listen
+// addresses (exporter-toolkit's "Listening on", the tarpit's listeners):
+// the only one the log scrubber leaves as it is. Never log a client's
+// address under it.
+const listenAddressKey = "address"
+
 // DefaultListenAddress is the documented default port of the exporter.
 const DefaultListenAddress = ":9745"
 
@@ -83,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	// Every line the agent logs is scrubbed of addresses (hard rule 4).
-	logger := slog.New(logscrub.NewHandler(promslog.New(logConfig).Handler(), scrubAddresses))
+	logger := slog.New(logscrub.NewHandler(promslog.New(logConfig).Handler(), scrubAddresses, listenAddressKey))
 	if *maxProcs > 0 {
 		runtime.GOMAXPROCS(int(*maxProcs))
 	}

@@ -55,6 +55,9 @@ func (t *telemetry) validate() error {
 			return err
 		}
 	}
+	if err := checkWebConfig(*t.web.WebConfigFile); err != nil {
+		return err
+	}
 	if edition == "commercial" {
 		return t.collectors.CheckEnforced()
 	}
@@ -129,7 +132,10 @@ func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.
 		Name:        program,
 		Description: "Operational telemetry for a Clavitor POP (" + edition + " edition). No user data is exported.",
 		Version:     version.Info(),
-		Links:       []web.LandingLinks{{Address: "/metrics", Text: "Metrics"}, {Address: "/-/healthy", Text: "Health"}},
+		// exporter-toolkit links /debug/pprof/* by default; nothing serves
+		// them here (the tarpit would hold the browser), so no links.
+		Profiling: "false",
+		Links:     []web.LandingLinks{{Address: "/metrics", Text: "Metrics"}, {Address: "/-/healthy", Text: "Health"}},
 	})
 }
 

@@ -25,13 +25,21 @@ import (
 type Handler struct {
 	inner slog.Handler
 	scrub func(string) string
+	keep  map[string]bool
 }
 
 // NewHandler returns a handler that scrubs the message and every string,
 // error, Stringer or other non-numeric attribute value (in groups too)
-// with scrub, then hands the record to inner.
-func NewHandler(inner slog.Handler, scrub func(string) string) *Handler {
-	return &Handler{inner: inner, scrub: scrub}
+// with scrub, then hands the record to inner. Attributes named in keep are
+// passed as they are: they must only ever carry the agent's own addresses
+// (exporter-toolkit and the tarpit log their listen addresses as
+// "address"), never a client's.
+func NewHandler(inner slog.Handler, scrub func(string) string, keep ...string) *Handler {
+	h := &Handler{inner: inner, scrub: scrub, keep: map[string]bool{}}
+	for _, k := range keep {
+		h.keep[k] = true
+	}
+	return h
 }
 
 func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
@@ -52,15 +60,18 @@ func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for i, a := range attrs {
 		scrubbed[i] = h.attr(a)
 	}
-	return &Handler{inner: h.inner.WithAttrs(scrubbed), scrub: h.scrub}
+	return &Handler{inner: h.inner.WithAttrs(scrubbed), scrub: h.scrub, keep: h.keep}
 }
 
 func (h *Handler) WithGroup(name string) slog.Handler {
-	return &Handler{inner: h.inner.WithGroup(name), scrub: h.scrub}
+	return &Handler{inner: h.inner.WithGroup(name), scrub: h.scrub, keep: h.keep}
 }
 
 func (h *Handler) attr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
+	if h.keep[a.Key] && v.Kind() != slog.KindGroup {
+		return slog.Attr{Key: a.Key, Value: v}
+	}
 	switch v.Kind() {
 	case slog.KindString:
 		return slog.String(a.Key, h.scrub(v.String()))
@@ -134,6 +145,6 @@ func (w errorWriter) Write(p []byte) (int, error) {
 			break
 		}
 	}
-	w.logger.Log(context.Background(), level, msg, "component", "web")
+	w.logger.Log(context.Background(), level, msg)
 	return len(p), nil
 }

@@ -91,6 +91,16 @@ type stringer string
 
 func (s stringer) String() string { return string(s) }
 
+func TestHandlerKeepsListenAddresses(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(NewHandler(slog.NewTextHandler(&buf, nil), Addresses, "address"))
+	logger.Info("Listening on 127.0.0.9:1", "address", "127.0.0.1:9745", "peer", "127.0.0.2:5")
+	out := buf.String()
+	if !strings.Contains(out, "address=127.0.0.1:9745") || strings.Contains(out, "127.0.0.2") || strings.Contains(out, "127.0.0.9") {
+		t.Errorf("want only the kept attribute verbatim: %s", out)
+	}
+}
+
 func TestServerErrorLog(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(NewHandler(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), Addresses))

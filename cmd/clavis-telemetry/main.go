@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// Every flag and config error exits 2 with the flag's name, before
 	// anything is logged as started or listening.
-	for _, check := range []func() error{checkWebLimits, tel.validate} {
+	for _, check := range []func() error{checkWebLimits, tel.validate, tarpitConfig.Validate} {
 		if err := check(); err != nil {
 			fmt.Fprintf(stderr, "%s: error: %v\n", program, err)
 			return 2

@@ -42,7 +42,7 @@ func addTelemetryFlags(app *kingpin.Application) *telemetry {
 	t.maxRequests = app.Flag("web.max-requests",
 		"Maximum number of concurrent scrape requests; 0 disables the limit.").Default("10").Int()
 	t.compression = app.Flag("web.compression",
-		"Gzip /metrics when the scraper asks for it. Off by default: a POP's exposition is about 10 kB per scrape, and gzip would add about half again to the exporter's CPU per scrape on the POP for a few kB saved.").
+		"Gzip /metrics when the scraper asks for it. Off by default: a POP's exposition is about 24 kB per scrape, and gzip would add about half again to the exporter's CPU per scrape on the POP for a few kB saved.").
 		Default("false").Bool()
 	return t
 }

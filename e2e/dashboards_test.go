@@ -3,11 +3,16 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
 )
@@ -221,8 +226,9 @@ func TestDashboardQueriesParse(t *testing.T) {
 }
 
 // TestDashboardMetricsExist checks that every clavis_ metric a dashboard or
-// rule names is on the POP's allowlist or is one of alertbridge's metrics,
-// so a renamed metric cannot leave a panel silently empty.
+// rule names is on the POP's allowlist or is exported by a real alertbridge,
+// so a renamed metric cannot leave a panel silently empty or a rule silently
+// false.
 func TestDashboardMetricsExist(t *testing.T) {
 	t.Parallel()
 	root := e2eutil.RepoRoot(t)
@@ -234,10 +240,16 @@ func TestDashboardMetricsExist(t *testing.T) {
 	for _, m := range regexp.MustCompile(`"(clavis_[a-z0-9_]+)"`).FindAllStringSubmatch(string(allow), -1) {
 		known[m[1]] = true
 	}
-	for _, n := range []string{"webhooks_received_total", "webhooks_rejected_total", "alerts_accepted_total", "alerts_duplicate_total",
-		"notifications_sent_total", "notifications_failed_total", "notifications_retried_total", "notifications_dropped_total",
-		"spool_depth", "spool_oldest_age_seconds", "delivery_duration_seconds", "watchdog_last_seen_timestamp_seconds", "kuma_config_errors_total"} {
-		known["clavis_alertbridge_"+n] = true
+	bridge := alertbridgeMetricNames(t)
+	for n := range bridge {
+		known[n] = true
+	}
+	// The dashboards and rules use these; a bridge that stopped exporting
+	// them would leave the alerting dashboard and the pipeline alerts blind.
+	for _, n := range []string{"spool_depth", "notifications_sent_total", "watchdog_last_seen_timestamp_seconds"} {
+		if !bridge["clavis_alertbridge_"+n] {
+			t.Errorf("alertbridge's /metrics lacks clavis_alertbridge_%s; it has %v", n, slices.Sorted(maps.Keys(bridge)))
+		}
 	}
 	// Whole identifiers, so recording rule names (level:metric:ops) are
 	// recognised as such and skipped.
@@ -295,4 +307,48 @@ func TestGrafanaProvisioning(t *testing.T) {
 	if dp.APIVersion != 1 || len(dp.Providers) != 1 || dp.Providers[0].Type != "file" || dp.Providers[0].Options["path"] == "" {
 		t.Errorf("dashboard provisioning: %+v", dp)
 	}
+}
+
+// alertbridgeMetricNames builds and runs the real alertbridge, with both
+// targets configured (so every per-target family has its series), and
+// returns the metric family names its /metrics exposes. The targets point
+// at a closed loopback port: with no alert posted, nothing is sent.
+func alertbridgeMetricNames(t *testing.T) map[string]bool {
+	t.Helper()
+	bin := e2eutil.BuildBinary(t, "./cmd/alertbridge")
+	dir := t.TempDir()
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("dashboard-test-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := e2eutil.FreeAddr(t, "127.0.0.1")
+	nowhere := "http://" + e2eutil.FreeAddr(t, "127.0.0.1")
+	e2eutil.StartProcess(t, bin,
+		"--web.listen-address="+addr,
+		"--webhook.token-file="+token,
+		"--spool.path="+filepath.Join(dir, "spool.db"),
+		"--ntfy.url="+nowhere+"/clavis-alerts",
+		"--kuma.push-url="+nowhere+"/api/push/token",
+	)
+	client := &http.Client{Timeout: 5 * time.Second}
+	url := "http://" + addr + "/metrics"
+	e2eutil.WaitHTTP(t, client, url, http.StatusOK, 30*time.Second)
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every family has a "# TYPE name type" line in the text format.
+	names := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) `).FindAllStringSubmatch(string(body), -1) {
+		names[m[1]] = true
+	}
+	if len(names) == 0 {
+		t.Fatalf("alertbridge's /metrics has no metric family:\n%s", body)
+	}
+	return names
 }

@@ -437,3 +437,49 @@ func TestScrapeNearTimeoutMatchesConfig(t *testing.T) {
 	}
 	t.Fatal("no PopScrapeNearTimeout rule")
 }
+
+// TestInfoAlertsNeverShareAPage: alertbridge sends a group whose alerts
+// are all info at low priority (or drops it), and a group with anything
+// else at the highest severity it holds. Alertmanager groups by alertname,
+// so an info alert reaches a phone at paging priority only if one alert
+// name had two severities: no rule may do that.
+func TestInfoAlertsNeverShareAPage(t *testing.T) {
+	t.Parallel()
+	var cfg struct {
+		Route struct {
+			GroupBy []string `yaml:"group_by"`
+			Routes  []struct {
+				GroupBy []string `yaml:"group_by"`
+			} `yaml:"routes"`
+		} `yaml:"route"`
+	}
+	readYAML(t, filepath.Join(e2eutil.RepoRoot(t), "prometheus", "alertmanager.yml"), &cfg)
+	if !slices.Contains(cfg.Route.GroupBy, "alertname") {
+		t.Errorf("route group_by %v lacks alertname", cfg.Route.GroupBy)
+	}
+	for i, r := range cfg.Route.Routes {
+		if r.GroupBy != nil && !slices.Contains(r.GroupBy, "alertname") && !slices.Contains(r.GroupBy, "...") {
+			t.Errorf("route %d: group_by %v lacks alertname", i, r.GroupBy)
+		}
+	}
+	severity := map[string]string{}
+	var infos int
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			sev := r.Labels["severity"]
+			if prev, ok := severity[r.Alert]; ok && prev != sev {
+				t.Errorf("alert %s has severities %s and %s: one Alertmanager group would mix them", r.Alert, prev, sev)
+			}
+			severity[r.Alert] = sev
+			if sev == "info" {
+				infos++
+			}
+		}
+	}
+	if infos == 0 {
+		t.Error("no info alert at all: the check above proves nothing")
+	}
+}

@@ -87,6 +87,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: error: %v\n", program, err)
 		return 2
 	}
+	if err := tarpitConfig.Validate(); err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v\n", program, err)
+		return 2
+	}
 
 	trap, err := tarpit.New(*tarpitConfig, logger.With("component", "tarpit"))
 	if err != nil {

@@ -28,6 +28,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
@@ -422,4 +424,123 @@ func TestTLSAndBasicAuth(t *testing.T) {
 			t.Errorf("plain HTTP got %d with metrics", resp.StatusCode)
 		}
 	}
+}
+
+// TestREADMEFlagsInEveryEdition runs TestREADMEFlagsMatchKingpin (which
+// checks the edition it is built for, here the community edition) built for
+// the two telemetry editions.
+func TestREADMEFlagsInEveryEdition(t *testing.T) {
+	t.Parallel()
+	for _, tags := range []string{"telemetry", "commercial"} {
+		cmd := exec.Command("go", "test", "-count=1", "-tags", tags, "-run", "^TestREADMEFlagsMatchKingpin$", "./cmd/clavis-telemetry/")
+		cmd.Dir = e2eutil.RepoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("-tags %s: %v\n%s", tags, err, out)
+		}
+	}
+}
+
+// TestREADMEMetricsMatchScrape scrapes the real binary of each telemetry
+// edition with every collector fed (fixture /proc, a vault directory, an
+// access log with a timed line, a running SSH tarpit) and compares the
+// clavis_ families and their label names with the README's metric tables.
+// The community edition serves no metrics at all (checked by
+// TestCommunityEditionServesNoMetrics), and the README documents none for it.
+func TestREADMEMetricsMatchScrape(t *testing.T) {
+	t.Parallel()
+	documented := readmeMetrics(t)
+	root := e2eutil.RepoRoot(t)
+	fixtures := filepath.Join(root, "collector", "testdata")
+	for _, tags := range []string{"telemetry", "commercial"} {
+		t.Run(tags, func(t *testing.T) {
+			t.Parallel()
+			bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", tags)
+			vaults := t.TempDir()
+			if err := os.WriteFile(filepath.Join(vaults, "v1.db"), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			logPath := filepath.Join(t.TempDir(), "access.log")
+			line := `192.0.2.10 - - [` + time.Now().UTC().Format("02/Jan/2006:15:04:05 -0700") + `] "GET /api/x HTTP/1.1" 200 512 "-" "curl/8.0" 0.012` + "\n"
+			if err := os.WriteFile(logPath, []byte(line), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			addr := e2eutil.FreeAddr(t, "127.0.0.1")
+			e2eutil.StartProcess(t, bin,
+				"--web.listen-address="+addr,
+				"--path.procfs="+filepath.Join(fixtures, "proc"),
+				"--path.sysfs="+filepath.Join(fixtures, "sys"),
+				"--path.rootfs="+filepath.Join(fixtures, "rootfs"),
+				"--vault.data-dir="+vaults,
+				"--accesslog.path="+logPath, "--accesslog.from-start", "--accesslog.route=api=^/api/",
+				"--tarpit.ssh.listen-address="+e2eutil.FreeAddr(t, "127.0.0.1"),
+			)
+			client := &http.Client{Timeout: 10 * time.Second}
+			e2eutil.WaitHTTP(t, client, "http://"+addr+"/-/ready", http.StatusOK, 20*time.Second)
+			var served map[string][]string
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				served = scrapeFamilies(t, client, "http://"+addr+"/metrics")
+				_, vault := served["clavis_vaults"]
+				_, hist := served["clavis_http_request_duration_seconds"]
+				if vault && hist {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("clavis_vaults or the request histogram never appeared: %v", served)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			for name, labels := range served {
+				want, ok := documented[name]
+				if !ok {
+					t.Errorf("%s serves %s %v, not in the README's metric tables", tags, name, labels)
+					continue
+				}
+				if !slices.Equal(labels, want) {
+					t.Errorf("%s: %s has labels %v, the README says %v", tags, name, labels, want)
+				}
+			}
+			for name := range documented {
+				if _, ok := served[name]; !ok {
+					t.Errorf("the README documents %s, which the %s edition does not serve", name, tags)
+				}
+			}
+		})
+	}
+}
+
+// scrapeFamilies returns the clavis_ families of one scrape with the sorted
+// label names their series carry.
+func scrapeFamilies(t *testing.T, client *http.Client, url string) map[string][]string {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s", url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for name, mf := range mfs {
+		if !strings.HasPrefix(name, "clavis_") {
+			continue
+		}
+		labels := []string{}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if !slices.Contains(labels, lp.GetName()) {
+					labels = append(labels, lp.GetName())
+				}
+			}
+		}
+		slices.Sort(labels)
+		out[name] = labels
+	}
+	return out
 }

@@ -49,22 +49,9 @@ func main() {
 // run parses args and serves until ctx is done or a signal arrives. It
 // returns the process exit code: 2 for bad flags, 1 for a failure at start-up.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := kingpin.New(program, "Operational telemetry and scanner tarpit for a Clavitor POP ("+edition+" edition).")
-	app.UsageWriter(stderr)
-	app.ErrorWriter(stderr)
-	app.Terminate(nil)
-	app.Version(version.Print(program))
-	app.HelpFlag.Short('h')
-
-	tarpitConfig := tarpit.AddFlags(app)
-	tel := addTelemetryFlags(app)
-	webLimits, checkWebLimits := addWebLimitFlags(app)
-	maxProcs := new(gomaxprocsValue)
-	app.Flag("runtime.gomaxprocs",
-		"CPUs the Go runtime may use at once (GOMAXPROCS), 0 to 1024; 0 keeps Go's default (the host's CPUs, or the cgroup's CPU limit).").
-		Default("0").Envar("GOMAXPROCS").SetValue(maxProcs)
-	logConfig := &promslog.Config{Writer: stderr}
-	promslogflag.AddFlags(app, logConfig)
+	app, f := newApp(stderr)
+	tarpitConfig, tel, webLimits, checkWebLimits, maxProcs, logConfig :=
+		f.tarpit, f.tel, f.webLimits, f.checkWebLimits, f.maxProcs, f.log
 
 	exited := false
 	app.Terminate(func(int) { exited = true })
@@ -158,6 +145,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case <-time.After(shutdownTimeout):
 	}
 	return code
+}
+
+// appFlags holds what the command line sets, once parsed.
+type appFlags struct {
+	tarpit         *tarpit.Config
+	tel            *telemetry
+	webLimits      *webLimits
+	checkWebLimits func() error
+	maxProcs       *gomaxprocsValue
+	log            *promslog.Config
+}
+
+// newApp declares every flag of this edition on a new kingpin application.
+// The README's flag table is checked against its model (readme_test.go).
+func newApp(stderr io.Writer) (*kingpin.Application, *appFlags) {
+	app := kingpin.New(program, "Operational telemetry and scanner tarpit for a Clavitor POP ("+edition+" edition).")
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+	app.Terminate(nil)
+	app.Version(version.Print(program))
+	app.HelpFlag.Short('h')
+
+	f := &appFlags{}
+	f.tarpit = tarpit.AddFlags(app)
+	f.tel = addTelemetryFlags(app)
+	f.webLimits, f.checkWebLimits = addWebLimitFlags(app)
+	f.maxProcs = new(gomaxprocsValue)
+	app.Flag("runtime.gomaxprocs",
+		"CPUs the Go runtime may use at once (GOMAXPROCS), 0 to 1024; 0 keeps Go's default (the host's CPUs, or the cgroup's CPU limit).").
+		Default("0").Envar("GOMAXPROCS").SetValue(f.maxProcs)
+	f.log = &promslog.Config{Writer: stderr}
+	promslogflag.AddFlags(app, f.log)
+	return app, f
 }
 
 // rootHandler answers "/" with the landing page and hands every other path to

@@ -43,6 +43,10 @@ func main() {
 		err = capture(os.Args[2:])
 	case "serve":
 		err = serve(os.Args[2:])
+	case "measure":
+		err = measure(os.Args[2:])
+	case "storm":
+		err = storm(os.Args[2:])
 	case "openmetrics":
 		err = openmetrics(os.Args[2:])
 	default:
@@ -240,10 +244,24 @@ func openmetrics(args []string) error {
 	drop := fs.String("drop", "", "drop samples whose name matches this regex (the scrape config's metric_relabel drop rule)")
 	keep := fs.String("keep", "", "keep only samples whose name matches this regex")
 	targets := fs.String("targets", "", "also write the file_sd targets file here")
+	var keepIn, skipIn listFlag
+	fs.Var(&keepIn, "keep-names-in", "keep only the samples whose names occur in this file (a dashboard, a rule file; repeatable)")
+	fs.Var(&skipIn, "skip-names-in", "leave out the samples whose names occur in this file (repeatable)")
 	fs.Parse(args)
 	f, err := ff.fleet()
 	if err != nil {
 		return err
+	}
+	if len(keepIn) > 0 || len(skipIn) > 0 {
+		names, err := namesIn(f, keepIn, skipIn)
+		if err != nil {
+			return err
+		}
+		if *keep != "" {
+			return errors.New("-keep and -keep-names-in/-skip-names-in exclude each other")
+		}
+		*keep = strings.Join(names, "|")
+		fmt.Fprintf(os.Stderr, "fleet: keeping %s\n", *keep)
 	}
 	o := sim.HistoryOptions{Step: *step, Job: *job, ScrapeSeries: true}
 	o.To = time.Now()
@@ -284,4 +302,59 @@ func openmetrics(args []string) error {
 	fmt.Fprintf(os.Stderr, "fleet: %d samples, %d POPs, %s to %s every %s\n", n, len(f.POPs),
 		o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339), *step)
 	return err
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+var identifier = regexp.MustCompile(`[A-Za-z_:][A-Za-z0-9_:]*`)
+
+// namesIn returns the sample names of the fleet (and Prometheus' per-scrape
+// series) that occur as words in any keep file and in no skip file.
+func namesIn(f *sim.Fleet, keep, skip []string) ([]string, error) {
+	words := func(files []string) (map[string]bool, error) {
+		out := map[string]bool{}
+		for _, p := range files {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			for _, w := range identifier.FindAllString(string(b), -1) {
+				out[w] = true
+			}
+		}
+		return out, nil
+	}
+	k, err := words(keep)
+	if err != nil {
+		return nil, err
+	}
+	if len(keep) == 0 {
+		k = nil
+	}
+	sk, err := words(skip)
+	if err != nil {
+		return nil, err
+	}
+	served := append([]string(nil), sim.ScrapeSeriesNames...)
+	for _, fam := range f.T.Families {
+		for _, s := range fam.Samples {
+			served = append(served, s.Name)
+		}
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, n := range served {
+		if seen[n] || (k != nil && !k[n]) || sk[n] {
+			continue
+		}
+		seen[n] = true
+		names = append(names, regexp.QuoteMeta(n))
+	}
+	if len(names) == 0 {
+		return nil, errors.New("no served sample name occurs in the -keep-names-in files")
+	}
+	return names, nil
 }

@@ -37,6 +37,10 @@ func appendValue(b []byte, v float64) []byte {
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
+// ScrapeSeriesNames are the series Prometheus records for every scrape of a
+// target, in the order WriteOpenMetrics writes them.
+var ScrapeSeriesNames = []string{"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"}
+
 // HistoryOptions select what WriteOpenMetrics writes.
 type HistoryOptions struct {
 	From, To time.Time
@@ -49,9 +53,8 @@ type HistoryOptions struct {
 	// metric_relabel_configs drop rule); Keep, when set, keeps only samples
 	// whose name matches.
 	Drop, Keep *regexp.Regexp
-	// ScrapeSeries adds the series Prometheus records for every scrape:
-	// up, scrape_duration_seconds, scrape_samples_scraped,
-	// scrape_samples_post_metric_relabeling, scrape_series_added.
+	// ScrapeSeries adds the series Prometheus records for every scrape
+	// (ScrapeSeriesNames), subject to Drop and Keep.
 	ScrapeSeries bool
 }
 
@@ -100,6 +103,14 @@ func (f *Fleet) WriteOpenMetrics(w io.Writer, o HistoryOptions) (int64, error) {
 		}
 	}
 	postRelabel := float64(len(kept))
+	var scrapeNames [][]byte
+	if o.ScrapeSeries {
+		for _, n := range ScrapeSeriesNames {
+			if (o.Drop == nil || !o.Drop.MatchString(n)) && (o.Keep == nil || o.Keep.MatchString(n)) {
+				scrapeNames = append(scrapeNames, []byte(n))
+			}
+		}
+	}
 	var n int64
 	var buf []byte
 	line := func(name, labels []byte, pop int, v, ts float64) {
@@ -123,16 +134,18 @@ func (f *Fleet) WriteOpenMetrics(w io.Writer, o HistoryOptions) (int64, error) {
 		ts := float64(t.UnixMilli()) / 1e3
 		for i, p := range f.POPs {
 			down := f.Down(p, t)
-			if o.ScrapeSeries {
-				up, samples, post, dur := 1.0, scraped, postRelabel, 0.004+0.002*unit(mix(p.seed^uint64(t.Unix())))
+			if len(scrapeNames) > 0 {
+				vals := []float64{1, 0.004 + 0.002*unit(mix(p.seed^uint64(t.Unix()))), scraped, postRelabel, 0}
 				if down {
-					up, samples, post = 0, 0, 0
+					vals[0], vals[2], vals[3] = 0, 0, 0
 				}
-				line([]byte("up"), nil, i, up, ts)
-				line([]byte("scrape_duration_seconds"), nil, i, dur, ts)
-				line([]byte("scrape_samples_scraped"), nil, i, samples, ts)
-				line([]byte("scrape_samples_post_metric_relabeling"), nil, i, post, ts)
-				line([]byte("scrape_series_added"), nil, i, 0, ts)
+				for _, n := range scrapeNames {
+					for j, sn := range ScrapeSeriesNames {
+						if sn == string(n) {
+							line(n, nil, i, vals[j], ts)
+						}
+					}
+				}
 			}
 			if down {
 				continue

@@ -25,6 +25,7 @@
 # Environment:
 #   PROMETHEUS PROMTOOL ALERTMANAGER VICTORIA_METRICS  binaries (default: tools/ build, else PATH)
 #   SIZES="100 300 1000"  HISTORY_HOURS=6  WARMUP=5m  WINDOW=2m  RUNS=20
+#   STORM_POPS=1000 STORM_DOWN=200 STORM_WATCH=6m STORM_RESOLVE_WATCH=3m  VM_POPS=1000 VM_WINDOW=5m
 #   PHASES="capacity storm vm"   OUT (results, kept; default /var/tmp/fleet-bench-results)   WORK (scratch, removed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -188,8 +189,8 @@ capacity)
   done
   ;;
 storm)
-  n=1000
-  log "== alert storm: $n POPs, 200 of eu-west down at once"
+  n=${STORM_POPS:-1000} down=${STORM_DOWN:-200}
+  log "== alert storm: $n POPs, $down of eu-west down at once"
   [ -x "$ALERTMANAGER" ] || die "alertmanager not found (set ALERTMANAGER)"
   log "alertmanager: $("$ALERTMANAGER" --version 2>&1 | head -1)"
   prometheus_dir "$PDIR"
@@ -217,14 +218,14 @@ storm)
   wait_until "$n targets up" 180 targets_up "$n"
   # Let the first evaluations settle (Watchdog heartbeat flowing).
   sleep 60
-  "$FLEET" storm -control "http://$CONTROL" -region eu-west -count 200 -ntfy-log "$WORK/ntfy.log" \
+  "$FLEET" storm -control "http://$CONTROL" -region eu-west -count "$down" -ntfy-log "$WORK/ntfy.log" \
     -watch "${STORM_WATCH:-6m}" -resolve-watch "${STORM_RESOLVE_WATCH:-3m}" -out "$OUT/storm.json" | tee -a "$OUT/fleet.log"
   log "storm measured on commit $(git rev-parse --short HEAD)"
   stop_pid "$PROM_PID"; stop_pid "$SIM_PID"; stop_pid "$AM_PID"; stop_pid "$BRIDGE_PID"; stop_pid "$FAKE_PID"
   rm -rf "$WORK/data-storm" "$WORK/am" "$WORK/spool.db"
   ;;
 vm)
-  n=1000
+  n=${VM_POPS:-1000}
   [ -x "$VICTORIA_METRICS" ] || { log "VictoriaMetrics not found (set VICTORIA_METRICS): vm phase skipped"; continue; }
   log "== VictoriaMetrics: $n POPs, Prometheus remote_write, side by side"
   log "victoria-metrics: $("$VICTORIA_METRICS" --version 2>&1 | head -1)"

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/clavitor/clavis-telemetry/bench/fleet/sim"
 )
 
 // measure watches a running Prometheus (and the processes named with -pid)
@@ -114,18 +115,18 @@ func measure(args []string) error {
 	}
 
 	if *dashboard != "" {
-		exprs, err := dashboardQueries(*dashboard, *step, *rng)
+		exprs, err := sim.DashboardQueries(*dashboard, *step, *rng)
 		if err != nil {
 			return err
 		}
 		for _, q := range exprs {
-			qs := queryStats{Panel: q.panel, Expr: q.expr}
+			qs := queryStats{Panel: q.Panel, Expr: q.Expr}
 			var lat []float64
 			for i := 0; i < *runs; i++ {
 				end := time.Now()
-				d, series, err := rangeQuery(client, *prom, q.expr, end.Add(-*rng), end, *step)
+				d, series, err := rangeQuery(client, *prom, q.Expr, end.Add(-*rng), end, *step)
 				if err != nil {
-					return fmt.Errorf("panel %q: %s: %w", q.panel, q.expr, err)
+					return fmt.Errorf("panel %q: %s: %w", q.Panel, q.Expr, err)
 				}
 				lat = append(lat, d.Seconds())
 				qs.Series = series
@@ -369,79 +370,6 @@ func rangeQuery(c *http.Client, base, q string, start, end time.Time, step time.
 	}.Encode()
 	r, d, err := apiGet(c, u)
 	return d, len(r.Data.Result), err
-}
-
-type dashQuery struct{ panel, expr string }
-
-var grafanaVar = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}?`)
-
-// dashboardQueries returns every panel query of a Grafana dashboard, with
-// Grafana's built-in interval variables substituted as Grafana would for
-// the given step and range. A dashboard variable it cannot resolve is an
-// error, not a silently different query.
-func dashboardQueries(path string, step, rng time.Duration) ([]dashQuery, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var d struct {
-		Panels []json.RawMessage `json:"panels"`
-	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	// $__rate_interval: max(4 x scrape interval, step + scrape interval).
-	rate := max(4*15*time.Second, step+15*time.Second)
-	vars := map[string]string{
-		"__interval": promDuration(step), "__rate_interval": promDuration(rate),
-		"__range": promDuration(rng), "__range_s": strconv.Itoa(int(rng.Seconds())),
-		"__interval_ms": strconv.Itoa(int(step.Milliseconds())),
-	}
-	var out []dashQuery
-	var walk func([]json.RawMessage) error
-	walk = func(panels []json.RawMessage) error {
-		for _, raw := range panels {
-			var p struct {
-				Title   string            `json:"title"`
-				Panels  []json.RawMessage `json:"panels"`
-				Targets []struct {
-					Expr string `json:"expr"`
-				} `json:"targets"`
-			}
-			if err := json.Unmarshal(raw, &p); err != nil {
-				return err
-			}
-			if err := walk(p.Panels); err != nil {
-				return err
-			}
-			for _, t := range p.Targets {
-				if t.Expr == "" {
-					continue
-				}
-				var bad error
-				e := grafanaVar.ReplaceAllStringFunc(t.Expr, func(m string) string {
-					name := grafanaVar.FindStringSubmatch(m)[1]
-					if v, ok := vars[name]; ok {
-						return v
-					}
-					bad = fmt.Errorf("panel %q: variable $%s has no value here", p.Title, name)
-					return m
-				})
-				if bad != nil {
-					return bad
-				}
-				out = append(out, dashQuery{panel: p.Title, expr: e})
-			}
-		}
-		return nil
-	}
-	if err := walk(d.Panels); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no panel query", path)
-	}
-	return out, nil
 }
 
 func promDuration(d time.Duration) string {

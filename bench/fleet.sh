@@ -24,7 +24,7 @@
 #
 # Environment:
 #   PROMETHEUS PROMTOOL ALERTMANAGER VICTORIA_METRICS  binaries (default: tools/ build, else PATH)
-#   SIZES="100 300 1000"  HISTORY_HOURS=6  WARMUP=5m  WINDOW=2m  RUNS=20
+#   SIZES="100 300 1000"  HISTORY_HOURS=6  WARMUP=5m  WINDOW=2m  RUNS=20  RULES_STEP=60s RULES_EVAL=60s
 #   STORM_POPS=1000 STORM_DOWN=200 STORM_WATCH=6m STORM_RESOLVE_WATCH=3m  VM_POPS=1000 VM_WINDOW=5m
 #   PHASES="capacity storm vm"   OUT (results, kept; default /var/tmp/fleet-bench-results)   WORK (scratch, removed)
 set -euo pipefail
@@ -35,6 +35,8 @@ HISTORY_HOURS=${HISTORY_HOURS:-6}
 WARMUP=${WARMUP:-5m}
 WINDOW=${WINDOW:-2m}
 RUNS=${RUNS:-20}
+RULES_STEP=${RULES_STEP:-60s}
+RULES_EVAL=${RULES_EVAL:-60s}
 PHASES=${PHASES:-capacity storm vm}
 POP_PORT=${POP_PORT:-19745}
 OUT=${OUT:-${TMPDIR:-/var/tmp}/fleet-bench-results}
@@ -126,15 +128,18 @@ targets_up() { [ "$(promq "count(up{job=\"clavis-pop\"} == 1)")" -ge "$1" ] 2>/d
 
 # backfill N DATA END: the fleet's history into DATA. The series the fleet
 # dashboard reads directly at the scrape interval (15 s); the other series
-# the rules read at 60 s (their 5 m windows are live after WARMUP); then the
-# recording rules over that history with promtool, at the evaluation
-# interval, once Prometheus serves the raw blocks.
+# the rules read every $RULES_STEP (their 5 m windows are live after
+# WARMUP); then the recording rules over that history with promtool, every
+# $RULES_EVAL, once Prometheus serves the raw blocks. (At 15 s throughout,
+# 1,000 POPs x 6 h is 360 M samples: hours of promtool on 2 cores. The
+# dashboard's recorded series over 6 h then hold a sample per RULES_EVAL in
+# their history, per 15 s in the live part.)
 backfill_raw() {
   local n=$1 data=$2 end=$3
   local dash=$ROOT/grafana/dashboards/clavis-fleet.json
   "$FLEET" openmetrics -capture "$WORK/pop.capture" -pops "$n" -port "$POP_PORT" -hours "$HISTORY_HOURS" -end "$end" -step 15s \
     -keep-names-in "$dash" -drop "$DROP" -out "$WORK/a.om" 2>>"$OUT/fleet.log"
-  "$FLEET" openmetrics -capture "$WORK/pop.capture" -pops "$n" -port "$POP_PORT" -hours "$HISTORY_HOURS" -end "$end" -step 60s \
+  "$FLEET" openmetrics -capture "$WORK/pop.capture" -pops "$n" -port "$POP_PORT" -hours "$HISTORY_HOURS" -end "$end" -step "$RULES_STEP" \
     -keep-names-in "$ROOT/prometheus/rules/clavis-recording.yml" -keep-names-in "$ROOT/prometheus/rules/clavis-alerts.yml" \
     -skip-names-in "$dash" -drop "$DROP" -out "$WORK/b.om" 2>>"$OUT/fleet.log"
   for f in a b; do
@@ -146,7 +151,7 @@ backfill_rules() {
   local data=$1 end=$2 before
   rm -rf "$WORK/rules-data"
   "$PROMTOOL" tsdb create-blocks-from rules --url="http://$PROM_ADDR" --start="$(( $(date -d "$end" +%s) - HISTORY_HOURS * 3600 ))" \
-    --end="$(date -d "$end" +%s)" --eval-interval=15s --output-dir="$WORK/rules-data" \
+    --end="$(date -d "$end" +%s)" --eval-interval="$RULES_EVAL" --output-dir="$WORK/rules-data" \
     "$PDIR/rules/clavis-recording.yml" >>"$OUT/promtool.log" 2>&1 || die "promtool rules backfill"
   before=$(blocks_loaded)
   mv "$WORK/rules-data"/01* "$data/"
@@ -178,7 +183,7 @@ capacity)
     backfill_rules "$data" "$end"
     log "recorded history backfilled in $(( $(date +%s) - t0 )) s"
     wait_until "$n targets up" 120 targets_up $((n * 9 / 10))
-    log "warm-up $WARMUP"
+    log "warm-up $WARMUP (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     sleep "$WARMUP"
     "$FLEET" measure -prom "http://$PROM_ADDR" -pid prometheus=$PROM_PID -pid simulator=$SIM_PID \
       -window "$WINDOW" -dashboard "$ROOT/grafana/dashboards/clavis-fleet.json" -range "${HISTORY_HOURS}h" -runs "$RUNS" \

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ func measure(args []string) error {
 	}
 	res := measureResult{Label: *label, Window: window.String(), Procs: map[string]procStats{}, RuleGroups: map[string]float64{}}
 	client := &http.Client{Timeout: 2 * time.Minute}
+	res.LoadAvg[0] = loadAvg()
 
 	if *window > 0 {
 		start := map[string]procSample{}
@@ -138,6 +140,7 @@ func measure(args []string) error {
 			res.Queries = append(res.Queries, qs)
 		}
 	}
+	res.LoadAvg[1] = loadAvg()
 	b, _ := json.MarshalIndent(res, "", "  ")
 	if *out != "" {
 		if err := os.WriteFile(*out, b, 0o644); err != nil {
@@ -159,6 +162,19 @@ type measureResult struct {
 	RuleGroups       map[string]float64   `json:"rule_group_max_last_duration_seconds"`
 	Scrape           map[string]float64   `json:"scrape,omitempty"`
 	Queries          []queryStats         `json:"queries,omitempty"`
+	// LoadAvg is the machine's 1-minute load average at the start and the
+	// end: the machine is shared, read every figure with it.
+	LoadAvg [2]float64 `json:"loadavg"`
+}
+
+func loadAvg() float64 {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 type procStats struct {
@@ -177,7 +193,7 @@ type queryStats struct {
 }
 
 func printResult(w io.Writer, r measureResult) {
-	fmt.Fprintf(w, "== %s (window %s)\n", r.Label, r.Window)
+	fmt.Fprintf(w, "== %s (window %s, load average %.1f -> %.1f on %d CPUs)\n", r.Label, r.Window, r.LoadAvg[0], r.LoadAvg[1], runtime.NumCPU())
 	if r.HeadSeries > 0 {
 		fmt.Fprintf(w, "head series %.0f, samples/s %.0f, blocks %.1f MiB, WAL %.1f MiB\n", r.HeadSeries, r.SamplesPerSecond, r.BlocksBytes/(1<<20), r.WALBytes/(1<<20))
 	}

@@ -65,22 +65,36 @@ for row in "${TABLE[@]}"; do
   bin=$OUT/$name
   args=(build -o "$bin")
   inputs=("$mod/go.mod" "$mod/go.sum" "$TOOLS/build.sh")
+  builddir=$mod
+  upmod=${pkg%/app/*}
+  upmod=${upmod%/cmd/*}
+  upver=$(cd "$mod" && "$GO" list -m -f '{{.Version}}' "$upmod")
   if [ -n "$overlay" ]; then
-    # The module's own file, in the module cache, replaced by ours.
-    upstream_mod=$(cd "$mod" && "$GO" list -m -f '{{.Dir}}' "${pkg%/cmd/*}")
-    if [ -z "$upstream_mod" ]; then
-      (cd "$mod" && "$GO" mod download "${pkg%/cmd/*}")
-      upstream_mod=$(cd "$mod" && "$GO" list -m -f '{{.Dir}}' "${pkg%/cmd/*}")
+    # go build -overlay may not replace files in the module cache, so the
+    # module (as go.sum of tools/$dir verified it) is copied out once and
+    # built as the main module, with its own go.mod and go.sum: upstream's
+    # dependency graph. Our file replaces one of its files via -overlay;
+    # nothing of upstream's is committed here.
+    updir=$(cd "$mod" && "$GO" mod download -json "$upmod@$upver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+    [ -n "$updir" ] && [ -f "$updir/go.mod" ] || { echo "tools/build.sh: cannot find $upmod@$upver in the module cache" >&2; exit 1; }
+    builddir=$OUT/.src/$name@$upver
+    if [ ! -f "$builddir/go.mod" ]; then
+      rm -rf "$builddir" "$builddir.tmp"
+      mkdir -p "$OUT/.src"
+      cp -R "$updir" "$builddir.tmp"
+      chmod -R u+w "$builddir.tmp"
+      mv "$builddir.tmp" "$builddir"
     fi
     ov=$OUT/.$name.overlay.json
-    printf '{"Replace": {"%s": "%s"}}\n' "$upstream_mod/${overlay%%=*}" "$TOOLS/${overlay#*=}" > "$ov"
+    printf '{"Replace": {"%s": "%s"}}\n' "$builddir/${overlay%%=*}" "$TOOLS/${overlay#*=}" > "$ov"
     args+=(-overlay "$ov")
     inputs+=("$TOOLS/${overlay#*=}")
+    pkg=./${pkg#"$upmod"/}
   fi
   if [ "$vpkg" = vm ]; then
     ldflags="-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-metrics-$version-clavis-tools"
   else
-    ldflags="-X $vpkg.Version=$version -X $vpkg.Revision=${pkg%/cmd/*}@$(cd "$mod" && "$GO" list -m -f '{{.Version}}' "${pkg%/cmd/*}") -X $vpkg.Branch=module -X $vpkg.BuildUser=clavis-tools"
+    ldflags="-X $vpkg.Version=$version -X $vpkg.Revision=$upver -X $vpkg.Branch=module -X $vpkg.BuildUser=clavis-tools"
   fi
   args+=(-ldflags "$ldflags" "$pkg")
   stamp=$( { echo "$goversion ${args[*]}"; cat "${inputs[@]}"; } | sha256sum | cut -d' ' -f1)
@@ -89,7 +103,7 @@ for row in "${TABLE[@]}"; do
   else
     echo "tools/build.sh: building $name $version ($pkg)" >&2
     start=$(date +%s)
-    (cd "$mod" && "$GO" "${args[@]}")
+    (cd "$builddir" && "$GO" "${args[@]}")
     echo "$stamp" > "$OUT/.$name.stamp"
     echo "tools/build.sh: $name built in $(( $(date +%s) - start )) s" >&2
   fi

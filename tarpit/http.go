@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"syscall"
 	"time"
 
@@ -204,11 +205,18 @@ func truncate(s string, n int) string {
 func (t *Tarpit) serveHTTPListener(ctx context.Context, l net.Listener) {
 	l = &pendingLimit{Listener: l, t: t}
 	if t.cfg.ProxyProtocol {
-		l = &proxyproto.Listener{
+		// A trusted balancer must send a header; anyone else may, but it
+		// is not believed (untrustedConn).
+		l = &untrustedGuard{t: t, Listener: &proxyproto.Listener{
 			Listener:          l,
 			ReadHeaderTimeout: t.cfg.ProxyHeaderTimeout,
-			ConnPolicy:        func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil },
-		}
+			ConnPolicy: func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+				if t.trustedProxy(addrOf(o.Upstream)) {
+					return proxyproto.REQUIRE, nil
+				}
+				return proxyproto.USE, nil
+			},
+		}}
 	}
 	srv := &http.Server{
 		Handler:           t,
@@ -223,4 +231,56 @@ func (t *Tarpit) serveHTTPListener(ctx context.Context, l net.Listener) {
 	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && ctx.Err() == nil {
 		t.logger.Error("HTTP tarpit listener failed", "err", err)
 	}
+}
+
+// untrustedGuard wraps the connections of a PROXY-protocol listener that do
+// not come from a trusted balancer, so that their own address stands.
+type untrustedGuard struct {
+	net.Listener // a *proxyproto.Listener
+	t            *Tarpit
+}
+
+func (g *untrustedGuard) Accept() (net.Conn, error) {
+	c, err := g.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if pc, ok := c.(*proxyproto.Conn); ok && !g.t.trustedProxy(addrOf(pc.Raw().RemoteAddr())) {
+		return &untrustedConn{Conn: pc, t: g.t}, nil
+	}
+	return c, nil
+}
+
+// untrustedConn is a connection from a source that is not a trusted
+// balancer. go-proxyproto reads (with the USE policy) a PROXY header it may
+// have sent, so the request after it parses; the header is counted and its
+// addresses are not used: RemoteAddr and LocalAddr are the socket's own.
+// The HTTP server asks RemoteAddr on the connection's own goroutine, where
+// waiting for the header (bounded by the header timeout) is fine.
+type untrustedConn struct {
+	*proxyproto.Conn
+	t    *Tarpit
+	once sync.Once
+}
+
+func (c *untrustedConn) RemoteAddr() net.Addr {
+	c.once.Do(func() {
+		if c.Conn.ProxyHeader() != nil {
+			c.t.untrustedHeaders.Add(1)
+		}
+	})
+	return c.Conn.Raw().RemoteAddr()
+}
+
+func (c *untrustedConn) LocalAddr() net.Addr { return c.Conn.Raw().LocalAddr() }
+
+// NetConn returns the PROXY-protocol connection, for detachFD.
+func (c *untrustedConn) NetConn() net.Conn { return c.Conn }
+
+// addrOf is the IP address of a TCP net.Addr, unmapped; invalid otherwise.
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }

@@ -145,7 +145,9 @@ func (t *Tarpit) acceptLoop(ctx context.Context, l *rawListener) {
 // acceptedSSH admits or refuses one accepted SSH-tarpit socket.
 func (t *Tarpit) acceptedSSH(l *rawListener, fd int, sa unix.Sockaddr) {
 	remote := sockaddrToAddrPort(sa)
-	proxy := t.cfg.ProxyProtocol
+	// Only a trusted balancer's header is awaited; anyone else is taken by
+	// its own address (and a header it sends is counted, not believed).
+	proxy := t.cfg.ProxyProtocol && t.trustedProxy(remote.Addr())
 	if ok, _ := t.admit(remote.Addr(), !proxy); !ok {
 		unix.Close(fd)
 		return
@@ -160,6 +162,7 @@ func (t *Tarpit) acceptedSSH(l *rawListener, fd int, sa unix.Sockaddr) {
 	if proxy {
 		c.phase = phaseProxy
 	}
+	c.forged = t.cfg.ProxyProtocol && !proxy
 	if !t.enqueue(c) {
 		unix.Close(fd)
 		t.unadmit(remote.Addr(), !proxy)

@@ -1,32 +1,38 @@
 package tarpit
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
+
+	"github.com/pires/go-proxyproto"
 )
 
 // The PROXY protocol (v1 text, v2 binary) as sent by HAProxy, nginx and
 // cloud load balancers: https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
 //
-// The SSH tarpit parses it itself rather than with go-proxyproto, because
-// that library reads the header through a blocking read on a goroutine per
-// connection. Here the scheduler peeks at the socket without blocking and
-// consumes exactly the header.
+// The header is parsed by go-proxyproto. What this file adds is framing: the
+// SSH tarpit's scheduler peeks at a socket without blocking (no goroutine per
+// connection, see sched.go), so it must know whether the bytes it has seen
+// are a whole header, a header still arriving, or no header at all.
+// proxyproto.Read cannot say: on a finite reader a truncated v1 line and a
+// malformed one both give ErrCantReadVersion1Header, and on the socket itself
+// it would block a goroutine until the bytes come. So the frame's length is
+// found here (the CRLF of v1, the length field of v2) and only a complete
+// frame is handed to the library.
 
-var (
-	proxyV1Prefix = []byte("PROXY ")
-	proxyV2Sig    = []byte("\r\n\r\n\x00\r\nQUIT\n")
+var errNeedMore = errors.New("proxy header incomplete") // b is a valid start of a header; wait for more bytes
 
-	// errNeedMore: b is a valid start of a header; wait for more bytes.
-	errNeedMore = errors.New("proxy header incomplete")
-)
-
-// proxyV1Max is the longest v1 header, CRLF included.
+// proxyV1Max is the longest v1 header, CRLF included (the spec's bound, and
+// the library's).
 const proxyV1Max = 107
+
+// proxyV2Fixed is the fixed part of a v2 header: signature, version and
+// command, family, length.
+const proxyV2Fixed = 16
 
 // parseProxyHeader parses the PROXY header at the start of b. It returns the
 // header's length and the original source address; src is invalid when the
@@ -34,117 +40,75 @@ const proxyV1Max = 107
 // case the connection's own peer address stands. errNeedMore means b is a
 // prefix of a header.
 func parseProxyHeader(b []byte) (n int, src netip.AddrPort, err error) {
+	var none netip.AddrPort
+	n, err = proxyFrame(b)
+	if err != nil {
+		return 0, none, err
+	}
+	br := bufio.NewReaderSize(bytes.NewReader(b[:n]), n)
+	h, err := proxyproto.Read(br)
+	if err != nil {
+		return 0, none, err
+	}
+	if br.Buffered() != 0 { // the library and the framing disagree on the length
+		return 0, none, fmt.Errorf("PROXY header: %d bytes left inside the frame", br.Buffered())
+	}
+	if h.Command.IsLocal() { // the proxy's own health check, or v1 UNKNOWN
+		return n, none, nil
+	}
+	s, _, ok := h.TCPAddrs()
+	if !ok { // UDP or UNIX: no TCP source to take
+		return n, none, nil
+	}
+	ap := s.AddrPort()
+	return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// proxyFrame returns the length of the PROXY header frame at the start of b,
+// errNeedMore while b is a proper prefix of one, or an error when b cannot
+// start one.
+func proxyFrame(b []byte) (int, error) {
 	switch {
-	case len(b) == 0:
-		return 0, src, errNeedMore
-	case bytes.HasPrefix(b, proxyV2Sig):
-		return parseProxyV2(b)
-	case bytes.HasPrefix(b, proxyV1Prefix):
-		return parseProxyV1(b)
-	case len(b) < len(proxyV2Sig) && bytes.HasPrefix(proxyV2Sig, b):
-		return 0, src, errNeedMore
-	case len(b) < len(proxyV1Prefix) && bytes.HasPrefix(proxyV1Prefix, b):
-		return 0, src, errNeedMore
-	}
-	return 0, src, errors.New("no PROXY protocol header")
-}
-
-func parseProxyV1(b []byte) (int, netip.AddrPort, error) {
-	var none netip.AddrPort
-	end := bytes.Index(b[:min(len(b), proxyV1Max)], []byte("\r\n"))
-	if end < 0 {
+	case bytes.HasPrefix(b, proxyproto.SIGV2):
+		if len(b) < proxyV2Fixed {
+			return 0, errNeedMore
+		}
+		n := proxyV2Fixed + int(binary.BigEndian.Uint16(b[14:16]))
+		if n > maxProxyHeader {
+			return 0, fmt.Errorf("PROXY v2: header of %d bytes exceeds %d", n, maxProxyHeader)
+		}
+		if len(b) < n {
+			return 0, errNeedMore
+		}
+		return n, nil
+	case bytes.HasPrefix(b, proxyproto.SIGV1):
+		if i := bytes.IndexByte(b[:min(len(b), proxyV1Max)], '\n'); i >= 0 {
+			return i + 1, nil
+		}
 		if len(b) < proxyV1Max {
-			return 0, none, errNeedMore
+			return 0, errNeedMore
 		}
-		return 0, none, errors.New("PROXY v1 header longer than 107 bytes")
+		return 0, fmt.Errorf("PROXY v1 header longer than %d bytes", proxyV1Max)
+	case bytes.HasPrefix(proxyproto.SIGV2, b), bytes.HasPrefix(proxyproto.SIGV1, b): // includes len(b) == 0
+		return 0, errNeedMore
 	}
-	n := end + 2
-	fields := bytes.Split(b[len(proxyV1Prefix):end], []byte(" "))
-	switch string(fields[0]) {
-	case "UNKNOWN":
-		return n, none, nil
-	case "TCP4", "TCP6":
-	default:
-		return 0, none, fmt.Errorf("PROXY v1: unknown protocol %q", fields[0])
-	}
-	if len(fields) != 5 {
-		return 0, none, fmt.Errorf("PROXY v1: want 5 fields, got %d", len(fields))
-	}
-	ip, err := netip.ParseAddr(string(fields[1]))
-	if err != nil {
-		return 0, none, fmt.Errorf("PROXY v1: source address: %w", err)
-	}
-	dst, err := netip.ParseAddr(string(fields[2]))
-	if err != nil {
-		return 0, none, fmt.Errorf("PROXY v1: destination address: %w", err)
-	}
-	want4 := string(fields[0]) == "TCP4"
-	if ip.Is4() != want4 || dst.Is4() != want4 || ip.Zone() != "" || dst.Zone() != "" {
-		return 0, none, fmt.Errorf("PROXY v1: addresses do not match %s", fields[0])
-	}
-	sport, err := parsePort(fields[3])
-	if err != nil {
-		return 0, none, fmt.Errorf("PROXY v1: source port: %w", err)
-	}
-	if _, err := parsePort(fields[4]); err != nil {
-		return 0, none, fmt.Errorf("PROXY v1: destination port: %w", err)
-	}
-	return n, netip.AddrPortFrom(ip, sport), nil
+	return 0, errors.New("no PROXY protocol header")
 }
 
-func parsePort(b []byte) (uint16, error) {
-	if len(b) == 0 || len(b) > 5 || (len(b) > 1 && b[0] == '0') {
-		return 0, fmt.Errorf("invalid port %q", b)
-	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("invalid port %q", b)
-		}
-	}
-	p, err := strconv.ParseUint(string(b), 10, 16)
-	if err != nil {
-		return 0, fmt.Errorf("invalid port %q", b)
-	}
-	return uint16(p), nil
+// hasProxySignature reports whether b starts like a PROXY header (v1 or v2),
+// for counting the headers sent by sources that are not trusted.
+func hasProxySignature(b []byte) bool {
+	return bytes.HasPrefix(b, proxyproto.SIGV2) || bytes.HasPrefix(b, []byte("PROXY "))
 }
 
-func parseProxyV2(b []byte) (int, netip.AddrPort, error) {
-	var none netip.AddrPort
-	if len(b) < 16 {
-		return 0, none, errNeedMore
-	}
-	verCmd, fam := b[12], b[13]
-	if verCmd>>4 != 2 {
-		return 0, none, fmt.Errorf("PROXY v2: version %d", verCmd>>4)
-	}
-	cmd := verCmd & 0xf
-	if cmd > 1 {
-		return 0, none, fmt.Errorf("PROXY v2: unknown command %d", cmd)
-	}
-	n := 16 + int(binary.BigEndian.Uint16(b[14:16]))
-	if n > maxProxyHeader {
-		return 0, none, fmt.Errorf("PROXY v2: header of %d bytes exceeds %d", n, maxProxyHeader)
-	}
-	if len(b) < n {
-		return 0, none, errNeedMore
-	}
-	if cmd == 0 { // LOCAL: the proxy's own health check; the peer stands
-		return n, none, nil
-	}
-	body := b[16:n]
-	switch fam {
-	case 0x11: // TCP over IPv4
-		if len(body) < 12 {
-			return 0, none, errors.New("PROXY v2: short IPv4 address block")
+// trustedProxy reports whether a connection from peer may carry a PROXY
+// header that is believed.
+func (t *Tarpit) trustedProxy(peer netip.Addr) bool {
+	peer = peer.Unmap()
+	for _, p := range t.trusted {
+		if p.Contains(peer) {
+			return true
 		}
-		return n, netip.AddrPortFrom(netip.AddrFrom4([4]byte(body[0:4])), binary.BigEndian.Uint16(body[8:10])), nil
-	case 0x21: // TCP over IPv6
-		if len(body) < 36 {
-			return 0, none, errors.New("PROXY v2: short IPv6 address block")
-		}
-		return n, netip.AddrPortFrom(netip.AddrFrom16([16]byte(body[0:16])), binary.BigEndian.Uint16(body[32:34])), nil
-	case 0x00, 0x12, 0x22, 0x31, 0x32: // UNSPEC, UDP, UNIX: no TCP source to take
-		return n, none, nil
 	}
-	return 0, none, fmt.Errorf("PROXY v2: unknown address family 0x%02x", fam)
+	return false
 }

@@ -86,6 +86,7 @@ func TestSSHProxyProtocol(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.ProxyProtocol = true
+	cfg.ProxyTrusted = []string{"127.0.0.14/32"}
 	cfg.ProxyHeaderTimeout = 300 * time.Millisecond
 	cfg.MaxClientsPerSource = 1
 	tp, stop := startTarpit(t, cfg)
@@ -146,6 +147,7 @@ func TestHTTPProxyProtocol(t *testing.T) {
 	cfg.SSHListenAddresses = nil
 	cfg.HTTPListenAddresses = []string{"127.0.0.1:0"}
 	cfg.ProxyProtocol = true
+	cfg.ProxyTrusted = []string{"127.0.0.15"}
 	tp, stop := startTarpit(t, cfg)
 	c := dialFrom(t, "127.0.0.15", tp.HTTPAddrs()[0].String())
 	req := append(formatted(t, 1, proxyproto.PROXY, "192.0.2.30:1111", "127.0.0.1:80"), "POST /cgi-bin/luci HTTP/1.1\r\nHost: x\r\n\r\n"...)
@@ -163,5 +165,94 @@ func TestHTTPProxyProtocol(t *testing.T) {
 	recs := readLog(t, cfg.LogFile)
 	if len(recs) != 2 || recs[0].RemoteAddr != "192.0.2.30" || recs[0].RemotePort != 1111 || recs[0].Method != "POST" || recs[0].Path != "/cgi-bin/luci" {
 		t.Fatalf("records %+v", recs)
+	}
+}
+
+// TestForgedProxyHeadersCannotEvadePerSourceCap: one host that is not a
+// trusted balancer sends forged PROXY headers, each naming another source.
+// They are not believed: the host is capped and logged by its own address,
+// and the headers are counted.
+func TestForgedProxyHeadersCannotEvadePerSourceCap(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.ProxyProtocol = true
+	cfg.ProxyTrusted = []string{"127.0.0.250/32", "2001:db8::/32"}
+	cfg.MaxClientsPerSource = 4
+	tp, stop := startTarpit(t, cfg)
+	addr := tp.SSHAddrs()[0].String()
+	const attempts = 12
+	var conns []net.Conn
+	for i := range attempts {
+		c := dialFrom(t, "127.0.0.16", addr)
+		h := formatted(t, byte(1+i%2), proxyproto.PROXY, "198.51.100."+itoa(i+1)+":4000", "127.0.0.1:22")
+		if _, err := c.Write(h); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	waitFor(t, "every forged connection to be decided", func() bool {
+		s := tp.Snapshot()
+		return s.Protocols[ProtoSSH].Active+int64(s.Rejected[RejectPerSource]) == attempts
+	})
+	// The held ones get lines (no PROXY wait), and each header they sent is
+	// counted at the first turn.
+	waitFor(t, "the held clients' headers to be counted", func() bool {
+		return tp.Snapshot().UntrustedProxyHeaders == uint64(cfg.MaxClientsPerSource)
+	})
+	snap := tp.Snapshot()
+	if snap.Protocols[ProtoSSH].Active != int64(cfg.MaxClientsPerSource) || snap.Rejected[RejectPerSource] != attempts-uint64(cfg.MaxClientsPerSource) || snap.Rejected[RejectProxyHeader] != 0 {
+		t.Fatalf("forged headers from one untrusted host: snapshot %+v, want %d held and %d per_source rejections", snap, cfg.MaxClientsPerSource, attempts-cfg.MaxClientsPerSource)
+	}
+	var held int
+	for _, c := range conns {
+		if !readClosed(c, 100*time.Millisecond) {
+			held++
+		}
+	}
+	if held != cfg.MaxClientsPerSource {
+		t.Fatalf("%d of %d forged connections held open, want %d", held, attempts, cfg.MaxClientsPerSource)
+	}
+	stop()
+	for _, r := range readLog(t, cfg.LogFile) {
+		if r.RemoteAddr != "127.0.0.16" {
+			t.Errorf("scanner log took a forged address: %+v", r)
+		}
+	}
+}
+
+// TestHTTPForgedProxyHeader: on the dedicated HTTP listener a PROXY header
+// from a source that is not trusted is stripped, not believed and counted;
+// the request behind it is trapped under the peer's own address.
+func TestHTTPForgedProxyHeader(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.SSHListenAddresses = nil
+	cfg.HTTPListenAddresses = []string{"127.0.0.1:0"}
+	cfg.ProxyProtocol = true
+	cfg.ProxyTrusted = []string{"127.0.0.250"}
+	tp, stop := startTarpit(t, cfg)
+	httpAddr := tp.HTTPAddrs()[0].String()
+	forged := dialFrom(t, "127.0.0.17", httpAddr)
+	req := append(formatted(t, 2, proxyproto.PROXY, "198.51.100.9:1111", "127.0.0.1:80"), "GET /forged HTTP/1.1\r\nHost: x\r\n\r\n"...)
+	plain := dialFrom(t, "127.0.0.18", httpAddr)
+	for c, b := range map[net.Conn][]byte{forged: req, plain: []byte("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")} {
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "HTTP/1.1 200 OK\r\n" {
+			t.Fatalf("status line %q, %v", line, err)
+		}
+	}
+	if n := tp.Snapshot().UntrustedProxyHeaders; n != 1 {
+		t.Fatalf("untrusted PROXY headers counted: %d, want 1", n)
+	}
+	stop()
+	got := map[string]string{}
+	for _, r := range readLog(t, cfg.LogFile) {
+		got[r.Path] = r.RemoteAddr
+	}
+	if got["/forged"] != "127.0.0.17" || got["/plain"] != "127.0.0.18" {
+		t.Fatalf("scanner log addresses by path %v, want the peers' own", got)
 	}
 }

@@ -15,9 +15,13 @@ import (
 // value in the scheduler's queue: about 100 bytes per trapped scanner, and
 // no goroutine.
 type client struct {
-	fd        int32
-	proto     uint8 // protoSSH or protoHTTP
-	phase     uint8 // phaseTrap or phaseProxy
+	fd    int32
+	proto uint8 // protoSSH or protoHTTP
+	phase uint8 // phaseTrap or phaseProxy
+	// forged: PROXY is on but the peer is not a trusted balancer. A header
+	// it sends is not believed; the first turns peek whether it sent one,
+	// to count it.
+	forged    bool
 	localPort uint16
 	line      uint32 // lines sent so far (HTTP: which header comes next)
 	remote    netip.AddrPort
@@ -254,6 +258,31 @@ func (s *scheduler) tryProxy(c *client, now int64, wall time.Time) bool {
 	return true
 }
 
+// forgedChecks is how many turns an untrusted client is peeked at for a
+// PROXY header before it is left alone: a forger sends it with its first
+// packet, so it is there at the first turn; a silent client costs a few
+// peeks, not one a turn forever.
+const forgedChecks = 3
+
+// checkForged peeks at what an untrusted client of a PROXY-protocol
+// listener has sent and counts a PROXY header in it. The header is not
+// believed and nothing is read: the client stays trapped, capped and logged
+// under its own address.
+func (s *scheduler) checkForged(c *client) {
+	n, _, err := unix.Recvfrom(int(c.fd), s.peek[:proxyV2Fixed], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	switch {
+	case err == nil && n > 0:
+		if hasProxySignature(s.peek[:n]) {
+			s.t.untrustedHeaders.Add(1)
+		}
+		c.forged = false
+	case err == unix.EAGAIN || err == unix.EINTR:
+		c.forged = c.line+1 < forgedChecks
+	default: // EOF or an error: the write that follows finds out
+		c.forged = false
+	}
+}
+
 // dropUnsourced refuses a client whose PROXY header did not come. It is
 // counted before the socket closes, so whoever sees the close sees the count.
 func (s *scheduler) dropUnsourced(c *client) {
@@ -265,6 +294,9 @@ func (s *scheduler) dropUnsourced(c *client) {
 func (s *scheduler) serveTrap(now int64) {
 	for s.trap.n > 0 && s.trap.front().due <= now+s.slack {
 		c := s.trap.pop()
+		if c.forged {
+			s.checkForged(&c)
+		}
 		if !s.write(&c, now) {
 			continue
 		}

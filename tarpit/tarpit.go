@@ -26,11 +26,10 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-
-	"github.com/clavitor/clavis-telemetry/internal/sketch"
 )
 
 // Protocol names, the only values of the protocol label downstream.
@@ -57,7 +56,12 @@ type Config struct {
 	SSHListenAddresses  []string
 	HTTPListenAddresses []string
 	ProxyProtocol       bool
-	ProxyHeaderTimeout  time.Duration
+	// ProxyTrusted are the addresses (CIDR prefixes or single addresses) of
+	// the load balancers whose PROXY headers are believed. Required when
+	// ProxyProtocol is on; a connection from anywhere else is taken by its
+	// real peer address, and a header it sends is ignored and counted.
+	ProxyTrusted       []string
+	ProxyHeaderTimeout time.Duration
 
 	Interval      time.Duration // between two lines sent to one client
 	MaxLineLength int           // of one SSH pre-banner line or HTTP header line, CRLF included
@@ -89,58 +93,109 @@ func DefaultConfig() Config {
 	}
 }
 
+// Bounds of the duration and size flags. Outside them a value is a typo or
+// a misunderstanding (an interval of -1s, a line too short to hold CRLF, a
+// retention of a minute), and it is refused at start-up rather than
+// silently replaced.
+const (
+	minInterval, maxInterval         = time.Millisecond, time.Hour
+	minLineLength, maxLineLength     = 3, 255 // CRLF and one byte; the scheduler's line buffer
+	minStall, maxStall               = 100 * time.Millisecond, 24 * time.Hour
+	minProxyTimeout, maxProxyTimeout = 10 * time.Millisecond, time.Minute
+	maxMaxClients                    = 1 << 20 // one descriptor each
+	minLogSizeMB, maxLogSizeMB       = 1, 10 << 10
+	minLogRetention, maxLogRetention = time.Hour, 366 * 24 * time.Hour
+)
+
 // AddFlags declares the --tarpit.* flags on app.
 func AddFlags(app *kingpin.Application) *Config {
 	c := &Config{}
 	d := DefaultConfig()
 	app.Flag("tarpit.ssh.listen-address", "Address to run the SSH banner tarpit on (repeatable; none = off), e.g. :22 or [::]:2222.").StringsVar(&c.SSHListenAddresses)
 	app.Flag("tarpit.http.listen-address", "Dedicated address for the HTTP tarpit (repeatable; none = only unknown paths of --web.listen-address are trapped).").StringsVar(&c.HTTPListenAddresses)
-	app.Flag("tarpit.proxy-protocol", "Expect a PROXY protocol v1 or v2 header on the tarpit listeners (behind a load balancer), so the scanner's address is logged. Connections without one are rejected.").Default("false").BoolVar(&c.ProxyProtocol)
-	app.Flag("tarpit.proxy-header-timeout", "How long a connection may take to send its PROXY header.").Default(d.ProxyHeaderTimeout.String()).DurationVar(&c.ProxyHeaderTimeout)
-	app.Flag("tarpit.interval", "Time between two lines sent to a trapped client.").Default(d.Interval.String()).DurationVar(&c.Interval)
-	app.Flag("tarpit.max-line-length", "Maximum length of one tarpit line, CRLF included (3 to 255).").Default(strconv.Itoa(d.MaxLineLength)).IntVar(&c.MaxLineLength)
-	app.Flag("tarpit.stall-timeout", "Drop a trapped client that has taken no byte for this long (its buffers are full).").Default(d.StallTimeout.String()).DurationVar(&c.StallTimeout)
-	app.Flag("tarpit.max-clients", "Maximum number of clients trapped at once, all protocols together; beyond it new connections are closed at once.").Default(strconv.Itoa(d.MaxClients)).IntVar(&c.MaxClients)
-	app.Flag("tarpit.max-clients-per-source", "Maximum number of clients trapped at once from one source (an IPv4 address or an IPv6 /64); beyond it new connections from it are closed at once.").Default(strconv.Itoa(d.MaxClientsPerSource)).IntVar(&c.MaxClientsPerSource)
-	app.Flag("tarpit.log.file", "Scanner log: one JSON line per trapped connection's open and close, with the scanner's address. Mode 0600. Empty = no scanner log.").StringVar(&c.LogFile)
-	app.Flag("tarpit.log.max-size-mb", "Rotate the scanner log when it reaches this size (MB).").Default(strconv.Itoa(d.LogMaxSizeMB)).IntVar(&c.LogMaxSizeMB)
-	app.Flag("tarpit.log.retention", "Delete scanner log files last written longer ago than this (checked at start-up and hourly).").Default(d.LogRetention.String()).DurationVar(&c.LogRetention)
+	app.Flag("tarpit.proxy-protocol", "Expect a PROXY protocol v1 or v2 header on the tarpit listeners from the --tarpit.proxy-protocol.trusted load balancers, so the scanner's address is logged. Their connections without one are rejected.").Default("false").BoolVar(&c.ProxyProtocol)
+	app.Flag("tarpit.proxy-protocol.trusted", "Load balancer (CIDR prefix or address) whose PROXY headers are believed (repeatable; required with --tarpit.proxy-protocol). Connections from elsewhere are taken by their own address; a PROXY header they send is ignored and counted.").StringsVar(&c.ProxyTrusted)
+	app.Flag("tarpit.proxy-header-timeout", "How long a connection may take to send its PROXY header ("+minProxyTimeout.String()+" to "+maxProxyTimeout.String()+").").Default(d.ProxyHeaderTimeout.String()).DurationVar(&c.ProxyHeaderTimeout)
+	app.Flag("tarpit.interval", "Time between two lines sent to a trapped client ("+minInterval.String()+" to "+maxInterval.String()+").").Default(d.Interval.String()).DurationVar(&c.Interval)
+	app.Flag("tarpit.max-line-length", "Maximum length of one tarpit line, CRLF included ("+strconv.Itoa(minLineLength)+" to "+strconv.Itoa(maxLineLength)+").").Default(strconv.Itoa(d.MaxLineLength)).IntVar(&c.MaxLineLength)
+	app.Flag("tarpit.stall-timeout", "Drop a trapped client that has taken no byte for this long, its buffers full ("+minStall.String()+" to "+maxStall.String()+").").Default(d.StallTimeout.String()).DurationVar(&c.StallTimeout)
+	app.Flag("tarpit.max-clients", "Maximum number of clients trapped at once, all protocols together; beyond it new connections are closed at once (1 to "+strconv.Itoa(maxMaxClients)+").").Default(strconv.Itoa(d.MaxClients)).IntVar(&c.MaxClients)
+	app.Flag("tarpit.max-clients-per-source", "Maximum number of clients trapped at once from one source (an IPv4 address or an IPv6 /64); beyond it new connections from it are closed at once (1 to "+strconv.Itoa(maxMaxClients)+").").Default(strconv.Itoa(d.MaxClientsPerSource)).IntVar(&c.MaxClientsPerSource)
+	app.Flag("tarpit.log.file", "Scanner log: one JSON line per trapped connection's open and close, with the scanner's address. Mode 0600; its directory must not be writable by others. Empty = no scanner log.").StringVar(&c.LogFile)
+	app.Flag("tarpit.log.max-size-mb", "Rotate the scanner log when it reaches this size in MB ("+strconv.Itoa(minLogSizeMB)+" to "+strconv.Itoa(maxLogSizeMB)+").").Default(strconv.Itoa(d.LogMaxSizeMB)).IntVar(&c.LogMaxSizeMB)
+	app.Flag("tarpit.log.retention", "Delete scanner log files last written longer ago than this, checked at start-up and hourly ("+minLogRetention.String()+" to "+maxLogRetention.String()+").").Default(d.LogRetention.String()).DurationVar(&c.LogRetention)
 	c.LogSweepInterval = d.LogSweepInterval
 	return c
 }
 
-func (c *Config) validate() error {
+// Validate checks every value against its bounds. Each error names its
+// flag; the caller exits 2 on any.
+func (c *Config) Validate() error {
 	var errs []error
-	if c.Interval <= 0 {
-		errs = append(errs, fmt.Errorf("--tarpit.interval must be positive, got %s", c.Interval))
-	}
-	if c.MaxLineLength < 3 || c.MaxLineLength > 255 {
-		errs = append(errs, fmt.Errorf("--tarpit.max-line-length must be between 3 and 255, got %d", c.MaxLineLength))
-	}
-	if c.StallTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--tarpit.stall-timeout must be positive, got %s", c.StallTimeout))
-	}
-	if c.MaxClients < 1 {
-		errs = append(errs, fmt.Errorf("--tarpit.max-clients must be at least 1, got %d", c.MaxClients))
-	}
-	if c.MaxClientsPerSource < 1 {
-		errs = append(errs, fmt.Errorf("--tarpit.max-clients-per-source must be at least 1, got %d", c.MaxClientsPerSource))
-	}
-	if c.ProxyProtocol && c.ProxyHeaderTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--tarpit.proxy-header-timeout must be positive, got %s", c.ProxyHeaderTimeout))
-	}
-	if c.LogFile != "" {
-		if c.LogMaxSizeMB < 1 {
-			errs = append(errs, fmt.Errorf("--tarpit.log.max-size-mb must be at least 1, got %d", c.LogMaxSizeMB))
-		}
-		if c.LogRetention <= 0 {
-			errs = append(errs, fmt.Errorf("--tarpit.log.retention must be positive, got %s", c.LogRetention))
+	dur := func(flag string, v, lo, hi time.Duration) {
+		if v < lo || v > hi {
+			errs = append(errs, fmt.Errorf("--%s must be between %s and %s, got %s", flag, lo, hi, v))
 		}
 	}
-	if c.LogSweepInterval <= 0 {
-		c.LogSweepInterval = time.Hour
+	num := func(flag string, v, lo, hi int) {
+		if v < lo || v > hi {
+			errs = append(errs, fmt.Errorf("--%s must be between %d and %d, got %d", flag, lo, hi, v))
+		}
 	}
+	dur("tarpit.interval", c.Interval, minInterval, maxInterval)
+	num("tarpit.max-line-length", c.MaxLineLength, minLineLength, maxLineLength)
+	dur("tarpit.stall-timeout", c.StallTimeout, minStall, maxStall)
+	num("tarpit.max-clients", c.MaxClients, 1, maxMaxClients)
+	num("tarpit.max-clients-per-source", c.MaxClientsPerSource, 1, maxMaxClients)
+	dur("tarpit.proxy-header-timeout", c.ProxyHeaderTimeout, minProxyTimeout, maxProxyTimeout)
+	num("tarpit.log.max-size-mb", c.LogMaxSizeMB, minLogSizeMB, maxLogSizeMB)
+	dur("tarpit.log.retention", c.LogRetention, minLogRetention, maxLogRetention)
+	trusted, err := parseTrusted(c.ProxyTrusted)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if c.ProxyProtocol && len(trusted) == 0 && err == nil {
+		errs = append(errs, errors.New("--tarpit.proxy-protocol needs at least one --tarpit.proxy-protocol.trusted load balancer: PROXY headers from anywhere else would let any client choose the address it is capped and logged by"))
+	}
+	if !c.ProxyProtocol && len(c.ProxyTrusted) > 0 {
+		errs = append(errs, errors.New("--tarpit.proxy-protocol.trusted is set but --tarpit.proxy-protocol is off"))
+	}
+	listen := func(flag string, addrs []string) {
+		for _, a := range addrs {
+			_, port, err := net.SplitHostPort(a)
+			if err == nil {
+				_, err = net.LookupPort("tcp", port)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--%s %q: %w", flag, a, err))
+			}
+		}
+	}
+	listen("tarpit.ssh.listen-address", c.SSHListenAddresses)
+	listen("tarpit.http.listen-address", c.HTTPListenAddresses)
 	return errors.Join(errs...)
+}
+
+// parseTrusted parses --tarpit.proxy-protocol.trusted: CIDR prefixes, or
+// single addresses taken as /32 or /128. IPv4-mapped IPv6 forms are unmapped,
+// as peer addresses are.
+func parseTrusted(in []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("--tarpit.proxy-protocol.trusted %q: not a CIDR prefix or an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // ProtocolStats are the aggregates of one protocol ("ssh" or "http").
@@ -156,8 +211,12 @@ type ProtocolStats struct {
 type Snapshot struct {
 	Protocols        map[string]ProtocolStats // every protocol, zeros included
 	Rejected         map[string]uint64        // by reason, every reason included
-	UniqueSources24h uint64
-	LogDropped       uint64 // scanner-log lines dropped because the writer fell behind
+	UniqueSources24h uint64                   // 0 in the community edition, which has no sketch
+	LogDropped       uint64                   // scanner-log lines dropped because the writer fell behind
+	// UntrustedProxyHeaders counts PROXY headers sent by trapped clients
+	// that are not a --tarpit.proxy-protocol.trusted balancer: ignored,
+	// the client was taken by its own address.
+	UntrustedProxyHeaders uint64
 }
 
 // Tarpit runs the configured traps.
@@ -167,10 +226,12 @@ type Tarpit struct {
 	log    *scanLog // nil when there is no scanner log
 	now    func() time.Time
 
+	trusted []netip.Prefix // load balancers whose PROXY headers are believed
+
 	sshListeners  []*rawListener
 	httpListeners []net.Listener
 
-	sources *sketch.Window
+	sources sourceEstimate // 24 h unique sources; a no-op in the community edition
 
 	// mu guards the admission state and the aggregates. The scheduler takes
 	// it once per batch of writes, accept paths once per connection.
@@ -185,6 +246,8 @@ type Tarpit struct {
 	wake     chan struct{} // cap 1: something is in incoming
 	stopping chan struct{} // closed when the scheduler starts shutting down
 	done     chan struct{} // closed when Run has finished closing everything
+
+	untrustedHeaders atomic.Uint64 // see Snapshot.UntrustedProxyHeaders
 
 	runOnce sync.Once
 }
@@ -207,40 +270,19 @@ func newTarpit(cfg Config, logger *slog.Logger, now func() time.Time) (*Tarpit, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := DefaultConfig()
-	// A zero Config (tests, callers that do not use AddFlags) gets the defaults.
-	if cfg.Interval == 0 {
-		cfg.Interval = d.Interval
+	if cfg.LogSweepInterval <= 0 {
+		cfg.LogSweepInterval = time.Hour
 	}
-	if cfg.MaxLineLength == 0 {
-		cfg.MaxLineLength = d.MaxLineLength
-	}
-	if cfg.StallTimeout == 0 {
-		cfg.StallTimeout = d.StallTimeout
-	}
-	if cfg.MaxClients == 0 {
-		cfg.MaxClients = d.MaxClients
-	}
-	if cfg.MaxClientsPerSource == 0 {
-		cfg.MaxClientsPerSource = d.MaxClientsPerSource
-	}
-	if cfg.ProxyHeaderTimeout == 0 {
-		cfg.ProxyHeaderTimeout = d.ProxyHeaderTimeout
-	}
-	if cfg.LogMaxSizeMB == 0 {
-		cfg.LogMaxSizeMB = d.LogMaxSizeMB
-	}
-	if cfg.LogRetention == 0 {
-		cfg.LogRetention = d.LogRetention
-	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	trusted, _ := parseTrusted(cfg.ProxyTrusted) // checked by Validate
 	t := &Tarpit{
 		cfg:      cfg,
+		trusted:  trusted,
 		logger:   logger,
 		now:      now,
-		sources:  sketch.NewWindow(24*time.Hour, 24),
+		sources:  newSourceEstimate(),
 		perSrc:   map[netip.Addr]int{},
 		rejected: map[string]uint64{},
 		wake:     make(chan struct{}, 1),
@@ -363,7 +405,8 @@ func (t *Tarpit) Snapshot() Snapshot {
 		s.Rejected[r] = t.rejected[r]
 	}
 	t.mu.Unlock()
-	s.UniqueSources24h = t.sources.Estimate(now)
+	s.UniqueSources24h = t.sources.estimate(now)
+	s.UntrustedProxyHeaders = t.untrustedHeaders.Load()
 	if t.log != nil {
 		s.LogDropped = t.log.dropped.Load()
 	}
@@ -480,7 +523,7 @@ func (t *Tarpit) trapped(c *client, now time.Time) {
 	st.active++
 	st.activeStartUS += c.startUS
 	t.mu.Unlock()
-	t.sources.AddIP(now, c.remote.Addr())
+	t.sources.add(now, c.remote.Addr())
 	t.logEvent(c, "open", now)
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -337,22 +338,89 @@ func TestStalledPeerDropped(t *testing.T) {
 	}
 }
 
+// TestConfigErrors: every duration and size flag has bounds, and each bad
+// value is refused with the flag's name (main exits 2 on it), never
+// replaced by a default.
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	for name, mut := range map[string]func(*Config){
-		"interval":      func(c *Config) { c.Interval = -time.Second },
-		"line length":   func(c *Config) { c.MaxLineLength = 2 },
-		"line length 2": func(c *Config) { c.MaxLineLength = 256 },
-		"max clients":   func(c *Config) { c.MaxClients = -1 },
-		"per source":    func(c *Config) { c.MaxClientsPerSource = -3 },
-		"retention":     func(c *Config) { c.LogFile = filepath.Join(t.TempDir(), "x.log"); c.LogRetention = -time.Hour },
-		"listen":        func(c *Config) { c.SSHListenAddresses = []string{"127.0.0.1:notaport"} },
-		"log dir":       func(c *Config) { c.LogFile = "/proc/self/nope/tarpit.log" },
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--tarpit.interval=-1s"}, "--tarpit.interval"},
+		{[]string{"--tarpit.interval=0s"}, "--tarpit.interval"},
+		{[]string{"--tarpit.interval=2h"}, "--tarpit.interval"},
+		{[]string{"--tarpit.max-line-length=2"}, "--tarpit.max-line-length"},
+		{[]string{"--tarpit.max-line-length=256"}, "--tarpit.max-line-length"},
+		{[]string{"--tarpit.stall-timeout=0s"}, "--tarpit.stall-timeout"},
+		{[]string{"--tarpit.stall-timeout=48h"}, "--tarpit.stall-timeout"},
+		{[]string{"--tarpit.max-clients=0"}, "--tarpit.max-clients"},
+		{[]string{"--tarpit.max-clients=-1"}, "--tarpit.max-clients"},
+		{[]string{"--tarpit.max-clients-per-source=2000000"}, "--tarpit.max-clients-per-source"},
+		{[]string{"--tarpit.max-clients-per-source=-3"}, "--tarpit.max-clients-per-source"},
+		{[]string{"--tarpit.proxy-header-timeout=0s"}, "--tarpit.proxy-header-timeout"},
+		{[]string{"--tarpit.proxy-header-timeout=1h"}, "--tarpit.proxy-header-timeout"},
+		{[]string{"--tarpit.log.max-size-mb=0"}, "--tarpit.log.max-size-mb"},
+		{[]string{"--tarpit.log.max-size-mb=100000"}, "--tarpit.log.max-size-mb"},
+		{[]string{"--tarpit.log.retention=-1h"}, "--tarpit.log.retention"},
+		{[]string{"--tarpit.log.retention=1m"}, "--tarpit.log.retention"},
+		{[]string{"--tarpit.log.retention=9000h"}, "--tarpit.log.retention"},
+		{[]string{"--tarpit.proxy-protocol"}, "--tarpit.proxy-protocol.trusted"},
+		{[]string{"--tarpit.proxy-protocol", "--tarpit.proxy-protocol.trusted=10.0.0.0/33"}, "--tarpit.proxy-protocol.trusted"},
+		{[]string{"--tarpit.proxy-protocol", "--tarpit.proxy-protocol.trusted=lb.example"}, "--tarpit.proxy-protocol.trusted"},
+		{[]string{"--tarpit.proxy-protocol.trusted=10.0.0.1"}, "--tarpit.proxy-protocol"},
+		{[]string{"--tarpit.ssh.listen-address=127.0.0.1:notaport"}, "--tarpit.ssh.listen-address"},
+		{[]string{"--tarpit.http.listen-address=nocolon"}, "--tarpit.http.listen-address"},
 	} {
-		cfg := DefaultConfig()
-		mut(&cfg)
-		if _, err := New(cfg, nil); err == nil {
-			t.Errorf("%s: New accepted a bad config", name)
+		app := kingpin.New("test", "")
+		cfg := AddFlags(app)
+		if _, err := app.Parse(tc.args); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("%v: Validate = %v, want an error naming %s", tc.args, err, tc.flag)
+			continue
+		}
+		if _, nerr := New(*cfg, nil); nerr == nil {
+			t.Errorf("%v: New accepted what Validate refused", tc.args)
+		}
+	}
+	// The defaults and the bounds themselves pass.
+	for _, args := range [][]string{
+		nil,
+		{"--tarpit.interval=1ms", "--tarpit.max-line-length=3", "--tarpit.stall-timeout=100ms", "--tarpit.log.retention=1h", "--tarpit.log.max-size-mb=1"},
+		{"--tarpit.interval=1h", "--tarpit.max-line-length=255", "--tarpit.stall-timeout=24h", "--tarpit.max-clients=1", "--tarpit.max-clients-per-source=1"},
+		{"--tarpit.proxy-protocol", "--tarpit.proxy-protocol.trusted=10.0.0.0/8", "--tarpit.proxy-protocol.trusted=2001:db8::1", "--tarpit.proxy-protocol.trusted=::ffff:192.0.2.0/120"},
+		{"--tarpit.ssh.listen-address=:ssh", "--tarpit.http.listen-address=[::1]:8080"},
+	} {
+		app := kingpin.New("test", "")
+		cfg := AddFlags(app)
+		if _, err := app.Parse(args); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	// A scanner log in a directory that cannot be made is a start-up error.
+	cfg := DefaultConfig()
+	cfg.LogFile = "/proc/self/nope/tarpit.log"
+	if _, err := New(cfg, nil); err == nil {
+		t.Error("New accepted a scanner log that cannot be made")
+	}
+}
+
+func TestParseTrusted(t *testing.T) {
+	t.Parallel()
+	got, err := parseTrusted([]string{"10.1.2.3", "192.0.2.77/24", "::ffff:198.51.100.0/120", "2001:db8::5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.1.2.3/32", "192.0.2.0/24", "198.51.100.0/24", "2001:db8::5/128"}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("prefix %d = %s, want %s", i, got[i], want[i])
 		}
 	}
 }

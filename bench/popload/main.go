@@ -312,13 +312,18 @@ type peerVaultLoop struct {
 const peerFindScript = `find "$1" -mindepth 1 -maxdepth 1 -type f ! -name '.*' ! -name '*.tmp' ! -name '*-journal' ! -name '*-wal' ! -name '*-shm' -printf '%s\n' | awk '{n++; s+=$1} END {printf "clavis_vaults %d\nclavis_vault_storage_bytes %d\n", n, s}'`
 
 func (l *peerVaultLoop) once() error {
+	// The CPU of sh, find and awk: RUSAGE_CHILDREN grows by every
+	// descendant that has been waited for (sh waits for find and awk; no
+	// other child of this process exits while it runs). The rusage of sh
+	// alone from wait4 leaves its own children out.
+	before := childrenCPU()
 	cmd := exec.Command("sh", "-c", peerFindScript, "sh", l.dir)
 	out, err := cmd.Output()
 	if err != nil {
 		return fmt.Errorf("peer vault count: %w", err)
 	}
 	if l.counting.Load() {
-		l.cpu.Add(int64(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()))
+		l.cpu.Add(int64(childrenCPU() - before))
 	}
 	l.runs.Add(1)
 	if v, ok := metricValue(out, "clavis_vaults"); ok {
@@ -331,7 +336,17 @@ func (l *peerVaultLoop) once() error {
 	return os.Rename(tmp, filepath.Join(l.textDir, "vault.prom"))
 }
 
+func childrenCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// run counts now and then every interval, as cron would.
 func (l *peerVaultLoop) run(ctx context.Context, every time.Duration) {
+	if err := l.once(); err != nil {
+		fmt.Fprintln(os.Stderr, "popload:", err)
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

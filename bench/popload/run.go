@@ -167,7 +167,6 @@ func run(o options) (bool, error) {
 	loadWG.Add(3)
 	go func() { defer loadWG.Done(); loadErr <- writeLog(loadCtx, logPath, o.linesPerSec, &lines) }()
 	go func() { defer loadWG.Done(); loadErr <- churnVaults(loadCtx, vaultDir, o.vaults, o.vaultOps) }()
-	go func() { defer loadWG.Done(); peerVault.run(loadCtx, o.peerVaultEvery) }()
 
 	cpuOf := func() map[string]float64 {
 		m := map[string]float64{}
@@ -184,6 +183,7 @@ func run(o options) (bool, error) {
 		o.duration, o.linesPerSec, o.scrapeEvery, o.ssh, o.httpScanners, o.vaults, o.vaultOps, o.peerVaultEvery)
 	peerVault.counting.Store(true)
 	cpu0, phaseStart := cpuOf(), time.Now()
+	go func() { defer loadWG.Done(); peerVault.run(loadCtx, o.peerVaultEvery) }()
 	var samples []sample
 	takeSample := func() {
 		s := sample{at: time.Since(phaseStart), procs: map[string]procSample{}, goroutines: map[string]float64{}}
@@ -274,6 +274,10 @@ loaded:
 	r.findRuns = peerVault.runs.Load()
 	r.perScrape = map[string]float64{"clavis-telemetry": perScrape("clavis-telemetry"), "node_exporter": perScrape("node_exporter")}
 	r.burstLat = burstLat
+	r.idle = map[string]float64{}
+	for _, p := range procs {
+		r.idle[p.name] = (base1[p.name] - base0[p.name]) / baseWall.Seconds()
+	}
 	r.onDisk, r.peerVaults, r.lines = onDisk, peerVault.last.Load(), lines.Load()
 	r.drops = [3]int64{ourSSH.drops.Load(), ourHTTP.drops.Load(), peerTarpit.drops.Load()}
 	ok := r.print(os.Stdout)

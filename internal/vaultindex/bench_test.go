@@ -87,7 +87,7 @@ func BenchmarkScan(b *testing.B) {
 			defer unix.Close(fd)
 			defer reportCPU(b)()
 			for b.Loop() {
-				res := scanDir(context.Background(), fd, dir, f.Match, x.hash)
+				res := scanDir(context.Background(), fd, dir, f.Match, x.hash, 0)
 				if res.err != nil || len(res.files) != size.n {
 					b.Fatalf("scan: %d files, err %v; want %d", len(res.files), res.err, size.n)
 				}

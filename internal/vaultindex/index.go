@@ -370,7 +370,7 @@ func (s *session) startScan() {
 	sctx, cancel := context.WithCancel(s.ctx)
 	done := make(chan scanResult, 1)
 	s.scanDone, s.scanCancel, s.scanStart, s.scanGen = done, cancel, s.x.cfg.Now(), s.lossGen
-	openDir, dir, match, hash := s.openDir, s.x.cfg.Dir, s.x.cfg.Filter.Match, s.x.hash
+	openDir, dir, match, hash, hint := s.openDir, s.x.cfg.Dir, s.x.cfg.Filter.Match, s.x.hash, len(s.files)
 	onStart := s.x.cfg.OnScanStart
 	go func() {
 		if onStart != nil {
@@ -382,7 +382,7 @@ func (s *session) startScan() {
 			return
 		}
 		defer unix.Close(fd)
-		done <- scanDir(sctx, fd, dir, match, hash)
+		done <- scanDir(sctx, fd, dir, match, hash, hint)
 	}()
 }
 

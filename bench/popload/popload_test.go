@@ -85,6 +85,10 @@ func TestMetricValue(t *testing.T) {
 	if v, ok := metricValue(body, "http_requests_total"); !ok || v != 12.5 {
 		t.Errorf("http_requests_total = %v, %v", v, ok)
 	}
+	keys, vals := labelledValues([]byte("x{collector=\"cpu\"} 0.5\nx{a=\"b\",collector=\"vault\"} 2\nxy{collector=\"no\"} 1\n"), "x", "collector")
+	if len(keys) != 2 || keys[0] != "cpu" || vals["cpu"] != 0.5 || vals["vault"] != 2 {
+		t.Errorf("labelledValues = %v %v", keys, vals)
+	}
 	if _, ok := metricValue(body, "missing"); ok {
 		t.Error("missing family found")
 	}

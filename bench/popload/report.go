@@ -25,6 +25,7 @@ type report struct {
 	findCPU    float64
 	findRuns   int64
 	perScrape  map[string]float64
+	nodeBody   []byte
 	idle       map[string]float64 // CPU seconds per second with the log and vault load stopped
 	burstLat   map[string][]time.Duration
 	onDisk     int
@@ -147,6 +148,12 @@ func (r *report) print(w io.Writer) bool {
 	fmt.Fprintf(w, "clavis-telemetry %.3f ms (p50 %.2f ms), node_exporter %.3f ms (p50 %.2f ms)\n",
 		c*1e3, ms(percentile(r.burstLat["clavis-telemetry"], 50)), n*1e3, ms(percentile(r.burstLat["node_exporter"], 50)))
 	line("CPU per scrape vs node_exporter (target <= 0.50)", fmt.Sprintf("%.3f", c/n), n > 0 && c/n <= targetPerScrapeRatio)
+	keys, durs := labelledValues(ours.body(), "clavis_scrape_collector_duration_seconds", "collector")
+	fmt.Fprintf(w, "clavis collector durations in the last scrape, ms:")
+	for _, k := range keys {
+		fmt.Fprintf(w, " %s %.2f", k, durs[k]*1e3)
+	}
+	fmt.Fprintf(w, "; exposition %d bytes (node_exporter %d)\n", len(ours.body()), len(r.nodeBody))
 	fmt.Fprintf(w, "CPU with the load stopped and no scrapes (scanners still held), ms per s:")
 	for _, p := range r.procs {
 		fmt.Fprintf(w, " %s %.2f", p.name, r.idle[p.name]*1e3)

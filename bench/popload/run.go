@@ -274,6 +274,7 @@ loaded:
 	r.findRuns = peerVault.runs.Load()
 	r.perScrape = map[string]float64{"clavis-telemetry": perScrape("clavis-telemetry"), "node_exporter": perScrape("node_exporter")}
 	r.burstLat = burstLat
+	r.nodeBody = node.body()
 	r.idle = map[string]float64{}
 	for _, p := range procs {
 		r.idle[p.name] = (base1[p.name] - base0[p.name]) / baseWall.Seconds()

@@ -296,6 +296,17 @@ func (x *Index) session(ctx context.Context, st *state) error {
 			}
 		case <-rescan.C:
 			rescan.Reset(interval)
+			if !watching && s.scanDone == nil {
+				// The inotify limit may have been raised (or other watchers
+				// gone): a session that can watch replaces this one.
+				if w2, err := x.newWatcher(); err == nil {
+					err = w2.Add(dir)
+					w2.Close()
+					if err == nil {
+						return errRestart
+					}
+				}
+			}
 			s.wantScan()
 		case <-check.C:
 			now, err := statID(dir)

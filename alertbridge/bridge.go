@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,8 +30,24 @@ type Config struct {
 	DedupRetention time.Duration
 	// WebhookToken, when non-empty, is the bearer token /webhook requires.
 	WebhookToken string
+	// Authenticated says senders are authenticated (a webhook token, or
+	// basic auth in front of the handler): they get MaxBodyBytes. Others
+	// get MaxAnonymousBodyBytes.
+	Authenticated bool
+	// MaxBodyBytes bounds an authenticated webhook body (default 32 MiB:
+	// a group of 5,000 alerts with 200-byte descriptions is 3-4 MiB).
+	MaxBodyBytes int64
+	// MaxConcurrentIntake bounds the webhooks read at once (default 16);
+	// with MaxBodyBytes it bounds intake memory. A webhook that finds no
+	// slot within IntakeQueueWait is answered 503 (Alertmanager retries).
+	MaxConcurrentIntake int
+	IntakeQueueWait     time.Duration
 	// WatchdogAlertname is the always-firing heartbeat alert's name.
 	WatchdogAlertname string
+	// WatchdogInterval: when no Watchdog arrived for this long, Kuma
+	// pushes stop (so Kuma's own timeout reports the dead pipeline).
+	// Zero disables the check.
+	WatchdogInterval time.Duration
 
 	Ntfy *NtfyConfig // nil: ntfy disabled
 	Kuma *KumaConfig // nil: Kuma disabled
@@ -62,6 +79,15 @@ func (c *Config) setDefaults() {
 	if c.WatchdogAlertname == "" {
 		c.WatchdogAlertname = "Watchdog"
 	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 32 << 20
+	}
+	if c.MaxConcurrentIntake <= 0 {
+		c.MaxConcurrentIntake = 16
+	}
+	if c.IntakeQueueWait <= 0 {
+		c.IntakeQueueWait = 10 * time.Second
+	}
 	if c.Backoff.Min <= 0 {
 		c.Backoff.Min = time.Second
 	}
@@ -87,6 +113,26 @@ func (c *Config) setDefaults() {
 		if c.Ntfy.Priorities == nil {
 			c.Ntfy.Priorities = DefaultPriorities()
 		}
+		lower := make(map[string]int, len(c.Ntfy.Priorities))
+		for k, v := range c.Ntfy.Priorities {
+			lower[strings.ToLower(k)] = v
+		}
+		c.Ntfy.Priorities = lower
+		if c.Ntfy.PerMinute <= 0 {
+			c.Ntfy.PerMinute = 10
+		}
+		if c.Ntfy.StormWindow <= 0 {
+			c.Ntfy.StormWindow = time.Minute
+		}
+		if c.Ntfy.Concurrency <= 0 {
+			c.Ntfy.Concurrency = 4
+		}
+		if c.Ntfy.AuthErrorBackoff <= 0 {
+			c.Ntfy.AuthErrorBackoff = 5 * time.Minute
+		}
+		if c.Ntfy.RepeatTimeout <= 0 {
+			c.Ntfy.RepeatTimeout = 2 * time.Minute
+		}
 		if c.Ntfy.DefaultPriority == 0 {
 			c.Ntfy.DefaultPriority = 3
 		}
@@ -100,6 +146,9 @@ func (c *Config) setDefaults() {
 		}
 		if c.Kuma.ConfigErrorBackoff <= 0 {
 			c.Kuma.ConfigErrorBackoff = 5 * time.Minute
+		}
+		if c.Kuma.FiringTTL <= 0 {
+			c.Kuma.FiringTTL = 2 * time.Hour
 		}
 	}
 }
@@ -117,16 +166,24 @@ func checkURL(name, s string) error {
 
 // Bridge is the running alertbridge: webhook intake, spool and workers.
 type Bridge struct {
-	cfg     Config
-	log     *slog.Logger
-	spool   *Spool
-	m       *metrics
-	client  *http.Client
-	targets []string
-	wake    map[string]chan struct{}
-	token   [32]byte
-	ready   atomic.Bool
-	closeMu sync.Once
+	cfg      Config
+	log      *slog.Logger
+	spool    *Spool
+	m        *metrics
+	client   *http.Client
+	targets  []string
+	wake     map[string]chan struct{}
+	kumaKick chan struct{}
+	token    [32]byte
+	ready    atomic.Bool
+	closeMu  sync.Once
+	intake   chan struct{} // slots of concurrent webhook reads
+	started  time.Time
+
+	watchdogSeen atomic.Int64 // unix nanos of the last Watchdog (start time until one came)
+	authProblem  atomic.Pointer[string]
+	// Recovery is set when the spool was damaged at start.
+	Recovery *Recovery
 }
 
 // New validates cfg, opens the spool and registers the metrics. Call Run
@@ -154,11 +211,13 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.SpoolPath == "" {
 		return nil, errors.New("spool path is empty")
 	}
-	sp, err := OpenSpool(cfg.SpoolPath, targets)
+	sp, rec, err := OpenSpool(cfg.SpoolPath, targets)
 	if err != nil {
 		return nil, err
 	}
-	b := &Bridge{cfg: cfg, log: cfg.Logger, spool: sp, targets: targets, wake: map[string]chan struct{}{}}
+	b := &Bridge{cfg: cfg, log: cfg.Logger, spool: sp, targets: targets, wake: map[string]chan struct{}{},
+		kumaKick: make(chan struct{}, 1), intake: make(chan struct{}, cfg.MaxConcurrentIntake), started: time.Now(), Recovery: rec}
+	b.watchdogSeen.Store(b.started.UnixNano())
 	for _, t := range targets {
 		b.wake[t] = make(chan struct{}, 1)
 	}
@@ -171,7 +230,13 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.WebhookToken != "" {
 		b.token = sha256.Sum256([]byte(cfg.WebhookToken))
 	}
-	b.m = newMetrics(cfg.Registerer, sp, targets)
+	b.m = newMetrics(cfg.Registerer, sp, targets, func() bool { return b.watchdogMissing(time.Now()) })
+	if rec != nil {
+		b.m.spoolRecoveries.Inc()
+		b.m.spoolSalvaged.Add(float64(rec.Salvaged))
+		b.log.Error("SPOOL DAMAGED: moved aside, readable records recovered, started on a fresh spool",
+			"problem", rec.Problem, "moved_to", rec.MovedTo, "recovered_records", rec.Salvaged)
+	}
 	for _, t := range []string{TargetNtfy, TargetKuma} {
 		if _, ok := b.wake[t]; ok {
 			continue
@@ -198,7 +263,7 @@ func (b *Bridge) Run(ctx context.Context) {
 	for _, t := range b.targets {
 		switch t {
 		case TargetNtfy:
-			wg.Go(func() { b.ntfyWorker(ctx) })
+			wg.Go(func() { b.ntfyDispatcher(ctx) })
 		case TargetKuma:
 			wg.Go(func() { b.kumaWorker(ctx) })
 		}
@@ -229,6 +294,30 @@ func (b *Bridge) Close() error {
 	var err error
 	b.closeMu.Do(func() { err = b.spool.Close() })
 	return err
+}
+
+// setNtfyAuthProblem records (or clears, with "") why ntfy refuses pages,
+// and has the Kuma worker push it.
+func (b *Bridge) setNtfyAuthProblem(p string) {
+	b.authProblem.Store(&p)
+	b.m.ntfyAuthFailing.Set(boolGauge(p != ""))
+	select {
+	case b.kumaKick <- struct{}{}:
+	default:
+	}
+}
+
+func (b *Bridge) ntfyAuthProblem() string {
+	if p := b.authProblem.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (b *Bridge) watchdogLast() time.Time { return time.Unix(0, b.watchdogSeen.Load()) }
+
+func (b *Bridge) watchdogMissing(now time.Time) bool {
+	return b.cfg.WatchdogInterval > 0 && now.Sub(b.watchdogLast()) > b.cfg.WatchdogInterval
 }
 
 func (b *Bridge) kick() {
@@ -271,12 +360,30 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.reject(w, http.StatusUnauthorized, "unauthorized", "missing or invalid bearer token")
 		return
 	}
-	tooLarge := fmt.Sprintf("payload larger than %d bytes", MaxBodyBytes)
-	if r.ContentLength > MaxBodyBytes {
+	// Bounded intake: at most MaxConcurrentIntake bodies are read at once.
+	wait := time.NewTimer(b.cfg.IntakeQueueWait)
+	select {
+	case b.intake <- struct{}{}:
+		wait.Stop()
+	case <-wait.C:
+		w.Header().Set("Retry-After", "1")
+		b.reject(w, http.StatusServiceUnavailable, "busy", "too many webhooks at once; retry")
+		return
+	case <-r.Context().Done():
+		wait.Stop()
+		return
+	}
+	defer func() { <-b.intake }()
+	limit := int64(MaxBodyBytes)
+	if b.cfg.Authenticated || b.cfg.WebhookToken != "" {
+		limit = b.cfg.MaxBodyBytes
+	}
+	tooLarge := fmt.Sprintf("payload larger than %d bytes", limit)
+	if r.ContentLength > limit {
 		b.reject(w, http.StatusRequestEntityTooLarge, "too_large", tooLarge)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -287,6 +394,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := DecodePayload(body)
+	body = nil
 	if err != nil {
 		var bre *BadRequestError
 		reason := "invalid"
@@ -297,49 +405,197 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.TruncatedAlerts > 0 {
-		b.log.Warn("Alertmanager truncated the alert list of this notification; set max_alerts: 0 in its webhook_config",
+		b.m.truncated.Add(float64(p.TruncatedAlerts))
+		b.log.Info("Alertmanager left alerts out of this notification (max_alerts); the page counts them as \"+N more\"",
 			"truncatedAlerts", p.TruncatedAlerts, "receiver", p.Receiver, "groupKey", p.GroupKey)
 	}
-	now := time.Now()
-	recs := p.Records(now)
-	entries := make([]Entry, len(recs))
-	for i := range recs {
-		e := Entry{Record: recs[i]}
-		if recs[i].Alertname() == b.cfg.WatchdogAlertname {
-			// The heartbeat repeats unchanged by design; every copy is a
-			// Kuma push and none is an ntfy page.
-			e.NoDedup = true
-			if b.cfg.Kuma != nil && recs[i].Status == "firing" {
-				e.Targets = []string{TargetKuma}
-			}
-			if recs[i].Status == "firing" {
-				b.m.watchdog.Set(float64(now.UnixNano()) / 1e9)
-			}
-		} else {
-			e.Targets = b.targets
-		}
-		entries[i] = e
-	}
-	fresh, err := b.spool.Add(entries)
+	res, err := b.accept(p, time.Now())
 	if err != nil {
 		b.log.Error("spool write failed; Alertmanager will retry", "err", err)
 		b.reject(w, http.StatusInternalServerError, "spool_error", "spool write failed")
 		return
 	}
-	accepted, dup := 0, 0
-	for i, ok := range fresh {
-		if !ok {
-			dup++
-			continue
-		}
-		accepted++
-		b.logOutage(&recs[i])
-	}
-	b.m.accepted.Add(float64(accepted))
-	b.m.duplicate.Add(float64(dup))
 	b.kick()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "ok: %d accepted, %d duplicate\n", accepted, dup)
+	fmt.Fprintf(w, "ok: %d accepted, %d duplicate, %d stale\n", res.accepted, res.dup, res.stale)
+}
+
+type acceptResult struct{ accepted, dup, stale, pages int }
+
+// accept spools one notification in one fsync'd transaction: every new
+// (fingerprint, status, startsAt) is remembered and queued for Kuma, and
+// the group's page (if anything changed) is rendered and queued for ntfy.
+func (b *Bridge) accept(p *Payload, now time.Time) (acceptResult, error) {
+	recs := p.Records(now)
+	var alerts []Alert // the group without the Watchdog
+	var idx []int      // alerts[i] is recs[idx[i]]
+	raw := make([][]byte, len(recs))
+	for i := range recs {
+		if recs[i].Alertname() != b.cfg.WatchdogAlertname {
+			alerts = append(alerts, p.Alerts[i])
+			idx = append(idx, i)
+		} else if recs[i].Status == "firing" {
+			b.watchdogSeen.Store(now.UnixNano())
+			b.m.watchdog.Set(float64(now.UnixNano()) / 1e9)
+		}
+		if b.cfg.Kuma != nil {
+			v, err := json.Marshal(&recs[i])
+			if err != nil {
+				return acceptResult{}, err
+			}
+			raw[i] = v
+		}
+	}
+	gid := groupID(p)
+	fresh := make([]bool, len(recs))
+	stale := make([]bool, len(recs))
+	var res acceptResult
+	err := b.spool.Update(func(t SpoolTx) error {
+		// Runs again alone if the shared commit fails: start from scratch.
+		res = acceptResult{}
+		for i := range recs {
+			r := &recs[i]
+			fresh[i], stale[i] = false, false
+			if r.Alertname() == b.cfg.WatchdogAlertname {
+				// The heartbeat repeats unchanged by design: every copy is a
+				// Kuma push and none is a page.
+				if b.cfg.Kuma != nil && r.Status == "firing" {
+					if err := t.Enqueue(TargetKuma, raw[i]); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if t.Seen(r.Key) {
+				res.dup++
+				continue
+			}
+			if err := t.Remember(r.Key, now); err != nil {
+				return err
+			}
+			if r.Status == "firing" {
+				if at, ok := t.ResolvedAt(r.Fingerprint); ok && !r.StartsAt.After(at) {
+					// An HA peer's older copy of an episode already resolved.
+					stale[i] = true
+					res.stale++
+					continue
+				}
+			} else if err := t.SetResolved(r.Fingerprint, r.StartsAt); err != nil {
+				return err
+			}
+			fresh[i] = true
+			res.accepted++
+			if b.cfg.Kuma != nil {
+				if err := t.Enqueue(TargetKuma, raw[i]); err != nil {
+					return err
+				}
+			}
+		}
+		if b.cfg.Ntfy == nil || len(alerts) == 0 {
+			return nil
+		}
+		return b.groupPage(t, p, gid, alerts, idx, recs, fresh, stale, now, &res)
+	})
+	if err != nil {
+		return res, fmt.Errorf("spool commit: %w", err)
+	}
+	for i := range recs {
+		if fresh[i] {
+			b.logOutage(&recs[i])
+		}
+	}
+	b.m.accepted.Add(float64(res.accepted))
+	b.m.duplicate.Add(float64(res.dup))
+	b.m.stale.Add(float64(res.stale))
+	return res, nil
+}
+
+// groupPage updates the group's state and queues its page if the group
+// changed: new alerts firing, or alerts resolved.
+func (b *Bridge) groupPage(t SpoolTx, p *Payload, gid string, alerts []Alert, idx []int, recs []Record, fresh, stale []bool, now time.Time, res *acceptResult) error {
+	in := &pageInput{p: p, alerts: alerts, fresh: make([]bool, len(alerts)), prev: t.Group(gid), priority: 1}
+	changed := false
+	allInfo := true
+	next := &groupState{Firing: map[string]string{}, LastPage: now}
+	common := commonLabels(alerts)
+	for j, i := range idx {
+		in.fresh[j] = fresh[i]
+		if fresh[i] {
+			changed = true
+		}
+		if recs[i].Status != "firing" || stale[i] {
+			continue
+		}
+		in.firing = append(in.firing, j)
+		next.Firing[recs[i].Fingerprint] = alertName(recs[i].Labels, common, recs[i].Fingerprint)
+		sev := severity(recs[i].Labels)
+		if sev != "info" {
+			allInfo = false
+		}
+		prio, ok := b.cfg.Ntfy.Priorities[sev]
+		if !ok {
+			prio = b.cfg.Ntfy.DefaultPriority
+		}
+		if prio > in.priority || in.severity == "" {
+			in.priority, in.severity = max(prio, in.priority), sev
+		}
+	}
+	if len(next.Firing) == 0 {
+		next = nil // resolved: forget the group
+	} else if in.prev != nil && !changed {
+		next.LastPage, next.Acked = in.prev.LastPage, in.prev.Acked
+	}
+	if err := t.PutGroup(gid, next); err != nil {
+		return err
+	}
+	if !changed {
+		return nil
+	}
+	if len(in.firing) > 0 && allInfo && b.cfg.Ntfy.DropInfo {
+		return nil
+	}
+	if len(in.firing) == 0 && in.prev == nil && allInfoResolved(recs, idx, fresh) && b.cfg.Ntfy.DropInfo {
+		return nil
+	}
+	pg := renderPage(b.cfg.Ntfy, in, now)
+	pg.Group = gid
+	v, err := json.Marshal(&pg)
+	if err != nil {
+		return err
+	}
+	res.pages++
+	return t.Enqueue(TargetNtfy, v)
+}
+
+// legacyPage renders a record queued by an older version (one per alert)
+// as the page of a group of one.
+func (b *Bridge) legacyPage(r *Record) Page {
+	a := Alert{Status: r.Status, Labels: r.Labels, Annotations: r.Annotations, StartsAt: r.StartsAt, EndsAt: r.EndsAt,
+		GeneratorURL: r.GeneratorURL, Fingerprint: r.Fingerprint}
+	p := &Payload{Version: "4", Receiver: r.Receiver, ExternalURL: r.ExternalURL, Alerts: []Alert{a},
+		GroupLabels: map[string]string{"alertname": r.Alertname()}}
+	if pop := r.Labels["pop"]; pop != "" {
+		p.GroupLabels["pop"] = pop
+	}
+	in := &pageInput{p: p, alerts: p.Alerts, fresh: []bool{true}, priority: b.cfg.Ntfy.DefaultPriority, severity: severity(r.Labels)}
+	if prio, ok := b.cfg.Ntfy.Priorities[in.severity]; ok {
+		in.priority = prio
+	}
+	if r.Status == "firing" {
+		in.firing = []int{0}
+	}
+	pg := renderPage(b.cfg.Ntfy, in, r.Accepted)
+	pg.Group = "legacy:" + r.Fingerprint
+	return pg
+}
+
+func allInfoResolved(recs []Record, idx []int, fresh []bool) bool {
+	for _, i := range idx {
+		if fresh[i] && severity(recs[i].Labels) != "info" {
+			return false
+		}
+	}
+	return true
 }
 
 // logOutage writes the outage log line every accepted alert gets.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +52,11 @@ type sendError struct {
 	retryAfter time.Duration
 	body       string // truncated response body
 	err        error
+	// ambiguous: the request may have reached the server and been acted
+	// on (a timeout or a broken connection after it was written), so a
+	// retry may be a repeat.
+	ambiguous bool
+	timeout   bool
 }
 
 func (e *sendError) Error() string {
@@ -59,13 +66,41 @@ func (e *sendError) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.status, e.body)
 }
 
+// class is the failure's label value in delivery_failures_total.
+func (e *sendError) class() string {
+	switch {
+	case e.status >= 500:
+		return "5xx"
+	case e.status >= 400:
+		return "4xx"
+	case e.status > 0:
+		return "other"
+	case e.timeout:
+		return "timeout"
+	}
+	return "network"
+}
+
 // do sends req and classifies the answer: nil for 2xx; retryable for 429
 // (with Retry-After), 408, 5xx, timeouts and connection errors; permanent
-// for every other status.
+// for every other status. Errors never carry the request URL unredacted.
 func do(client *http.Client, req *http.Request) error {
 	resp, err := client.Do(req)
 	if err != nil {
-		return &sendError{retryable: true, err: err}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = RedactURL(ue.URL)
+		}
+		se := &sendError{retryable: true, err: err, ambiguous: true}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			se.ambiguous = false // nothing was sent
+		}
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			se.timeout = true
+		}
+		return se
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -77,14 +112,46 @@ func do(client *http.Client, req *http.Request) error {
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.retryable = true
-		e.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+		e.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 		e.retryable = true
 	}
 	return e
 }
 
-func parseRetryAfter(v string) time.Duration {
+// RedactURL hides the secrets a notification URL can carry: the password
+// of its user info, the token of a Kuma push path (/api/push/<token>) and
+// query parameters that hold credentials (ntfy's auth=).
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	if i := strings.Index(u.Path, "/api/push/"); i >= 0 {
+		u.Path = u.Path[:i] + "/api/push/REDACTED"
+		u.RawPath = ""
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		switch strings.ToLower(k) {
+		case "auth", "token", "access_token", "password", "key":
+			q.Set(k, "REDACTED")
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// parseRetryAfter reads a Retry-After value, delta-seconds or an HTTP date,
+// as a wait from now (0 when absent, unparsable or past).
+func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
@@ -93,7 +160,7 @@ func parseRetryAfter(v string) time.Duration {
 		return time.Duration(s) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
+		if d := t.Sub(now); d > 0 {
 			return d
 		}
 	}
@@ -113,114 +180,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 var errTooOld = errors.New("older than --spool.max-age")
-
-// nextQueued returns up to n of target's oldest spooled records, waiting
-// until there is at least one. Read errors are logged and retried after a
-// second. It returns false once ctx is done.
-func (b *Bridge) nextQueued(ctx context.Context, target string, n int) ([]Queued, bool) {
-	for {
-		items, err := b.spool.Peek(target, n)
-		if err != nil {
-			b.log.Error("spool read failed", "target", target, "err", err)
-			if sleep(ctx, time.Second) != nil {
-				return nil, false
-			}
-			continue
-		}
-		if len(items) > 0 {
-			return items, true
-		}
-		select {
-		case <-ctx.Done():
-			return nil, false
-		case <-b.wake[target]:
-		}
-	}
-}
-
-// ntfyWorker drains the ntfy queue strictly in order, one record at a time:
-// a record is removed from the spool only after ntfy answered 2xx (or a
-// permanent error, or max-age).
-func (b *Bridge) ntfyWorker(ctx context.Context) {
-	for {
-		items, ok := b.nextQueued(ctx, TargetNtfy, 1)
-		if !ok {
-			return
-		}
-		it := items[0]
-		err := b.deliverNtfy(ctx, &it.Record)
-		if ctx.Err() != nil {
-			return // shutting down: the record stays spooled
-		}
-		b.finish(ctx, TargetNtfy, it, err)
-	}
-}
-
-// finish removes the record from the spool and then records the outcome.
-func (b *Bridge) finish(ctx context.Context, target string, it Queued, err error) {
-	for {
-		derr := b.spool.Done(target, []uint64{it.Seq}, nil)
-		if derr == nil {
-			break
-		}
-		b.log.Error("spool update failed; retrying", "target", target, "err", derr)
-		if sleep(ctx, time.Second) != nil {
-			return
-		}
-	}
-	r := &it.Record
-	switch {
-	case err == nil:
-		b.m.sent.WithLabelValues(target).Inc()
-		b.m.duration.WithLabelValues(target).Observe(time.Since(r.Accepted).Seconds())
-	case errors.Is(err, errTooOld):
-		b.m.dropped.WithLabelValues(target).Inc()
-		b.log.Warn("notification dropped: older than --spool.max-age", "target", target,
-			"alertname", r.Alertname(), "status", r.Status, "pop", r.Labels["pop"], "accepted", r.Accepted)
-	default:
-		b.m.failed.WithLabelValues(target).Inc()
-		b.log.Error("notification failed permanently", "target", target,
-			"alertname", r.Alertname(), "status", r.Status, "pop", r.Labels["pop"], "err", err)
-	}
-}
-
-// deliverNtfy publishes one record, retrying until 2xx, a permanent error,
-// max-age, or shutdown.
-func (b *Bridge) deliverNtfy(ctx context.Context, r *Record) error {
-	if r.Key == "" {
-		return errors.New("undecodable spool record")
-	}
-	msg := BuildNtfyMessage(b.cfg.Ntfy, r)
-	hdr := msg.Header(b.cfg.Ntfy.Token)
-	for attempt := 0; ; attempt++ {
-		if time.Since(r.Accepted) > b.cfg.MaxAge {
-			return errTooOld
-		}
-		actx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
-		req, err := http.NewRequestWithContext(actx, http.MethodPost, b.cfg.Ntfy.URL, strings.NewReader(msg.Body))
-		if err != nil {
-			cancel()
-			return err
-		}
-		req.Header = hdr.Clone()
-		err = do(b.client, req)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		var se *sendError
-		if !errors.As(err, &se) || !se.retryable {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		b.m.retried.WithLabelValues(TargetNtfy).Inc()
-		wait := b.cfg.Backoff.wait(attempt, se.retryAfter)
-		b.log.Warn("ntfy delivery failed; will retry", "alertname", r.Alertname(), "status", r.Status,
-			"attempt", attempt+1, "retry_in", wait, "err", err)
-		if sleep(ctx, wait) != nil {
-			return ctx.Err()
-		}
-	}
-}

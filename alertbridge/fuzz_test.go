@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clavitor/clavis-telemetry/internal/fakenotify"
 )
 
 // FuzzDecodePayload feeds arbitrary bodies to the webhook decoder: it must
@@ -41,12 +43,25 @@ func FuzzDecodePayload(f *testing.F) {
 			if recs2[i].Key != r.Key {
 				t.Fatalf("keys differ between decodes: %q %q", r.Key, recs2[i].Key)
 			}
-			// Rendering never panics and stays within ntfy's limit.
-			m := BuildNtfyMessage(&NtfyConfig{Priorities: DefaultPriorities(), DefaultPriority: 3, ResolvedPriority: 3}, &r)
-			if len(m.Body) > NtfyMaxMessageBytes || len(m.Actions) > 3 {
-				t.Fatalf("message body %d bytes, %d actions", len(m.Body), len(m.Actions))
+		}
+		// Rendering the group never panics and stays within ntfy's limits.
+		in := pageInput{p: p, alerts: p.Alerts, fresh: make([]bool, len(p.Alerts))}
+		for i, a := range p.Alerts {
+			in.fresh[i] = true
+			if a.Status == "firing" {
+				in.firing = append(in.firing, i)
 			}
-			h := m.Header("")
+		}
+		for _, prev := range []*groupState{nil, {}} {
+			in.prev = prev
+			m := renderPage(&NtfyConfig{Priorities: DefaultPriorities(), DefaultPriority: 3, ResolvedPriority: 3}, &in, time.Unix(0, 0))
+			if len(m.Body) > NtfyMaxMessageBytes || len(m.Actions) > 3 || len(m.Title) > titleMax {
+				t.Fatalf("message body %d bytes, %d actions, title %d bytes", len(m.Body), len(m.Actions), len(m.Title))
+			}
+			if _, err := fakenotify.ParseActions(actionsHeader(m.Actions)); len(m.Actions) > 0 && err != nil {
+				t.Fatalf("actions ntfy would refuse: %v", err)
+			}
+			h := m.Header("", true)
 			for k, vs := range h {
 				for _, v := range vs {
 					if strings.ContainsAny(v, "\r\n\x00") {

@@ -10,11 +10,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clavitor/clavis-telemetry/internal/fakenotify"
 )
 
 var t0 = time.Date(2026, 11, 29, 1, 0, 0, 0, time.UTC)
@@ -44,13 +48,36 @@ func fnvString(s string) uint64 {
 	return h
 }
 
+// mkPayload builds a notification as Alertmanager does with group_by
+// [alertname, pop]: the group labels are those two where all alerts share
+// them, and the group key names them.
 func mkPayload(alerts ...Alert) []byte {
-	p := Payload{Version: "4", GroupKey: `{}:{alertname="x"}`, Status: "firing", Receiver: "alertbridge",
-		GroupLabels: map[string]string{}, CommonLabels: map[string]string{}, CommonAnnotations: map[string]string{},
+	common := commonLabels(alerts)
+	group := map[string]string{}
+	for _, k := range []string{"alertname", "pop"} {
+		if v, ok := common[k]; ok {
+			group[k] = v
+		}
+	}
+	if len(alerts) > 0 && len(group) == 0 {
+		// No common alertname: a test grouping by nothing.
+		group = map[string]string{}
+	}
+	p := Payload{Version: "4", GroupKey: `{}:` + fmt.Sprint(group), Status: "resolved", Receiver: "alertbridge",
+		GroupLabels: group, CommonLabels: common, CommonAnnotations: map[string]string{},
 		ExternalURL: "http://alertmanager.example:9093", Alerts: alerts}
+	if len(group) == 0 {
+		// Group key from the alerts so unrelated test payloads do not share a group.
+		names := []string{}
+		for _, a := range alerts {
+			names = append(names, a.Labels["alertname"]+"/"+a.Labels["pop"])
+		}
+		sort.Strings(names)
+		p.GroupKey = "{}:" + strings.Join(names, ",")
+	}
 	for _, a := range alerts {
-		if a.Status == "resolved" {
-			p.Status = "resolved"
+		if a.Status == "firing" {
+			p.Status = "firing"
 		}
 	}
 	b, err := json.Marshal(p)
@@ -103,6 +130,10 @@ func startBridge(t *testing.T, spool string, mod func(*Config)) *testBridge {
 	}
 	if mod != nil {
 		mod(&cfg)
+	}
+	if cfg.Ntfy != nil && cfg.Ntfy.PerMinute == 0 {
+		// The storm guard is off unless a test is about it.
+		cfg.Ntfy.PerMinute = 1 << 30
 	}
 	b, err := New(cfg)
 	if err != nil {
@@ -192,6 +223,34 @@ func (tb *testBridge) counter(name string, labels ...string) float64 {
 		}
 	}
 	return 0
+}
+
+// testToken is the ntfy token every bridge test publishes with: the fake
+// runs with authentication on, as a deployed ntfy does.
+const testToken = "tk_bridge"
+
+// newNtfy returns a fake ntfy that only takes testToken (write on every
+// topic) and the options given.
+func newNtfy(opts fakenotify.NtfyOptions) *fakenotify.Ntfy {
+	if opts.Tokens == nil {
+		opts.Tokens = map[string]bool{testToken: true}
+	}
+	return fakenotify.NewNtfy(opts)
+}
+
+// ntfyTo is the bridge's ntfy config for topic alerts of the fake at s.
+func ntfyTo(s *fakenotify.Server) *NtfyConfig {
+	return &NtfyConfig{URL: s.URL() + "/alerts", Token: testToken}
+}
+
+// waitDrained waits until the bridge's ntfy queue is empty and its
+// dispatcher idle: every page was answered, nothing more can arrive.
+func (tb *testBridge) waitDrained(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, "ntfy queue drained", func() bool {
+		return tb.counter("clavis_alertbridge_spool_depth", "target", "ntfy") == 0 &&
+			tb.counter("clavis_alertbridge_ntfy_idle") == 1
+	})
 }
 
 // waitFor polls cond until it holds or the timeout ends.

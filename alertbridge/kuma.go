@@ -22,26 +22,37 @@ type KumaConfig struct {
 	// ConfigErrorBackoff is how long to wait after a 404 (unknown push
 	// token) before trying again.
 	ConfigErrorBackoff time.Duration
+	// FiringTTL: an outage not refreshed by Alertmanager for this long
+	// (it re-sends firing alerts every group_interval when the group
+	// changes and every repeat_interval when it does not) is forgotten,
+	// so a lost resolution cannot keep Kuma down for ever. An alert's own
+	// endsAt extends it. Keep it above the repeat_interval of the routes
+	// of DownSeverities.
+	FiringTTL time.Duration
 }
 
 // kumaMsgMax bounds the msg parameter: Kuma shows it in a list.
 const kumaMsgMax = 200
 
 // apply folds one record into the outage state.
-func (st *kumaState) apply(r *Record, down map[string]bool) {
+func (st *kumaState) apply(r *Record, down map[string]bool, ttl time.Duration) {
 	fp := r.Fingerprint
 	switch r.Status {
 	case "firing":
 		if t, ok := st.Resolved[fp]; ok && !r.StartsAt.After(t) {
 			return // a late copy of an episode already resolved
 		}
-		if down[r.Labels["severity"]] {
+		if down[severity(r.Labels)] {
 			st.dirty[fp] = true
 			name := r.Alertname()
 			if pop := r.Labels["pop"]; pop != "" {
 				name += " " + pop
 			}
-			st.setFiring(fp, kumaAlert{Name: name, StartsAt: r.StartsAt})
+			exp := r.Accepted.Add(ttl)
+			if r.EndsAt.After(exp) {
+				exp = r.EndsAt
+			}
+			st.setFiring(fp, kumaAlert{Name: name, StartsAt: r.StartsAt, Expires: exp})
 		}
 	case "resolved":
 		st.dirty[fp] = true
@@ -52,6 +63,25 @@ func (st *kumaState) apply(r *Record, down map[string]bool) {
 			st.Resolved[fp] = r.StartsAt
 		}
 	}
+}
+
+// expire forgets outages not refreshed before now and returns the earliest
+// expiry left (zero if none).
+func (st *kumaState) expire(now time.Time) (next time.Time) {
+	for fp, a := range st.Firing {
+		if a.Expires.IsZero() {
+			continue // saved by an older version: refreshed on the next notification
+		}
+		if !a.Expires.After(now) {
+			st.delFiring(fp)
+			st.dirty[fp] = true
+			continue
+		}
+		if next.IsZero() || a.Expires.Before(next) {
+			next = a.Expires
+		}
+	}
+	return next
 }
 
 // setFiring and delFiring keep names (outage name -> number of firing
@@ -127,6 +157,50 @@ func (st *kumaState) summary() (status, msg string) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// kumaSummary is the push for the outage state plus the bridge's own
+// problems: while ntfy refuses the token, pages are not reaching anyone,
+// which is an outage of the paging path.
+func kumaSummary(st *kumaState, problem string) (status, msg string) {
+	status, msg = st.summary()
+	if problem == "" {
+		return status, msg
+	}
+	if status == "up" {
+		return "down", TruncateUTF8(problem, kumaMsgMax)
+	}
+	return "down", TruncateUTF8(problem+"; "+msg, kumaMsgMax)
+}
+
+// nextKuma returns up to n of the Kuma queue's oldest records, waiting
+// until there is at least one, the bridge kicks the worker (a problem
+// changed), or wait has passed. It returns false once ctx is done.
+func (b *Bridge) nextKuma(ctx context.Context, n int, wait time.Duration) ([]Queued, bool) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		items, err := b.spool.Peek(TargetKuma, n)
+		if err != nil {
+			b.log.Error("spool read failed", "target", TargetKuma, "err", err)
+		} else if len(items) > 0 {
+			return items, true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-b.wake[TargetKuma]:
+			if err != nil {
+				if sleep(ctx, time.Second) != nil {
+					return nil, false
+				}
+			}
+		case <-b.kumaKick:
+			return nil, true
+		case <-t.C:
+			return nil, true
+		}
+	}
+}
+
 // kumaWorker drains the Kuma queue in batches: it folds the queued records
 // into the outage state and pushes when the state (status or message)
 // changed or a Watchdog notification arrived; the records and the new state
@@ -140,10 +214,19 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 	lastGC := time.Time{}
 	down := map[string]bool{}
 	for _, s := range b.cfg.Kuma.DownSeverities {
-		down[s] = true
+		down[strings.ToLower(s)] = true
 	}
+	missingLogged := false
+	nextExpiry := st.expire(time.Now())
 	for {
-		items, ok := b.nextQueued(ctx, TargetKuma, 500)
+		wait := time.Minute
+		if b.cfg.WatchdogInterval > 0 {
+			wait = min(wait, max(b.cfg.WatchdogInterval/2, 10*time.Millisecond))
+		}
+		if !nextExpiry.IsZero() {
+			wait = min(wait, max(time.Until(nextExpiry), time.Millisecond))
+		}
+		items, ok := b.nextKuma(ctx, 500, wait)
 		if !ok {
 			return
 		}
@@ -174,7 +257,7 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 			}
 			// Outage state is applied even from old records, so Kuma never
 			// stays down for an outage whose resolution was delayed.
-			next.apply(r, down)
+			next.apply(r, down, b.cfg.Kuma.FiringTTL)
 			if oldest.IsZero() && !stale {
 				oldest = r.Accepted
 			}
@@ -189,8 +272,17 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 				}
 			}
 		}
-		status, msg := next.summary()
-		if heartbeat || status != st.LastStatus || msg != st.LastMsg {
+		nextExpiry = next.expire(time.Now())
+		status, msg := kumaSummary(next, b.ntfyAuthProblem())
+		missing := b.watchdogMissing(time.Now())
+		if missing && !missingLogged {
+			b.log.Error("WATCHDOG MISSING: no Watchdog alert from Alertmanager within --watchdog.interval; Kuma pushes stopped so Kuma's own heartbeat timeout reports the dead pipeline",
+				"interval", b.cfg.WatchdogInterval, "last_seen", b.watchdogLast())
+		} else if !missing && missingLogged {
+			b.log.Info("Watchdog is back; Kuma pushes resume")
+		}
+		missingLogged = missing
+		if !missing && (heartbeat || status != st.LastStatus || msg != st.LastMsg) {
 			err := b.pushKuma(ctx, status, msg)
 			if ctx.Err() != nil {
 				return
@@ -253,13 +345,15 @@ func (b *Bridge) pushKuma(ctx context.Context, status, msg string) error {
 		if !errors.As(err, &se) {
 			return err
 		}
+		b.m.failures.WithLabelValues(TargetKuma, se.class()).Inc()
 		var wait time.Duration
 		switch {
-		case se.status == http.StatusNotFound:
+		case se.status == http.StatusNotFound || strings.Contains(se.body, "Monitor not found"):
+			// Kuma 1.x answers an unknown push token 404, 2.x 500.
 			b.m.kumaConfigErr.Inc()
 			wait = b.cfg.Kuma.ConfigErrorBackoff
-			b.log.Error("KUMA CONFIGURATION ERROR: push token unknown to Uptime Kuma (404); check --kuma.push-url / KUMA_PUSH_URL and that the push monitor exists and is active",
-				"response", se.body, "retry_in", wait)
+			b.log.Error("KUMA CONFIGURATION ERROR: push token unknown to Uptime Kuma; check --kuma.push-url / KUMA_PUSH_URL and that the push monitor exists and is active",
+				"status", se.status, "response", se.body, "retry_in", wait)
 		case se.retryable:
 			wait = b.cfg.Backoff.wait(attempt, se.retryAfter)
 			b.log.Warn("kuma push failed; will retry", "attempt", attempt+1, "retry_in", wait, "err", err)

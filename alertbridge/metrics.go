@@ -9,7 +9,10 @@ import (
 const namespace = "clavis_alertbridge"
 
 // Rejection reasons of clavis_alertbridge_webhooks_rejected_total.
-var rejectReasons = []string{"method", "unauthorized", "too_large", "bad_json", "bad_version", "invalid", "spool_error"}
+var rejectReasons = []string{"method", "unauthorized", "too_large", "bad_json", "bad_version", "invalid", "spool_error", "busy"}
+
+// Failure classes of clavis_alertbridge_delivery_failures_total.
+var failureClasses = []string{"4xx", "5xx", "timeout", "network", "other"}
 
 type metrics struct {
 	received      prometheus.Counter
@@ -23,9 +26,21 @@ type metrics struct {
 	duration      *prometheus.HistogramVec
 	watchdog      prometheus.Gauge
 	kumaConfigErr prometheus.Counter
+
+	failures        *prometheus.CounterVec
+	stale           prometheus.Counter
+	truncated       prometheus.Counter
+	digests         prometheus.Counter
+	merged          prometheus.Counter
+	repeats         prometheus.Counter
+	ntfyAuthErrors  prometheus.Counter
+	ntfyAuthFailing prometheus.Gauge
+	ntfyIdle        prometheus.Gauge
+	spoolRecoveries prometheus.Counter
+	spoolSalvaged   prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, s *Spool, targets []string) *metrics {
+func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogMissing func() bool) *metrics {
 	m := &metrics{
 		received: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "webhooks_received_total",
 			Help: "Webhook requests received on /webhook."}),
@@ -50,6 +65,29 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string) *metrics 
 			Help: "Unix time the Watchdog alert was last received (0 = never since start)."}),
 		kumaConfigErr: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "kuma_config_errors_total",
 			Help: "Kuma pushes answered 404: the push token in --kuma.push-url is unknown to Kuma."}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "delivery_failures_total",
+			Help: "Failed delivery attempts, by target and class (4xx, 5xx, timeout, network, other)."}, []string{"target", "class"}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "alerts_stale_total",
+			Help: "Firing alerts dropped because a resolution of the same or a later episode was already seen (late HA copies)."}),
+		truncated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "alerts_truncated_total",
+			Help: "Alerts Alertmanager left out of notifications (max_alerts), counted in the pages as +N more."}),
+		digests: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "storm_digests_total",
+			Help: "Digest messages sent by the storm guard."}),
+		merged: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "storm_merged_pages_total",
+			Help: "Pages merged into storm digests instead of being sent one by one."}),
+		repeats: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "ntfy_repeats_total",
+			Help: "Messages sent again, marked as possible repeats, after an attempt whose outcome was unknown (timeout)."}),
+		ntfyAuthErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "ntfy_auth_errors_total",
+			Help: "ntfy answers 401 or 403: the token is wrong, revoked or lacks write access; pages stay spooled."}),
+		ntfyAuthFailing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "ntfy_auth_failing",
+			Help: "1 while ntfy refuses the token (last answer 401 or 403)."}),
+		ntfyIdle: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "ntfy_idle",
+			Help: "1 when the ntfy dispatcher holds no page and has nothing in flight."}),
+
+		spoolRecoveries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "spool_recoveries_total",
+			Help: "Damaged spool files moved aside at start (the process started on a fresh spool)."}),
+		spoolSalvaged: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "spool_recovered_records_total",
+			Help: "Queued records copied from a damaged spool into the fresh one."}),
 	}
 	for _, r := range rejectReasons {
 		m.rejected.WithLabelValues(r)
@@ -60,9 +98,18 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string) *metrics 
 		m.retried.WithLabelValues(t)
 		m.dropped.WithLabelValues(t)
 		m.duration.WithLabelValues(t)
+		for _, c := range failureClasses {
+			m.failures.WithLabelValues(t, c)
+		}
 	}
 	reg.MustRegister(m.received, m.rejected, m.accepted, m.duplicate, m.sent, m.failed, m.retried, m.dropped,
-		m.duration, m.watchdog, m.kumaConfigErr, &spoolCollector{s: s, targets: targets})
+		m.duration, m.watchdog, m.kumaConfigErr, &spoolCollector{s: s, targets: targets},
+		m.failures, m.stale, m.truncated, m.digests, m.merged, m.repeats, m.ntfyAuthErrors, m.ntfyAuthFailing,
+		m.ntfyIdle, m.spoolRecoveries, m.spoolSalvaged)
+	m.ntfyIdle.Set(1)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "watchdog_missing",
+		Help: "1 while no Watchdog arrived within --watchdog.interval: Kuma pushes are stopped."},
+		func() float64 { return boolGauge(watchdogMissing()) }))
 	return m
 }
 
@@ -77,12 +124,16 @@ var (
 	spoolAgeDesc   = prometheus.NewDesc(namespace+"_spool_oldest_age_seconds", "Age of the oldest record waiting for delivery (0 when empty), per target.", []string{"target"}, nil)
 )
 
+var spoolFileDesc = prometheus.NewDesc(namespace+"_spool_file_bytes", "Size of the spool file.", nil, nil)
+
 func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- spoolDepthDesc
 	ch <- spoolAgeDesc
+	ch <- spoolFileDesc
 }
 
 func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(spoolFileDesc, prometheus.GaugeValue, float64(c.s.FileSize()))
 	for _, t := range c.targets {
 		depth, oldest, err := c.s.Stats(t)
 		if err != nil {

@@ -27,124 +27,45 @@ type NtfyConfig struct {
 	// DashboardURL, when set, is the click URL (the phone can reach the
 	// dashboard, rarely Prometheus) and the "Dashboard" action.
 	DashboardURL string
-	// Priorities maps the severity label to ntfy priority 1..5; severities
-	// not listed get DefaultPriority, resolved notifications ResolvedPriority.
+	// Priorities maps the severity label (case-insensitive) to ntfy
+	// priority 1..5; severities not listed get DefaultPriority, resolved
+	// notifications ResolvedPriority.
 	Priorities       map[string]int
 	DefaultPriority  int
 	ResolvedPriority int
+	// DropInfo: groups whose alerts are all severity info are not paged
+	// (they still reach the outage log). Otherwise they go out at the
+	// priority Priorities gives info (default 2, low).
+	DropInfo bool
+	// PerMinute is the storm guard: at most this many messages a minute go
+	// to the topic; what is pending beyond is merged into one digest.
+	PerMinute int
+	// StormWindow is the guard's period (default a minute; tests shorten it).
+	StormWindow time.Duration
+	// Concurrency bounds the publishes in flight (each group stays in
+	// order: one message of a group at a time).
+	Concurrency int
+	// AuthErrorBackoff is the wait between attempts while ntfy answers
+	// 401 or 403 (a revoked or wrong token): pages stay spooled.
+	AuthErrorBackoff time.Duration
+	// RepeatTimeout bounds the one repeat after an attempt whose outcome
+	// is unknown (ntfy did not answer within the delivery timeout): long,
+	// so a slow ntfy gets its answer through and costs one copy only.
+	RepeatTimeout time.Duration
 }
 
 // DefaultPriorities is the severity → ntfy priority mapping used when none
 // is configured.
 func DefaultPriorities() map[string]int {
-	return map[string]int{"critical": 5, "warning": 4, "info": 3}
+	return map[string]int{"critical": 5, "warning": 4, "info": 2}
 }
 
 type ntfyAction struct {
 	Action string `json:"action"`
 	Label  string `json:"label"`
 	URL    string `json:"url"`
-}
-
-// NtfyMessage is what one record becomes on ntfy.
-type NtfyMessage struct {
-	Title    string
-	Body     string
-	Priority int
-	Tags     []string
-	Click    string
-	Actions  []ntfyAction
-}
-
-// BuildNtfyMessage renders a record as an ntfy message.
-func BuildNtfyMessage(cfg *NtfyConfig, r *Record) NtfyMessage {
-	m := NtfyMessage{}
-	status := strings.ToUpper(r.Status)
-	m.Title = "[" + status + "] " + r.Alertname()
-	if pop := r.Labels["pop"]; pop != "" {
-		m.Title += " " + pop
-	}
-	sev := r.Labels["severity"]
-	if r.Status == "resolved" {
-		m.Priority = cfg.ResolvedPriority
-		m.Tags = []string{"white_check_mark"}
-	} else {
-		p, ok := cfg.Priorities[sev]
-		if !ok {
-			p = cfg.DefaultPriority
-		}
-		m.Priority = p
-		m.Tags = []string{"rotating_light"}
-	}
-	if m.Priority < 1 || m.Priority > 5 {
-		m.Priority = 3
-	}
-	if t := tagSafe(sev); t != "" {
-		m.Tags = append(m.Tags, t)
-	}
-
-	m.Click = cfg.DashboardURL
-	if m.Click == "" {
-		m.Click = safeURL(r.GeneratorURL)
-	}
-	if u := safeURL(r.Annotations["runbook_url"]); u != "" {
-		m.Actions = append(m.Actions, ntfyAction{"view", "Runbook", u})
-	}
-	dash := safeURL(r.Annotations["dashboard_url"])
-	if dash == "" {
-		dash = cfg.DashboardURL
-	}
-	if dash != "" {
-		m.Actions = append(m.Actions, ntfyAction{"view", "Dashboard", dash})
-	}
-	if r.Status == "firing" && r.ExternalURL != "" {
-		if u := safeURL(r.ExternalURL + "/#/silences/new?filter=" + url.QueryEscape(matchers(r.Labels))); u != "" {
-			m.Actions = append(m.Actions, ntfyAction{"view", "Silence", u})
-		}
-	}
-	if len(m.Actions) > 3 {
-		m.Actions = m.Actions[:3]
-	}
-	m.Body = TruncateUTF8(renderBody(r), NtfyMaxMessageBytes)
-	return m
-}
-
-func renderBody(r *Record) string {
-	var b strings.Builder
-	summary := r.Annotations["summary"]
-	desc := r.Annotations["description"]
-	switch {
-	case summary != "":
-		b.WriteString(summary)
-		if desc != "" && desc != summary {
-			b.WriteString("\n\n" + desc)
-		}
-	case desc != "":
-		b.WriteString(desc)
-	default:
-		b.WriteString(r.Alertname() + " is " + r.Status)
-	}
-	names := make([]string, 0, len(r.Labels))
-	for k := range r.Labels {
-		if k != "alertname" {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	if len(names) > 0 {
-		b.WriteString("\n\n")
-		for i, k := range names {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(k + "=" + r.Labels[k])
-		}
-	}
-	b.WriteString("\nStarted: " + r.StartsAt.UTC().Format(time.RFC3339))
-	if r.Status == "resolved" && !r.EndsAt.IsZero() {
-		b.WriteString("\nResolved: " + r.EndsAt.UTC().Format(time.RFC3339))
-	}
-	return strings.ToValidUTF8(b.String(), "\uFFFD")
+	Method string `json:"method,omitempty"`
+	Clear  bool   `json:"clear,omitempty"`
 }
 
 // matchers renders a label set as an Alertmanager matcher list for the
@@ -224,7 +145,7 @@ func encodeHeader(s string) string {
 func actionsHeader(acts []ntfyAction) string {
 	parts := make([]string, 0, len(acts))
 	for _, a := range acts {
-		if strings.ContainsAny(a.Label+a.URL, "\"\\") {
+		if strings.ContainsAny(a.Label+a.URL, "\"\\") || a.Method != "" || a.Clear {
 			b, _ := json.Marshal(acts)
 			return string(b)
 		}
@@ -233,21 +154,31 @@ func actionsHeader(acts []ntfyAction) string {
 	return strings.Join(parts, "; ")
 }
 
-// Header returns the request headers that carry the message's fields.
-func (m *NtfyMessage) Header(token string) http.Header {
+// Header returns the request headers that carry the page's fields. A
+// repeat (sent again after an attempt whose outcome is unknown) carries
+// the "repeat" tag so on-call can tell it from a new page.
+func (m *Page) Header(token string, repeat bool) http.Header {
 	h := http.Header{}
 	h.Set("X-Title", encodeHeader(m.Title))
 	h.Set("X-Priority", strconv.Itoa(m.Priority))
-	tags := make([]string, len(m.Tags))
-	for i, t := range m.Tags {
-		tags[i] = encodeHeader(t)
+	tags := make([]string, 0, len(m.Tags)+1)
+	for _, t := range m.Tags {
+		tags = append(tags, encodeHeader(t))
 	}
-	h.Set("X-Tags", strings.Join(tags, ","))
+	if repeat {
+		tags = append(tags, "repeat")
+	}
+	if len(tags) > 0 {
+		h.Set("X-Tags", strings.Join(tags, ","))
+	}
 	if m.Click != "" {
 		h.Set("X-Click", m.Click)
 	}
 	if len(m.Actions) > 0 {
 		h.Set("X-Actions", encodeHeader(actionsHeader(m.Actions)))
+	}
+	if m.Markdown {
+		h.Set("X-Markdown", "yes")
 	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	if token != "" {

@@ -1,16 +1,20 @@
 package alertbridge
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Targets a record can be queued for.
@@ -25,7 +29,20 @@ var (
 	bucketKumaFiring   = []byte("kuma.firing")
 	bucketKumaResolved = []byte("kuma.resolved")
 	keyKumaLast        = []byte("last")
+	// bucketMeta holds the queue depths ("n.<target>"): queues are drained
+	// out of order (concurrently, per group), so depth is not last-first+1.
+	bucketMeta = []byte("meta")
+	// bucketResolved maps fingerprint to the startsAt of its latest
+	// resolution, so a late FIRING copy of that episode is dropped.
+	bucketResolved = []byte("fp.resolved")
+	// bucketGroups maps a group ID to what its last page said.
+	bucketGroups = []byte("groups")
 )
+
+var allBuckets = [][]byte{bucketKeys, bucketKumaState, bucketKumaFiring, bucketKumaResolved, bucketMeta, bucketResolved, bucketGroups,
+	queueBucket(TargetNtfy), queueBucket(TargetKuma)}
+
+func depthKey(target string) []byte { return []byte("n." + target) }
 
 func queueBucket(target string) []byte { return []byte("q." + target) }
 
@@ -35,6 +52,7 @@ func queueBucket(target string) []byte { return []byte("q." + target) }
 // arrival order; a key bucket remembers which alerts were seen.
 type Spool struct {
 	db      *bolt.DB
+	path    string
 	targets []string
 
 	// Group commit: one goroutine runs every write. While a commit (two
@@ -57,13 +75,9 @@ type commitReq struct {
 // maxBatch bounds the writes of one commit.
 const maxBatch = 2048
 
-// OpenSpool opens (creating it and its directory if missing) the spool at
-// path, with queues for the given targets.
-func OpenSpool(path string, targets []string) (*Spool, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+// boltOptions are the options the spool is opened with.
+func boltOptions() *bolt.Options {
+	return &bolt.Options{
 		Timeout: 5 * time.Second,
 		// Not writing the freelist makes every commit smaller (it is
 		// rebuilt by a scan on open); a large initial mmap avoids remaps,
@@ -71,26 +85,209 @@ func OpenSpool(path string, targets []string) (*Spool, error) {
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 1 << 30,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("spool %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketKumaState, bucketKumaFiring, bucketKumaResolved, queueBucket(TargetNtfy), queueBucket(TargetKuma)} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
+}
+
+// Recovery says what OpenSpool did with a damaged spool file.
+type Recovery struct {
+	// MovedTo is where the damaged file was moved (kept for inspection).
+	MovedTo string
+	// Problem is what the check found.
+	Problem string
+	// Salvaged counts the queued records copied into the fresh spool.
+	Salvaged int
+}
+
+// OpenSpool opens (creating it and its directory if missing) the spool at
+// path, with queues for the given targets. A damaged file (bbolt panics on
+// it, or a read of it faults) never crashes the process: it is moved aside,
+// what can still be read of its queues is copied into a fresh spool, and
+// the returned Recovery says so.
+func OpenSpool(path string, targets []string) (*Spool, *Recovery, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, nil, fmt.Errorf("spool: %w", err)
+	}
+	db, problem, err := openAndCheck(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("spool %s: %w", path, err)
+	}
+	var rec *Recovery
+	if problem != "" {
+		rec = &Recovery{Problem: problem, MovedTo: fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())}
+		if err := os.Rename(path, rec.MovedTo); err != nil {
+			return nil, nil, fmt.Errorf("spool %s is damaged (%s) and cannot be moved aside: %w", path, problem, err)
+		}
+		db, problem, err = openAndCheck(path)
+		if err != nil || problem != "" {
+			return nil, nil, fmt.Errorf("spool %s: fresh file unusable: %v %s", path, err, problem)
+		}
+		rec.Salvaged = salvage(rec.MovedTo, db)
+	}
+	s := &Spool{db: db, path: path, targets: targets, reqs: make(chan commitReq, maxBatch),
+		quit: make(chan struct{}), stopped: make(chan struct{})}
+	go s.committer()
+	return s, rec, nil
+}
+
+// openAndCheck opens the file and reads every bucket, key and value once,
+// with faults turned into panics and every panic recovered: a bbolt panic
+// (a damaged freelist, "freepages: failed to get all reachable pages") or a
+// SIGBUS (a truncated file under the mmap) becomes a problem report. An
+// error is returned only for what is not damage (permissions, a lock held
+// by another process).
+func openAndCheck(path string) (db *bolt.DB, problem string, err error) {
+	if fi, serr := os.Stat(path); serr == nil && fi.Size() > 0 {
+		if fi.Size()%int64(os.Getpagesize()) != 0 {
+			// bbolt only ever grows the file by whole pages.
+			return nil, fmt.Sprintf("file size %d is not a multiple of the page size", fi.Size()), nil
+		}
+		// First read-only (no freelist rebuild, whose page walk runs on a
+		// goroutine of bbolt's where a fault cannot be recovered): every
+		// page the write open will visit is visited here first.
+		problem, err = guarded(func() (string, error) {
+			ro, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+			if err != nil {
+				return damage(err)
+			}
+			defer ro.Close()
+			if err := ro.View(walkAll); err != nil {
+				return err.Error(), nil
+			}
+			return "", nil
+		})
+		if problem != "" || err != nil {
+			return nil, problem, err
+		}
+	}
+	problem, err = guarded(func() (string, error) {
+		var err error
+		db, err = bolt.Open(path, 0o600, boltOptions())
+		if err != nil {
+			db = nil
+			return damage(err)
+		}
+		if err := db.Update(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			db.Close()
+			db = nil
+			return err.Error(), nil
+		}
+		return "", nil
+	})
+	if problem != "" {
+		db = nil // abandoned if the panic came after Open
+	}
+	return db, problem, err
+}
+
+// damage sorts an open error into damage to the file (a problem report)
+// and anything else (an error: permissions, a lock held elsewhere).
+func damage(err error) (string, error) {
+	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) ||
+		strings.Contains(err.Error(), "file size too small") || strings.Contains(err.Error(), "invalid") {
+		return err.Error(), nil
+	}
+	return "", err
+}
+
+// guarded runs f on a goroutine of its own with memory faults turned into
+// panics (a read of a truncated file's mapping is a SIGBUS), and reports a
+// panic as a problem. A DB half-opened when the panic came is abandoned:
+// its lock and mapping go with the process, nothing reads it again.
+func guarded(f func() (string, error)) (problem string, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		debug.SetPanicOnFault(true)
+		defer func() {
+			if r := recover(); r != nil {
+				problem, err = fmt.Sprint("panic: ", r), nil
+			}
+		}()
+		problem, err = f()
+	}()
+	<-done
+	return problem, err
+}
+
+// walkAll touches every page reachable from the root: a read that faults
+// or a page bbolt cannot decode surfaces here, at start, not later in a
+// delivery worker.
+func walkAll(tx *bolt.Tx) error {
+	var walk func(b *bolt.Bucket) error
+	walk = func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				if nb := b.Bucket(k); nb != nil {
+					return walk(nb)
+				}
+				return nil
+			}
+			bytes.IndexByte(v, 0xfe) // reads every byte of the value
+			return nil
+		})
+	}
+	return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walk(b) })
+}
+
+// salvage copies what can still be read from the damaged file's queues,
+// dedup keys and resolutions into db, in order, stopping at the first
+// fault. It returns the number of queued records copied.
+func salvage(damaged string, db *bolt.DB) (n int) {
+	type kv struct{ k, v []byte }
+	got := map[string][]kv{}
+	guarded(func() (string, error) {
+		src, err := bolt.Open(damaged, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		if err != nil {
+			return "", err
+		}
+		defer src.Close()
+		return "", src.View(func(tx *bolt.Tx) error {
+			for _, name := range allBuckets {
+				b := tx.Bucket(name)
+				if b == nil {
+					continue
+				}
+				b.ForEach(func(k, v []byte) error {
+					if v != nil {
+						got[string(name)] = append(got[string(name)], kv{append([]byte(nil), k...), append([]byte(nil), v...)})
+					}
+					return nil
+				})
+			}
+			return nil
+		})
+	})
+	db.Update(func(tx *bolt.Tx) error {
+		for name, kvs := range got {
+			if string(name) == string(bucketMeta) {
+				continue // depths are recounted below
+			}
+			b := tx.Bucket([]byte(name))
+			for _, e := range kvs {
+				if b.Put(e.k, e.v) != nil {
+					continue
+				}
+				if strings.HasPrefix(name, "q.") {
+					n++
+				}
+			}
+			if strings.HasPrefix(name, "q.") {
+				if len(kvs) > 0 && len(kvs[len(kvs)-1].k) == 8 {
+					b.SetSequence(binary.BigEndian.Uint64(kvs[len(kvs)-1].k))
+				}
+				tx.Bucket(bucketMeta).Put(depthKey(strings.TrimPrefix(name, "q.")), u64(uint64(b.Stats().KeyN)))
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("spool %s: %w", path, err)
-	}
-	s := &Spool{db: db, targets: targets, reqs: make(chan commitReq, maxBatch),
-		quit: make(chan struct{}), stopped: make(chan struct{})}
-	go s.committer()
-	return s, nil
+	return n
 }
 
 // Close commits what is queued, stops the committer and closes the database.
@@ -186,6 +383,92 @@ type Entry struct {
 	NoDedup bool
 }
 
+// SpoolTx is one write transaction of the spool, as intake sees it.
+type SpoolTx struct{ tx *bolt.Tx }
+
+// Seen reports whether the dedup key was recorded.
+func (t SpoolTx) Seen(key string) bool { return t.tx.Bucket(bucketKeys).Get([]byte(key)) != nil }
+
+// Remember records a dedup key.
+func (t SpoolTx) Remember(key string, at time.Time) error {
+	return t.tx.Bucket(bucketKeys).Put([]byte(key), u64(uint64(at.UnixNano())))
+}
+
+// Enqueue appends v to target's queue.
+func (t SpoolTx) Enqueue(target string, v []byte) error {
+	q := t.tx.Bucket(queueBucket(target))
+	seq, err := q.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := q.Put(u64(seq), v); err != nil {
+		return err
+	}
+	return t.addDepth(target, 1)
+}
+
+func (t SpoolTx) addDepth(target string, d int64) error {
+	m := t.tx.Bucket(bucketMeta)
+	var n int64
+	if v := m.Get(depthKey(target)); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	n += d
+	if n < 0 {
+		n = 0
+	}
+	return m.Put(depthKey(target), u64(uint64(n)))
+}
+
+// ResolvedAt returns the startsAt of the latest resolution seen for fp.
+func (t SpoolTx) ResolvedAt(fp string) (time.Time, bool) {
+	v := t.tx.Bucket(bucketResolved).Get([]byte(fp))
+	if len(v) != 8 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
+}
+
+// SetResolved records a resolution of fp's episode that started at startsAt.
+func (t SpoolTx) SetResolved(fp string, startsAt time.Time) error {
+	if cur, ok := t.ResolvedAt(fp); ok && !startsAt.After(cur) {
+		return nil
+	}
+	return t.tx.Bucket(bucketResolved).Put([]byte(fp), u64(uint64(startsAt.UnixNano())))
+}
+
+// Group returns the stored state of a notification group (nil if none).
+func (t SpoolTx) Group(id string) *groupState {
+	v := t.tx.Bucket(bucketGroups).Get([]byte(id))
+	if v == nil {
+		return nil
+	}
+	var g groupState
+	if json.Unmarshal(v, &g) != nil {
+		return nil
+	}
+	return &g
+}
+
+// PutGroup stores (or, with nil, deletes) a group's state.
+func (t SpoolTx) PutGroup(id string, g *groupState) error {
+	if g == nil {
+		return t.tx.Bucket(bucketGroups).Delete([]byte(id))
+	}
+	v, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketGroups).Put([]byte(id), v)
+}
+
+// Update runs fn in one fsync'd write transaction shared with concurrent
+// callers. fn must compute everything from scratch: it runs again alone if
+// the shared commit fails.
+func (s *Spool) Update(fn func(SpoolTx) error) error {
+	return s.commit(func(tx *bolt.Tx) error { return fn(SpoolTx{tx}) })
+}
+
 // Add writes entries in one fsync'd transaction (shared with concurrent
 // callers) and reports for each whether it was new.
 // Only when Add returns nil are the new records durable.
@@ -199,29 +482,20 @@ func (s *Spool) Add(entries []Entry) ([]bool, error) {
 		}
 		payloads[i] = b
 	}
-	err := s.commit(func(tx *bolt.Tx) error {
-		// This may run again alone after a failure of the shared
-		// transaction: compute everything from scratch.
-		keys := tx.Bucket(bucketKeys)
+	err := s.Update(func(t SpoolTx) error {
 		for i, e := range entries {
 			fresh[i] = false
-			k := []byte(e.Record.Key)
 			if !e.NoDedup {
-				if keys.Get(k) != nil {
+				if t.Seen(e.Record.Key) {
 					continue
 				}
-				if err := keys.Put(k, u64(uint64(e.Record.Accepted.UnixNano()))); err != nil {
+				if err := t.Remember(e.Record.Key, e.Record.Accepted); err != nil {
 					return err
 				}
 			}
 			fresh[i] = true
-			for _, t := range e.Targets {
-				q := tx.Bucket(queueBucket(t))
-				seq, err := q.NextSequence()
-				if err != nil {
-					return err
-				}
-				if err := q.Put(u64(seq), payloads[i]); err != nil {
+			for _, tg := range e.Targets {
+				if err := t.Enqueue(tg, payloads[i]); err != nil {
 					return err
 				}
 			}
@@ -240,22 +514,38 @@ type Queued struct {
 	Record Record
 }
 
+// rawQueued is a queue item undecoded.
+type rawQueued struct {
+	Seq uint64
+	Val []byte
+}
+
+// peekRaw returns up to n items of target's queue with a sequence number
+// above after, in order.
+func (s *Spool) peekRaw(target string, after uint64, n int) ([]rawQueued, error) {
+	var out []rawQueued
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(queueBucket(target)).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
+			out = append(out, rawQueued{binary.BigEndian.Uint64(k), append([]byte(nil), v...)})
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Peek returns up to n records at the head of target's queue, oldest first.
 // A record that cannot be decoded (should never happen) is returned with a
 // zero Record and Key "" so the caller can drop it.
 func (s *Spool) Peek(target string, n int) ([]Queued, error) {
-	var out []Queued
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(queueBucket(target)).Cursor()
-		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
-			q := Queued{Seq: binary.BigEndian.Uint64(k)}
-			if err := json.Unmarshal(v, &q.Record); err != nil {
-				q.Record = Record{}
-			}
-			out = append(out, q)
+	raw, err := s.peekRaw(target, 0, n)
+	out := make([]Queued, len(raw))
+	for i, r := range raw {
+		out[i].Seq = r.Seq
+		if json.Unmarshal(r.Val, &out[i].Record) != nil {
+			out[i].Record = Record{}
 		}
-		return nil
-	})
+	}
 	return out, err
 }
 
@@ -265,10 +555,19 @@ func (s *Spool) Peek(target string, n int) ([]Queued, error) {
 func (s *Spool) Done(target string, seqs []uint64, extra func(tx *bolt.Tx) error) error {
 	return s.commit(func(tx *bolt.Tx) error {
 		q := tx.Bucket(queueBucket(target))
+		removed := int64(0)
 		for _, seq := range seqs {
-			if err := q.Delete(u64(seq)); err != nil {
+			k := u64(seq)
+			if q.Get(k) == nil {
+				continue
+			}
+			if err := q.Delete(k); err != nil {
 				return err
 			}
+			removed++
+		}
+		if err := (SpoolTx{tx}).addDepth(target, -removed); err != nil {
+			return err
 		}
 		if extra != nil {
 			return extra(tx)
@@ -278,17 +577,14 @@ func (s *Spool) Done(target string, seqs []uint64, extra func(tx *bolt.Tx) error
 }
 
 // Stats returns the depth and the accept time of the oldest record of
-// target's queue (zero when empty). Records are appended with increasing
-// sequence numbers and removed only from the head, so the queue is
-// contiguous and its depth is last-first+1: no scan.
+// target's queue (zero when empty). The depth is a counter kept with the
+// queue, so no scan.
 func (s *Spool) Stats(target string) (depth int, oldest time.Time, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(queueBucket(target)).Cursor()
-		k, v := c.First()
-		if k != nil {
-			last, _ := c.Last()
-			depth = int(binary.BigEndian.Uint64(last) - binary.BigEndian.Uint64(k) + 1)
+		if v := tx.Bucket(bucketMeta).Get(depthKey(target)); len(v) == 8 {
+			depth = int(binary.BigEndian.Uint64(v))
 		}
+		_, v := tx.Bucket(queueBucket(target)).Cursor().First()
 		if v != nil {
 			var r struct {
 				Accepted time.Time `json:"accepted"`
@@ -300,6 +596,15 @@ func (s *Spool) Stats(target string) (depth int, oldest time.Time, err error) {
 		return nil
 	})
 	return
+}
+
+// FileSize is the spool file's size in bytes.
+func (s *Spool) FileSize() int64 {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // ForgetKeys deletes dedup keys accepted before cutoff, so the key bucket
@@ -320,6 +625,20 @@ func (s *Spool) ForgetKeys(cutoff time.Time) (int, error) {
 				continue
 			}
 			k, v = c.Next()
+		}
+		// Resolutions are kept as long as keys: a firing copy older than
+		// that is dropped by its key anyway.
+		rc := tx.Bucket(bucketResolved).Cursor()
+		for k, v := rc.First(); k != nil; {
+			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff.UnixNano() {
+				k = append([]byte(nil), k...)
+				if err := rc.Delete(); err != nil {
+					return err
+				}
+				k, v = rc.Seek(k)
+				continue
+			}
+			k, v = rc.Next()
 		}
 		return nil
 	})
@@ -345,6 +664,8 @@ type kumaState struct {
 type kumaAlert struct {
 	Name     string    `json:"name"`
 	StartsAt time.Time `json:"startsAt"`
+	// Expires is when the outage is forgotten unless refreshed.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 type kumaLast struct {

@@ -15,7 +15,7 @@ import (
 func TestSpoolGroupCommit(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "spool.db")
-	s, err := OpenSpool(path, []string{TargetNtfy})
+	s, _, err := OpenSpool(path, []string{TargetNtfy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestSpoolGroupCommit(t *testing.T) {
 		t.Fatalf("Add after Close: %v", err)
 	}
 	// Reopened, the records are still there.
-	s2, err := OpenSpool(path, []string{TargetNtfy})
+	s2, _, err := OpenSpool(path, []string{TargetNtfy})
 	if err != nil {
 		t.Fatal(err)
 	}

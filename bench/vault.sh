@@ -1,54 +1,50 @@
 #!/usr/bin/env bash
-# Benchmark of the vault collector: one Update (a scrape's worth: directory
-# listing with getdents64 + one fstatat per candidate, nothing opened) over
-# 10k, 100k and 1M empty vault files (also with the lstat calls on one
-# goroutine, "serial"), against GNU find doing the same
-# listing + lstat (find -maxdepth 1 -type f ... -printf %s) in the same run.
-# Target: 1,000,000 vault files counted within the collector timeout (4 s).
-# The files (about 1.1M empty ones) are created once per size under
-# VAULT_BENCH_TMPDIR, removed afterwards. Default: /dev/shm when it is a
-# tmpfs with enough free inodes, else /var/tmp. The counts run on warm
-# caches either way (the files were just created), so the file system mostly
-# changes how long creating them takes: about 1.5 min on tmpfs, about 4 min
-# on this machine's ext4. BENCHTIME (default 3x) per measurement.
-# Exits non-zero if the benchmark fails or the 1M count misses the target.
+# Vault index benchmarks (issue 13 §2):
+#  1. BenchmarkVaultScrape: the vault collector's scrape (one Update) with
+#     1k, 100k, 1M and 10M vault files indexed, plus the index's first full
+#     scan (scan-s, what every scrape cost before the index) and the heap it
+#     holds (index-MB). Target: the scrape cost does not depend on the number
+#     of files (10M within 2x of 1k, same allocations).
+#  2. BenchmarkScan: one full scan (listing + fstatat per candidate) at 1k,
+#     100k and 1M: what the index pays at start, every --vault.rescan-interval
+#     and after an inotify overflow.
+# Vault entries are hard links of one empty file (regular files to lstat
+# like any other): 10M separate inodes would take about 10 GB of tmpfs.
+# They are made under VAULT_BENCH_TMPDIR (default /dev/shm when it is a
+# tmpfs, else /var/tmp) and removed afterwards; about 3 GB of tmpfs and
+# 10 minutes at 10M. VAULT_BENCH_MAX=1000000 stops at 1M.
+# Exits non-zero if a benchmark fails or the scrape cost grows with files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${VAULT_BENCH_TMPDIR:-}" ]; then
   VAULT_BENCH_TMPDIR=/var/tmp
-  if [ "$(df --output=fstype /dev/shm 2>/dev/null | tail -1)" = tmpfs ] &&
-     [ "$(df --output=iavail /dev/shm 2>/dev/null | tail -1)" -gt 1200000 ]; then
-    VAULT_BENCH_TMPDIR=/dev/shm
-  fi
+  if [ "$(df --output=fstype /dev/shm 2>/dev/null | tail -1)" = tmpfs ]; then VAULT_BENCH_TMPDIR=/dev/shm; fi
 fi
-export TMPDIR=$VAULT_BENCH_TMPDIR
-BENCHTIME=${BENCHTIME:-3x}
-TIMEOUT_S=${TIMEOUT_S:-4}
+export TMPDIR=$VAULT_BENCH_TMPDIR VAULT_BENCH_MAX=${VAULT_BENCH_MAX:-10000000}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+echo "vault benchmarks ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), files on $(df --output=fstype "$TMPDIR" | tail -1) at $TMPDIR)"
+go test -run '^$' -bench '^BenchmarkVaultScrape$' -benchtime 20000x -benchmem -count 1 -timeout 60m ./collector/ | tee "$out"
+go test -run '^$' -bench '^BenchmarkScan$' -benchtime 3x -count 1 -timeout 30m ./internal/vaultindex/ | tee -a "$out"
 
-echo "vault collector benchmark ($(nproc) cores, files on $(df --output=fstype "$TMPDIR" | tail -1) at $TMPDIR, $BENCHTIME per measurement)"
-go test -run '^$' -bench '^BenchmarkVaultCollector$' -benchtime "$BENCHTIME" -count 1 -timeout 20m ./collector/ | tee "$out"
-
-awk -v limit="$TIMEOUT_S" '
-/^BenchmarkVaultCollector\// {
-  split($1, p, "/"); size = p[2]; who = p[3]; sub(/-[0-9]+$/, "", who)
-  ns[size, who] = $3; fps[size, who] = $5
-  if (!(size in seen)) { seen[size] = 1; order[++n] = size }
+awk '
+/^BenchmarkVaultScrape\// {
+  split($1, p, "/"); size = p[2]; sub(/-[0-9]+$/, "", size)
+  for (i = 3; i < NF; i++) v[size, $(i + 1)] = $i
+  order[++n] = size
 }
 END {
-  status = 0
-  printf "\n%-6s %14s %14s %10s %14s %14s %8s\n", "files", "collector s", "collector f/s", "serial s", "find s", "find f/s", "ratio"
+  if (n == 0) { print "no BenchmarkVaultScrape result"; exit 1 }
+  printf "\n%-6s %14s %10s %10s %12s %10s\n", "files", "scrape ns/op", "B/op", "allocs/op", "first scan s", "index MB"
   for (i = 1; i <= n; i++) {
     s = order[i]
-    c = ns[s, "collector"] / 1e9; f = ns[s, "find"] / 1e9
-    ratio = (c > 0 && f > 0) ? f / c : 0
-    printf "%-6s %14.3f %14.0f %10.3f %14.3f %14.0f %7.2fx\n", s, c, fps[s, "collector"], ns[s, "collector-serial"] / 1e9, f, fps[s, "find"], ratio
+    printf "%-6s %14.0f %10d %10d %12.2f %10.1f\n", s, v[s, "ns/op"], v[s, "B/op"], v[s, "allocs/op"], v[s, "scan-s"], v[s, "index-MB"]
   }
-  if (!(("1M", "collector") in ns)) { print "no 1M result"; exit 1 }
-  if (ns["1M", "collector"] / 1e9 > limit) {
-    printf "FAIL: 1M vault files took %.3f s, over the %d s collector timeout\n", ns["1M", "collector"] / 1e9, limit
+  first = order[1]; last = order[n]
+  ratio = v[last, "ns/op"] / v[first, "ns/op"]
+  if (ratio > 2 || v[last, "allocs/op"] != v[first, "allocs/op"]) {
+    printf "FAIL: a scrape with %s files costs %.2fx the one with %s (allocs %d vs %d)\n", last, ratio, first, v[last, "allocs/op"], v[first, "allocs/op"]
     exit 1
   }
-  printf "OK: 1M vault files counted in %.3f s (collector timeout %d s)\n", ns["1M", "collector"] / 1e9, limit
+  printf "OK: a scrape with %s files costs %.2fx the one with %s, same allocations\n", last, ratio, first
 }' "$out"

@@ -59,8 +59,13 @@ var allowedFamilies = map[string][]string{
 	"clavis_network_transmit_drop_total":    {"device"},
 
 	// vault
-	"clavis_vaults":              nil,
-	"clavis_vault_storage_bytes": nil,
+	"clavis_vaults":                       nil,
+	"clavis_vault_storage_bytes":          nil,
+	"clavis_vault_index_ready":            nil,
+	"clavis_vault_index_live":             nil,
+	"clavis_vault_result_age_seconds":     nil,
+	"clavis_vault_scan_duration_seconds":  nil,
+	"clavis_vault_scan_timestamp_seconds": nil,
 
 	// accesslog
 	"clavis_http_requests_total":                   {"method", "code", "route"},

@@ -3,12 +3,12 @@ package collector
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,12 +16,13 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/clavitor/clavis-telemetry/internal/vaultindex"
 )
 
 // newVaultFromFlags builds the collector the way the binary does: through
-// its kingpin flags.
+// its kingpin flags. The index runs until the test ends.
 func newVaultFromFlags(t *testing.T, args ...string) (Collector, error) {
 	t.Helper()
 	app := kingpin.New("test", "")
@@ -29,7 +30,9 @@ func newVaultFromFlags(t *testing.T, args ...string) (Collector, error) {
 	if _, err := app.Parse(args); err != nil {
 		t.Fatalf("parse %v: %v", args, err)
 	}
-	return factory(Env{Logger: slog.New(slog.DiscardHandler), Context: context.Background(), Now: time.Now})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return factory(Env{Logger: slog.New(slog.DiscardHandler), Context: ctx, Now: time.Now})
 }
 
 func writeFile(t *testing.T, path string, size int) {
@@ -41,7 +44,7 @@ func writeFile(t *testing.T, path string, size int) {
 
 // vaultFixture lays out a data directory with three vaults and every kind
 // of entry that is not a vault. The FIFO doubles as a tripwire: opening it
-// for reading would block the collector until the test times out.
+// for reading would block the index until the test times out.
 func vaultFixture(t *testing.T) (dir string, vaultNames []string) {
 	t.Helper()
 	dir = t.TempDir()
@@ -68,82 +71,6 @@ func vaultFixture(t *testing.T) (dir string, vaultNames []string) {
 	return dir, vaultNames
 }
 
-func TestVaultCollectorCountsOnlyVaults(t *testing.T) {
-	t.Parallel()
-	dir, names := vaultFixture(t)
-	for _, tc := range []struct {
-		pattern      string
-		count, bytes int
-	}{
-		{"*", 3, 1234},
-		{"*.db", 2, 1234},
-		{"*.vault", 1, 0},
-		{"nothing-matches-*", 0, 0},
-	} {
-		t.Run(tc.pattern, func(t *testing.T) {
-			c, err := newVaultFromFlags(t, "--vault.data-dir="+dir, "--vault.file-pattern="+tc.pattern)
-			if err != nil {
-				t.Fatal(err)
-			}
-			reg := prometheus.NewPedanticRegistry()
-			reg.MustRegister(AsPrometheus("vault", c))
-			expected := "# HELP clavis_vaults Number of vault files in the vault data directory (regular files matching --vault.file-pattern; symlinks, sub-directories, hidden and temp files excluded).\n" +
-				"# TYPE clavis_vaults gauge\n" +
-				"clavis_vaults " + strconv.Itoa(tc.count) + "\n" +
-				"# HELP clavis_vault_storage_bytes Total apparent size of the vault files counted by clavis_vaults.\n" +
-				"# TYPE clavis_vault_storage_bytes gauge\n" +
-				"clavis_vault_storage_bytes " + strconv.Itoa(tc.bytes) + "\n" +
-				"# HELP clavis_scrape_collector_success Whether a collector succeeded during this scrape (1) or failed or timed out (0).\n" +
-				"# TYPE clavis_scrape_collector_success gauge\n" +
-				"clavis_scrape_collector_success{collector=\"vault\"} 1\n"
-			if err := testutil.GatherAndCompare(reg, strings.NewReader(expected),
-				"clavis_vaults", "clavis_vault_storage_bytes", "clavis_scrape_collector_success"); err != nil {
-				t.Fatal(err)
-			}
-			out, err := testutil.CollectAndFormat(AsPrometheus("vault", c), expfmt.TypeTextPlain)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range append(names, "v7Kq2xPz9a", "Lm3nB8cD1e", "fifo", "link-to-vault") {
-				if bytes.Contains(out, []byte(n)) {
-					t.Errorf("exposition contains vault file name %q", n)
-				}
-			}
-		})
-	}
-}
-
-// The collector reports what it found on every scrape: new, grown and
-// removed vaults show up without a restart.
-func TestVaultCollectorFollowsChanges(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	c, err := newVaultFromFlags(t, "--vault.data-dir="+dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := func(count, size float64) {
-		t.Helper()
-		st, err := scanVaultDir(context.Background(), dir, c.(*vaultCollector).isVaultName, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if float64(st.count) != count || float64(st.bytes) != size {
-			t.Fatalf("got %d vaults, %d bytes; want %v, %v", st.count, st.bytes, count, size)
-		}
-	}
-	check(0, 0)
-	writeFile(t, filepath.Join(dir, "a"), 10)
-	writeFile(t, filepath.Join(dir, "b"), 5)
-	check(2, 15)
-	writeFile(t, filepath.Join(dir, "a"), 100)
-	check(2, 105)
-	if err := os.Remove(filepath.Join(dir, "b")); err != nil {
-		t.Fatal(err)
-	}
-	check(1, 100)
-}
-
 // scrapeWithLog runs the collector inside a scraper, as the binary does, and
 // returns the gathered families and what the scraper logged.
 func scrapeWithLog(t *testing.T, c Collector) (map[string]float64, string) {
@@ -165,6 +92,119 @@ func scrapeWithLog(t *testing.T, c Collector) (map[string]float64, string) {
 	return got, logBuf.String()
 }
 
+// scrapeUntil scrapes until cond holds on what a scrape returns (the index
+// works in the background); a wrong collector never satisfies it.
+func scrapeUntil(t *testing.T, c Collector, what string, cond func(map[string]float64, string) bool) (map[string]float64, string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, logged := scrapeWithLog(t, c)
+		if cond(got, logged) {
+			return got, logged
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: last scrape %v\n%s", what, got, logged)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func counted(count, size float64) func(map[string]float64, string) bool {
+	return func(got map[string]float64, _ string) bool {
+		return got["clavis_scrape_collector_success"] == 1 && got["clavis_vault_index_ready"] == 1 &&
+			got["clavis_vaults"] == count && got["clavis_vault_storage_bytes"] == size
+	}
+}
+
+func TestVaultCollectorCountsOnlyVaults(t *testing.T) {
+	t.Parallel()
+	dir, names := vaultFixture(t)
+	for _, tc := range []struct {
+		pattern      string
+		count, bytes int
+	}{
+		{"*", 3, 1234},
+		{"*.db", 2, 1234},
+		{"*.vault", 1, 0},
+		{"nothing-matches-*", 0, 0},
+	} {
+		t.Run(tc.pattern, func(t *testing.T) {
+			c, err := newVaultFromFlags(t, "--vault.data-dir="+dir, "--vault.file-pattern="+tc.pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scrapeUntil(t, c, "the first scan", func(got map[string]float64, _ string) bool { return got["clavis_vault_index_ready"] == 1 })
+			reg := prometheus.NewPedanticRegistry()
+			reg.MustRegister(AsPrometheus("vault", c))
+			expected := "# HELP clavis_vaults Number of vault files in the vault data directory (regular files matching --vault.file-pattern; symlinks, sub-directories, hidden and temp files excluded).\n" +
+				"# TYPE clavis_vaults gauge\n" +
+				"clavis_vaults " + strconv.Itoa(tc.count) + "\n" +
+				"# HELP clavis_vault_storage_bytes Total apparent size of the vault files counted by clavis_vaults.\n" +
+				"# TYPE clavis_vault_storage_bytes gauge\n" +
+				"clavis_vault_storage_bytes " + strconv.Itoa(tc.bytes) + "\n" +
+				"# HELP clavis_vault_index_live 1 while inotify keeps clavis_vaults current between full scans, 0 when the count is as of a scan (inotify limit reached, or events lost and a rescan pending).\n" +
+				"# TYPE clavis_vault_index_live gauge\n" +
+				"clavis_vault_index_live 1\n" +
+				"# HELP clavis_vault_result_age_seconds How old clavis_vaults may be: 0 while the index is live, else the seconds since the scan (or the event loss) it is as of.\n" +
+				"# TYPE clavis_vault_result_age_seconds gauge\n" +
+				"clavis_vault_result_age_seconds 0\n" +
+				"# HELP clavis_scrape_collector_success Whether a collector succeeded during this scrape (1) or failed or timed out (0).\n" +
+				"# TYPE clavis_scrape_collector_success gauge\n" +
+				"clavis_scrape_collector_success{collector=\"vault\"} 1\n"
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(expected),
+				"clavis_vaults", "clavis_vault_storage_bytes", "clavis_vault_index_live", "clavis_vault_result_age_seconds", "clavis_scrape_collector_success"); err != nil {
+				t.Fatal(err)
+			}
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+			for _, mf := range mfs {
+				if err := enc.Encode(mf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := buf.Bytes()
+			for _, want := range []string{"clavis_vault_scan_duration_seconds ", "clavis_vault_scan_timestamp_seconds "} {
+				if !bytes.Contains(out, []byte(want)) {
+					t.Errorf("exposition lacks %s:\n%s", want, out)
+				}
+			}
+			for _, n := range append(names, "v7Kq2xPz9a", "Lm3nB8cD1e", "fifo", "link-to-vault") {
+				if bytes.Contains(out, []byte(n)) {
+					t.Errorf("exposition contains vault file name %q", n)
+				}
+			}
+		})
+	}
+}
+
+// New, grown and removed vaults show up without a restart, from events.
+func TestVaultCollectorFollowsChanges(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c, err := newVaultFromFlags(t, "--vault.data-dir="+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrapeUntil(t, c, "0 vaults", counted(0, 0))
+	writeFile(t, filepath.Join(dir, "a"), 10)
+	writeFile(t, filepath.Join(dir, "b"), 5)
+	scrapeUntil(t, c, "2 vaults", counted(2, 15))
+	writeFile(t, filepath.Join(dir, "a"), 100)
+	scrapeUntil(t, c, "a grown", counted(2, 105))
+	if err := os.Rename(filepath.Join(dir, "b"), filepath.Join(dir, "b.tmp")); err != nil {
+		t.Fatal(err)
+	}
+	scrapeUntil(t, c, "b renamed to a companion name", counted(1, 100))
+	got, _ := scrapeUntil(t, c, "the same count", counted(1, 100))
+	if got["clavis_vault_scan_timestamp_seconds"] <= 0 {
+		t.Errorf("scan timestamp %v", got["clavis_vault_scan_timestamp_seconds"])
+	}
+}
+
 func TestVaultCollectorMissingDirectory(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "not-there")
@@ -172,163 +212,117 @@ func TestVaultCollectorMissingDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a missing directory is a scrape-time failure, not a start-up error: %v", err)
 	}
-	got, logged := scrapeWithLog(t, c)
-	if v, ok := got["clavis_scrape_collector_success"]; !ok || v != 0 {
-		t.Errorf("clavis_scrape_collector_success = %v (present %v), want 0", v, ok)
-	}
+	got, logged := scrapeUntil(t, c, "the failure", func(got map[string]float64, _ string) bool {
+		return got["clavis_scrape_collector_success"] == 0
+	})
 	if _, ok := got["clavis_vaults"]; ok {
 		t.Error("clavis_vaults exported although the directory is missing")
+	}
+	if v, ok := got["clavis_vault_index_ready"]; !ok || v != 0 {
+		t.Errorf("clavis_vault_index_ready = %v (present %v), want 0", v, ok)
 	}
 	if !strings.Contains(logged, "collector failed") || !strings.Contains(logged, dir) || !strings.Contains(logged, "no such file or directory") {
 		t.Errorf("log does not explain the failure:\n%s", logged)
 	}
-	// The directory shows up later: the next scrape counts it.
+	// The directory shows up later: the index picks it up.
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "v1"), 3)
-	got, _ = scrapeWithLog(t, c)
-	if got["clavis_scrape_collector_success"] != 1 || got["clavis_vaults"] != 1 || got["clavis_vault_storage_bytes"] != 3 {
-		t.Errorf("after the directory appeared: %v", got)
-	}
+	scrapeUntil(t, c, "the directory to be counted", counted(1, 3))
 }
 
 func TestVaultCollectorUnreadableDirectory(t *testing.T) {
 	t.Parallel()
-	t.Run("not a directory", func(t *testing.T) {
-		t.Parallel()
-		file := filepath.Join(t.TempDir(), "vaults")
-		writeFile(t, file, 1)
-		c, err := newVaultFromFlags(t, "--vault.data-dir="+file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, logged := scrapeWithLog(t, c)
-		if got["clavis_scrape_collector_success"] != 0 {
-			t.Errorf("success = %v, want 0", got["clavis_scrape_collector_success"])
-		}
-		if !strings.Contains(logged, "not a directory") {
-			t.Errorf("log does not explain the failure:\n%s", logged)
-		}
-	})
-	t.Run("permission denied", func(t *testing.T) {
-		t.Parallel()
-		if os.Geteuid() == 0 {
-			// root reads a 0000 directory anyway; exercise EACCES through
-			// a directory entry that cannot be searched instead.
-			t.Log("running as root: permission bits do not apply, checking the error path with an unopenable path component")
-		}
-		parent := t.TempDir()
-		dir := filepath.Join(parent, "vaults")
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, filepath.Join(dir, "secretVaultName42"), 9)
-		if os.Geteuid() != 0 {
-			if err := os.Chmod(dir, 0); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.Chmod(dir, 0o700) })
-		} else {
-			// A path through a regular file fails with ENOTDIR for root too.
-			dir = filepath.Join(dir, "secretVaultName42", "x")
-		}
+	file := filepath.Join(t.TempDir(), "vaults")
+	writeFile(t, file, 1)
+	// A path through a regular file fails with ENOTDIR, for root too.
+	for _, dir := range []string{file, filepath.Join(file, "x")} {
 		c, err := newVaultFromFlags(t, "--vault.data-dir="+dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, logged := scrapeWithLog(t, c)
-		if got["clavis_scrape_collector_success"] != 0 {
-			t.Errorf("success = %v, want 0", got["clavis_scrape_collector_success"])
+		_, logged := scrapeUntil(t, c, "the failure", func(got map[string]float64, _ string) bool {
+			return got["clavis_scrape_collector_success"] == 0
+		})
+		if !strings.Contains(logged, "not a directory") {
+			t.Errorf("log does not explain the failure:\n%s", logged)
 		}
-		if !strings.Contains(logged, "collector failed") {
-			t.Errorf("no log line:\n%s", logged)
-		}
-	})
+	}
 }
 
-func TestVaultCollectorHonoursContext(t *testing.T) {
+// A cold first scan of a huge directory (7-8 s for 300,000 files after a
+// page-cache drop) runs in the background: a scrape during it returns at
+// once, succeeds, and reports the index not ready instead of a partial count.
+// The scan is held until the scrape has returned, so the scrape cannot have
+// waited for it.
+func TestVaultColdScanDoesNotBlockScrape(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	for i := range 2 * vaultCtxCheckEvery {
-		f, err := os.Create(filepath.Join(dir, "v"+strconv.Itoa(i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
-	c, err := newVaultFromFlags(t, "--vault.data-dir="+dir)
+	writeFile(t, filepath.Join(dir, "a"), 5)
+	cfg, err := vaultConfig(dir, "*", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	cfg.OnScanStart = func(ctx context.Context) {
+		once.Do(func() { close(held) })
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	ch := &Batch{}
-	err = c.Update(ctx, ch)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Update with a cancelled context: err = %v, want context.Canceled", err)
+	t.Cleanup(cancel)
+	c := startVaultCollector(ctx, cfg, 0)
+	<-held
+	got, logged := scrapeWithLog(t, c)
+	close(release)
+	if got["clavis_scrape_collector_success"] != 1 || got["clavis_vault_index_ready"] != 0 {
+		t.Errorf("scrape during the first scan: %v, want success 1, index_ready 0\n%s", got, logged)
 	}
-	if n := len(ch.Metrics()); n != 0 {
-		t.Errorf("a stopped count must not be exported as if complete (%d metrics sent)", n)
+	for _, absent := range []string{"clavis_vaults", "clavis_vault_storage_bytes", "clavis_vault_scan_timestamp_seconds"} {
+		if _, ok := got[absent]; ok {
+			t.Errorf("%s exported before the first scan completed", absent)
+		}
 	}
-	// And with a live context the same directory is counted in full.
-	if err := c.Update(context.Background(), ch); err != nil {
-		t.Fatal(err)
-	}
-	var m dto.Metric
-	if err := ch.Metrics()[0].Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	if got := m.GetGauge().GetValue(); got != 2*vaultCtxCheckEvery {
-		t.Errorf("clavis_vaults = %v, want %d", got, 2*vaultCtxCheckEvery)
-	}
+	scrapeUntil(t, c, "the first scan", counted(1, 5))
 }
 
 func TestVaultCollectorBadFlags(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{
-		{"--vault.file-pattern=[a-"},
-		{"--vault.file-pattern=sub/*.db"},
-		{"--vault.file-pattern="},
-		{"--vault.data-dir="},
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--vault.file-pattern=[a-"}, "--vault.file-pattern"},
+		{[]string{"--vault.file-pattern=sub/*.db"}, "--vault.file-pattern"},
+		{[]string{"--vault.file-pattern="}, "--vault.file-pattern"},
+		{[]string{"--vault.data-dir="}, "--vault.data-dir"},
+		{[]string{"--vault.rescan-interval=59s"}, "--vault.rescan-interval"},
+		{[]string{"--vault.rescan-interval=25h"}, "--vault.rescan-interval"},
+		{[]string{"--vault.rescan-interval=-1h"}, "--vault.rescan-interval"},
 	} {
-		if _, err := newVaultFromFlags(t, args...); err == nil {
-			t.Errorf("%v: accepted, want an error", args)
-		} else if !strings.Contains(err.Error(), "--vault.") {
-			t.Errorf("%v: error %q does not name the flag", args, err)
+		if _, err := newVaultFromFlags(t, tc.args...); err == nil {
+			t.Errorf("%v: accepted, want an error", tc.args)
+		} else if !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("%v: error %q does not name %s", tc.args, err, tc.flag)
 		}
 	}
 }
 
-// The parallel lstat split must count exactly what the serial scan counts.
-func TestVaultScanParallelMatchesSerial(t *testing.T) {
+// vaultConfig hands the index the rules of what counts as a vault.
+func TestVaultConfigFilter(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	wantCount, wantBytes := 0, 0
-	for i := range 1500 {
-		name := "v" + strconv.Itoa(i)
-		switch i % 10 {
-		case 3:
-			name += ".tmp"
-		case 7:
-			name += "-wal"
-		default:
-			wantCount++
-			wantBytes += i % 17
-		}
-		writeFile(t, filepath.Join(dir, name), i%17)
-	}
-	c, err := newVaultCollector(dir, "*")
+	cfg, err := vaultConfig("/x", "*.db", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, workers := range []int{1, 2, 3, 4, 16} {
-		st, err := scanVaultDir(context.Background(), dir, c.isVaultName, workers)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.count != int64(wantCount) || st.bytes != int64(wantBytes) {
-			t.Errorf("workers=%d: %d vaults, %d bytes; want %d, %d", workers, st.count, st.bytes, wantCount, wantBytes)
+	var _ vaultindex.Config = cfg
+	for name, want := range map[string]bool{"a.db": true, "a.db-wal": false, ".a.db": false, "a": false} {
+		if cfg.Filter.Match(name) != want {
+			t.Errorf("Match(%q) != %v", name, want)
 		}
 	}
 }

@@ -75,7 +75,7 @@ func TestCentralPipelineEndToEnd(t *testing.T) {
 	victim.stop(t)
 	t.Logf("stopped POP %s at %s", victim.name, stoppedAt.Format(time.TimeOnly))
 
-	firingTitle := "[FIRING] PopDown " + victim.name
+	firingTitle := "[FIRING:1] PopDown " + victim.name
 	eventually(t, 3*time.Minute+30*time.Second, time.Second, "PopDown firing in Prometheus", func() (bool, string) {
 		alerts, err := s.promAlerts(prom)
 		for _, a := range alerts {
@@ -125,7 +125,7 @@ func TestCentralPipelineEndToEnd(t *testing.T) {
 	// The POP comes back: the resolution reaches ntfy and Kuma goes up.
 	victim.start(t)
 	s.waitPOP(t, victim)
-	resolvedTitle := "[RESOLVED] PopDown " + victim.name
+	resolvedTitle := "[RESOLVED:1] PopDown " + victim.name
 	eventually(t, 2*time.Minute, time.Second, "PopDown resolution at ntfy", func() (bool, string) {
 		return len(s.ntfyTitled(resolvedTitle)) > 0, fmt.Sprintf("ntfy titles: %v", titles(s))
 	})

@@ -76,14 +76,14 @@ func TestHAPipelineNotifiesOnce(t *testing.T) {
 	time.Sleep(time.Minute)
 	second.stop(t)
 
-	title1 := "[FIRING] PopDown " + first.name
+	title1 := "[FIRING:1] PopDown " + first.name
 	eventually(t, 3*time.Minute, time.Second, "outage 1 paged", func() (bool, string) {
 		return len(s.ntfyTitled(title1)) > 0, fmt.Sprintf("ntfy titles %v", titles(s))
 	})
 	_ = s.amCmds[0].Process.Signal(os.Interrupt)
 	t.Logf("stopped Alertmanager %s", s.amAddrs[0])
 
-	title2 := "[FIRING] PopDown " + second.name
+	title2 := "[FIRING:1] PopDown " + second.name
 	eventually(t, 3*time.Minute, time.Second, "outage 2 paged with one Alertmanager stopped", func() (bool, string) {
 		return len(s.ntfyTitled(title2)) > 0, fmt.Sprintf("ntfy titles %v", titles(s))
 	})

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"go.yaml.in/yaml/v2"
 
 	"github.com/clavitor/clavis-telemetry/alertbridge"
 )
@@ -43,7 +44,10 @@ func main() {
 func run(args []string) int {
 	app := kingpin.New(program, "Turns Alertmanager webhook notifications into ntfy pages and Uptime Kuma push state, losing nothing and sending nothing twice.")
 	webFlags := kingpinflag.AddFlags(app, DefaultListenAddress)
-	tokenFile := app.Flag("webhook.token-file", "File holding the bearer token Alertmanager must send to /webhook (http_config.authorization.credentials_file). Empty: no token required (basic auth can still come from --web.config.file).").String()
+	tokenFile := app.Flag("webhook.token-file", "File holding the bearer token Alertmanager must send to /webhook (http_config.authorization.credentials_file). Without it, basic_auth_users in --web.config.file must be set, or --webhook.insecure-no-auth given.").String()
+	insecure := app.Flag("webhook.insecure-no-auth", "Start without a webhook token or basic auth: anyone who reaches the port can page and fake the Watchdog. Bodies are then limited to 1 MiB. For tests only.").Bool()
+	maxBody := app.Flag("webhook.max-body-bytes", "Largest webhook body from an authenticated sender (Alertmanager sends a whole group in one body).").Default("33554432").Int64()
+	maxConcurrent := app.Flag("webhook.max-concurrent", "Webhooks read at once; more wait up to 10 s, then get 503 (Alertmanager retries). With --webhook.max-body-bytes it bounds intake memory.").Default("16").Int()
 
 	spoolPath := app.Flag("spool.path", "bbolt spool file; created with its directory if missing.").Default("data/alertbridge.db").String()
 	maxAge := app.Flag("spool.max-age", "Notifications still undelivered after this long are dropped and counted.").Default("24h").Duration()
@@ -55,16 +59,23 @@ func run(args []string) int {
 	priorities := app.Flag("ntfy.priority", "Severity to ntfy priority (1-5) mapping, repeatable: --ntfy.priority=critical=5. Merged over critical=5, warning=4, info=3.").StringMap()
 	defaultPriority := app.Flag("ntfy.default-priority", "ntfy priority of firing alerts whose severity has no mapping.").Default("3").Int()
 	resolvedPriority := app.Flag("ntfy.resolved-priority", "ntfy priority of resolved notifications.").Default("3").Int()
+	infoGroups := app.Flag("ntfy.info-groups", "Groups whose firing alerts are all severity info: low (sent at the info priority, default 2) or drop (not paged; still in the outage log).").Default("low").Enum("low", "drop")
+	perMinute := app.Flag("ntfy.max-per-minute", "Storm guard: at most this many ntfy messages a minute; pending pages beyond are merged into one digest.").Default("10").Int()
+	ntfyConcurrency := app.Flag("ntfy.concurrency", "ntfy publishes in flight at once (pages of one group stay in order).").Default("4").Int()
+	authBackoff := app.Flag("ntfy.auth-error-backoff", "Wait between attempts while ntfy answers 401/403 (pages stay spooled).").Default("5m").Duration()
+	repeatTimeout := app.Flag("ntfy.repeat-timeout", "Timeout of the one repeat after an attempt ntfy did not answer within --delivery.timeout (it may have published it).").Default("2m").Duration()
 
 	kumaURL := app.Flag("kuma.push-url", "Uptime Kuma push monitor URL, e.g. https://kuma.example.com/api/push/TOKEN. Empty: Kuma disabled.").Envar("KUMA_PUSH_URL").String()
 	downSeverities := app.Flag("kuma.down-severity", "Severity label values whose firing alerts set the Kuma monitor down (repeatable).").Default("critical").Strings()
 	kumaConfigBackoff := app.Flag("kuma.config-error-backoff", "Wait between pushes while Kuma answers 404 (unknown push token).").Default("5m").Duration()
+	firingTTL := app.Flag("kuma.firing-ttl", "An outage Alertmanager has not re-sent for this long (nor extended by its endsAt) stops holding Kuma down. Keep above the repeat_interval of the down-severity routes.").Default("2h").Duration()
 
 	backoffMin := app.Flag("delivery.backoff-min", "First retry delay; doubles per failure, with jitter.").Default("1s").Duration()
 	backoffMax := app.Flag("delivery.backoff-max", "Longest retry delay.").Default("1m").Duration()
 	maxRetryAfter := app.Flag("delivery.max-retry-after", "Longest wait a Retry-After header is honoured for.").Default("10m").Duration()
 	timeout := app.Flag("delivery.timeout", "Timeout of one delivery attempt.").Default("10s").Duration()
 	watchdog := app.Flag("watchdog.alertname", "Name of the always-firing heartbeat alert: never sent to ntfy, every copy pushes Kuma.").Default("Watchdog").String()
+	watchdogInterval := app.Flag("watchdog.interval", "When no Watchdog arrived for this long, all Kuma pushes stop (so Kuma's heartbeat timeout trips) until it is back; 0 disables.").Default("5m").Duration()
 
 	logCfg := &promslog.Config{}
 	promslogflag.AddFlags(app, logCfg)
@@ -84,11 +95,12 @@ func run(args []string) int {
 
 	cfg := alertbridge.Config{
 		SpoolPath: *spoolPath, MaxAge: *maxAge, DedupRetention: *dedupRetention,
-		WatchdogAlertname: *watchdog,
-		Backoff:           alertbridge.Backoff{Min: *backoffMin, Max: *backoffMax, MaxRetryAfter: *maxRetryAfter},
-		Timeout:           *timeout,
-		Logger:            logger,
-		OutageLogger:      outageLogger,
+		WatchdogAlertname: *watchdog, WatchdogInterval: *watchdogInterval,
+		MaxBodyBytes: *maxBody, MaxConcurrentIntake: *maxConcurrent,
+		Backoff:      alertbridge.Backoff{Min: *backoffMin, Max: *backoffMax, MaxRetryAfter: *maxRetryAfter},
+		Timeout:      *timeout,
+		Logger:       logger,
+		OutageLogger: outageLogger,
 	}
 	if *tokenFile != "" {
 		b, err := os.ReadFile(*tokenFile)
@@ -113,10 +125,25 @@ func run(args []string) int {
 			prio[sev] = p
 		}
 		cfg.Ntfy = &alertbridge.NtfyConfig{URL: *ntfyURL, Token: *ntfyToken, DashboardURL: *clickURL,
-			Priorities: prio, DefaultPriority: *defaultPriority, ResolvedPriority: *resolvedPriority}
+			Priorities: prio, DefaultPriority: *defaultPriority, ResolvedPriority: *resolvedPriority,
+			DropInfo: *infoGroups == "drop", PerMinute: *perMinute, Concurrency: *ntfyConcurrency,
+			AuthErrorBackoff: *authBackoff, RepeatTimeout: *repeatTimeout}
 	}
 	if *kumaURL != "" {
-		cfg.Kuma = &alertbridge.KumaConfig{PushURL: *kumaURL, DownSeverities: *downSeverities, ConfigErrorBackoff: *kumaConfigBackoff}
+		cfg.Kuma = &alertbridge.KumaConfig{PushURL: *kumaURL, DownSeverities: *downSeverities, ConfigErrorBackoff: *kumaConfigBackoff, FiringTTL: *firingTTL}
+	}
+	basicAuth, err := hasBasicAuth(*webFlags.WebConfigFile)
+	if err != nil {
+		logger.Error("cannot read --web.config.file", "err", err)
+		return 1
+	}
+	cfg.Authenticated = cfg.WebhookToken != "" || basicAuth
+	if !cfg.Authenticated {
+		if !*insecure {
+			logger.Error("refusing to start without authentication: anyone could page on-call or fake the Watchdog. Set --webhook.token-file (Alertmanager: http_config.authorization.credentials_file) or basic_auth_users in --web.config.file; --webhook.insecure-no-auth for tests")
+			return 2
+		}
+		logger.Warn("webhook authentication is OFF (--webhook.insecure-no-auth): anyone who reaches the port can page; bodies limited to 1 MiB")
 	}
 
 	reg := prometheus.NewRegistry()
@@ -190,4 +217,24 @@ func run(args []string) int {
 	cancelRun()
 	<-done
 	return code
+}
+
+// hasBasicAuth reports whether the exporter-toolkit web config file sets
+// basic_auth_users (exporter-toolkit then checks every request before it
+// reaches the webhook handler).
+func hasBasicAuth(path string) (bool, error) {
+	if path == "" {
+		return false, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	var c struct {
+		Users map[string]string `yaml:"basic_auth_users"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return len(c.Users) > 0, nil
 }

@@ -42,7 +42,7 @@ func addTelemetryFlags(app *kingpin.Application) *telemetry {
 	t.maxRequests = app.Flag("web.max-requests",
 		"Maximum number of concurrent scrape requests; 0 disables the limit.").Default("10").Int()
 	t.compression = app.Flag("web.compression",
-		"Gzip /metrics when the scraper asks for it. Off by default: a POP's exposition is about 10 kB per scrape, and gzip would add about half again to the exporter's CPU per scrape on the POP for a few kB saved.").
+		"Gzip /metrics when the scraper asks for it. Off by default: a POP's exposition is about 24 kB per scrape, and gzip would add about half again to the exporter's CPU per scrape on the POP for a few kB saved.").
 		Default("false").Bool()
 	return t
 }
@@ -50,6 +50,14 @@ func addTelemetryFlags(app *kingpin.Application) *telemetry {
 // validate refuses, in the commercial edition, any flag that would turn
 // core telemetry off.
 func (t *telemetry) validate() error {
+	if !*t.web.WebSystemdSocket {
+		if err := checkListenAddresses("web.listen-address", *t.web.WebListenAddresses); err != nil {
+			return err
+		}
+	}
+	if err := checkWebConfig(*t.web.WebConfigFile); err != nil {
+		return err
+	}
 	if edition == "commercial" {
 		return t.collectors.CheckEnforced()
 	}
@@ -60,7 +68,7 @@ func (t *telemetry) validate() error {
 // exporter-toolkit, so TLS and basic auth come from --web.config.file and
 // follow its changes, until ctx is done. Requests for paths the exporter
 // does not serve go to the tarpit in front of the auth check.
-func (t *telemetry) serve(ctx context.Context, newServer func() *http.Server, trap http.Handler, logger *slog.Logger) error {
+func (t *telemetry) serve(ctx context.Context, ws *webServer, logger *slog.Logger) error {
 	var listeners []net.Listener
 	var err error
 	if *t.web.WebSystemdSocket {
@@ -74,9 +82,8 @@ func (t *telemetry) serve(ctx context.Context, newServer func() *http.Server, tr
 	if err != nil {
 		return err
 	}
-	return serveAll(ctx, listeners, newServer, func(l net.Listener, srv *http.Server) error {
-		front := &frontListener{Listener: l, install: func() { srv.Handler = tarpitFront(srv.Handler, trap) }}
-		return web.Serve(front, srv, t.web, logger)
+	return ws.serveAll(ctx, listeners, func(l net.Listener, srv *http.Server) error {
+		return web.Serve(l, srv, t.web, logger)
 	})
 }
 
@@ -125,7 +132,10 @@ func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.
 		Name:        program,
 		Description: "Operational telemetry for a Clavitor POP (" + edition + " edition). No user data is exported.",
 		Version:     version.Info(),
-		Links:       []web.LandingLinks{{Address: "/metrics", Text: "Metrics"}, {Address: "/-/healthy", Text: "Health"}},
+		// exporter-toolkit links /debug/pprof/* by default; nothing serves
+		// them here (the tarpit would hold the browser), so no links.
+		Profiling: "false",
+		Links:     []web.LandingLinks{{Address: "/metrics", Text: "Metrics"}, {Address: "/-/healthy", Text: "Health"}},
 	})
 }
 

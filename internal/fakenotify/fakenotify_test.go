@@ -1,10 +1,12 @@
 package fakenotify
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -149,28 +151,205 @@ func TestServerDownRefusesConnections(t *testing.T) {
 	}
 }
 
+// TestKuma checks the fake against Uptime Kuma's push route
+// (server/routers/api-router.js): every method, status "up" or down,
+// msg defaulting to "OK", ping validated before the token lookup, unknown
+// tokens 500 (2.x) or 404 (1.x).
 func TestKuma(t *testing.T) {
 	t.Parallel()
 	k := NewKuma("good")
 	srv := httptest.NewServer(Mux(nil, k))
 	defer srv.Close()
-	get := func(path string) int {
-		resp, err := http.Get(srv.URL + path)
+	do := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode
+		return resp.StatusCode, string(b)
 	}
-	if c := get("/api/push/good?status=down&msg=PopDown%20fra1&ping="); c != 200 {
-		t.Fatalf("push: %d", c)
+	for _, c := range []struct {
+		method, query   string
+		code            int
+		status, msg     string
+		ping            float64 // -1: none
+		answerSubstring string
+	}{
+		{"GET", "?status=down&msg=PopDown%20fra1&ping=", 200, "down", "PopDown fra1", -1, `"ok":true`},
+		{"GET", "", 200, "up", "OK", -1, `"ok":true`},
+		{"POST", "?status=up&ping=12.5", 200, "up", "OK", 12.5, `"ok":true`},
+		{"PUT", "?status=banana", 200, "down", "OK", -1, `"ok":true`},     // anything but "up" is down
+		{"DELETE", "?status=UP&msg=", 200, "down", "OK", -1, `"ok":true`}, // case matters
+		{"GET", "?status=up&ping=abc", 400, "", "", 0, "is not a valid number"},
+		{"GET", "?status=up&ping=-1", 400, "", "", 0, "cannot be negative"},
+		{"GET", "?status=up&ping=86400001", 400, "", "", 0, "exceeds maximum"},
+	} {
+		n := len(k.Pushes())
+		code, body := do(c.method, "/api/push/good"+c.query)
+		if code != c.code || !strings.Contains(body, c.answerSubstring) {
+			t.Errorf("%s %s: %d %s, want %d with %q", c.method, c.query, code, body, c.code, c.answerSubstring)
+			continue
+		}
+		if code != 200 {
+			if len(k.Pushes()) != n {
+				t.Errorf("%s %s: refused push was stored", c.method, c.query)
+			}
+			continue
+		}
+		p, _ := k.Last()
+		if p.Status != c.status || p.Msg != c.msg || p.Method != c.method || (c.ping < 0) != (p.Ping == nil) || (p.Ping != nil && *p.Ping != c.ping) {
+			t.Errorf("%s %s: stored %+v", c.method, c.query, p)
+		}
 	}
-	if c := get("/api/push/unknown?status=up"); c != 404 {
-		t.Fatalf("unknown token: %d", c)
+	// Ping is validated before the token is looked up.
+	if code, _ := do("GET", "/api/push/unknown?ping=x"); code != 400 {
+		t.Errorf("bad ping, unknown token: %d", code)
 	}
-	p, ok := k.Last()
-	if !ok || p.Status != "down" || p.Msg != "PopDown fra1" || len(k.Pushes()) != 1 {
-		t.Fatalf("pushes %+v", k.Pushes())
+	if code, body := do("GET", "/api/push/unknown?status=up"); code != 500 || !strings.Contains(body, "Monitor not found or not active.") {
+		t.Errorf("unknown token (Kuma 2.x): %d %s", code, body)
+	}
+	k.NotFound404 = true
+	if code, _ := do("GET", "/api/push/unknown?status=up"); code != 404 {
+		t.Errorf("unknown token (Kuma 1.x): %d", code)
+	}
+}
+
+// TestNtfyTopicPermissions: permissions are per topic; a revoked token is
+// known (403), an unknown one 401; anonymous access follows the default.
+func TestNtfyTopicPermissions(t *testing.T) {
+	t.Parallel()
+	n := NewNtfy(NtfyOptions{TopicWrite: map[string][]string{"tk_a": {"alerts"}, "tk_p": {"pop-*"}}})
+	srv := httptest.NewServer(n)
+	defer srv.Close()
+	for _, c := range []struct {
+		topic, token string
+		want         int
+	}{
+		{"alerts", "tk_a", 200}, {"other", "tk_a", 403}, {"pop-fra1", "tk_p", 200}, {"alerts", "tk_p", 403},
+		{"alerts", "tk_x", 401}, {"alerts", "", 403},
+	} {
+		if code, _ := post(t, srv.URL+"/"+c.topic, c.token, "x", nil); code != c.want {
+			t.Errorf("%s with %q: %d, want %d", c.topic, c.token, code, c.want)
+		}
+	}
+	n.Revoke("tk_a")
+	if code, _ := post(t, srv.URL+"/alerts", "tk_a", "x", nil); code != 403 {
+		t.Errorf("revoked: %d", code)
+	}
+	n.Grant("tk_a", "alerts")
+	if code, _ := post(t, srv.URL+"/alerts", "tk_a", "x", nil); code != 200 {
+		t.Errorf("granted again: %d", code)
+	}
+	anon := NewNtfy(NtfyOptions{Tokens: map[string]bool{"tk": true}, AllowAnonymous: true})
+	srv2 := httptest.NewServer(anon)
+	defer srv2.Close()
+	if code, _ := post(t, srv2.URL+"/alerts", "", "x", nil); code != 200 {
+		t.Errorf("anonymous with anonymous access allowed: %d", code)
+	}
+	if code, _ := post(t, srv2.URL+"/alerts", "tk_bad", "x", nil); code != 401 {
+		t.Errorf("bad token with anonymous access allowed: %d (ntfy still checks a credential that is sent)", code)
+	}
+	open := NewNtfy(NtfyOptions{})
+	srv3 := httptest.NewServer(open)
+	defer srv3.Close()
+	if code, _ := post(t, srv3.URL+"/alerts", "", "x", nil); code != 200 {
+		t.Errorf("open server: %d", code)
+	}
+}
+
+// TestNtfyQueryAliases: every parameter can come as a query parameter
+// under ntfy's aliases, and headers win over them.
+func TestNtfyQueryAliases(t *testing.T) {
+	t.Parallel()
+	n := NewNtfy(NtfyOptions{})
+	srv := httptest.NewServer(n)
+	defer srv.Close()
+	for _, q := range []string{"t=T&p=high&ta=a,b&md=1", "title=T&prio=4&tags=a,b&markdown=yes", "x-title=T&priority=4&tag=a,b&x-markdown=true"} {
+		n.Reset()
+		if code, body := post(t, srv.URL+"/alerts?"+q, "", "body", nil); code != 200 {
+			t.Fatalf("%s: %d %s", q, code, body)
+		}
+		m := n.Messages()[0]
+		if m.Title != "T" || m.Priority != 4 || strings.Join(m.Tags, ",") != "a,b" || m.ContentType != "text/markdown" {
+			t.Errorf("%s: parsed %+v", q, m)
+		}
+	}
+	n.Reset()
+	post(t, srv.URL+"/alerts?title=query&message=from+query", "", "", map[string]string{"Title": "header"})
+	if m := n.Messages()[0]; m.Title != "header" || m.Message != "from query" {
+		t.Errorf("header over query, message from query: %+v", m)
+	}
+}
+
+// TestNtfyBodies: non-UTF-8 bodies become attachments (or 400 without
+// attachments); bodies over the attachment limit are 413.
+func TestNtfyBodies(t *testing.T) {
+	t.Parallel()
+	n := NewNtfy(NtfyOptions{})
+	srv := httptest.NewServer(n)
+	defer srv.Close()
+	if code, body := post(t, srv.URL+"/a", "", "\xff\xfe", nil); code != 400 || !strings.Contains(body, "40014") {
+		t.Errorf("non-UTF-8 without attachments: %d %s", code, body)
+	}
+	a := NewNtfy(NtfyOptions{AttachmentsEnabled: true, AttachmentFileSizeLimit: 10000})
+	srv2 := httptest.NewServer(a)
+	defer srv2.Close()
+	if code, _ := post(t, srv2.URL+"/a", "", "\xff\xfe", nil); code != 200 {
+		t.Fatalf("non-UTF-8 with attachments: %d", code)
+	}
+	if m := a.Messages()[0]; m.Attachment == nil || m.Attachment.Size != 2 || !strings.HasPrefix(m.Message, "You received a file") {
+		t.Errorf("attachment %+v", m)
+	}
+	if code, body := post(t, srv2.URL+"/a", "", strings.Repeat("x", 10001), nil); code != 413 || !strings.Contains(body, "41301") {
+		t.Errorf("over the attachment limit: %d %s", code, body)
+	}
+}
+
+// TestNtfyRateLimitRefill: the bucket refills one request per replenish
+// interval, up to the burst, on the fake's clock.
+func TestNtfyRateLimitRefill(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Unix(1e9, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	n := NewNtfy(NtfyOptions{RateBurst: 2, RateReplenish: 5 * time.Second, RetryAfter: 5 * time.Second, Now: clock})
+	srv := httptest.NewServer(n)
+	defer srv.Close()
+	codes := func(k int) []int {
+		var out []int
+		for i := 0; i < k; i++ {
+			c, _ := post(t, srv.URL+"/a", "", "x", nil)
+			out = append(out, c)
+		}
+		return out
+	}
+	if got := codes(3); fmt.Sprint(got) != "[200 200 429]" {
+		t.Fatalf("burst: %v", got)
+	}
+	advance(4 * time.Second)
+	if got := codes(1); fmt.Sprint(got) != "[429]" {
+		t.Fatalf("after 4 s: %v", got)
+	}
+	advance(time.Second)
+	if got := codes(2); fmt.Sprint(got) != "[200 429]" {
+		t.Fatalf("after 5 s: %v, want one refilled", got)
+	}
+	advance(time.Hour)
+	if got := codes(3); fmt.Sprint(got) != "[200 200 429]" {
+		t.Fatalf("after an hour: %v, want the burst back and no more", got)
+	}
+	// Retry-After is sent on 429 when configured.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/a", strings.NewReader("x"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "5" {
+		t.Errorf("429 with Retry-After: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
 

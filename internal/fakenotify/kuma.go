@@ -2,26 +2,38 @@ package fakenotify
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Push is one push a fake Kuma accepted.
+// Push is one push a fake Kuma accepted, as Kuma stores the heartbeat.
 type Push struct {
 	Time   time.Time `json:"time"`
 	Token  string    `json:"token"`
-	Status string    `json:"status"` // "up" or "down", as sent ("up" when absent, like Kuma)
-	Msg    string    `json:"msg"`
-	Ping   string    `json:"ping"`
+	Status string    `json:"status"` // "up" or "down": Kuma maps every status but "up" to down
+	Msg    string    `json:"msg"`    // "OK" when absent or empty, like Kuma
+	// Ping is the parsed ping in milliseconds; nil when absent or empty.
+	Ping   *float64 `json:"ping"`
+	Method string   `json:"method"`
 }
 
-// Kuma is a fake Uptime Kuma push endpoint: GET /api/push/<token>?status=
-// up|down&msg=...&ping=... answers {"ok":true}; an unknown token answers
-// 404 {"ok":false,"msg":"Monitor not found or not active."}, like Kuma's
-// api-router. Safe for concurrent use.
+// Kuma is a fake Uptime Kuma push endpoint that behaves like Kuma's
+// api-router (router.all("/api/push/:pushToken")): every HTTP method is
+// routed; status is "up" only when the parameter is exactly "up" (absent
+// means up), anything else is down; msg defaults to "OK"; ping must be
+// empty or a number from 0 to 86,400,000 (24 h in ms), else 400 with
+// {"ok":false,"msg":...} before the token is looked up; an unknown or
+// inactive push token answers {"ok":false,"msg":"Monitor not found or not
+// active."} with 500 (Kuma 2.x; 1.x answered 404: NotFound404). Safe for
+// concurrent use.
 type Kuma struct {
+	// NotFound404 makes an unknown token answer 404, like Kuma 1.x.
+	NotFound404 bool
+
 	mu     sync.Mutex
 	tokens map[string]bool
 	pushes []Push
@@ -29,6 +41,9 @@ type Kuma struct {
 	mode   Mode
 	onPush func(Push)
 }
+
+// maxPing is Kuma's MAX_PING_VALUE: 24 hours in milliseconds.
+const maxPing = 86400000
 
 // NewKuma returns a fake Kuma that knows the given push tokens.
 func NewKuma(tokens ...string) *Kuma {
@@ -114,27 +129,43 @@ func (k *Kuma) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	token, ok := strings.CutPrefix(r.URL.Path, "/api/push/")
 	if !ok || token == "" || strings.Contains(token, "/") {
+		// Express answers unrouted paths with its own 404 page.
 		k.answer(w, http.StatusNotFound, kumaAnswer{Msg: "Not Found"})
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		k.answer(w, http.StatusNotFound, kumaAnswer{Msg: "Not Found"})
-		return
+	q := r.URL.Query()
+	p := Push{Time: time.Now(), Token: token, Status: "down", Msg: q.Get("msg"), Method: r.Method}
+	if st := q.Get("status"); st == "" || st == "up" {
+		p.Status = "up"
+	}
+	if p.Msg == "" {
+		p.Msg = "OK"
+	}
+	if ping := q.Get("ping"); ping != "" {
+		v, err := strconv.ParseFloat(strings.TrimSpace(ping), 64)
+		switch {
+		case err != nil || math.IsNaN(v):
+			k.answer(w, http.StatusBadRequest, kumaAnswer{Msg: "Invalid ping value: '" + ping + "' is not a valid number"})
+			return
+		case v < 0:
+			k.answer(w, http.StatusBadRequest, kumaAnswer{Msg: "Invalid ping value: " + ping + "ms cannot be negative"})
+			return
+		case v > maxPing:
+			k.answer(w, http.StatusBadRequest, kumaAnswer{Msg: "Ping value " + ping + "ms exceeds maximum allowed"})
+			return
+		}
+		p.Ping = &v
 	}
 	k.mu.Lock()
 	known := k.tokens[token]
 	k.mu.Unlock()
 	if !known {
-		k.answer(w, http.StatusNotFound, kumaAnswer{Msg: "Monitor not found or not active."})
+		code := http.StatusInternalServerError
+		if k.NotFound404 {
+			code = http.StatusNotFound
+		}
+		k.answer(w, code, kumaAnswer{Msg: "Monitor not found or not active."})
 		return
-	}
-	q := r.URL.Query()
-	p := Push{Time: time.Now(), Token: token, Status: q.Get("status"), Msg: q.Get("msg"), Ping: q.Get("ping")}
-	if p.Status == "" {
-		p.Status = "up" // Kuma: status defaults to up
-	}
-	if p.Msg == "" {
-		p.Msg = "OK"
 	}
 	k.mu.Lock()
 	k.pushes = append(k.pushes, p)

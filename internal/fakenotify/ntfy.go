@@ -37,6 +37,11 @@ type NtfyOptions struct {
 	// ntfy's auth-default-access: deny-all.
 	Tokens         map[string]bool
 	AllowAnonymous bool
+	// TopicWrite grants tokens write access to some topics only (ntfy's
+	// per-user access control: `ntfy access <user> <topic> write-only`);
+	// a pattern may end in "*". A token listed here is known; where it has
+	// no grant, it gets 403. Tokens in Tokens keep their global right.
+	TopicWrite map[string][]string
 
 	// RateBurst and RateReplenish are ntfy's visitor-request-limit-burst and
 	// visitor-request-limit-replenish (ntfy's defaults are 60 and 5s). A
@@ -54,6 +59,13 @@ type NtfyOptions struct {
 	// rejected with 400 (code 40014, "attachments not allowed") otherwise.
 	MessageSizeLimit   int
 	AttachmentsEnabled bool
+	// AttachmentFileSizeLimit is ntfy's attachment-file-size-limit (default
+	// 15 MiB): a larger body is answered 413 (code 41301).
+	AttachmentFileSizeLimit int
+
+	// Now is the clock of the rate limiter (default time.Now), so tests can
+	// check the refill without waiting.
+	Now func() time.Time
 }
 
 // Action is one ntfy action button as ntfy parsed it.
@@ -86,8 +98,12 @@ type Message struct {
 	Click      string      `json:"click,omitempty"`
 	Actions    []Action    `json:"actions,omitempty"`
 	Attachment *Attachment `json:"attachment,omitempty"`
-	Token      string      `json:"-"`
-	Header     http.Header `json:"-"`
+	// ContentType is "text/markdown" when the message was published with
+	// X-Markdown (or its aliases) or Content-Type: text/markdown, as ntfy
+	// stores it.
+	ContentType string      `json:"content_type,omitempty"`
+	Token       string      `json:"-"`
+	Header      http.Header `json:"-"`
 }
 
 // Mode is how a fake answers while it is "down".
@@ -115,8 +131,26 @@ type Ntfy struct {
 	tokens    float64
 	lastFill  time.Time
 	forced429 int
+	forced    []forcedAnswer
+	delay     time.Duration
+	refuse    func(*http.Request) (status int, retryAfter string, ok bool)
+	grants    map[string][]string
+	revoked   map[string]bool
+	requests  []Request
 	release   chan struct{}
 	onMessage func(Message)
+}
+
+type forcedAnswer struct {
+	status     int
+	retryAfter string
+}
+
+// Request is one publish request as the fake answered it.
+type Request struct {
+	Time   time.Time
+	Title  string
+	Status int
 }
 
 // NewNtfy returns a fake ntfy server with the given options.
@@ -127,13 +161,81 @@ func NewNtfy(opts NtfyOptions) *Ntfy {
 	if opts.RateBurst > 0 && opts.RateReplenish <= 0 {
 		opts.RateReplenish = 5 * time.Second
 	}
-	return &Ntfy{
+	if opts.AttachmentFileSizeLimit <= 0 {
+		opts.AttachmentFileSizeLimit = 15 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	n := &Ntfy{
 		opts:     opts,
 		status:   map[int]int{},
 		tokens:   float64(opts.RateBurst),
-		lastFill: time.Now(),
+		lastFill: opts.Now(),
 		release:  make(chan struct{}),
+		grants:   map[string][]string{},
+		revoked:  map[string]bool{},
 	}
+	for tok, topics := range opts.TopicWrite {
+		n.grants[tok] = append([]string(nil), topics...)
+	}
+	return n
+}
+
+// Grant gives a token write access to a topic pattern (and makes it known).
+func (n *Ntfy) Grant(token, topic string) {
+	n.mu.Lock()
+	n.grants[token] = append(n.grants[token], topic)
+	delete(n.revoked, token)
+	n.mu.Unlock()
+}
+
+// Revoke takes a token's write access away (it stays known: 403).
+func (n *Ntfy) Revoke(token string) {
+	n.mu.Lock()
+	n.revoked[token] = true
+	n.mu.Unlock()
+}
+
+// ForceStatus makes the next k publish requests fail with status (and,
+// for 429, the Retry-After value, "" for none), whatever else applies.
+func (n *Ntfy) ForceStatus(status, k int, retryAfter string) {
+	n.mu.Lock()
+	for i := 0; i < k; i++ {
+		n.forced = append(n.forced, forcedAnswer{status, retryAfter})
+	}
+	n.mu.Unlock()
+}
+
+// SetAnswerDelay makes the fake publish each message and then wait d
+// before answering: a slow ntfy whose answers come after the client gave
+// up, although the message went out.
+func (n *Ntfy) SetAnswerDelay(d time.Duration) {
+	n.mu.Lock()
+	n.delay = d
+	n.mu.Unlock()
+}
+
+// RefuseWhen installs a test hook: a publish for which f returns ok is
+// answered with status (and Retry-After, if not "") instead of published.
+func (n *Ntfy) RefuseWhen(f func(*http.Request) (status int, retryAfter string, ok bool)) {
+	n.mu.Lock()
+	n.refuse = f
+	n.mu.Unlock()
+}
+
+// Requests returns every publish request the fake answered, in order.
+func (n *Ntfy) Requests() []Request {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Request(nil), n.requests...)
+}
+
+func (n *Ntfy) record(r *http.Request, status int) {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		return
+	}
+	n.requests = append(n.requests, Request{Time: n.opts.Now(), Title: header(r, "x-title", "title", "t"), Status: status})
 }
 
 // OnMessage registers a function called (outside the lock) for every
@@ -208,11 +310,32 @@ var (
 	errActionsInvalid      = errHTTP{40018, 400, "invalid request: actions invalid", "https://ntfy.sh/docs/publish/#action-buttons"}
 	errNotFound            = errHTTP{40401, 404, "page not found", ""}
 	errUnavailable         = errHTTP{50301, 503, "service unavailable (fake ntfy is down)", ""}
+	errAttachmentTooLarge  = errHTTP{41301, 413, "attachment too large, or bandwidth limit reached", "https://ntfy.sh/docs/publish/#limitations"}
 )
 
-func (n *Ntfy) fail(w http.ResponseWriter, e errHTTP, detail string) {
+// forcedError is the errHTTP a forced status answers with.
+func forcedError(status int) errHTTP {
+	switch status {
+	case 401:
+		return errUnauthorized
+	case 403:
+		return errForbidden
+	case 413:
+		return errAttachmentTooLarge
+	case 429:
+		return errTooManyRequests
+	case 400:
+		return errHTTP{40000, 400, "invalid request", ""}
+	case 503:
+		return errUnavailable
+	}
+	return errHTTP{status * 100, status, http.StatusText(status), ""}
+}
+
+func (n *Ntfy) fail(w http.ResponseWriter, r *http.Request, e errHTTP, detail string) {
 	n.mu.Lock()
 	n.status[e.HTTPCode]++
+	n.record(r, e.HTTPCode)
 	n.mu.Unlock()
 	if detail != "" {
 		e.Message += ", " + detail
@@ -231,7 +354,7 @@ func (n *Ntfy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.mu.Unlock()
 	switch mode {
 	case Unavailable:
-		n.fail(w, errUnavailable, "")
+		n.fail(w, r, errUnavailable, "")
 		return
 	case Hang:
 		select {
@@ -242,51 +365,80 @@ func (n *Ntfy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m := topicRE.FindStringSubmatch(r.URL.Path)
 	if m == nil {
-		n.fail(w, errNotFound, "")
+		n.fail(w, r, errNotFound, "")
 		return
 	}
 	topic := m[1]
 	if m[2] == "/json" {
 		if r.Method != http.MethodGet {
-			n.fail(w, errNotFound, "")
+			n.fail(w, r, errNotFound, "")
 			return
 		}
-		if e, ok := n.authorize(r, false); !ok {
-			n.fail(w, e, "")
+		if e, ok := n.authorize(r, false, topic); !ok {
+			n.fail(w, r, e, "")
 			return
 		}
 		n.poll(w, topic)
 		return
 	}
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
-		n.fail(w, errNotFound, "")
+		n.fail(w, r, errNotFound, "")
 		return
 	}
-	token, ok := n.authorize(r, true)
+	n.mu.Lock()
+	var forced *forcedAnswer
+	if len(n.forced) > 0 {
+		f := n.forced[0]
+		forced = &f
+		n.forced = n.forced[1:]
+	} else if n.refuse != nil {
+		if st, ra, ok := n.refuse(r); ok {
+			forced = &forcedAnswer{st, ra}
+		}
+	}
+	n.mu.Unlock()
+	if forced != nil {
+		if forced.retryAfter != "" {
+			w.Header().Set("Retry-After", forced.retryAfter)
+		}
+		n.fail(w, r, forcedError(forced.status), "")
+		return
+	}
+	token, ok := n.authorize(r, true, topic)
 	if !ok {
-		n.fail(w, token, "")
+		n.fail(w, r, token, "")
 		return
 	}
 	if !n.allow() {
 		if n.opts.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((n.opts.RetryAfter+time.Second-1)/time.Second)))
 		}
-		n.fail(w, errTooManyRequests, "")
+		n.fail(w, r, errTooManyRequests, "")
 		return
 	}
 	msg, e, detail := n.parse(r, topic)
 	if e.HTTPCode != 0 {
-		n.fail(w, e, detail)
+		n.fail(w, r, e, detail)
 		return
 	}
 	msg.Token = bearer(r)
 	n.mu.Lock()
 	n.messages = append(n.messages, msg)
 	n.status[200]++
-	cb := n.onMessage
+	n.record(r, 200)
+	cb, delay := n.onMessage, n.delay
 	n.mu.Unlock()
 	if cb != nil {
 		cb(msg)
+	}
+	if delay > 0 {
+		// Published; the answer comes late (or never, if the client
+		// gives up first).
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(struct {
@@ -306,10 +458,13 @@ func bearer(r *http.Request) string {
 }
 
 // authorize follows ntfy: a credential that is present but unknown is 401;
-// a known token without the needed permission, or anonymous access where
-// the default is deny-all, is 403.
-func (n *Ntfy) authorize(r *http.Request, write bool) (errHTTP, bool) {
-	if len(n.opts.Tokens) == 0 {
+// a known token without the needed permission on the topic, or anonymous
+// access where the default is deny-all, is 403. With no tokens configured
+// at all the server is open, like ntfy without auth-file.
+func (n *Ntfy) authorize(r *http.Request, write bool, topic string) (errHTTP, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.opts.Tokens) == 0 && len(n.grants) == 0 {
 		return errHTTP{}, true
 	}
 	h := r.Header.Get("Authorization")
@@ -321,13 +476,25 @@ func (n *Ntfy) authorize(r *http.Request, write bool) (errHTTP, bool) {
 	}
 	tok := bearer(r)
 	canWrite, known := n.opts.Tokens[tok]
-	if tok == "" || !known {
+	grants, granted := n.grants[tok]
+	if tok == "" || (!known && !granted) {
 		return errUnauthorized, false
 	}
-	if write && !canWrite {
+	if !write {
+		return errHTTP{}, true
+	}
+	if n.revoked[tok] {
 		return errForbidden, false
 	}
-	return errHTTP{}, true
+	if canWrite {
+		return errHTTP{}, true
+	}
+	for _, g := range grants {
+		if g == topic || (strings.HasSuffix(g, "*") && strings.HasPrefix(topic, strings.TrimSuffix(g, "*"))) {
+			return errHTTP{}, true
+		}
+	}
+	return errForbidden, false
 }
 
 // allow applies the token-bucket request limit and forced 429s.
@@ -341,7 +508,7 @@ func (n *Ntfy) allow() bool {
 	if n.opts.RateBurst <= 0 {
 		return true
 	}
-	now := time.Now()
+	now := n.opts.Now()
 	n.tokens += float64(now.Sub(n.lastFill)) / float64(n.opts.RateReplenish)
 	if n.tokens > float64(n.opts.RateBurst) {
 		n.tokens = float64(n.opts.RateBurst)
@@ -354,53 +521,70 @@ func (n *Ntfy) allow() bool {
 	return true
 }
 
-// header returns the first non-empty of ntfy's aliases for a parameter
-// (headers, then query parameters), decoding RFC 2047 encoded words.
+// header returns a parameter as ntfy's readParam does: the first non-empty
+// header of the given names (RFC 2047 encoded words decoded), else the
+// first non-empty query parameter of the same names, lower-cased.
 func header(r *http.Request, names ...string) string {
 	for _, name := range names {
-		if v := r.Header.Get(name); v != "" {
+		if v := strings.TrimSpace(r.Header.Get(name)); v != "" {
 			if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
-				return d
+				return strings.TrimSpace(d)
 			}
 			return v
 		}
 	}
 	q := r.URL.Query()
 	for _, name := range names {
-		if v := q.Get(strings.ToLower(strings.TrimPrefix(name, "X-"))); v != "" {
+		if v := strings.TrimSpace(q.Get(strings.ToLower(name))); v != "" {
 			return v
 		}
 	}
 	return ""
 }
 
+func boolParam(r *http.Request, names ...string) bool {
+	switch strings.ToLower(header(r, names...)) {
+	case "1", "yes", "true":
+		return true
+	}
+	return false
+}
+
 func (n *Ntfy) parse(r *http.Request, topic string) (Message, errHTTP, string) {
 	msg := Message{ID: randomID(), Time: time.Now(), Topic: topic, Header: r.Header.Clone(), Priority: 3}
-	msg.Title = header(r, "X-Title", "Title", "ti", "t")
-	msg.Click = header(r, "X-Click", "Click")
-	if p := header(r, "X-Priority", "Priority", "prio", "p"); p != "" {
+	msg.Title = header(r, "x-title", "title", "t")
+	msg.Click = header(r, "x-click", "click")
+	if m := header(r, "x-message", "message", "m"); m != "" {
+		msg.Message = strings.ReplaceAll(m, "\\n", "\n")
+	}
+	if boolParam(r, "x-markdown", "markdown", "md") || strings.EqualFold(header(r, "content-type", "content_type"), "text/markdown") {
+		msg.ContentType = "text/markdown"
+	}
+	if p := header(r, "x-priority", "priority", "prio", "p"); p != "" {
 		pr, ok := parsePriority(p)
 		if !ok {
 			return msg, errPriorityInvalid, ""
 		}
 		msg.Priority = pr
 	}
-	if t := header(r, "X-Tags", "Tags", "Tag", "ta"); t != "" {
+	if t := header(r, "x-tags", "tags", "tag", "ta"); t != "" {
 		for _, tag := range strings.Split(t, ",") {
 			if tag = strings.TrimSpace(tag); tag != "" {
 				msg.Tags = append(msg.Tags, tag)
 			}
 		}
 	}
-	if a := header(r, "X-Actions", "Actions", "Action"); a != "" {
+	if a := header(r, "x-actions", "actions", "action"); a != "" {
 		acts, err := ParseActions(a)
 		if err != nil {
 			return msg, errActionsInvalid, err.Error()
 		}
 		msg.Actions = acts
 	}
-	// ntfy reads one byte past the limit to decide message vs attachment.
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	// ntfy peeks at message-size-limit bytes: a body within the limit and
+	// valid UTF-8 is the message; anything else is an attachment (400 if
+	// attachments are off, 413 beyond attachment-file-size-limit).
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(n.opts.AttachmentFileSizeLimit)+1))
 	if err != nil {
 		return msg, errHTTP{40000, 400, "invalid request: cannot read body", ""}, err.Error()
 	}
@@ -408,11 +592,21 @@ func (n *Ntfy) parse(r *http.Request, topic string) (Message, errHTTP, string) {
 		if !n.opts.AttachmentsEnabled {
 			return msg, errAttachmentsDisabled, ""
 		}
+		if len(body) > n.opts.AttachmentFileSizeLimit {
+			return msg, errAttachmentTooLarge, ""
+		}
 		msg.Attachment = &Attachment{Name: "attachment.txt", Size: len(body), Body: body}
-		msg.Message = "You received a file: attachment.txt"
+		if !utf8.Valid(body) {
+			msg.Attachment.Name = "attachment.bin"
+		}
+		if msg.Message == "" {
+			msg.Message = "You received a file: " + msg.Attachment.Name
+		}
 		return msg, errHTTP{}, ""
 	}
-	msg.Message = strings.TrimSpace(string(body))
+	if len(body) > 0 {
+		msg.Message = strings.TrimSpace(string(body))
+	}
 	if msg.Message == "" {
 		msg.Message = "triggered"
 	}

@@ -1,0 +1,508 @@
+package alertbridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The ntfy queue is drained by one dispatcher goroutine that owns all
+// delivery state and up to Concurrency sender goroutines. Pages of one group
+// go out one at a time and in order; pages of different groups do not wait
+// for each other, so a page that is slow, backing off or refused holds back
+// only the later pages of its own group. The storm guard (a token bucket
+// per topic) bounds the messages a minute; what is ready beyond the budget
+// goes out as one digest when the next token comes.
+
+// dispatchWindow bounds the pages held in memory; the rest wait in the spool.
+const dispatchWindow = 4096
+
+type pageItem struct {
+	seq  uint64
+	page Page
+	bad  bool // undecodable record
+}
+
+type groupQueue struct {
+	id       string
+	items    []*pageItem
+	inflight bool
+	next     time.Time // earliest next attempt
+	attempt  int       // failed attempts of the head
+	// repeat: an attempt's outcome was unknown (ntfy may have published
+	// it), so the next send of the head is marked as a possible repeat and
+	// waits long for the answer.
+	repeat    bool
+	shortened bool // the head was refused as too large once and cut
+}
+
+// stormGuard is a token bucket: perMinute tokens a minute, burst perMinute.
+// storm is set once the bucket ran dry and cleared when it is full again.
+type stormGuard struct {
+	perMinute int
+	window    time.Duration // a minute; shorter in tests
+	tokens    float64
+	last      time.Time
+	storm     bool
+}
+
+func (s *stormGuard) refill(now time.Time) {
+	s.tokens += float64(now.Sub(s.last)) / float64(s.window) * float64(s.perMinute)
+	s.last = now
+	if s.tokens > float64(s.perMinute) {
+		s.tokens = float64(s.perMinute)
+	}
+}
+
+// take spends a token if there is one. A take that finds the bucket empty
+// starts a storm: the pages had to wait, and what waited goes out merged
+// when the next token comes.
+func (s *stormGuard) take(now time.Time) bool {
+	s.refill(now)
+	if s.tokens < 1 {
+		s.storm = true
+		return false
+	}
+	s.tokens--
+	return true
+}
+
+func (s *stormGuard) nextToken(now time.Time) time.Duration {
+	s.refill(now)
+	if s.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - s.tokens) / float64(s.perMinute) * float64(s.window))
+}
+
+type sendResult struct {
+	groups []*groupQueue
+	items  []*pageItem // what the message carried (one page, or a digest's)
+	digest bool
+	repeat bool
+	err    error
+}
+
+type dispatcher struct {
+	b         *Bridge
+	groups    map[string]*groupQueue
+	loaded    int
+	lastSeq   uint64
+	inflight  int
+	guard     stormGuard
+	pause     time.Time // ntfy refused our token or said 429: nothing goes before this
+	n429      int       // consecutive 429 answers
+	results   chan sendResult
+	wg        sync.WaitGroup
+	authState string
+}
+
+func (b *Bridge) ntfyDispatcher(ctx context.Context) {
+	cfg := b.cfg.Ntfy
+	d := &dispatcher{b: b, groups: map[string]*groupQueue{},
+		guard:   stormGuard{perMinute: cfg.PerMinute, window: cfg.StormWindow, tokens: float64(cfg.PerMinute), last: time.Now()},
+		results: make(chan sendResult, cfg.Concurrency)}
+	defer d.wg.Wait()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if err := d.load(); err != nil {
+			b.log.Error("spool read failed", "target", TargetNtfy, "err", err)
+		}
+		now := time.Now()
+		d.dispatch(ctx, now)
+		wait := d.nextWake(now)
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.wake[TargetNtfy]:
+		case r := <-d.results:
+			d.handle(ctx, r)
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		b.m.ntfyIdle.Set(boolGauge(d.loaded == 0 && d.inflight == 0))
+	}
+}
+
+func boolGauge(v bool) float64 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// load reads the pages appended since the last load, up to the window.
+func (d *dispatcher) load() error {
+	if d.loaded >= dispatchWindow {
+		return nil
+	}
+	raw, err := d.b.spool.peekRaw(TargetNtfy, d.lastSeq, dispatchWindow-d.loaded)
+	if err != nil {
+		return err
+	}
+	for _, r := range raw {
+		d.lastSeq = r.Seq
+		it := &pageItem{seq: r.Seq}
+		if json.Unmarshal(r.Val, &it.page) != nil || it.page.Title == "" {
+			// A spool written by a version that queued one record per
+			// alert: page it as a group of one.
+			var rec Record
+			if json.Unmarshal(r.Val, &rec) == nil && rec.Key != "" && len(rec.Labels) > 0 {
+				it.page = d.b.legacyPage(&rec)
+			} else {
+				it.bad = true
+			}
+		}
+		g := d.groups[it.page.Group]
+		if g == nil {
+			g = &groupQueue{id: it.page.Group}
+			d.groups[g.id] = g
+		}
+		g.items = append(g.items, it)
+		d.loaded++
+	}
+	return nil
+}
+
+// ready lists the groups whose head can be sent now, oldest head first.
+func (d *dispatcher) ready(now time.Time) []*groupQueue {
+	var out []*groupQueue
+	for _, g := range d.groups {
+		if !g.inflight && len(g.items) > 0 && !g.next.After(now) {
+			out = append(out, g)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].items[0].seq < out[j].items[0].seq })
+	return out
+}
+
+func (d *dispatcher) dispatch(ctx context.Context, now time.Time) {
+	if now.Before(d.pause) {
+		return
+	}
+	ready := d.ready(now)
+	// Records that cannot be sent are settled without a token.
+	for i := 0; i < len(ready); i++ {
+		g := ready[i]
+		for len(g.items) > 0 && (g.items[0].bad || now.Sub(g.items[0].page.Accepted) > d.b.cfg.MaxAge) {
+			it := g.items[0]
+			o := tooOld
+			if it.bad {
+				o = failedPermanently
+			}
+			d.settle(ctx, g, []*pageItem{it}, o)
+		}
+		if len(g.items) == 0 {
+			ready = append(ready[:i], ready[i+1:]...)
+			i--
+		}
+	}
+	for len(ready) > 0 && d.inflight < d.b.cfg.Ntfy.Concurrency {
+		if !d.guard.take(now) {
+			return // the pages wait for the next token; then they go merged
+		}
+		if d.guard.storm {
+			d.guard.storm = false
+			if len(ready) > 1 {
+				d.sendDigest(ctx, ready)
+				return
+			}
+		}
+		d.sendPage(ctx, ready[0])
+		ready = ready[1:]
+	}
+}
+
+func (d *dispatcher) nextWake(now time.Time) time.Duration {
+	wait := time.Hour
+	if now.Before(d.pause) {
+		return d.pause.Sub(now)
+	}
+	anyReady := false
+	for _, g := range d.groups {
+		if g.inflight || len(g.items) == 0 {
+			continue
+		}
+		if w := g.next.Sub(now); w > 0 {
+			wait = min(wait, w)
+		} else {
+			anyReady = true
+		}
+		// Max-age drops happen at the next dispatch after the deadline.
+		wait = min(wait, max(g.items[0].page.Accepted.Add(d.b.cfg.MaxAge).Sub(now), time.Millisecond))
+	}
+	if anyReady && d.inflight < d.b.cfg.Ntfy.Concurrency {
+		wait = min(wait, max(d.guard.nextToken(now), time.Millisecond))
+	}
+	return max(wait, time.Millisecond)
+}
+
+func (d *dispatcher) sendPage(ctx context.Context, g *groupQueue) {
+	it := g.items[0]
+	d.start(ctx, sendResult{groups: []*groupQueue{g}, items: []*pageItem{it}, repeat: g.repeat}, it.page)
+}
+
+// sendDigest merges every ready group's pending pages into one message.
+func (d *dispatcher) sendDigest(ctx context.Context, ready []*groupQueue) {
+	r := sendResult{digest: true}
+	firing := map[string]int{}
+	var resolvedNames []string
+	nFiring, nResolved, prio := 0, 0, 1
+	var lines []string
+	for _, g := range ready {
+		r.groups = append(r.groups, g)
+		r.items = append(r.items, g.items...)
+		last := g.items[len(g.items)-1].page // the group's latest state
+		for _, it := range g.items {
+			prio = max(prio, it.page.Priority)
+		}
+		if last.State == "firing" {
+			nFiring++
+			firing[last.Alertname] += last.Count
+		} else {
+			nResolved++
+			resolvedNames = append(resolvedNames, last.Alertname)
+		}
+		lines = append(lines, last.Title)
+		r.repeat = r.repeat || g.repeat
+	}
+	names := make([]string, 0, len(firing))
+	for n := range firing {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if firing[names[i]] != firing[names[j]] {
+			return firing[names[i]] > firing[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	var summary []string
+	if nFiring > 0 {
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = n + " x" + strconv.Itoa(firing[n])
+		}
+		summary = append(summary, fmt.Sprintf("%d more groups firing: %s", nFiring, strings.Join(parts, ", ")))
+	}
+	if nResolved > 0 {
+		sort.Strings(resolvedNames)
+		summary = append(summary, fmt.Sprintf("%d groups resolved: %s", nResolved, strings.Join(resolvedNames, ", ")))
+	}
+	title := fmt.Sprintf("[DIGEST] %d more groups firing, %d resolved", nFiring, nResolved)
+	body := "Storm guard: more than " + strconv.Itoa(d.guard.perMinute) + " pages a minute, merged.\n\n" + strings.Join(summary, "\n")
+	var lb strings.Builder
+	for i, l := range lines {
+		line := "\n- " + mdEscape(l)
+		if i >= listMax || len(body)+lb.Len()+len(line)+24 > NtfyMaxMessageBytes {
+			lb.WriteString("\n- +" + strconv.Itoa(len(lines)-i) + " more")
+			break
+		}
+		lb.WriteString(line)
+	}
+	pg := Page{Title: TruncateUTF8(title, titleMax), Body: TruncateUTF8(body+"\n"+lb.String(), NtfyMaxMessageBytes),
+		Markdown: true, Priority: prio, Tags: []string{"rotating_light", "digest"}, Click: d.b.cfg.Ntfy.DashboardURL}
+	if nFiring == 0 {
+		pg.Tags = []string{"white_check_mark", "digest"}
+	}
+	d.start(ctx, r, pg)
+}
+
+// start marks the groups in flight and publishes pg on a sender goroutine.
+func (d *dispatcher) start(ctx context.Context, r sendResult, pg Page) {
+	for _, g := range r.groups {
+		g.inflight = true
+	}
+	d.inflight++
+	timeout := d.b.cfg.Timeout
+	if r.repeat {
+		timeout = max(timeout, d.b.cfg.Ntfy.RepeatTimeout)
+	}
+	cfg := d.b.cfg.Ntfy
+	d.wg.Go(func() {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		body := pg.Body
+		if r.repeat {
+			body = "(possible repeat: ntfy did not answer the first attempt in time)\n\n" + body
+			body = TruncateUTF8(body, NtfyMaxMessageBytes)
+		}
+		req, err := http.NewRequestWithContext(actx, http.MethodPost, cfg.URL, strings.NewReader(body))
+		if err == nil {
+			req.Header = pg.Header(cfg.Token, r.repeat)
+			err = do(d.b.client, req)
+		}
+		r.err = err
+		select {
+		case d.results <- r:
+		case <-ctx.Done():
+		}
+	})
+}
+
+// handle applies one send's outcome.
+func (d *dispatcher) handle(ctx context.Context, r sendResult) {
+	d.inflight--
+	for _, g := range r.groups {
+		g.inflight = false
+	}
+	now := time.Now()
+	if r.err == nil {
+		d.n429 = 0
+		if d.authState != "" {
+			d.authState = ""
+			d.b.setNtfyAuthProblem("")
+			d.b.log.Info("ntfy accepts alertbridge's token again; delivering the held pages")
+		}
+		if r.digest {
+			d.b.m.digests.Inc()
+			d.b.m.merged.Add(float64(len(r.items)))
+		}
+		if r.repeat {
+			d.b.m.repeats.Inc()
+		}
+		byGroup := map[*groupQueue][]*pageItem{}
+		for _, it := range r.items {
+			for _, g := range r.groups {
+				if len(g.items) > 0 && containsItem(g.items, it) {
+					byGroup[g] = append(byGroup[g], it)
+				}
+			}
+		}
+		for g, its := range byGroup {
+			g.attempt, g.repeat, g.shortened = 0, false, false
+			d.settle(ctx, g, its, delivered)
+		}
+		return
+	}
+	var se *sendError
+	if !errors.As(r.err, &se) {
+		se = &sendError{err: r.err}
+	}
+	d.b.m.failures.WithLabelValues(TargetNtfy, se.class()).Inc()
+	switch {
+	case se.status == http.StatusUnauthorized || se.status == http.StatusForbidden:
+		wait := d.b.cfg.Ntfy.AuthErrorBackoff
+		d.pause = now.Add(wait)
+		d.authState = fmt.Sprintf("HTTP %d", se.status)
+		d.b.setNtfyAuthProblem(fmt.Sprintf("ntfy refuses alertbridge's token (HTTP %d); pages held", se.status))
+		d.b.m.ntfyAuthErrors.Inc()
+		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+		d.b.log.Error("NTFY REFUSES THE TOKEN: pages stay in the spool and are retried; fix --ntfy.token / NTFY_ALERT_TOKEN or the token's write access to the topic",
+			"status", se.status, "response", se.body, "retry_in", wait, "held_pages", d.loaded)
+	case !r.digest && !r.groups[0].shortened && (se.status == http.StatusRequestEntityTooLarge || strings.Contains(se.body, "40014")):
+		// Refused as too large (a smaller message-size-limit than ntfy's
+		// default): cut the page once and send it again at once.
+		g := r.groups[0]
+		g.shortened = true
+		g.items[0].page.Body = TruncateUTF8(g.items[0].page.Body, 512)
+		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+		d.b.log.Warn("ntfy refused the page as too large; sending it cut to 512 bytes", "title", g.items[0].page.Title, "err", se)
+	case se.retryable:
+		for _, g := range r.groups {
+			wait := d.b.cfg.Backoff.wait(g.attempt, se.retryAfter)
+			g.attempt++
+			g.next = now.Add(wait)
+			if se.ambiguous {
+				g.repeat = true
+			}
+		}
+		if se.status == http.StatusTooManyRequests {
+			// ntfy's limit is per client: pause the topic briefly (growing
+			// with consecutive 429s, at most --delivery.backoff-max); the
+			// refused page itself waits its Retry-After, others do not.
+			d.pause = now.Add(d.b.cfg.Backoff.wait(d.n429, 0))
+			d.n429++
+		}
+		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+		d.b.log.Warn("ntfy delivery failed; will retry", "title", r.groups[0].items[0].page.Title, "groups", len(r.groups),
+			"attempt", r.groups[0].attempt, "retry_in", r.groups[0].next.Sub(now), "err", se)
+	default:
+		for _, g := range r.groups {
+			its := g.items
+			if !r.digest {
+				its = g.items[:1]
+			}
+			for _, it := range its {
+				d.b.m.failed.WithLabelValues(TargetNtfy).Inc()
+				d.b.log.Error("notification failed permanently", "target", TargetNtfy, "title", it.page.Title, "err", se)
+			}
+			d.settle(ctx, g, its, failedPermanently)
+		}
+	}
+}
+
+func containsItem(items []*pageItem, it *pageItem) bool {
+	for _, x := range items {
+		if x == it {
+			return true
+		}
+	}
+	return false
+}
+
+type outcome int
+
+const (
+	delivered         outcome = iota
+	failedPermanently         // counted and logged by the caller
+	tooOld
+)
+
+// settle removes items (pages of g, in any order) from the spool and from
+// memory, and counts the outcome.
+func (d *dispatcher) settle(ctx context.Context, g *groupQueue, its []*pageItem, o outcome) {
+	seqs := make([]uint64, len(its))
+	for i, it := range its {
+		seqs[i] = it.seq
+	}
+	for {
+		err := d.b.spool.Done(TargetNtfy, seqs, nil)
+		if err == nil {
+			break
+		}
+		d.b.log.Error("spool update failed; retrying", "target", TargetNtfy, "err", err)
+		if sleep(ctx, time.Second) != nil {
+			return
+		}
+	}
+	now := time.Now()
+	for _, it := range its {
+		switch {
+		case it.bad:
+			d.b.m.failed.WithLabelValues(TargetNtfy).Inc()
+			d.b.log.Error("undecodable spool record dropped", "target", TargetNtfy, "seq", it.seq)
+		case o == tooOld:
+			d.b.m.dropped.WithLabelValues(TargetNtfy).Inc()
+			d.b.log.Warn("notification dropped: older than --spool.max-age", "target", TargetNtfy,
+				"title", it.page.Title, "accepted", it.page.Accepted)
+		case o == delivered:
+			d.b.m.sent.WithLabelValues(TargetNtfy).Inc()
+			d.b.m.duration.WithLabelValues(TargetNtfy).Observe(now.Sub(it.page.Accepted).Seconds())
+		}
+	}
+	keep := g.items[:0]
+	for _, x := range g.items {
+		if !containsItem(its, x) {
+			keep = append(keep, x)
+		}
+	}
+	g.items = keep
+	d.loaded -= len(its)
+	if len(g.items) == 0 && !g.inflight {
+		delete(d.groups, g.id)
+	}
+}

@@ -1,0 +1,541 @@
+// Package vaultindex keeps the number and total size of the vault files in
+// one directory current without listing it on every scrape: one full scan
+// in the background, then inotify events (create, delete, rename, write,
+// attribute change) re-check just the names they concern, and a periodic
+// full rescan corrects any drift. Readers take the latest Snapshot, which
+// costs the same whatever the number of files.
+//
+// The index keeps no file names: a vault file is known by a keyed 128-bit
+// hash of its name (names can be vault identifiers), mapped to its size.
+// Names pass through only while an event is being handled. No error or log
+// line carries a name; they name the directory, which is configuration.
+package vaultindex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
+)
+
+// key identifies a vault file by two independently seeded 64-bit hashes of
+// its name: at 10,000,000 files the chance that two names collide is about
+// 1.5e-25, so the count is exact in practice while the index holds no name
+// and no pointer for the garbage collector to scan.
+type key [2]uint64
+
+// Config says what to index and how often to check it.
+type Config struct {
+	Dir    string
+	Filter Filter
+	// Rescan is the interval between two full scans while inotify keeps the
+	// count current (they correct any drift). Default 1h.
+	Rescan time.Duration
+	// Poll is the interval between full scans when inotify is unavailable
+	// (watch or instance limit reached). Default 1m.
+	Poll time.Duration
+	// Check is how often the directory's identity is verified (removed,
+	// replaced, mounted over, its file system unmounted). Default 5s.
+	Check time.Duration
+	// Retry is the wait before looking again at a directory that failed.
+	// Default 2s.
+	Retry time.Duration
+	// OnScanStart, if set, is called in the scan's goroutine before each
+	// full scan lists the directory (tests hold it to play a cold scan of a
+	// huge directory; it must return once ctx is done).
+	OnScanStart func(ctx context.Context)
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Snapshot is the index's latest result. It is never modified once
+// published.
+type Snapshot struct {
+	// Ready is true once a full scan of the directory (as it is now) has
+	// completed; Count and Bytes are meaningless before.
+	Ready bool
+	Count int64
+	Bytes int64
+	// Err is why the directory cannot be indexed right now (missing, not a
+	// directory, unreadable, its file system unmounted). It names the
+	// directory, never an entry.
+	Err error
+	// Watching is true while inotify keeps the count current between scans.
+	Watching bool
+	// Live is true when the count reflects every change reported so far:
+	// Ready, Watching and no rescan pending after an event queue overflow.
+	// Otherwise the count is as of AsOf.
+	Live bool
+	AsOf time.Time
+	// Scans counts completed full scans; LastScanEnd and LastScanDuration
+	// describe the latest.
+	Scans            uint64
+	LastScanEnd      time.Time
+	LastScanDuration time.Duration
+	// Overflows counts inotify queue overflows (each schedules a rescan).
+	Overflows uint64
+}
+
+// Index is a background index of one vault directory. Run it with Run; read
+// it with Snapshot from any goroutine.
+type Index struct {
+	cfg   Config
+	seeds [2]maphash.Seed
+	snap  atomic.Pointer[Snapshot]
+
+	// newWatcher is fsnotify.NewWatcher; tests replace it to reach the
+	// instance limit.
+	newWatcher func() (*fsnotify.Watcher, error)
+	// beforeEvent, if set (tests), is called before each event is taken
+	// from the watcher: blocking in it lets the kernel's queue overflow.
+	beforeEvent func()
+}
+
+// New returns an index of cfg.Dir; nothing happens until Run.
+func New(cfg Config) *Index {
+	cfg.Dir = filepath.Clean(cfg.Dir)
+	if cfg.Rescan <= 0 {
+		cfg.Rescan = time.Hour
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Minute
+	}
+	if cfg.Check <= 0 {
+		cfg.Check = 5 * time.Second
+	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	x := &Index{cfg: cfg, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, newWatcher: fsnotify.NewWatcher}
+	x.snap.Store(&Snapshot{})
+	return x
+}
+
+// Snapshot returns the latest published result.
+func (x *Index) Snapshot() *Snapshot { return x.snap.Load() }
+
+func (x *Index) hash(name string) key {
+	return key{maphash.String(x.seeds[0], name), maphash.String(x.seeds[1], name)}
+}
+
+// errRestart ends a session without an error to report: the directory was
+// replaced or its watch dropped, and a new session picks it up at once.
+var errRestart = errors.New("vault data directory changed; indexing it again")
+
+// ErrUnmounted is reported when the directory was a mount point when the
+// index started and is not any more (its file system is gone): the empty
+// directory underneath is not the vault store and is not counted.
+var ErrUnmounted = errors.New("the vault data directory was a mount point and its file system is no longer mounted")
+
+// Run indexes the directory until ctx is done. A directory that cannot be
+// indexed is reported in the snapshot's Err and looked at again every
+// Retry until it can.
+func (x *Index) Run(ctx context.Context) {
+	st := &state{}
+	var lastErr string
+	for {
+		err := x.session(ctx, st)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errRestart) {
+			x.cfg.Logger.Info("vault data directory changed; scanning it again", "dir", x.cfg.Dir)
+			continue
+		}
+		if !st.failing || err.Error() != lastErr {
+			x.cfg.Logger.Error("vault index unavailable; retrying", "dir", x.cfg.Dir, "err", err, "retry", x.cfg.Retry)
+		}
+		st.failing, lastErr = true, err.Error()
+		x.snap.Store(&Snapshot{Err: err, Scans: st.scans, LastScanEnd: st.lastScanEnd,
+			LastScanDuration: st.lastScanTook, Overflows: st.overflows})
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(x.cfg.Retry):
+		}
+	}
+}
+
+// state is what survives from one session to the next.
+type state struct {
+	mountPoint    bool // the directory was a mount point at the first session
+	sawFirst      bool
+	overflows     uint64
+	scans         uint64
+	lastScanEnd   time.Time
+	lastScanTook  time.Duration
+	limitReported bool
+	failing       bool // the last session ended in an error
+}
+
+// dirID is what identifies the directory under its path.
+type dirID struct{ dev, ino uint64 }
+
+func statID(path string) (dirID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return dirID{}, &os.PathError{Op: "stat vault data directory", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return dirID{}, &os.PathError{Op: "open vault data directory", Path: path, Err: syscall.ENOTDIR}
+	}
+	return dirID{uint64(st.Dev), uint64(st.Ino)}, nil
+}
+
+// isMountPoint: the directory's device differs from its parent's.
+func isMountPoint(dir string, id dirID) bool {
+	parent, err := statID(filepath.Join(dir, ".."))
+	return err == nil && parent.dev != id.dev
+}
+
+// watchLimit reports whether err is inotify's instance or watch limit.
+func watchLimit(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.ENFILE)
+}
+
+// session indexes the directory from one full scan on, for as long as it
+// stays the same directory. It holds no descriptor of the directory between
+// two looks at it (a scan, a batch of events), so it never keeps the vault
+// file system from being unmounted.
+func (x *Index) session(ctx context.Context, st *state) error {
+	dir := x.cfg.Dir
+	id, err := statID(dir)
+	if err != nil {
+		return err
+	}
+	mp := isMountPoint(dir, id)
+	if !st.sawFirst {
+		st.sawFirst, st.mountPoint = true, mp
+	} else if st.mountPoint && !mp {
+		return fmt.Errorf("%s: %w", dir, ErrUnmounted)
+	}
+
+	// Watch before the first listing, so no change falls between the two.
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	watching := false
+	w, werr := x.newWatcher()
+	if werr == nil {
+		werr = w.Add(dir) // create, write, remove, rename, chmod (attributes)
+		if werr != nil {
+			w.Close()
+		}
+	}
+	switch {
+	case werr == nil:
+		defer w.Close()
+		events, errs, watching = w.Events, w.Errors, true
+		st.limitReported = false
+	case watchLimit(werr):
+		if !st.limitReported {
+			x.cfg.Logger.Warn("inotify limit reached: the vault count is refreshed by a full scan every poll interval instead of live; raise fs.inotify.max_user_instances / max_user_watches",
+				"dir", dir, "err", werr, "poll", x.cfg.Poll)
+			st.limitReported = true
+		}
+	default:
+		return &os.PathError{Op: "watch vault data directory", Path: dir, Err: werr}
+	}
+
+	s := &session{x: x, st: st, ctx: ctx, id: id, watching: watching, pending: map[string]struct{}{}}
+	s.startScan()
+	defer s.stopScan()
+
+	check := time.NewTicker(x.cfg.Check)
+	defer check.Stop()
+	interval := x.cfg.Rescan
+	if !watching {
+		interval = x.cfg.Poll
+	}
+	rescan := time.NewTimer(interval)
+	defer rescan.Stop()
+
+	for {
+		if x.beforeEvent != nil {
+			x.beforeEvent()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-events:
+			if !ok {
+				return errRestart
+			}
+			if err := s.event(ev, events); err != nil {
+				return err
+			}
+		case err, ok := <-errs:
+			if !ok {
+				return errRestart
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				st.overflows++
+				x.cfg.Logger.Warn("inotify event queue overflowed; rescanning the vault data directory", "dir", dir)
+				s.overflowed()
+				continue
+			}
+			return &os.PathError{Op: "watch vault data directory", Path: dir, Err: err}
+		case res := <-s.scanDone:
+			if err := s.finishScan(res); err != nil {
+				return err
+			}
+		case <-rescan.C:
+			rescan.Reset(interval)
+			s.wantScan()
+		case <-check.C:
+			now, err := statID(dir)
+			if err != nil {
+				return err
+			}
+			if now != id || (watching && len(w.WatchList()) == 0) {
+				return errRestart // replaced, mounted over, or the watch was dropped (unmount)
+			}
+		}
+	}
+}
+
+// session is the state of one watched lifetime of the directory, owned by
+// the session goroutine.
+type session struct {
+	x        *Index
+	st       *state
+	ctx      context.Context
+	id       dirID
+	watching bool
+
+	ready bool
+	files map[key]int64
+	bytes int64
+	asOf  time.Time // start of the scan the count comes from
+
+	// A scan in flight: its result arrives on scanDone; events meanwhile
+	// are recorded in pending and re-checked once it is in.
+	scanDone   chan scanResult
+	scanCancel context.CancelFunc
+	scanStart  time.Time
+	scanGen    uint64
+	pending    map[string]struct{}
+	again      bool // another scan is wanted once this one is done
+
+	// lossGen counts event losses (overflows, too many pending names); the
+	// count is stale until a scan that started after the latest loss is in.
+	lossGen    uint64
+	doneGen    uint64 // the loss generation the current count accounts for
+	staleSince time.Time
+}
+
+// maxPending bounds the names remembered while a scan runs; past it they
+// are dropped and another scan follows.
+const maxPending = 1 << 16
+
+// openDir opens the session's directory and checks that it still is the
+// one the session watches.
+func (s *session) openDir() (int, error) {
+	fd, err := unix.Open(s.x.cfg.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open vault data directory", Path: s.x.cfg.Dir, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || (dirID{uint64(st.Dev), uint64(st.Ino)}) != s.id {
+		unix.Close(fd)
+		return -1, errRestart
+	}
+	return fd, nil
+}
+
+func (s *session) wantScan() {
+	if s.scanDone != nil {
+		s.again = true
+		return
+	}
+	s.startScan()
+}
+
+func (s *session) startScan() {
+	sctx, cancel := context.WithCancel(s.ctx)
+	done := make(chan scanResult, 1)
+	s.scanDone, s.scanCancel, s.scanStart, s.scanGen = done, cancel, s.x.cfg.Now(), s.lossGen
+	openDir, dir, match, hash := s.openDir, s.x.cfg.Dir, s.x.cfg.Filter.Match, s.x.hash
+	onStart := s.x.cfg.OnScanStart
+	go func() {
+		if onStart != nil {
+			onStart(sctx)
+		}
+		fd, err := openDir()
+		if err != nil {
+			done <- scanResult{err: err}
+			return
+		}
+		defer unix.Close(fd)
+		done <- scanDir(sctx, fd, dir, match, hash)
+	}()
+}
+
+func (s *session) stopScan() {
+	if s.scanCancel != nil {
+		s.scanCancel()
+		<-s.scanDone
+	}
+}
+
+// lost records that changes may have gone unseen: the count is stale until
+// a scan started after now is in.
+func (s *session) lost() {
+	if !s.stale() {
+		s.staleSince = s.x.cfg.Now()
+	}
+	s.lossGen++
+	s.wantScan()
+}
+
+func (s *session) stale() bool { return s.lossGen != s.doneGen }
+
+func (s *session) overflowed() {
+	s.lost()
+	s.publish()
+}
+
+func (s *session) finishScan(res scanResult) error {
+	s.scanCancel()
+	s.scanDone, s.scanCancel = nil, nil
+	if res.err != nil {
+		return res.err
+	}
+	end := s.x.cfg.Now()
+	s.files, s.bytes, s.ready, s.asOf = res.files, res.bytes, true, s.scanStart
+	s.st.scans++
+	s.st.lastScanEnd, s.st.lastScanTook = end, end.Sub(s.scanStart)
+	s.doneGen = s.scanGen
+	if err := s.recheck(s.pending); err != nil {
+		return err
+	}
+	clear(s.pending)
+	if s.st.scans == 1 || s.st.failing {
+		s.x.cfg.Logger.Info("vault data directory scanned", "dir", s.x.cfg.Dir, "vaults", len(s.files), "duration", s.st.lastScanTook)
+	}
+	s.st.failing = false
+	s.publish()
+	if s.again {
+		s.again = false
+		s.startScan()
+	}
+	return nil
+}
+
+// event handles ev and whatever else is queued right behind it, then
+// publishes once: a burst of writes to one file costs one lstat.
+func (s *session) event(ev fsnotify.Event, events <-chan fsnotify.Event) error {
+	dir := s.x.cfg.Dir
+	batch := map[string]struct{}{}
+	for {
+		if ev.Name == dir {
+			if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+				return fmt.Errorf("vault data directory %s was removed or renamed: %w", dir, os.ErrNotExist)
+			}
+		} else if name, ok := strings.CutPrefix(ev.Name, dir+"/"); ok && s.x.cfg.Filter.Match(name) {
+			batch[name] = struct{}{}
+		}
+		if len(batch) >= 1024 {
+			break
+		}
+		var ok bool
+		select {
+		case ev, ok = <-events:
+			if !ok {
+				return errRestart
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if s.scanDone != nil {
+		if len(s.pending)+len(batch) > maxPending {
+			clear(s.pending) // too many to remember: the next scan sees them
+			s.lost()
+		} else {
+			for name := range batch {
+				s.pending[name] = struct{}{}
+			}
+		}
+	}
+	if s.ready {
+		if err := s.recheck(batch); err != nil {
+			return err
+		}
+		s.publish()
+	}
+	return nil
+}
+
+// recheck looks at each name now and makes the index agree: whatever
+// happened to it (created, written, renamed away or onto, removed), lstat
+// says what it is at this moment, and a later event says if that changes.
+func (s *session) recheck(names map[string]struct{}) error {
+	if len(names) == 0 || s.files == nil {
+		return nil
+	}
+	fd, err := s.openDir()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	for name := range names {
+		size, regular, err := lstatRegular(fd, name, &st)
+		if err != nil {
+			return &os.PathError{Op: "lstat an entry of vault data directory", Path: s.x.cfg.Dir, Err: err}
+		}
+		k := s.x.hash(name)
+		old, had := s.files[k]
+		switch {
+		case regular:
+			s.files[k] = size
+			s.bytes += size - old
+		case had:
+			delete(s.files, k)
+			s.bytes -= old
+		}
+	}
+	return nil
+}
+
+func (s *session) publish() {
+	snap := &Snapshot{
+		Ready:            s.ready,
+		Watching:         s.watching,
+		Scans:            s.st.scans,
+		LastScanEnd:      s.st.lastScanEnd,
+		LastScanDuration: s.st.lastScanTook,
+		Overflows:        s.st.overflows,
+	}
+	if s.ready {
+		snap.Count, snap.Bytes = int64(len(s.files)), s.bytes
+		snap.Live = s.watching && !s.stale()
+		switch {
+		case s.stale():
+			snap.AsOf = s.staleSince
+		case !s.watching:
+			snap.AsOf = s.asOf
+		}
+	}
+	s.x.snap.Store(snap)
+}

@@ -1,0 +1,515 @@
+package vaultindex
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"pgregory.net/rapid"
+)
+
+// syncBuffer is a log sink safe for the index's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func mustFilter(t testing.TB, pattern string) Filter {
+	t.Helper()
+	f, err := NewFilter(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// start runs an index of dir until the test ends and returns it with its log.
+func start(t testing.TB, cfg Config, hook func(*Index)) (*Index, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	if cfg.Filter.pattern == "" {
+		cfg.Filter = mustFilter(t, "*")
+	}
+	if cfg.Check == 0 {
+		cfg.Check = 20 * time.Millisecond
+	}
+	if cfg.Retry == 0 {
+		cfg.Retry = 20 * time.Millisecond
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	x := New(cfg)
+	if hook != nil {
+		hook(x)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { x.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return x, logs
+}
+
+// waitFor polls the published snapshot until cond holds: the signal is the
+// index's own result, and a wrong index never satisfies it (the deadline
+// only bounds how long a failing test takes).
+func waitFor(t testing.TB, x *Index, what string, cond func(*Snapshot) bool) *Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := x.Snapshot()
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: last snapshot %+v", what, *s)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func writeFile(t testing.TB, path string, size int) {
+	t.Helper()
+	if err := os.WriteFile(path, bytes.Repeat([]byte{'x'}, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ready(count, size int64) func(*Snapshot) bool {
+	return func(s *Snapshot) bool { return s.Ready && s.Err == nil && s.Count == count && s.Bytes == size }
+}
+
+func TestFilter(t *testing.T) {
+	t.Parallel()
+	f := mustFilter(t, "*.db")
+	for name, want := range map[string]bool{
+		"a.db": true, "x": false, ".a.db": false, "a.db-wal": false, "a.db-journal": false,
+		"a.db-shm": false, "a.tmp": false, "": false, ".": false, "..": false, "sub/a.db": false,
+	} {
+		if got := f.Match(name); got != want {
+			t.Errorf("Match(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for _, bad := range []string{"", "[a-", "sub/*.db"} {
+		if _, err := NewFilter(bad); err == nil {
+			t.Errorf("NewFilter(%q) accepted", bad)
+		}
+	}
+}
+
+// vaultFixture holds three vaults and every kind of entry that is not one.
+// The FIFO is a tripwire: opening it would block the index for ever.
+func vaultFixture(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "v7Kq2xPz9a.db"), 1000)
+	writeFile(t, filepath.Join(dir, "Lm3nB8cD1e.db"), 234)
+	writeFile(t, filepath.Join(dir, "zz-empty.vault"), 0)
+	for _, name := range []string{"v7Kq2xPz9a.db-journal", "v7Kq2xPz9a.db-wal", "v7Kq2xPz9a.db-shm", "upload.tmp", ".lock", ".v7Kq2xPz9a.db.swp"} {
+		writeFile(t, filepath.Join(dir, name), 5000)
+	}
+	for _, l := range [][2]string{{"v7Kq2xPz9a.db", "link-to-vault.db"}, {"nowhere", "dangling.db"}} {
+		if err := os.Symlink(l[0], filepath.Join(dir, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub.db"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "sub.db", "nested.db"), 7000)
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.db"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestIndexCountsOnlyVaults(t *testing.T) {
+	t.Parallel()
+	dir := vaultFixture(t)
+	for _, tc := range []struct {
+		pattern      string
+		count, bytes int64
+	}{{"*", 3, 1234}, {"*.db", 2, 1234}, {"*.vault", 1, 0}, {"nothing-*", 0, 0}} {
+		x, _ := start(t, Config{Dir: dir, Filter: mustFilter(t, tc.pattern)}, nil)
+		s := waitFor(t, x, "first scan", func(s *Snapshot) bool { return s.Ready })
+		if s.Count != tc.count || s.Bytes != tc.bytes || !s.Watching || !s.Live || s.Scans != 1 {
+			t.Errorf("pattern %q: %+v, want %d vaults, %d bytes, watching, live, 1 scan", tc.pattern, *s, tc.count, tc.bytes)
+		}
+	}
+}
+
+// The property: whatever sequence of creates, writes, deletes and renames
+// (inside the directory, in from and out to another directory, onto an
+// existing vault, between vault and companion names) and non-vault entries
+// (symlinks, directories) happens, the index ends up with exactly the count
+// and bytes of a model of the directory, from events alone (one scan).
+func TestIndexExactAfterRandomChanges(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(rt *rapid.T) {
+		root := t.TempDir()
+		dir, outside := filepath.Join(root, "vaults"), filepath.Join(root, "elsewhere")
+		for _, d := range []string{dir, outside} {
+			if err := os.Mkdir(d, 0o700); err != nil {
+				rt.Fatal(err)
+			}
+		}
+		names := []string{"a.db", "b.db", "c.db", "d.db", "e.db", "f.db", "a.db-wal", "b.tmp", ".c.db", "g"}
+		model := map[string]int{} // vault name -> size
+		isVault := func(n string) bool { return mustFilter(t, "*.db").Match(n) }
+		// Some files exist before the index starts.
+		for _, n := range rapid.SliceOfDistinct(rapid.SampledFrom(names), rapid.ID).Draw(rt, "initial") {
+			size := rapid.IntRange(0, 300).Draw(rt, "size")
+			writeFile(t, filepath.Join(dir, n), size)
+			if isVault(n) {
+				model[n] = size
+			}
+		}
+		x, logs := start(t, Config{Dir: dir, Filter: mustFilter(t, "*.db")}, nil)
+		waitFor(t, x, "first scan", func(s *Snapshot) bool { return s.Ready })
+		entries := map[string]bool{} // names present in dir as regular files
+		for _, n := range names {
+			if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+				entries[n] = true
+			}
+		}
+		ops := rapid.IntRange(1, 60).Draw(rt, "ops")
+		for range ops {
+			n := rapid.SampledFrom(names).Draw(rt, "name")
+			p := filepath.Join(dir, n)
+			switch rapid.IntRange(0, 7).Draw(rt, "op") {
+			case 0, 1: // create or overwrite
+				size := rapid.IntRange(0, 300).Draw(rt, "size")
+				writeFile(t, p, size)
+				entries[n] = true
+				if isVault(n) {
+					model[n] = size
+				}
+			case 2: // delete
+				if entries[n] {
+					os.Remove(p)
+					delete(entries, n)
+					delete(model, n)
+				}
+			case 3: // rename within the directory, maybe onto an existing file
+				to := rapid.SampledFrom(names).Draw(rt, "to")
+				if entries[n] && to != n {
+					if err := os.Rename(p, filepath.Join(dir, to)); err != nil {
+						rt.Fatal(err)
+					}
+					size, had := model[n]
+					if !had {
+						fi, _ := os.Lstat(filepath.Join(dir, to))
+						size = int(fi.Size())
+					}
+					delete(entries, n)
+					delete(model, n)
+					entries[to] = true
+					delete(model, to)
+					if isVault(to) {
+						model[to] = size
+					}
+				}
+			case 4: // move out of the directory
+				if entries[n] {
+					if err := os.Rename(p, filepath.Join(outside, n)); err != nil {
+						rt.Fatal(err)
+					}
+					delete(entries, n)
+					delete(model, n)
+				}
+			case 5: // move in from elsewhere (replacing what is there)
+				if !entries[n] || rapid.Bool().Draw(rt, "replace") {
+					size := rapid.IntRange(0, 300).Draw(rt, "size")
+					src := filepath.Join(outside, "in-"+strconv.Itoa(size))
+					writeFile(t, src, size)
+					if err := os.Rename(src, p); err != nil {
+						rt.Fatal(err)
+					}
+					entries[n] = true
+					if isVault(n) {
+						model[n] = size
+					}
+				}
+			case 6: // append (size change of an existing file)
+				if entries[n] {
+					f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+					if err != nil {
+						rt.Fatal(err)
+					}
+					k := rapid.IntRange(1, 50).Draw(rt, "grow")
+					f.Write(bytes.Repeat([]byte{'y'}, k))
+					f.Close()
+					if isVault(n) {
+						model[n] += k
+					}
+				}
+			case 7: // entries with vault names that are not vaults
+				other := "x" + strconv.Itoa(rapid.IntRange(0, 3).Draw(rt, "other")) + ".db"
+				op := filepath.Join(dir, other)
+				if _, err := os.Lstat(op); err == nil {
+					os.RemoveAll(op)
+				} else if rapid.Bool().Draw(rt, "symlink") {
+					os.Symlink("a.db", op)
+				} else {
+					os.Mkdir(op, 0o700)
+				}
+			}
+		}
+		var wantBytes int64
+		for _, s := range model {
+			wantBytes += int64(s)
+		}
+		s := waitFor(t, x, fmt.Sprintf("%d vaults, %d bytes", len(model), wantBytes), ready(int64(len(model)), wantBytes))
+		if s.Scans != 1 || s.Overflows != 0 || !s.Live {
+			rt.Fatalf("the count must come from events, not a rescan: %+v", *s)
+		}
+		if got := logs.String(); strings.Contains(got, ".db\"") || strings.Contains(got, "a.db") {
+			rt.Fatalf("a file name reached the log:\n%s", got)
+		}
+	})
+}
+
+// A cold first scan of a huge directory runs in the background: the
+// snapshot answers at once and says the count is not ready.
+func TestIndexColdScanDoesNotBlockReaders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a"), 5)
+	held, release := make(chan struct{}), make(chan struct{})
+	x, _ := start(t, Config{Dir: dir, OnScanStart: func(ctx context.Context) {
+		close(held)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}}, nil)
+	<-held // the scan is running and cannot finish
+	if s := x.Snapshot(); s.Ready || s.Err != nil || s.Scans != 0 {
+		t.Fatalf("while the first scan runs: %+v, want not ready, no error", *s)
+	}
+	close(release)
+	waitFor(t, x, "the first scan", ready(1, 5))
+}
+
+func TestIndexOverflowRescans(t *testing.T) {
+	t.Parallel()
+	queued := 16384
+	if b, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			queued = n
+		}
+	}
+	// Each file is a create and a write event; fsnotify's reader holds a
+	// 64 KiB buffer of events on top of the kernel's queue.
+	files := queued/2 + 8000
+	if files > 300_000 {
+		t.Fatalf("fs.inotify.max_queued_events = %d: overflowing it takes too many files for a test", queued)
+	}
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var gate chan struct{}
+	x, logs := start(t, Config{Dir: dir}, func(x *Index) {
+		x.beforeEvent = func() {
+			mu.Lock()
+			g := gate
+			mu.Unlock()
+			if g != nil {
+				<-g
+			}
+		}
+	})
+	waitFor(t, x, "first scan", ready(0, 0))
+	mu.Lock()
+	gate = make(chan struct{})
+	mu.Unlock()
+	for i := range files {
+		writeFile(t, filepath.Join(dir, "secretVault"+strconv.Itoa(i)), 1)
+	}
+	mu.Lock()
+	close(gate)
+	gate = nil
+	mu.Unlock()
+	s := waitFor(t, x, "the rescan after the overflow", func(s *Snapshot) bool {
+		return s.Overflows > 0 && s.Scans >= 2 && s.Live && s.Count == int64(files)
+	})
+	if s.Bytes != int64(files) {
+		t.Errorf("bytes = %d, want %d", s.Bytes, files)
+	}
+	if !strings.Contains(logs.String(), "overflowed") || strings.Contains(logs.String(), "secretVault") {
+		t.Errorf("log should report the overflow and no name:\n%s", logs.String())
+	}
+}
+
+func TestIndexDirectoryRemovedAndBack(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	dir := filepath.Join(root, "vaults")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "secretVault1"), 3)
+	x, logs := start(t, Config{Dir: dir}, nil)
+	waitFor(t, x, "first scan", ready(1, 3))
+
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	s := waitFor(t, x, "the failure", func(s *Snapshot) bool { return s.Err != nil })
+	if s.Ready || !errors.Is(s.Err, os.ErrNotExist) || !strings.Contains(s.Err.Error(), dir) {
+		t.Errorf("after removal: %+v; want not ready, an error naming the directory", *s)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "secretVault2"), 4)
+	writeFile(t, filepath.Join(dir, "secretVault3"), 4)
+	waitFor(t, x, "recovery", ready(2, 8))
+
+	// Renamed away and replaced by another directory.
+	if err := os.Rename(dir, dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, x, "the failure after a rename", func(s *Snapshot) bool { return s.Err != nil })
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, x, "recovery", ready(0, 0))
+	// Replaced between two checks without a failure in between: the
+	// identity check notices.
+	writeFile(t, filepath.Join(root, "x"), 1)
+	if got := logs.String(); strings.Contains(got, "secretVault") {
+		t.Errorf("a file name reached the log:\n%s", got)
+	}
+}
+
+// mountTmpfs mounts a tmpfs at dir; without the privilege the test cannot
+// run, which fails it in CI and skips it elsewhere.
+func mountTmpfs(t *testing.T, dir string) {
+	t.Helper()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mount tmpfs (needs CAP_SYS_ADMIN, as root in CI): %v", err)
+		}
+		t.Skipf("mount tmpfs: %v (needs root; runs in CI)", err)
+	}
+}
+
+func TestIndexMountLostAndBack(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "vaults")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mountTmpfs(t, dir)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			syscall.Unmount(dir, syscall.MNT_DETACH)
+		}
+	})
+	for i := range 3 {
+		writeFile(t, filepath.Join(dir, "v"+strconv.Itoa(i)), 10)
+	}
+	x, _ := start(t, Config{Dir: dir}, nil)
+	waitFor(t, x, "first scan", ready(3, 30))
+	// A plain (not lazy) unmount must succeed: the index holds nothing open
+	// on the vault file system between looks.
+	if err := syscall.Unmount(dir, 0); err != nil {
+		t.Fatalf("unmount of the vault file system: %v (is the index holding it busy?)", err)
+	}
+	mounted = false
+	s := waitFor(t, x, "the unmount to be reported", func(s *Snapshot) bool { return s.Err != nil })
+	if !errors.Is(s.Err, ErrUnmounted) || s.Ready {
+		t.Fatalf("after unmount: %+v, want ErrUnmounted", *s)
+	}
+	mountTmpfs(t, dir)
+	mounted = true
+	writeFile(t, filepath.Join(dir, "v"), 7)
+	waitFor(t, x, "recovery after the remount", ready(1, 7))
+}
+
+// Mounting a file system over the watched directory generates no inotify
+// event; the identity check sees it and indexes what is now at the path.
+func TestIndexMountedOver(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "vaults")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "under"), 1)
+	x, _ := start(t, Config{Dir: dir}, nil)
+	waitFor(t, x, "first scan", ready(1, 1))
+	mountTmpfs(t, dir)
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	writeFile(t, filepath.Join(dir, "over1"), 5)
+	writeFile(t, filepath.Join(dir, "over2"), 5)
+	waitFor(t, x, "the mounted file system's count", ready(2, 10))
+}
+
+// At inotify's instance limit (fs.inotify.max_user_instances; EMFILE from
+// inotify_init1) or watch limit (ENOSPC from inotify_add_watch) the index
+// falls back to full scans every Poll and says the count is not live.
+func TestIndexWatchLimitFallsBackToPolling(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []error{syscall.EMFILE, syscall.ENOSPC} {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "a"), 2)
+		x, logs := start(t, Config{Dir: dir, Poll: 30 * time.Millisecond}, func(x *Index) {
+			x.newWatcher = func() (*fsnotify.Watcher, error) { return nil, limit }
+		})
+		s := waitFor(t, x, "first scan", ready(1, 2))
+		if s.Watching || s.Live || s.AsOf.IsZero() {
+			t.Errorf("%v: %+v, want not watching, not live, AsOf set", limit, *s)
+		}
+		writeFile(t, filepath.Join(dir, "b"), 3)
+		s = waitFor(t, x, "the next poll", ready(2, 5))
+		if s.Scans < 2 {
+			t.Errorf("%v: the change was seen without a scan: %+v", limit, *s)
+		}
+		if !strings.Contains(logs.String(), "max_user_instances") {
+			t.Errorf("%v: the log does not say which limit to raise:\n%s", limit, logs.String())
+		}
+	}
+}
+
+func TestIndexPeriodicRescan(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	x, _ := start(t, Config{Dir: dir, Rescan: 20 * time.Millisecond}, nil)
+	s := waitFor(t, x, "three scans", func(s *Snapshot) bool { return s.Scans >= 3 })
+	if !s.Live || s.LastScanEnd.IsZero() {
+		t.Errorf("%+v", *s)
+	}
+}
+
+func TestIndexNotADirectory(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "vaults")
+	writeFile(t, file, 1)
+	x, _ := start(t, Config{Dir: file}, nil)
+	s := waitFor(t, x, "the failure", func(s *Snapshot) bool { return s.Err != nil })
+	if !errors.Is(s.Err, syscall.ENOTDIR) {
+		t.Errorf("err = %v, want ENOTDIR", s.Err)
+	}
+}

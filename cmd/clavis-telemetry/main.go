@@ -16,7 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,11 +27,17 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 
-	"github.com/clavitor/clavis-telemetry/internal/memtrim"
+	"github.com/clavitor/clavis-telemetry/internal/logscrub"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
 
 const program = "clavis-telemetry"
+
+// listenAddressKey is the log attribute that carries the agent's own listen
+// addresses (exporter-toolkit's "Listening on", the tarpit's listeners):
+// the only one the log scrubber leaves as it is. Never log a client's
+// address under it.
+const listenAddressKey = "address"
 
 // DefaultListenAddress is the documented default port of the exporter.
 const DefaultListenAddress = ":9745"
@@ -51,9 +58,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	tarpitConfig := tarpit.AddFlags(app)
 	tel := addTelemetryFlags(app)
-	maxProcs := app.Flag("runtime.gomaxprocs",
-		"CPUs the Go runtime may use at once (GOMAXPROCS); 0 keeps Go's default. One is plenty for a scrape every few seconds and the tarpit's single scheduler, and keeps the exporter off the vault service's cores.").
-		Default("1").Envar("GOMAXPROCS").Int()
+	webLimits, checkWebLimits := addWebLimitFlags(app)
+	maxProcs := new(gomaxprocsValue)
+	app.Flag("runtime.gomaxprocs",
+		"CPUs the Go runtime may use at once (GOMAXPROCS), 0 to 1024; 0 keeps Go's default (the host's CPUs, or the cgroup's CPU limit).").
+		Default("0").Envar("GOMAXPROCS").SetValue(maxProcs)
 	logConfig := &promslog.Config{Writer: stderr}
 	promslogflag.AddFlags(app, logConfig)
 
@@ -68,29 +77,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	logger := promslog.New(logConfig)
-	if *maxProcs > 0 {
-		runtime.GOMAXPROCS(*maxProcs)
+	// Every flag and config error exits 2 with the flag's name, before
+	// anything is logged as started or listening.
+	for _, check := range []func() error{checkWebLimits, tel.validate, tarpitConfig.Validate} {
+		if err := check(); err != nil {
+			fmt.Fprintf(stderr, "%s: error: %v\n", program, err)
+			return 2
+		}
 	}
-	if os.Getenv("GOGC") == "" {
-		// A scrape allocates ~140 kB and the heap stays small; collecting at
-		// 50% growth instead of 100% keeps ~2 MB off the POP's RSS at no
-		// measurable CPU cost (docs/benchmarks.md). GOGC overrides.
-		debug.SetGCPercent(50)
+
+	// Every line the agent logs is scrubbed of addresses (hard rule 4).
+	logger := slog.New(logscrub.NewHandler(promslog.New(logConfig).Handler(), scrubAddresses, listenAddressKey))
+	if *maxProcs > 0 {
+		runtime.GOMAXPROCS(int(*maxProcs))
 	}
 	logger.Info("starting "+program, "edition", edition, "version", version.Info(), "build_context", version.BuildContext())
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	if err := tel.validate(); err != nil {
-		fmt.Fprintf(stderr, "%s: error: %v\n", program, err)
-		return 2
-	}
-	if err := tarpitConfig.Validate(); err != nil {
-		fmt.Fprintf(stderr, "%s: error: %v\n", program, err)
-		return 2
-	}
 
 	trap, err := tarpit.New(*tarpitConfig, logger.With("component", "tarpit"))
 	if err != nil {
@@ -122,22 +126,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// the HTTP tarpit.
 	mux.Handle("/", rootHandler(landing, trap))
 
-	newServer := func() *http.Server {
-		return &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 10 * time.Second,
-			// Scrapers send a few hundred bytes of headers; scanners get no
-			// more than this buffered before the tarpit takes them.
-			MaxHeaderBytes: 8 << 10,
-			ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		}
-	}
+	web := &webServer{handler: mux, trap: trap, limits: *webLimits, logger: logger.With("component", "web")}
 
 	// Both run until ctx is done; whichever fails first stops the other.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- tel.serve(ctx, newServer, trap, logger) }()
+	go func() { serveErr <- tel.serve(ctx, web, logger) }()
 	go func() {
 		if err := trap.Run(ctx); err != nil {
 			logger.Error("tarpit failed", "err", err)
@@ -145,12 +140,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	ready.Store(true)
-	// Start-up is over: its code and tables need not count in RSS.
-	if n, err := memtrim.ReleaseExecutablePages(); err != nil {
-		logger.Debug("could not release start-up pages", "err", err)
-	} else {
-		logger.Debug("released start-up pages of the executable", "bytes", n)
-	}
 
 	code := 0
 	select {
@@ -182,3 +171,19 @@ func rootHandler(landing http.Handler, trap http.Handler) http.Handler {
 		trap.ServeHTTP(w, r)
 	})
 }
+
+// gomaxprocsValue is --runtime.gomaxprocs: its errors name the flag and the
+// environment variable it also comes from (kingpin's int says only
+// `strconv.ParseFloat: parsing "abc"`).
+type gomaxprocsValue int
+
+func (v *gomaxprocsValue) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 || n > 1024 {
+		return fmt.Errorf("--runtime.gomaxprocs (or the GOMAXPROCS environment variable) is %q: want a whole number of CPUs from 0 (Go's default) to 1024", s)
+	}
+	*v = gomaxprocsValue(n)
+	return nil
+}
+
+func (v *gomaxprocsValue) String() string { return strconv.Itoa(int(*v)) }

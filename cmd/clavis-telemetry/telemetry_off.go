@@ -31,7 +31,9 @@ func addTelemetryFlags(app *kingpin.Application) *telemetry {
 	return t
 }
 
-func (*telemetry) validate() error { return nil }
+func (t *telemetry) validate() error {
+	return checkListenAddresses("web.listen-address", t.listenAddresses)
+}
 
 func (*telemetry) mount(_ context.Context, mux *http.ServeMux, logger *slog.Logger, _ *tarpit.Tarpit) (http.Handler, error) {
 	logger.Info("telemetry is not compiled into this build (community edition); only the tarpit runs. " +
@@ -50,7 +52,7 @@ func (*telemetry) mount(_ context.Context, mux *http.ServeMux, logger *slog.Logg
 
 // serve listens on every --web.listen-address, plain HTTP, until ctx is
 // done. The mux already sends unknown paths to the tarpit.
-func (t *telemetry) serve(ctx context.Context, newServer func() *http.Server, _ http.Handler, logger *slog.Logger) error {
+func (t *telemetry) serve(ctx context.Context, ws *webServer, logger *slog.Logger) error {
 	listeners, err := listenTCP(t.listenAddresses)
 	if err != nil {
 		return err
@@ -58,7 +60,7 @@ func (t *telemetry) serve(ctx context.Context, newServer func() *http.Server, _ 
 	for _, l := range listeners {
 		logger.Info("Listening on", "address", l.Addr().String())
 	}
-	return serveAll(ctx, listeners, newServer, func(l net.Listener, srv *http.Server) error {
+	return ws.serveAll(ctx, listeners, func(l net.Listener, srv *http.Server) error {
 		return srv.Serve(l)
 	})
 }

@@ -1,0 +1,65 @@
+package logscrub
+
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// Redacted replaces an address in a scrubbed log line.
+const Redacted = "[address]"
+
+var (
+	// dotted quads anywhere, glued to letters or not, with an optional port.
+	ipv4 = regexp.MustCompile(`(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?`)
+	// candidate IPv6 forms (checked by netip): hex groups and colons, an
+	// optional embedded IPv4 tail and zone, optionally bracketed with a port.
+	ipv6 = regexp.MustCompile(`\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?:\d{1,3}\.){3}\d{1,3})?(?:%[0-9A-Za-z._-]+)?\]?(?::\d{1,5})?`)
+)
+
+// Addresses replaces every IPv4 and IPv6 address (bracketed, with a port
+// or zone, v4-mapped, glued to letters) in s with Redacted. It is the
+// community edition's scrubber: that edition must not link the privacy
+// gate (hard rule 3), and what it logs are net/http's and the tarpit's
+// errors, where addresses appear in Go's canonical forms, all covered
+// here. The telemetry editions scrub with the gate's own detector.
+func Addresses(s string) string {
+	if !strings.ContainsAny(s, ".:") {
+		return s
+	}
+	s = ipv4.ReplaceAllString(s, Redacted)
+	if strings.Count(s, ":") < 2 {
+		return s
+	}
+	return ipv6.ReplaceAllStringFunc(s, func(m string) string {
+		if isIPv6(m) {
+			return Redacted
+		}
+		return m
+	})
+}
+
+// isIPv6 reports whether a candidate match is an IPv6 address, allowing
+// brackets, a port, a zone and leftover delimiters around it.
+func isIPv6(m string) bool {
+	if ap, err := netip.ParseAddrPort(m); err == nil && ap.Addr().Is6() {
+		return true
+	}
+	core := strings.Trim(m, "[]")
+	if i := strings.LastIndex(m, "]:"); i >= 0 {
+		core = strings.TrimPrefix(m[:i], "[")
+	}
+	if a, err := netip.ParseAddr(core); err == nil && a.Is6() {
+		return true
+	}
+	// "::1:9745"-like text where the regexp took a port as a group, or a
+	// trailing colon of a message: shorten from the right until it parses.
+	for t := core; strings.Count(t, ":") >= 2; {
+		i := strings.LastIndexByte(t, ':')
+		t = t[:i]
+		if a, err := netip.ParseAddr(strings.TrimSuffix(t, ":")); err == nil && a.Is6() && strings.Count(t, ":") >= 2 {
+			return true
+		}
+	}
+	return false
+}

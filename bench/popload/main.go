@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,13 +116,26 @@ type proc struct {
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePort returns a TCP port that can be bound on every address, taken
+// below the kernel's ephemeral range (32768 up by default): endlessh binds
+// the wildcard address, and on a busy host an ephemeral port free on
+// 127.0.0.1 is often held by an outgoing connection from another 127.x
+// address, which makes its bind fail. taken avoids handing a port twice.
+func freePort(taken map[int]bool) (int, error) {
+	for range 1000 {
+		p := 20000 + rand.IntN(12000)
+		if taken[p] {
+			continue
+		}
+		l, err := net.Listen("tcp4", "0.0.0.0:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		taken[p] = true
+		return p, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free TCP port in 20000-31999")
 }
 
 func startProc(name, side, logPath, bin string, args ...string) (*proc, error) {

@@ -195,3 +195,17 @@ func TestPeerVaultCount(t *testing.T) {
 		t.Errorf("textfile %q, last %d", out, l.last.Load())
 	}
 }
+
+func TestFreePortDistinctAndBindable(t *testing.T) {
+	t.Parallel()
+	taken := map[int]bool{}
+	for range 20 {
+		p, err := freePort(taken)
+		if err != nil || p < 20000 || p >= 32000 {
+			t.Fatalf("freePort = %d, %v", p, err)
+		}
+	}
+	if len(taken) != 20 {
+		t.Errorf("%d distinct ports of 20", len(taken))
+	}
+}

@@ -57,9 +57,10 @@ func run(o options) (bool, error) {
 		return false, err
 	}
 
-	var ports [7]int
+	var ports [6]int
+	taken := map[int]bool{}
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = freePort(taken); err != nil {
 			return false, err
 		}
 	}
@@ -125,7 +126,7 @@ func run(o options) (bool, error) {
 		if attempt == 4 {
 			return false, err
 		}
-		if endP, err = freePort(); err != nil {
+		if endP, err = freePort(taken); err != nil {
 			return false, err
 		}
 	}

@@ -57,7 +57,7 @@ func BenchmarkSystemScrape(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 			req.Header.Set("Accept", v.accept)
 			b.ReportAllocs()
-			cpu0 := processCPU(b)
+			cpu0 := scrapeCPU(b)
 			for b.Loop() {
 				w := httptest.NewRecorder()
 				h.ServeHTTP(w, req)
@@ -67,7 +67,7 @@ func BenchmarkSystemScrape(b *testing.B) {
 			}
 			// Collectors run on goroutines of their own: wall time per op
 			// undercounts what a scrape costs on a multi-core host.
-			b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((scrapeCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -87,9 +87,9 @@ func scrapeHandler(b *testing.B, withSelf bool) http.Handler {
 	return promhttp.InstrumentMetricHandler(self, promhttp.HandlerFor(append(gatherers, self), opts))
 }
 
-// processCPU is the CPU time (user + system) of this process so far, all
+// scrapeCPU is the CPU time (user + system) of this process so far, all
 // threads, GC included.
-func processCPU(b *testing.B) time.Duration {
+func scrapeCPU(b *testing.B) time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)

@@ -182,24 +182,39 @@ func (d decoded) orig(sp span) span {
 // (%252E is "." encoded twice).
 const maxDecodings = 3
 
-// decodings returns s and its percent-decoded readings, one per layer.
+// decodings returns s and its percent-decoded readings, one per layer, in
+// two ways: every %XX escape decoded, and only the escapes of bytes an
+// address is written with (digits, '.', ':', brackets), and only
+// the escapes of its separators. The last two keep a '%' glued in front of
+// an encoded address from swallowing its first digits: "%10%2E0%2E0%2E1" is
+// "\x10.0.0.1" to a URL decoder, but it also reads "%10.0.0.1", and
+// "%25%2E0%2E0%2E1" reads "%25.0.0.1".
 func decodings(s string) []decoded {
 	out := []decoded{{s: s}}
-	cur := out[0]
-	for range maxDecodings {
-		next, ok := percentDecode(cur)
-		if !ok {
-			break
+	for _, only := range []func(byte) bool{nil, isAddressByte, isSeparatorByte} {
+		cur := out[0]
+		for range maxDecodings {
+			next, ok := percentDecode(cur, only)
+			if !ok {
+				break
+			}
+			out = append(out, next)
+			cur = next
 		}
-		out = append(out, next)
-		cur = next
 	}
 	return out
 }
 
-// percentDecode decodes every %XX escape of d, keeping where each byte came
-// from; ok is false when there was none.
-func percentDecode(d decoded) (decoded, bool) {
+func isSeparatorByte(c byte) bool { return c == '.' || c == ':' || c == '[' || c == ']' }
+
+func isAddressByte(c byte) bool {
+	return isDigit(c) || isSeparatorByte(c)
+}
+
+// percentDecode decodes the %XX escapes of d (those whose byte only accepts,
+// or all when only is nil), keeping where each byte came from; ok is false
+// when there was none.
+func percentDecode(d decoded, only func(byte) bool) (decoded, bool) {
 	s := d.s
 	if strings.IndexByte(s, '%') < 0 {
 		return d, false
@@ -214,8 +229,31 @@ func percentDecode(d decoded) (decoded, bool) {
 	}
 	changed := false
 	for i := 0; i < len(s); i++ {
+		if only != nil && s[i] == '%' {
+			// An escape of a separator, itself encoded any number of times
+			// (%2E, %252E, %25252E): decoded to the separator in one step.
+			j := i + 1
+			for j+4 <= len(s) && s[j:j+2] == "25" && isHexDigit(s[j+2]) && isHexDigit(s[j+3]) {
+				j += 2
+			}
+			if j > i+1 && j+2 <= len(s) && isHexDigit(s[j]) && isHexDigit(s[j+1]) {
+				if v, _ := parseHex(s[j : j+2]); only(byte(v)) && isSeparatorByte(byte(v)) {
+					a, _ := from(i)
+					_, z := from(j + 1)
+					b, start, end = append(b, byte(v)), append(start, a), append(end, z)
+					i = j + 1
+					changed = true
+					continue
+				}
+			}
+		}
 		if s[i] == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]) {
 			v, _ := parseHex(s[i+1 : i+3])
+			if only != nil && !only(byte(v)) {
+				a, z := from(i)
+				b, start, end = append(b, s[i]), append(start, a), append(end, z)
+				continue
+			}
 			a, _ := from(i)
 			_, z := from(i + 2)
 			b, start, end = append(b, byte(v)), append(start, a), append(end, z)

@@ -209,7 +209,7 @@ var requiredAlerts = []string{
 	"PopDiskWillFillIn24h", "PopDiskWillFillIn4h", "PopDiskAlmostFull", "PopInodesAlmostExhausted",
 	"PopFilesystemReadOnly", "PopFilesystemDeviceError",
 	"PopMemoryPressure", "PopHighCPU", "PopErrorBudgetBurnFast", "PopErrorBudgetBurnSlow", "PopHTTPLatencyHigh",
-	"PopNoTraffic", "PopVaultCountDropped", "PopVaultCountMissing", "PopPrivacyRedactions",
+	"PopNoTraffic", "PopVaultCountDropped", "PopVaultCountMissing", "PopVaultCountStale", "PopPrivacyRedactions",
 	"PopExporterRestarting", "PopScrapeNearTimeout",
 	"TarpitSurge", "TarpitLogDropping", "TarpitAcceptErrors", "AccessLogStalled", "AccessLogUnparsable",
 	"RegionPopsDown", "FleetPopsDown", "PopTargetsAbsent", "PopTargetMissing", "FleetShrunk",

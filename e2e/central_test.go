@@ -100,9 +100,9 @@ func centralPipeline(t *testing.T, s *stack) {
 	// test's clock: the alert went pending no earlier than the first failed
 	// scrape, and its first firing sample is at least 2 minutes after that.
 	victimSel := fmt.Sprintf(`pop=%q`, victim.name)
-	firstDown := s.promFirstSample(t, prom, `up{job="clavis-pop", `+victimSel+`} == 0`)
+	firstDown := s.promFirstSample(t, prom, `up{job="clavis-pop", `+victimSel+`}`, func(v float64) bool { return v == 0 })
 	activeAt := s.promActiveAt(t, prom, "PopDown", victim.name)
-	firstFiring := s.promFirstSample(t, prom, `ALERTS{alertname="PopDown", alertstate="firing", `+victimSel+`}`)
+	firstFiring := s.promFirstSample(t, prom, `ALERTS{alertname="PopDown", alertstate="firing", `+victimSel+`}`, nil)
 	if activeAt.Before(firstDown) {
 		t.Errorf("PopDown pending since %s, before the first failed scrape at %s", activeAt, firstDown)
 	}

@@ -693,17 +693,45 @@ func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) 
 
 func newHTTPClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }
 
-// promFirstSample returns the timestamp of the earliest sample of the
-// instant-vector expression q in the last 15 minutes, from Prometheus's own
-// records (a 1 s subquery over timestamp(), which gives each sample's own
-// time, not the evaluation's).
-func (s *stack) promFirstSample(t *testing.T, promAddr, q string) time.Time {
+// promFirstSample returns the timestamp of the earliest raw sample of the
+// series selected by sel in the last 15 minutes whose value passes keep
+// (nil: any), as Prometheus recorded it (a range-vector query returns the
+// stored samples with their own timestamps).
+func (s *stack) promFirstSample(t *testing.T, promAddr, sel string, keep func(float64) bool) time.Time {
 	t.Helper()
-	v, ok, err := s.promValue(promAddr, "min(min_over_time(timestamp("+q+")[15m:1s]))")
-	if err != nil || !ok {
-		t.Fatalf("first sample of %s: ok=%v err=%v", q, ok, err)
+	_, raw, err := s.promQuery(promAddr, sel+"[15m]")
+	if err != nil {
+		t.Fatalf("samples of %s: %v", sel, err)
 	}
-	return time.UnixMilli(int64(v*1000 + 0.5))
+	var r struct {
+		Data struct {
+			Result []struct {
+				Values [][2]any `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		t.Fatal(err)
+	}
+	var first time.Time
+	for _, series := range r.Data.Result {
+		for _, v := range series.Values {
+			ts, _ := v[0].(float64)
+			str, _ := v[1].(string)
+			var val float64
+			if _, err := fmt.Sscan(str, &val); err != nil || (keep != nil && !keep(val)) {
+				continue
+			}
+			at := time.UnixMilli(int64(ts*1000 + 0.5))
+			if first.IsZero() || at.Before(first) {
+				first = at
+			}
+		}
+	}
+	if first.IsZero() {
+		t.Fatalf("no matching sample of %s in the last 15 minutes: %s", sel, raw)
+	}
+	return first
 }
 
 // promActiveAt returns when Prometheus's alert alertname for pop went

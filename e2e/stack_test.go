@@ -105,8 +105,15 @@ func TestMakeStack(t *testing.T) {
 	eventually(t, 3*time.Minute, 200*time.Millisecond, "stack ready", func() (bool, string) {
 		return strings.Contains(out.String(), "stack: ready"), "no 'stack: ready' yet"
 	})
+	// The banner stack.sh prints (the fakes print their own start-up lines
+	// into the same terminal before it).
 	banner := out.String()
 	banner = banner[:strings.Index(banner, "stack: ready")]
+	if i := strings.Index(banner, "Clavis central stack"); i >= 0 {
+		banner = banner[i:]
+	} else {
+		t.Fatalf("no banner in stack.sh's output:\n%s", banner)
+	}
 
 	// Every URL printed opens the page it promises. The POPs' need the
 	// printed user and password, and trust in the stack's own CA.

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clavitor/clavis-telemetry/internal/accesslog"
+	"github.com/clavitor/clavis-telemetry/privacy"
 )
 
 // The accesslog collector follows the HTTP front's access logs in the
@@ -73,6 +74,11 @@ func (f *routesFlag) Set(s string) error {
 	r, err := accesslog.ParseRoute(s)
 	if err != nil {
 		return err
+	}
+	// The name is exported as the route label: one the privacy gate would
+	// drop at every scrape is refused now, with the reason.
+	if privacy.LooksLikeAddress(r.Name) || privacy.IsEmailShaped(r.Name) {
+		return fmt.Errorf("route name %q reads as an address; label values never carry one, choose another name", r.Name)
 	}
 	if len(f.routes) >= accesslog.MaxRoutes {
 		return fmt.Errorf("at most %d routes", accesslog.MaxRoutes)
@@ -176,26 +182,26 @@ func newAccesslogCollector(cfg *accesslogConfig, env Env) (*accesslogCollector, 
 	return &accesslogCollector{counter: counter, follower: follower, env: env}, nil
 }
 
-func (c *accesslogCollector) Update(ctx context.Context, ch *Batch) error {
+func (c *accesslogCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	s := c.counter.Snapshot(c.env.Now())
 	for _, r := range s.Requests {
-		ch.Send(prometheus.MustNewConstMetric(httpRequestsDesc, prometheus.CounterValue, float64(r.Count), r.Method, r.Code, r.Route))
+		ch <- prometheus.MustNewConstMetric(httpRequestsDesc, prometheus.CounterValue, float64(r.Count), r.Method, r.Code, r.Route)
 	}
 	for _, h := range s.Durations {
 		buckets := make(map[float64]uint64, len(h.Cumulative))
 		for i, ub := range h.UpperBounds {
 			buckets[ub] = h.Cumulative[i]
 		}
-		ch.Send(prometheus.MustNewConstHistogram(httpDurationDesc, h.Count, h.Sum, buckets, h.Route))
+		ch <- prometheus.MustNewConstHistogram(httpDurationDesc, h.Count, h.Sum, buckets, h.Route)
 	}
-	ch.Send(prometheus.MustNewConstMetric(httpResponseBytesDesc, prometheus.CounterValue, float64(s.ResponseBytes)))
+	ch <- prometheus.MustNewConstMetric(httpResponseBytesDesc, prometheus.CounterValue, float64(s.ResponseBytes))
 	for result, v := range s.Lines {
-		ch.Send(prometheus.MustNewConstMetric(accesslogLinesDesc, prometheus.CounterValue, float64(v), result))
+		ch <- prometheus.MustNewConstMetric(accesslogLinesDesc, prometheus.CounterValue, float64(v), result)
 	}
-	ch.Send(prometheus.MustNewConstMetric(accesslogRotationsDesc, prometheus.CounterValue, float64(c.follower.Rotations())))
-	ch.Send(prometheus.MustNewConstMetric(accesslogFollowingDesc, prometheus.GaugeValue, float64(c.follower.Following())))
-	ch.Send(prometheus.MustNewConstMetric(accesslogLastLineDesc, prometheus.GaugeValue, s.LastLineTimestamp))
-	ch.Send(prometheus.MustNewConstMetric(uniqueIPs24hDesc, prometheus.GaugeValue, float64(s.UniqueIPs24h)))
-	ch.Send(prometheus.MustNewConstMetric(uniqueIPs1hDesc, prometheus.GaugeValue, float64(s.UniqueIPs1h)))
+	ch <- prometheus.MustNewConstMetric(accesslogRotationsDesc, prometheus.CounterValue, float64(c.follower.Rotations()))
+	ch <- prometheus.MustNewConstMetric(accesslogFollowingDesc, prometheus.GaugeValue, float64(c.follower.Following()))
+	ch <- prometheus.MustNewConstMetric(accesslogLastLineDesc, prometheus.GaugeValue, s.LastLineTimestamp)
+	ch <- prometheus.MustNewConstMetric(uniqueIPs24hDesc, prometheus.GaugeValue, float64(s.UniqueIPs24h))
+	ch <- prometheus.MustNewConstMetric(uniqueIPs1hDesc, prometheus.GaugeValue, float64(s.UniqueIPs1h))
 	return nil
 }

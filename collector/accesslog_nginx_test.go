@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
+	"github.com/clavitor/clavis-telemetry/privacy"
 )
 
 // nginxConf runs nginx unprivileged-friendly in dir: pid, temp paths and
@@ -330,7 +331,7 @@ func gatherMap(t *testing.T, g prometheus.Gatherer) map[string]float64 {
 }
 
 func orderLabels(family string, labels []*dto.LabelPair) []string {
-	order := allowedFamilies[family]
+	order, _ := privacy.AllowedLabels(family)
 	var out []string
 	for _, name := range order {
 		for _, l := range labels {

@@ -12,6 +12,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/clavitor/clavis-telemetry/privacy"
 )
 
 // newTestAccesslog builds the accesslog collector from command-line args.
@@ -39,8 +41,8 @@ type directCollector struct{ c Collector }
 func (d directCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (d directCollector) Collect(ch chan<- prometheus.Metric) {
-	var b Batch
-	if err := d.c.Update(context.Background(), &b); err != nil {
+	var b batch
+	if err := updateInto(context.Background(), d.c, &b); err != nil {
 		panic(err)
 	}
 	for _, m := range b.Metrics() {
@@ -178,7 +180,7 @@ clavis_unique_ips_24h 4
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		allowed, ok := allowedFamilies[mf.GetName()]
+		allowed, ok := privacy.AllowedLabels(mf.GetName())
 		if !ok {
 			t.Errorf("%s is not on the allowlist", mf.GetName())
 		}

@@ -27,29 +27,17 @@ import (
 // Namespace prefixes every metric the POP exports.
 const Namespace = "clavis"
 
-// Collector is one named source of metrics.
+// Collector is one named source of metrics, in the shape of node_exporter's:
+// descriptors are built once, in the constructor, and every scrape sends
+// fresh const metrics.
 type Collector interface {
 	// Update sends fresh metrics to ch. It should return promptly once ctx is
 	// done: the scrape has then moved on without it. An error marks the
 	// collector failed for this scrape (clavis_scrape_collector_success 0);
-	// metrics already sent are still exported.
-	Update(ctx context.Context, ch *Batch) error
+	// metrics already sent are still exported. ch is never closed while
+	// Update runs; Update must not send to it after returning.
+	Update(ctx context.Context, ch chan<- prometheus.Metric) error
 }
-
-// Batch receives the metrics of one collector run. It is a slice, not a
-// channel, because a run's metrics are only read once the run is over:
-// a channel cost a goroutine to drain it and a hand-over per metric. A
-// Batch belongs to the one run it was made for; Send is not safe for
-// concurrent use.
-type Batch struct {
-	metrics []prometheus.Metric
-}
-
-// Send adds m to the batch.
-func (b *Batch) Send(m prometheus.Metric) { b.metrics = append(b.metrics, m) }
-
-// Metrics returns what was sent, in order.
-func (b *Batch) Metrics() []prometheus.Metric { return b.metrics }
 
 // Paths locates the host's pseudo file systems, so tests and containers can
 // point collectors at fixtures or at the host's mounts.
@@ -142,8 +130,9 @@ func NewSet(app *kingpin.Application) *Set {
 	app.Flag("path.rootfs", "Root file system mountpoint (for filesystem paths).").Default("/").StringVar(&s.paths.RootFS)
 	s.disableDefaults = app.Flag("collector.disable-defaults",
 		"Disable every collector that is on by default; enable the wanted ones with --collector.<name>.").Default("false").Bool()
-	s.timeout = app.Flag("collector.timeout",
-		"How long one collector may run during a scrape before it is reported failed and the scrape moves on.").Default("4s").Duration()
+	s.timeout = AddDurationFlag(app, "collector.timeout",
+		"How long one collector may run during a scrape before it is reported failed and the scrape moves on (10ms to 10m; at least 1s in the commercial edition).",
+		"4s", minCollectorTimeout, maxCollectorTimeout)
 	for _, name := range Names() {
 		spec := specs[name]
 		e := &flagEntry{spec: spec}
@@ -198,6 +187,12 @@ func (s *Set) CheckEnforced() error {
 		return fmt.Errorf("the commercial edition enforces telemetry: collector(s) %v cannot be disabled (drop --no-collector.* and --collector.disable-defaults)", off)
 	}
 	return nil
+}
+
+// CheckTimeout returns an error naming --collector.timeout when it is below
+// min. The commercial edition calls it with MinCommercialCollectorTimeout.
+func (s *Set) CheckTimeout(min time.Duration) error {
+	return checkDuration("collector.timeout", *s.timeout, min, maxCollectorTimeout)
 }
 
 // Build constructs the enabled collectors and returns the scraper that runs

@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"context"
 	"slices"
 	"strings"
@@ -23,7 +25,7 @@ func withSpecs(t *testing.T, ss ...Spec) {
 func testSpec(name string, def, core bool) Spec {
 	return Spec{Name: name, DefaultEnabled: def, Core: core, Setup: func(*kingpin.Application) Factory {
 		return func(Env) (Collector, error) {
-			return fakeCollector(func(context.Context, *Batch) error { return nil }), nil
+			return fakeCollector(func(context.Context, chan<- prometheus.Metric) error { return nil }), nil
 		}
 	}}
 }
@@ -87,7 +89,7 @@ func TestBuildPassesPaths(t *testing.T) {
 	withSpecs(t, Spec{Name: "p", DefaultEnabled: true, Setup: func(*kingpin.Application) Factory {
 		return func(env Env) (Collector, error) {
 			got = env.Paths
-			return fakeCollector(func(context.Context, *Batch) error { return nil }), nil
+			return fakeCollector(func(context.Context, chan<- prometheus.Metric) error { return nil }), nil
 		}
 	}})
 	s, err := parse(t, "--path.procfs=/x/proc", "--path.rootfs=/x")

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strconv"
 	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
 )
 
 func init() {
@@ -20,10 +20,11 @@ func init() {
 		Core:           true,
 		Setup: func(*kingpin.Application) Factory {
 			return func(env Env) (Collector, error) {
-				if err := checkProcDir(env.Paths.ProcFS); err != nil {
+				fs, err := openProcFS(env.Paths.ProcFS)
+				if err != nil {
 					return nil, err
 				}
-				return newCPUCollector(env.Paths.ProcFS, env.Logger), nil
+				return newCPUCollector(fs, env.Logger), nil
 			}
 		},
 	})
@@ -35,8 +36,12 @@ func init() {
 // sum over modes exceed wall-clock time.
 var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"}
 
-// cpuCollector exports /proc/stat: seconds per CPU and mode, the number of
-// online CPUs, and the boot time.
+func cpuModeSeconds(s procfs.CPUStat) [len(cpuModes)]float64 {
+	return [...]float64{s.User, s.Nice, s.System, s.Idle, s.Iowait, s.IRQ, s.SoftIRQ, s.Steal}
+}
+
+// cpuCollector exports /proc/stat (read by procfs): seconds per CPU and
+// mode, the number of online CPUs, and the boot time.
 //
 // The kernel's per-CPU counters are not strictly monotonic: iowait and idle
 // are derived from nohz accounting and can step back, and a CPU that goes
@@ -46,32 +51,22 @@ var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "s
 // every (cpu, mode) and never sends less. The memory is kept for CPUs that
 // went offline too, so they resume where they left off.
 type cpuCollector struct {
+	fs      procfs.FS
 	logger  *slog.Logger
 	seconds *prometheus.Desc
 	count   *prometheus.Desc
 	boot    *prometheus.Desc
 
-	countSeries, bootSeries *series
-
 	mu   sync.Mutex
-	stat *procFile
-	cpus []cpuTicks // reused parse buffer
-	last map[int64]*cpuSeries
+	last map[int64]*[len(cpuModes)]float64
 }
 
-// cpuSeries is the clamping memory of one CPU, and its series.
-type cpuSeries struct {
-	label  string // the cpu label value, formatted once
-	values [len(cpuModes)]float64
-	series [len(cpuModes)]*series
-}
-
-func newCPUCollector(procPath string, logger *slog.Logger) *cpuCollector {
+func newCPUCollector(fs procfs.FS, logger *slog.Logger) *cpuCollector {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &cpuCollector{
-		stat:   newProcFile(filepath.Join(procPath, "stat")),
+	return &cpuCollector{
+		fs:     fs,
 		logger: logger,
 		seconds: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "cpu", "seconds_total"),
 			"Seconds the CPUs spent in each mode (from /proc/stat; clamped so it never goes backwards; guest time is inside user and nice).",
@@ -82,63 +77,51 @@ func newCPUCollector(procPath string, logger *slog.Logger) *cpuCollector {
 			"Number of online CPUs (per-CPU lines in /proc/stat).", nil, nil),
 		boot: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "boot_time_seconds"),
 			"Time the host booted, in seconds since the Unix epoch (btime in /proc/stat).", nil, nil),
-		last: map[int64]*cpuSeries{},
+		last: map[int64]*[len(cpuModes)]float64{},
 	}
-	c.countSeries = &series{desc: c.count}
-	c.bootSeries = &series{desc: c.boot}
-	return c
 }
 
-func (c *cpuCollector) newCPU(id int64) (*cpuSeries, error) {
-	cs := &cpuSeries{label: strconv.FormatInt(id, 10)}
-	for i, mode := range cpuModes {
-		s, err := newSeries(c.seconds, cs.label, mode)
-		if err != nil {
-			return nil, err
-		}
-		cs.series[i] = s
-	}
-	return cs, nil
-}
-
-func (c *cpuCollector) Update(_ context.Context, ch *Batch) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, err := c.stat.read()
+func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	stat, err := c.fs.Stat()
 	if err != nil {
 		return fmt.Errorf("reading stat: %w", err)
 	}
-	cpus, btime, err := parseProcStat(b, c.cpus)
-	if err != nil {
-		return err
-	}
-	c.cpus = cpus
-	if len(cpus) == 0 {
+	if len(stat.CPU) == 0 {
 		return errors.New("reading stat: no per-CPU lines")
 	}
-	for _, cs := range cpus {
-		prev, ok := c.last[cs.id]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, cs := range stat.CPU {
+		prev, ok := c.last[id]
 		if !ok {
-			if prev, err = c.newCPU(cs.id); err != nil {
-				return err
-			}
-			c.last[cs.id] = prev
+			prev = new([len(cpuModes)]float64)
+			c.last[id] = prev
 		}
-		for i, ticks := range cs.ticks {
-			v := float64(ticks) / userHZ
-			if v < prev.values[i] {
+		label := strconv.FormatInt(id, 10)
+		for i, v := range cpuModeSeconds(cs) {
+			if v < prev[i] {
 				c.logger.Debug("CPU counter went backwards; keeping the last value",
-					"cpu", prev.label, "mode", cpuModes[i], "last", prev.values[i], "now", v)
-				v = prev.values[i]
+					"cpu", label, "mode", cpuModes[i], "last", prev[i], "now", v)
+				v = prev[i]
 			}
-			prev.values[i] = v
-			ch.Send(prev.series[i].counter(v))
+			prev[i] = v
+			ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, v, label, cpuModes[i])
 		}
 	}
-	ch.Send(c.countSeries.gauge(float64(len(cpus))))
-	if btime == 0 {
+	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(stat.CPU)))
+	if stat.BootTime == 0 {
 		return errors.New("reading stat: no btime line")
 	}
-	ch.Send(c.bootSeries.gauge(float64(btime)))
+	ch <- prometheus.MustNewConstMetric(c.boot, prometheus.GaugeValue, float64(stat.BootTime))
 	return nil
+}
+
+// openProcFS opens the procfs tree of --path.procfs; a path that is not a
+// directory is a start-up error naming the flag.
+func openProcFS(path string) (procfs.FS, error) {
+	fs, err := procfs.NewFS(path)
+	if err != nil {
+		return procfs.FS{}, fmt.Errorf("--path.procfs: %w", err)
+	}
+	return fs, nil
 }

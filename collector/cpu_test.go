@@ -19,7 +19,7 @@ var cpuFamilies = []string{"clavis_cpu_seconds_total", "clavis_cpus_online", "cl
 
 func TestCPUFixture(t *testing.T) {
 	t.Parallel()
-	c := newCPUCollector(fixtureProc, nil)
+	c := newCPUCollector(mustProcFS(t, fixtureProc), nil)
 	want := cpuHeader + `clavis_cpus_online 2
 ` + cpuSecondsHeader + `clavis_cpu_seconds_total{cpu="0",mode="idle"} 375.78
 clavis_cpu_seconds_total{cpu="0",mode="iowait"} 0.42
@@ -47,12 +47,12 @@ clavis_cpu_seconds_total{cpu="1",mode="user"} 106.72
 // offline, then cpu1 returning with an idle count lower than it had.
 func TestCPUNeverGoesBackwards(t *testing.T) {
 	t.Parallel()
-	c := newCPUCollector(fixtureProc, nil)
+	c := newCPUCollector(mustProcFS(t, fixtureProc), nil)
 	if _, err := collectAll(c); err != nil {
 		t.Fatal(err)
 	}
 
-	c.stat = newProcFile("testdata/proc-backwards/stat")
+	c.fs = mustProcFS(t, "testdata/proc-backwards")
 	// cpu0: user, system and idle moved on; iowait fell from 0.42 to 0.30
 	// and stays at 0.42. cpu1 is offline: no series, count 1.
 	want := cpuHeader + `clavis_cpus_online 1
@@ -68,7 +68,7 @@ clavis_cpu_seconds_total{cpu="0",mode="user"} 101.28
 `
 	compareCollector(t, "cpu", c, want, cpuFamilies...)
 
-	c.stat = newProcFile("testdata/proc-hotplug/stat")
+	c.fs = mustProcFS(t, "testdata/proc-hotplug")
 	// cpu0's iowait (0.45) passed the remembered 0.42 and is reported as is.
 	// cpu1 is back: its idle (360.00) lags the 363.42 it reported before
 	// going offline, so 363.42 is kept; user moved on to 107.

@@ -3,11 +3,11 @@ package collector
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"sync"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs/blockdevice"
 )
 
 // defaultDiskstatsExclude drops RAM disks, loop and floppy devices, and the
@@ -27,71 +27,74 @@ func init() {
 				"Regexp of block devices to leave out of diskstats (default: RAM, loop and floppy devices, and partitions of whole disks).",
 				defaultDiskstatsExclude)
 			return func(env Env) (Collector, error) {
-				if err := checkProcDir(env.Paths.ProcFS); err != nil {
+				fs, err := openBlockFS(env.Paths)
+				if err != nil {
 					return nil, err
 				}
-				return newDiskstatsCollector(env.Paths.ProcFS, deviceFilter{exclude: exclude.Regexp()}), nil
+				return newDiskstatsCollector(fs, deviceFilter{exclude: exclude.Regexp()}), nil
 			}
 		},
 	})
+}
+
+// openBlockFS opens procfs' block-device view of --path.procfs and
+// --path.sysfs.
+func openBlockFS(p Paths) (blockdevice.FS, error) {
+	if _, err := openProcFS(p.ProcFS); err != nil {
+		return blockdevice.FS{}, err
+	}
+	fs, err := blockdevice.NewFS(p.ProcFS, p.SysFS)
+	if err != nil {
+		return blockdevice.FS{}, fmt.Errorf("--path.sysfs: %w", err)
+	}
+	return fs, nil
 }
 
 // diskSectorSize is the unit of the sector columns of /proc/diskstats: always
 // 512 bytes, whatever the device's real sector size.
 const diskSectorSize = 512
 
-// diskstatsCollector exports per-device I/O counters from /proc/diskstats.
+// diskstatsCollector exports per-device I/O counters from /proc/diskstats
+// (read by procfs' blockdevice package).
 type diskstatsCollector struct {
-	readBytes, writtenBytes, reads, writes *prometheus.Desc
-	ioTime                                 *prometheus.Desc
+	fs     blockdevice.FS
+	filter deviceFilter
 
-	mu    sync.Mutex
-	file  *procFile
-	disks []diskLine // reused parse buffer
-	names *nameCache
+	readBytes, writtenBytes, reads, writes, ioTime *prometheus.Desc
 }
 
-func newDiskstatsCollector(procPath string, filter deviceFilter) *diskstatsCollector {
+func newDiskstatsCollector(fs blockdevice.FS, filter deviceFilter) *diskstatsCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "disk", name), help, []string{"device"}, nil)
 	}
-	c := &diskstatsCollector{
-		file:         newProcFile(filepath.Join(procPath, "diskstats")),
+	return &diskstatsCollector{
+		fs:           fs,
+		filter:       filter,
 		readBytes:    desc("read_bytes_total", "Bytes read from the device."),
 		writtenBytes: desc("written_bytes_total", "Bytes written to the device."),
 		reads:        desc("reads_completed_total", "Read operations completed."),
 		writes:       desc("writes_completed_total", "Write operations completed."),
 		ioTime:       desc("io_time_seconds_total", "Seconds the device had I/O in flight (utilisation when rated)."),
 	}
-	c.names = newNameCache(filter, c.readBytes, c.writtenBytes, c.reads, c.writes, c.ioTime)
-	return c
 }
 
-func (c *diskstatsCollector) Update(_ context.Context, ch *Batch) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, err := c.file.read()
+func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	disks, err := c.fs.ProcDiskstats()
 	if err != nil {
 		return fmt.Errorf("reading diskstats: %w", err)
 	}
-	disks, err := parseDiskstats(b, c.disks)
-	if err != nil {
-		return err
-	}
-	c.disks = disks
 	for _, d := range disks {
-		// Names that are not UTF-8 are dropped by the cache: the kernel
-		// never writes one, so it only comes from a broken file.
-		e := c.names.lookup(d.name)
-		if e.ignored {
+		// The kernel never writes a name that is not UTF-8; it only comes
+		// from a broken file, and cannot be a label value.
+		if !utf8.ValidString(d.DeviceName) || c.filter.ignored(d.DeviceName) {
 			continue
 		}
-		s := e.series
-		ch.Send(s[0].counter(float64(d.readSectors) * diskSectorSize))
-		ch.Send(s[1].counter(float64(d.writeSectors) * diskSectorSize))
-		ch.Send(s[2].counter(float64(d.reads)))
-		ch.Send(s[3].counter(float64(d.writes)))
-		ch.Send(s[4].counter(float64(d.ioTicks) / 1000))
+		name := d.DeviceName
+		ch <- prometheus.MustNewConstMetric(c.readBytes, prometheus.CounterValue, float64(d.ReadSectors)*diskSectorSize, name)
+		ch <- prometheus.MustNewConstMetric(c.writtenBytes, prometheus.CounterValue, float64(d.WriteSectors)*diskSectorSize, name)
+		ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(d.ReadIOs), name)
+		ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(d.WriteIOs), name)
+		ch <- prometheus.MustNewConstMetric(c.ioTime, prometheus.CounterValue, float64(d.IOsTotalTicks)/1000, name)
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ var diskFamilies = []string{
 
 func TestDiskstatsFixture(t *testing.T) {
 	t.Parallel()
-	c := newDiskstatsCollector(fixtureProc, deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})
+	c := newDiskstatsCollector(mustBlockFS(t, fixtureProc), deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})
 	// Kept: whole disks (vda, nvme0n1, sda with the 11-column format of
 	// kernels before 4.18), zram0 and dm-0. Dropped: loop*, ram0 and the
 	// partitions vda1, nvme0n1p1, sda1. Bytes are sectors times 512.

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/clavitor/clavis-telemetry/privacy"
 )
 
 const (
@@ -46,9 +48,9 @@ func init() {
 				defaultFSTypesExclude)
 			fsInclude := addRegexpFlag(app, "collector.filesystem.fs-types-include",
 				"Regexp of the only file system types to report (instead of the exclude list).", "")
-			timeout := app.Flag("collector.filesystem.stat-timeout",
-				"How long a statfs may take before its mount is reported with clavis_filesystem_device_error 1 and skipped until the call returns.").
-				Default("2s").Duration()
+			timeout := AddDurationFlag(app, "collector.filesystem.stat-timeout",
+				"How long a statfs may take before its mount is reported with clavis_filesystem_device_error 1 and skipped until the call returns (10ms to 10m).",
+				"2s", minStatTimeout, maxStatTimeout)
 			return func(env Env) (Collector, error) {
 				mounts, err := newIncludeExcludeFilter(mpInclude, mpExclude,
 					"collector.filesystem.mount-points-include", "collector.filesystem.mount-points-exclude")
@@ -60,14 +62,12 @@ func init() {
 				if err != nil {
 					return nil, err
 				}
-				if *timeout <= 0 {
-					return nil, fmt.Errorf("--collector.filesystem.stat-timeout must be positive, got %s", *timeout)
-				}
 				fs, err := procfs.NewFS(env.Paths.ProcFS)
 				if err != nil {
 					return nil, fmt.Errorf("opening procfs: %w", err)
 				}
 				return newFilesystemCollector(filesystemConfig{
+					vaultDir:    flagValue(app, "vault.data-dir"),
 					procfs:      fs,
 					procRoot:    env.Paths.ProcFS,
 					rootfs:      env.Paths.RootFS,
@@ -125,6 +125,9 @@ type filesystemConfig struct {
 	statTimeout time.Duration
 	stat        statFunc
 	logger      *slog.Logger
+	// vaultDir is --vault.data-dir: mount points inside it are not
+	// reported (their names are vault identifiers).
+	vaultDir string
 }
 
 // filesystemCollector exports size and usage of every mounted file system
@@ -184,12 +187,9 @@ type mount struct {
 	labels   []string // device, mountpoint, fstype
 	readonly float64
 	statPath string
-	// Its series, in the order size, free, avail, files, filesFree,
-	// readonly, deviceError.
-	series [7]*series
 }
 
-func (c *filesystemCollector) Update(ctx context.Context, ch *Batch) error {
+func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	mounts, err := c.mounts()
 	if err != nil {
 		return err
@@ -237,9 +237,12 @@ collect:
 		}
 	}
 
+	gauge := func(d *prometheus.Desc, v float64, labels []string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
 	for i, m := range mounts {
-		labels, s := m.labels, m.series
-		ch.Send(s[5].gauge(m.readonly))
+		labels := m.labels
+		gauge(c.readonly, m.readonly, labels)
 		r := stats[i]
 		switch {
 		case r == nil:
@@ -247,17 +250,17 @@ collect:
 				c.cfg.logger.Warn("statfs did not answer in time; skipping this mount until it does",
 					"mountpoint", labels[1], "fstype", labels[2], "timeout", c.cfg.statTimeout)
 			}
-			ch.Send(s[6].gauge(1))
+			gauge(c.deviceError, 1, labels)
 		case r.err != nil:
 			c.cfg.logger.Debug("statfs failed", "mountpoint", labels[1], "err", r.err)
-			ch.Send(s[6].gauge(1))
+			gauge(c.deviceError, 1, labels)
 		default:
-			ch.Send(s[6].gauge(0))
-			ch.Send(s[0].gauge(float64(r.st.size)))
-			ch.Send(s[1].gauge(float64(r.st.free)))
-			ch.Send(s[2].gauge(float64(r.st.avail)))
-			ch.Send(s[3].gauge(float64(r.st.files)))
-			ch.Send(s[4].gauge(float64(r.st.filesFree)))
+			gauge(c.deviceError, 0, labels)
+			gauge(c.size, float64(r.st.size), labels)
+			gauge(c.free, float64(r.st.free), labels)
+			gauge(c.avail, float64(r.st.avail), labels)
+			gauge(c.files, float64(r.st.files), labels)
+			gauge(c.filesFree, float64(r.st.filesFree), labels)
 		}
 	}
 	return nil
@@ -290,18 +293,6 @@ func (c *filesystemCollector) mounts() ([]mount, error) {
 	c.canPoll = unix.Fstatfs(int(c.tableFd), &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
 	c.table, c.tableFile = table, f
 	return table, nil
-}
-
-// makeSeries builds the series of a mount, once per mount table.
-func (c *filesystemCollector) makeSeries(m *mount) error {
-	for i, d := range [...]*prometheus.Desc{c.size, c.free, c.avail, c.files, c.filesFree, c.readonly, c.deviceError} {
-		s, err := newSeries(d, m.labels...)
-		if err != nil {
-			return err
-		}
-		m.series[i] = s
-	}
-	return nil
 }
 
 // mountTableChanged polls the open mountinfo file without waiting.
@@ -342,6 +333,9 @@ func (c *filesystemCollector) readMountTable() ([]mount, *os.File, error) {
 		if c.cfg.mountPoints.ignored(mp) || c.cfg.fsTypes.ignored(mi.FSType) {
 			continue
 		}
+		if c.inVaultDir(mp) {
+			continue
+		}
 		statPath := filepath.Join(c.cfg.rootfs, mp)
 		ro := 0.0
 		if _, ok := mi.Options["ro"]; ok {
@@ -358,10 +352,6 @@ func (c *filesystemCollector) readMountTable() ([]mount, *os.File, error) {
 			readonly: ro,
 			statPath: statPath,
 		}
-		if err := c.makeSeries(&m); err != nil {
-			c.cfg.logger.Debug("mount left out", "mountpoint", mp, "err", err)
-			continue
-		}
 		// A mount point mounted over several times shows the last mount
 		// (later lines are on top); one series per mount point also keeps
 		// the exposition free of duplicates.
@@ -373,6 +363,25 @@ func (c *filesystemCollector) readMountTable() ([]mount, *os.File, error) {
 		out = append(out, m)
 	}
 	return out, f, nil
+}
+
+// inVaultDir reports whether a mount point (as the mount table names it,
+// relative to --path.rootfs) lies inside the vault data directory, whether
+// that is given as a host path or under --path.rootfs.
+func (c *filesystemCollector) inVaultDir(mp string) bool {
+	dir := c.cfg.vaultDir
+	if dir == "" {
+		return false
+	}
+	if insideDir(mp, dir) {
+		return true
+	}
+	if root := filepath.Clean(c.cfg.rootfs); root != "/" && root != "." {
+		if rel, ok := strings.CutPrefix(filepath.Clean(dir), root+"/"); ok {
+			return insideDir(mp, "/"+rel)
+		}
+	}
+	return false
 }
 
 // unescapeMountinfo decodes the octal escapes (\040 for a space, \011, \012,
@@ -400,12 +409,31 @@ func unescapeMountinfo(s string) string {
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
-// deviceLabel keeps the mount source as the device label, except that the
-// server part of a network source ("host:/export", "[v6]:/export",
-// "mon1:6789,mon2:6789:/", "user@host:", "//host/share") is replaced by "_":
-// a label must never carry a host name or an IP address. Local sources
-// (/dev/sda1, tmpfs, pool/dataset) never contain a colon and pass unchanged.
+// deviceLabel keeps the mount source as the device label, except for what
+// names another host or a person, which a label must never carry:
+//
+//   - the server of a network source ("host:/export", "[v6]:/export",
+//     "mon1:6789,mon2:6789:/", "user@host:/path") becomes "_" ("_:/export");
+//   - the host of a URL source (davfs, rclone: "https://dav.example/x")
+//     becomes "_" ("https://_/x"), as does the server of "//host/share";
+//   - a source that is only a host or user@host ("alice@example.com",
+//     "fe80::1%eth0", "host:share") becomes "_";
+//   - any address left in what remains is replaced by "_".
+//
+// Local sources (/dev/sda1, tmpfs, pool/dataset, pool/ds@snap) pass
+// unchanged.
 func deviceLabel(source string) string {
+	return privacy.ReplaceAddresses(deviceLabelHostless(source), "_")
+}
+
+func deviceLabelHostless(source string) string {
+	if i := strings.Index(source, "://"); i > 0 && isURLScheme(source[:i]) {
+		rest := source[i+3:]
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			return source[:i] + "://_" + rest[j:]
+		}
+		return source[:i] + "://_"
+	}
 	if rest, ok := strings.CutPrefix(source, "//"); ok { // CIFS/SMB: //server/share
 		if i := strings.IndexByte(rest, '/'); i >= 0 {
 			return "//_" + rest[i:]
@@ -418,8 +446,44 @@ func deviceLabel(source string) string {
 	if i := strings.Index(source, ":/"); i >= 0 {
 		return "_" + source[i:]
 	}
-	if i := strings.LastIndexByte(source, ':'); i >= 0 {
-		return "_" + source[i:]
+	if strings.HasSuffix(source, ":") { // "user@host:": the server's root
+		return "_:"
+	}
+	if strings.IndexByte(source, ':') >= 0 {
+		return "_"
+	}
+	// user@host (sshfs and fuse sources without a path). A ZFS snapshot
+	// (pool/ds@snap) has a '/' before its '@'.
+	if i := strings.IndexByte(source, '@'); i >= 0 && strings.IndexByte(source[:i], '/') < 0 {
+		return "_"
 	}
 	return source
+}
+
+// isURLScheme reports whether s is an RFC 3986 scheme.
+func isURLScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// insideDir reports whether mount point mp lies strictly inside dir: the
+// vault data directory's own file system is reported, the per-vault mounts
+// below it (bind mounts named after vault identifiers) are not.
+func insideDir(mp, dir string) bool {
+	if dir == "" {
+		return false
+	}
+	dir = filepath.Clean(dir)
+	if dir == "/" {
+		return mp != "/"
+	}
+	return strings.HasPrefix(filepath.Clean(mp), dir+"/")
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
+
+	"github.com/clavitor/clavis-telemetry/privacy"
+	"github.com/clavitor/clavis-telemetry/privacy/privacytest"
 )
 
 // fakeStats is what the injected stat function answers for every mount but
@@ -192,8 +196,8 @@ func TestFilesystemHonoursContext(t *testing.T) {
 	c := newFilesystemCollector(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var ch Batch
-	if err := c.Update(ctx, &ch); err != nil {
+	var ch batch
+	if err := updateInto(ctx, c, &ch); err != nil {
 		t.Fatal(err)
 	}
 	errs := 0
@@ -286,6 +290,16 @@ func TestDeviceLabel(t *testing.T) {
 		"deploy@192.0.2.7:":               "_:",
 		"//fileserver/share":              "//_/share",
 		"//192.0.2.9":                     "//_",
+		"alice@example.com":               "_",
+		"sshfs#alice@example.com":         "_",
+		"https://dav.alice-home.example/remote.php/webdav": "https://_/remote.php/webdav",
+		"davs://alice@dav.example:443":                     "davs://_",
+		"fe80::1%eth0":                                     "_",
+		"[fe80::1%eth0]:/export":                           "_:/export",
+		"host:share":                                       "_",
+		"/dev/disk/by-label/10.0.0.9":                      "/dev/disk/by-label/_",
+		"pool/ds@snap":                                     "pool/ds@snap",
+		"s3fs":                                             "s3fs",
 	} {
 		if got := deviceLabel(in); got != want {
 			t.Errorf("deviceLabel(%q) = %q, want %q", in, got, want)
@@ -327,15 +341,66 @@ func FuzzUnescapeMountinfo(f *testing.F) {
 	})
 }
 
+// FuzzDeviceLabel builds mount sources around an address made from the
+// fuzzer's bytes, in every shape a network or fuse source takes (server:path,
+// [v6]:path, user@server:path, //server/share, scheme://server/path, a bare
+// server or user@server, a Ceph monitor list), and checks that no spelling of
+// the address survives in the label, nor any address at all. The fuzzer's
+// path is also used as a source on its own: whatever it is, the label holds
+// no address, and the server part of a network source is cut.
 func FuzzDeviceLabel(f *testing.F) {
-	for _, s := range []string{"/dev/sda1", "10.1.2.3:/x", "//h/s", "u@h:", "[::1]:/e", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
+	f.Add("/export/pop", []byte{10, 1, 2, 3}, uint8(0), "alice")
+	f.Add("share", []byte{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, uint8(3), "")
+	f.Add("x/10.0.0.8:/y", []byte{192, 168, 1, 1}, uint8(5), "u")
+	f.Add("//h//h", []byte{1}, uint8(2), "")
+	f.Add("u@h:", []byte{0, 0, 0, 0}, uint8(7), "deploy")
+	f.Fuzz(func(t *testing.T, path string, raw []byte, shape uint8, user string) {
+		var a netip.Addr
+		if len(raw) >= 16 {
+			a = netip.AddrFrom16([16]byte(raw[:16]))
+		} else {
+			var b [4]byte
+			copy(b[:], raw)
+			a = netip.AddrFrom4(b)
+		}
+		spellings := []string{a.String(), a.StringExpanded()}
+		if a.Is6() {
+			spellings = append(spellings, "["+a.String()+"]", a.String()+"%eth0", "["+a.StringExpanded()+"%25eth0]")
+		}
+		host := spellings[int(shape)%len(spellings)]
+		path = strings.TrimPrefix(path, "/")
+		sources := []string{
+			host + ":/" + path,
+			user + "@" + host + ":/" + path,
+			"//" + host + "/" + path,
+			"https://" + host + "/" + path,
+			"davs://" + user + "@" + host + ":443/" + path,
+			host,
+			user + "@" + host,
+			"mon1:6789," + host + ":6789:/" + path,
+			host + ":",
+		}
+		for _, src := range sources {
+			got := deviceLabel(src)
+			if privacy.ContainsAddress(got) {
+				t.Fatalf("deviceLabel(%q) = %q holds an address", src, got)
+			}
+			for _, form := range privacytest.Forms(a) {
+				if strings.Contains(got, form) {
+					t.Fatalf("deviceLabel(%q) = %q keeps %s", src, got, form)
+				}
+			}
+		}
+
+		s := "/" + path
+		if shape%2 == 1 {
+			s = path // a source that is not a path: network, fuse, pseudo
+		}
 		got := deviceLabel(s)
-		// Whatever precedes the last colon of a network source, and the
-		// server of a //server/share source, is gone.
-		if !strings.HasPrefix(s, "/") && strings.Contains(s, ":") && !strings.HasPrefix(got, "_:") {
+		if privacy.ContainsAddress(got) {
+			t.Fatalf("deviceLabel(%q) = %q holds an address", s, got)
+		}
+		if !strings.HasPrefix(s, "/") && strings.Contains(s, ":") && !strings.Contains(s, "://") && !strings.HasPrefix(got, "_") {
 			t.Fatalf("deviceLabel(%q) = %q keeps the server part", s, got)
 		}
 		if rest, ok := strings.CutPrefix(s, "//"); ok {
@@ -343,7 +408,7 @@ func FuzzDeviceLabel(f *testing.F) {
 			if _, share, found := strings.Cut(rest, "/"); found {
 				want += "/" + share
 			}
-			if got != want {
+			if got != privacy.ReplaceAddresses(want, "_") {
 				t.Fatalf("deviceLabel(%q) = %q, want %q (server cut)", s, got, want)
 			}
 		}

@@ -3,11 +3,10 @@ package collector
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
 )
 
 func init() {
@@ -16,10 +15,11 @@ func init() {
 		DefaultEnabled: true,
 		Setup: func(*kingpin.Application) Factory {
 			return func(env Env) (Collector, error) {
-				if err := checkProcDir(env.Paths.ProcFS); err != nil {
+				fs, err := openProcFS(env.Paths.ProcFS)
+				if err != nil {
 					return nil, err
 				}
-				return newLoadavgCollector(env.Paths.ProcFS), nil
+				return newLoadavgCollector(fs), nil
 			}
 		},
 	})
@@ -27,39 +27,29 @@ func init() {
 
 // loadavgCollector exports /proc/loadavg.
 type loadavgCollector struct {
-	mu     sync.Mutex
-	file   *procFile
-	series [3]*series
+	fs                   procfs.FS
+	load1, load5, load15 *prometheus.Desc
 }
 
-func newLoadavgCollector(procPath string) *loadavgCollector {
+func newLoadavgCollector(fs procfs.FS) *loadavgCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, nil, nil)
 	}
-	c := &loadavgCollector{file: newProcFile(filepath.Join(procPath, "loadavg"))}
-	for i, d := range [3]*prometheus.Desc{
-		desc("load1", "1-minute load average (runnable and uninterruptible tasks)."),
-		desc("load5", "5-minute load average."),
-		desc("load15", "15-minute load average."),
-	} {
-		c.series[i] = &series{desc: d}
+	return &loadavgCollector{
+		fs:     fs,
+		load1:  desc("load1", "1-minute load average (runnable and uninterruptible tasks)."),
+		load5:  desc("load5", "5-minute load average."),
+		load15: desc("load15", "15-minute load average."),
 	}
-	return c
 }
 
-func (c *loadavgCollector) Update(_ context.Context, ch *Batch) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, err := c.file.read()
+func (c *loadavgCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	l, err := c.fs.LoadAvg()
 	if err != nil {
 		return fmt.Errorf("reading loadavg: %w", err)
 	}
-	l, err := parseLoadavg(b)
-	if err != nil {
-		return err
-	}
-	for i, s := range c.series {
-		ch.Send(s.gauge(l[i]))
-	}
+	ch <- prometheus.MustNewConstMetric(c.load1, prometheus.GaugeValue, l.Load1)
+	ch <- prometheus.MustNewConstMetric(c.load5, prometheus.GaugeValue, l.Load5)
+	ch <- prometheus.MustNewConstMetric(c.load15, prometheus.GaugeValue, l.Load15)
 	return nil
 }

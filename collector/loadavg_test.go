@@ -4,7 +4,7 @@ import "testing"
 
 func TestLoadavgFixture(t *testing.T) {
 	t.Parallel()
-	c := newLoadavgCollector(fixtureProc)
+	c := newLoadavgCollector(mustProcFS(t, fixtureProc))
 	want := `# HELP clavis_load1 1-minute load average (runnable and uninterruptible tasks).
 # TYPE clavis_load1 gauge
 clavis_load1 2.45

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
 )
 
 func init() {
@@ -18,10 +17,11 @@ func init() {
 		Core:           true,
 		Setup: func(*kingpin.Application) Factory {
 			return func(env Env) (Collector, error) {
-				if err := checkProcDir(env.Paths.ProcFS); err != nil {
+				fs, err := openProcFS(env.Paths.ProcFS)
+				if err != nil {
 					return nil, err
 				}
-				return newMemoryCollector(env.Paths.ProcFS), nil
+				return newMemoryCollector(fs), nil
 			}
 		},
 	})
@@ -30,49 +30,50 @@ func init() {
 // memoryCollector exports the few /proc/meminfo fields an operator needs to
 // see memory pressure; node_exporter's meminfo collector exports all ~50.
 type memoryCollector struct {
-	mu     sync.Mutex
-	file   *procFile
-	series [len(memFields)]*series // in the order of memFields
+	fs                                                           procfs.FS
+	total, available, free, buffers, cached, swapTotal, swapFree *prometheus.Desc
 }
 
-func newMemoryCollector(procPath string) *memoryCollector {
+func newMemoryCollector(fs procfs.FS) *memoryCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "memory", name), help, nil, nil)
 	}
-	c := &memoryCollector{file: newProcFile(filepath.Join(procPath, "meminfo"))}
-	for i, d := range [len(memFields)]*prometheus.Desc{
-		desc("total_bytes", "Usable RAM (MemTotal in /proc/meminfo)."),
-		desc("available_bytes", "Memory available for new work without swapping, as estimated by the kernel (MemAvailable)."),
-		desc("free_bytes", "Memory not used at all (MemFree)."),
-		desc("buffers_bytes", "Memory in block-device buffers (Buffers)."),
-		desc("cached_bytes", "Memory in the page cache (Cached)."),
-		desc("swap_total_bytes", "Total swap space (SwapTotal)."),
-		desc("swap_free_bytes", "Unused swap space (SwapFree)."),
-	} {
-		c.series[i] = &series{desc: d}
+	return &memoryCollector{
+		fs:        fs,
+		total:     desc("total_bytes", "Usable RAM (MemTotal in /proc/meminfo)."),
+		available: desc("available_bytes", "Memory available for new work without swapping, as estimated by the kernel (MemAvailable)."),
+		free:      desc("free_bytes", "Memory not used at all (MemFree)."),
+		buffers:   desc("buffers_bytes", "Memory in block-device buffers (Buffers)."),
+		cached:    desc("cached_bytes", "Memory in the page cache (Cached)."),
+		swapTotal: desc("swap_total_bytes", "Total swap space (SwapTotal)."),
+		swapFree:  desc("swap_free_bytes", "Unused swap space (SwapFree)."),
 	}
-	return c
 }
 
-func (c *memoryCollector) Update(_ context.Context, ch *Batch) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, err := c.file.read()
+func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	m, err := c.fs.Meminfo()
 	if err != nil {
 		return fmt.Errorf("reading meminfo: %w", err)
 	}
-	m, err := parseMeminfo(b)
-	if err != nil {
-		return err
-	}
-	if !m.present[0] {
+	if m.MemTotalBytes == nil {
 		return errors.New("reading meminfo: no MemTotal line")
 	}
 	// A field the kernel does not provide (MemAvailable before Linux 3.14)
 	// is left out rather than reported as 0, which would read as "no memory".
-	for i, s := range c.series {
-		if m.present[i] {
-			ch.Send(s.gauge(float64(m.bytes[i])))
+	for _, f := range []struct {
+		desc  *prometheus.Desc
+		bytes *uint64
+	}{
+		{c.total, m.MemTotalBytes},
+		{c.available, m.MemAvailableBytes},
+		{c.free, m.MemFreeBytes},
+		{c.buffers, m.BuffersBytes},
+		{c.cached, m.CachedBytes},
+		{c.swapTotal, m.SwapTotalBytes},
+		{c.swapFree, m.SwapFreeBytes},
+	} {
+		if f.bytes != nil {
+			ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, float64(*f.bytes))
 		}
 	}
 	return nil

@@ -14,7 +14,7 @@ var memoryFamilies = []string{
 
 func TestMemoryFixture(t *testing.T) {
 	t.Parallel()
-	c := newMemoryCollector(fixtureProc)
+	c := newMemoryCollector(mustProcFS(t, fixtureProc))
 	// kB values of testdata/proc/meminfo times 1024.
 	want := memoryHelp + `clavis_memory_available_bytes 2.459963392e+10
 # HELP clavis_memory_buffers_bytes Memory in block-device buffers (Buffers).
@@ -44,7 +44,7 @@ clavis_memory_total_bytes 2.5276502016e+10
 // series is left out instead of reading as "0 bytes available".
 func TestMemoryOldKernel(t *testing.T) {
 	t.Parallel()
-	c := newMemoryCollector("testdata/proc-oldkernel")
+	c := newMemoryCollector(mustProcFS(t, "testdata/proc-oldkernel"))
 	want := `# HELP clavis_memory_buffers_bytes Memory in block-device buffers (Buffers).
 # TYPE clavis_memory_buffers_bytes gauge
 clavis_memory_buffers_bytes 1.048576e+07

@@ -11,7 +11,7 @@ var netFamilies = []string{
 
 func TestNetdevFixture(t *testing.T) {
 	t.Parallel()
-	c := newNetdevCollector(fixtureProc, deviceFilter{exclude: mustRegexpFlag(t, "^lo$")})
+	c := newNetdevCollector(mustProcFS(t, fixtureProc), deviceFilter{exclude: mustRegexpFlag(t, "^lo$")})
 	// lo is excluded by default; wg0 was added by hand with errors and drops.
 	want := `# HELP clavis_network_receive_bytes_total Bytes received by the interface.
 # TYPE clavis_network_receive_bytes_total counter

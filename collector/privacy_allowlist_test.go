@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
+	"github.com/clavitor/clavis-telemetry/privacy"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
 
@@ -178,15 +179,15 @@ func TestEveryCollectorFamilyIsAllowlisted(t *testing.T) {
 	for _, mf := range mfs {
 		name := mf.GetName()
 		seen[name] = true
-		allowed, ok := allowedFamilies[name]
+		allowed, ok := privacy.AllowedLabels(name)
 		if !ok {
-			t.Errorf("family %s is not in allowedFamilies (collector/allowlist.go): the gate drops it", name)
+			t.Errorf("family %s is not in allowedFamilies (privacy/allowlist.go): the gate drops it", name)
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			for _, lp := range m.GetLabel() {
-				if !labelAllowed(lp.GetName(), allowed) {
-					t.Errorf("family %s has label %q, not allowed for it in collector/allowlist.go", name, lp.GetName())
+				if !slices.Contains(allowed, lp.GetName()) {
+					t.Errorf("family %s has label %q, not allowed for it in privacy/allowlist.go", name, lp.GetName())
 				}
 			}
 		}
@@ -212,7 +213,7 @@ func TestVaultAndGateMetricsPromtoolClean(t *testing.T) {
 	t.Parallel()
 	promtool := e2eutil.RequireBinary(t, "promtool")
 	vaultDir, logPath, _ := popInputs(t)
-	gate := NewPrivacyGate(buildPOP(t, []string{"vault"}, Paths{ProcFS: "/proc", SysFS: "/sys", RootFS: "/"}, vaultDir, logPath), nil)
+	gate := privacy.NewGate(buildPOP(t, []string{"vault"}, Paths{ProcFS: "/proc", SysFS: "/sys", RootFS: "/"}, vaultDir, logPath), nil)
 	mfs, err := gate.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"pgregory.net/rapid"
 
-	metricshttp "github.com/clavitor/clavis-telemetry/internal/exposition"
+	"github.com/clavitor/clavis-telemetry/privacy"
+	"github.com/clavitor/clavis-telemetry/privacy/privacytest"
 )
 
 // The privacy property: whatever the access log and the vault directory
@@ -75,7 +76,7 @@ func (l *leakySet) set(v []string) {
 	l.mu.Unlock()
 }
 
-func (l *leakySet) Update(_ context.Context, ch *Batch) error {
+func (l *leakySet) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	seen := map[string]bool{}
@@ -84,8 +85,8 @@ func (l *leakySet) Update(_ context.Context, ch *Batch) error {
 			continue // the registry refuses duplicate series
 		}
 		seen[v] = true
-		ch.Send(prometheus.MustNewConstMetric(leakyTarpitDesc, prometheus.CounterValue, 1, v))
-		ch.Send(prometheus.MustNewConstMetric(leakyFSDesc, prometheus.GaugeValue, 1, "sd"+strconv.Itoa(i), v, "ext4"))
+		ch <- prometheus.MustNewConstMetric(leakyTarpitDesc, prometheus.CounterValue, 1, v)
+		ch <- prometheus.MustNewConstMetric(leakyFSDesc, prometheus.GaugeValue, 1, "sd"+strconv.Itoa(i), v, "ext4")
 	}
 	return nil
 }
@@ -96,7 +97,7 @@ type privacyPOP struct {
 	tb        testing.TB
 	inner     *prometheus.Registry
 	handler   http.Handler
-	gate      *privacyGate
+	gate      *privacy.Gate
 	leaky     *leakySet
 	logs      *lockedBuffer
 	logPath   string
@@ -140,8 +141,8 @@ func newPrivacyPOP(tb testing.TB) *privacyPOP {
 		tb.Fatal(err)
 	}
 	// The exporter's own path: scraper (with the leaky collector among the
-	// real ones), Gatherer, privacy gate, exposition handler. inner is the
-	// same scraper seen through a registry, without the gate.
+	// real ones) in a registry, privacy gate, promhttp. inner is that
+	// registry, without the gate.
 	named := []Named{{Name: "leaky", Collector: p.leaky}}
 	for _, e := range scraper.entries {
 		named = append(named, e.Named)
@@ -149,9 +150,8 @@ func newPrivacyPOP(tb testing.TB) *privacyPOP {
 	withLeaky := NewScraper(named, scraper.timeout, logger)
 	p.inner = prometheus.NewRegistry()
 	p.inner.MustRegister(withLeaky)
-	gated := NewTransactionalPrivacyGate(NewGatherer(withLeaky), logger).(transactionalGate)
-	p.gate = gated.gate
-	p.handler = metricshttp.Handler(gated, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError})
+	p.gate = privacy.NewGate(p.inner, logger)
+	p.handler = promhttp.HandlerFor(prometheus.Gatherers{p.gate}, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError})
 	return p
 }
 
@@ -407,11 +407,24 @@ func (p *privacyPOP) checkOnce(t *rapid.T) {
 		p.lines += len(lines)
 		p.waitLines(t)
 	}
+	// A buggy collector would also export addresses embedded in longer
+	// values, spelled and encoded in every way, and e-mail addresses.
+	for i := range rapid.IntRange(0, 4).Draw(t, "embedded") {
+		text, a := privacytest.Embedded(t, "embedded"+strconv.Itoa(i))
+		leak = append(leak, text)
+		secrets = append(secrets, privacytest.Forms(a)...)
+		if len(text) >= 7 {
+			secrets = append(secrets, text)
+		}
+	}
+	for i := range rapid.IntRange(0, 2).Draw(t, "emails") {
+		email := secretID(t, "email_user"+strconv.Itoa(i)) + "@" + rapid.SampledFrom([]string{"example.com", "alice-home.example", "mail.example.org"}).Draw(t, "email_domain"+strconv.Itoa(i))
+		leak = append(leak, email)
+		secrets = append(secrets, email)
+	}
 	p.leaky.set(leak)
 
-	gate := p.gate
-	ipCount := &gate.counts[slices.Index(redactionReasons[:], ReasonIPAddress)]
-	before := ipCount.Load()
+	before := p.redactions(t)
 	bodies := p.exposition(t)
 	for format, body := range bodies {
 		for _, s := range secrets {
@@ -433,10 +446,33 @@ func (p *privacyPOP) checkOnce(t *rapid.T) {
 	if want := fmt.Sprintf("\nclavis_vaults %d\n", p.vaults); !bytes.Contains(bodies["text"], []byte(want)) {
 		t.Fatalf("text exposition lacks %q:\n%s", want, bodies["text"])
 	}
+	// Three scrapes for the formats and one to read the counter.
 	distinct := len(slices.Compact(slices.Sorted(slices.Values(leak))))
-	if got, want := ipCount.Load()-before, uint64(3*2*distinct); got < want {
-		t.Fatalf("ip_address redactions grew by %v, want at least %v", got, want)
+	if got, want := p.redactions(t)-before, float64(4*2*distinct); got < want {
+		t.Fatalf("ip_address, email_address and too_long redactions grew by %v, want at least %v", got, want)
 	}
+}
+
+// redactions gathers through the gate and sums its redaction counter over
+// the reasons a leaked value can have.
+func (p *privacyPOP) redactions(t *rapid.T) float64 {
+	mfs, err := p.gate.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "clavis_privacy_redactions_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch m.GetLabel()[0].GetValue() {
+			case privacy.ReasonIPAddress, privacy.ReasonEmailAddress, privacy.ReasonTooLong:
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 func countVaultFiles(t *rapid.T, dir string) int {

@@ -3,8 +3,8 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,9 +33,9 @@ type Named struct {
 }
 
 // Scraper runs collectors concurrently on every scrape. It is a
-// prometheus.Collector, and NewGatherer turns it into the exporter's
-// /metrics source; a collector that fails or hangs reports success 0 and
-// never fails or stalls the scrape.
+// prometheus.Collector, registered in the POP's prometheus.Registry; a
+// collector that fails or hangs reports success 0 and never fails or
+// stalls the scrape.
 type Scraper struct {
 	entries []*scrapeEntry
 	timeout time.Duration
@@ -44,29 +44,12 @@ type Scraper struct {
 
 type scrapeEntry struct {
 	Named
+	// running is set while a run of the collector is in flight, including
+	// one a scrape gave up on.
 	running atomic.Bool
-	start   sync.Once
-	// The worker goroutine lives as long as the scraper: starting a
-	// goroutine afresh on every scrape cost a tenth of a scrape's CPU
-	// (stack growth included).
-	requests chan runRequest
-	// lastCount sizes the next run's batch; only the worker touches it.
-	lastCount int
-	// The collector's own duration and success series, built once.
-	duration, success *series
-}
-
-// runRequest asks a worker for one run. done is shared by all collectors
-// of one scrape and buffered for all of them, so a worker that finishes
-// after its scrape gave up on it never blocks.
-type runRequest struct {
-	ctx   context.Context
-	index int
-	done  chan<- runResult
 }
 
 type runResult struct {
-	index    int
 	metrics  []prometheus.Metric
 	err      error
 	duration time.Duration
@@ -80,17 +63,7 @@ func NewScraper(cs []Named, timeout time.Duration, logger *slog.Logger) *Scraper
 	}
 	s := &Scraper{timeout: timeout, logger: logger}
 	for _, c := range cs {
-		e := &scrapeEntry{Named: c}
-		// Collector names come from Register (code), so the label values
-		// are valid; a failure here is a programming error.
-		var err error
-		if e.duration, err = newSeries(scrapeDurationDesc, c.Name); err != nil {
-			panic(err)
-		}
-		if e.success, err = newSeries(scrapeSuccessDesc, c.Name); err != nil {
-			panic(err)
-		}
-		s.entries = append(s.entries, e)
+		s.entries = append(s.entries, &scrapeEntry{Named: c})
 	}
 	return s
 }
@@ -108,15 +81,10 @@ func (s *Scraper) Names() []string {
 // scraper is an unchecked collector, like node_exporter's.
 func (s *Scraper) Describe(chan<- *prometheus.Desc) {}
 
-// Collect implements prometheus.Collector.
-func (s *Scraper) Collect(ch chan<- prometheus.Metric) {
-	s.collect(func(m prometheus.Metric) { ch <- m })
-}
-
-// collect runs every collector once and hands emit, collector by collector
-// in registration order, what each sent followed by its duration and
+// Collect implements prometheus.Collector: it runs every collector once and
+// sends, collector by collector, what each sent followed by its duration and
 // success.
-func (s *Scraper) collect(emit func(prometheus.Metric)) {
+func (s *Scraper) Collect(ch chan<- prometheus.Metric) {
 	for i, r := range s.scrape() {
 		e := s.entries[i]
 		seconds := r.duration.Seconds()
@@ -128,42 +96,57 @@ func (s *Scraper) collect(emit func(prometheus.Metric)) {
 		// Metrics a collector managed to send before failing are still
 		// useful: export them next to success 0.
 		for _, m := range r.metrics {
-			emit(m)
+			ch <- m
 		}
-		emit(e.duration.gauge(seconds))
-		emit(e.success.gauge(success))
+		ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, seconds, e.Name)
+		ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, success, e.Name)
 	}
 }
 
-// scrape starts every collector on its worker goroutine and waits for all
+// scrape starts every collector on a goroutine of its own and waits for all
 // of them, or for the timeout: then the scrape moves on, the late metrics
 // are discarded, and until a hung run ends its collector is skipped. The
 // collectors start together, so one deadline serves them all.
 func (s *Scraper) scrape() []runResult {
 	results := make([]runResult, len(s.entries))
-	done := make(chan runResult, len(s.entries))
+	type indexed struct {
+		i int
+		r runResult
+	}
+	// Buffered for every collector, so a run that ends after its scrape
+	// gave up on it never blocks.
+	done := make(chan indexed, len(s.entries))
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	start := time.Now()
-	pending := 0
+	pending := make([]bool, len(s.entries))
+	waiting := 0
 	for i, e := range s.entries {
 		if !e.running.CompareAndSwap(false, true) {
 			results[i].err = errStillRunning
 			continue
 		}
-		e.start.Do(e.startWorker)
-		e.requests <- runRequest{ctx: ctx, index: i, done: done} // never blocks: one run at a time, buffered
-		results[i].err = errPending
-		pending++
+		pending[i] = true
+		waiting++
+		go func() {
+			r := run(ctx, e.Collector)
+			// Clear the flag before handing over the result, so a scrape
+			// that follows right after this one never sees a finished run
+			// as running.
+			e.running.Store(false)
+			done <- indexed{i, r}
+		}()
 	}
-	for ; pending > 0; pending-- {
+	for waiting > 0 {
 		select {
-		case r := <-done:
-			results[r.index] = r
+		case d := <-done:
+			results[d.i] = d.r
+			pending[d.i] = false
+			waiting--
 		case <-ctx.Done():
 			late := time.Since(start)
 			for i := range results {
-				if results[i].err == errPending {
+				if pending[i] {
 					results[i] = runResult{err: errors.New("timed out after " + s.timeout.String()), duration: late}
 				}
 			}
@@ -173,39 +156,29 @@ func (s *Scraper) scrape() []runResult {
 	return results
 }
 
-// errPending marks, within one scrape, a collector that has not answered.
-var errPending = errors.New("pending")
-
-// startWorker starts the goroutine that runs the collector on request.
-func (e *scrapeEntry) startWorker() {
-	e.requests = make(chan runRequest, 1)
+// run calls Update once, collecting what it sends. A panic becomes an
+// error: one broken collector must not take the exporter down.
+func run(ctx context.Context, c Collector) (r runResult) {
+	ch := make(chan prometheus.Metric, 64)
+	drained := make(chan []prometheus.Metric)
 	go func() {
-		for req := range e.requests {
-			start := time.Now()
-			b := &Batch{metrics: make([]prometheus.Metric, 0, e.lastCount)}
-			err := updateSafely(req.ctx, e.Collector, b)
-			e.lastCount = len(b.metrics)
-			r := runResult{index: req.index, metrics: b.metrics, err: err, duration: time.Since(start)}
-			// Clear the flag before handing over the result, so a scrape
-			// that follows right after this one never sees a finished run
-			// as running.
-			e.running.Store(false)
-			req.done <- r
+		var ms []prometheus.Metric
+		for m := range ch {
+			ms = append(ms, m)
 		}
+		drained <- ms
 	}()
-}
-
-// updateSafely runs Update and turns a panic into an error: one broken
-// collector must not take the exporter down.
-func updateSafely(ctx context.Context, c Collector, ch *Batch) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = panicError{p}
-		}
+	start := time.Now()
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = fmt.Errorf("panic: %v", p)
+			}
+		}()
+		r.err = c.Update(ctx, ch)
 	}()
-	return c.Update(ctx, ch)
+	close(ch)
+	r.metrics = <-drained
+	r.duration = time.Since(start)
+	return r
 }
-
-type panicError struct{ v any }
-
-func (p panicError) Error() string { return "panic: " + fmtAny(p.v) }

@@ -17,15 +17,15 @@ var (
 	hungDesc = prometheus.NewDesc("clavis_test_late_value", "Sent after a hang.", nil, nil)
 )
 
-type fakeCollector func(ctx context.Context, ch *Batch) error
+type fakeCollector func(ctx context.Context, ch chan<- prometheus.Metric) error
 
-func (f fakeCollector) Update(ctx context.Context, ch *Batch) error {
+func (f fakeCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	return f(ctx, ch)
 }
 
 func emit(v float64) fakeCollector {
-	return func(_ context.Context, ch *Batch) error {
-		ch.Send(prometheus.MustNewConstMetric(testDesc, prometheus.GaugeValue, v))
+	return func(_ context.Context, ch chan<- prometheus.Metric) error {
+		ch <- prometheus.MustNewConstMetric(testDesc, prometheus.GaugeValue, v)
 		return nil
 	}
 }
@@ -51,10 +51,10 @@ func successOf(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 func TestScraperReportsSuccessAndFailure(t *testing.T) {
 	s := NewScraper([]Named{
 		{Name: "good", Collector: emit(42)},
-		{Name: "bad", Collector: fakeCollector(func(context.Context, *Batch) error {
+		{Name: "bad", Collector: fakeCollector(func(context.Context, chan<- prometheus.Metric) error {
 			return errors.New("boom")
 		})},
-		{Name: "panicky", Collector: fakeCollector(func(context.Context, *Batch) error {
+		{Name: "panicky", Collector: fakeCollector(func(context.Context, chan<- prometheus.Metric) error {
 			panic("collector bug")
 		})},
 	}, time.Second, nil)
@@ -77,8 +77,8 @@ clavis_test_value 42
 }
 
 func TestScraperKeepsMetricsSentBeforeFailure(t *testing.T) {
-	s := NewScraper([]Named{{Name: "partial", Collector: fakeCollector(func(_ context.Context, ch *Batch) error {
-		ch.Send(prometheus.MustNewConstMetric(testDesc, prometheus.GaugeValue, 7))
+	s := NewScraper([]Named{{Name: "partial", Collector: fakeCollector(func(_ context.Context, ch chan<- prometheus.Metric) error {
+		ch <- prometheus.MustNewConstMetric(testDesc, prometheus.GaugeValue, 7)
 		return errors.New("second half failed")
 	})}}, time.Second, nil)
 	reg := prometheus.NewRegistry()
@@ -96,10 +96,10 @@ func TestScraperKeepsMetricsSentBeforeFailure(t *testing.T) {
 func TestScraperTimesOutHungCollector(t *testing.T) {
 	release := make(chan struct{})
 	var starts atomic.Int32
-	hung := fakeCollector(func(ctx context.Context, ch *Batch) error {
+	hung := fakeCollector(func(ctx context.Context, ch chan<- prometheus.Metric) error {
 		starts.Add(1)
 		<-release // ignores ctx on purpose: a statfs on a dead mount does too
-		ch.Send(prometheus.MustNewConstMetric(hungDesc, prometheus.GaugeValue, 1))
+		ch <- prometheus.MustNewConstMetric(hungDesc, prometheus.GaugeValue, 1)
 		return nil
 	})
 	s := NewScraper([]Named{{Name: "hung", Collector: hung}, {Name: "good", Collector: emit(1)}}, 50*time.Millisecond, nil)
@@ -137,7 +137,7 @@ func TestScraperTimesOutHungCollector(t *testing.T) {
 
 func TestScraperCancelsContextOnTimeout(t *testing.T) {
 	sawCancel := make(chan struct{})
-	c := fakeCollector(func(ctx context.Context, _ *Batch) error {
+	c := fakeCollector(func(ctx context.Context, _ chan<- prometheus.Metric) error {
 		<-ctx.Done()
 		close(sawCancel)
 		return ctx.Err()

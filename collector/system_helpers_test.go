@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
+	"github.com/prometheus/procfs/blockdevice"
 )
 
 // fixtureProc is the /proc tree made from a real machine and edited by hand
@@ -39,9 +40,32 @@ func compareCollector(t *testing.T, name string, c Collector, want string, famil
 
 // collectAll runs Update once and returns what it sent and its error.
 func collectAll(c Collector) ([]prometheus.Metric, error) {
-	var b Batch
-	err := c.Update(context.Background(), &b)
+	var b batch
+	err := updateInto(context.Background(), c, &b)
 	return b.Metrics(), err
+}
+
+// batch holds what Update calls sent, for tests that look at a
+// collector's metrics directly.
+type batch struct{ ms []prometheus.Metric }
+
+// Metrics returns what was sent, in order.
+func (b *batch) Metrics() []prometheus.Metric { return b.ms }
+
+// updateInto runs c.Update once and appends what it sent to b.
+func updateInto(ctx context.Context, c Collector, b *batch) error {
+	ch := make(chan prometheus.Metric)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range ch {
+			b.ms = append(b.ms, m)
+		}
+	}()
+	err := c.Update(ctx, ch)
+	close(ch)
+	<-done
+	return err
 }
 
 const successHelp = `# HELP clavis_scrape_collector_success Whether a collector succeeded during this scrape (1) or failed or timed out (0).
@@ -55,4 +79,13 @@ func labelKey(m *dto.Metric) string {
 		b.WriteString(l.GetName() + "=" + l.GetValue() + ",")
 	}
 	return "{" + b.String() + "}"
+}
+
+func mustBlockFS(t testing.TB, proc string) blockdevice.FS {
+	t.Helper()
+	fs, err := blockdevice.NewFS(proc, "testdata/sys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
 }

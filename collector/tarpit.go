@@ -44,21 +44,21 @@ func newTarpitCollector(src TarpitSource) *tarpitCollector {
 	}
 }
 
-func (c *tarpitCollector) Update(_ context.Context, ch *Batch) error {
+func (c *tarpitCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	if c.src == nil {
 		return nil
 	}
 	s := c.src.Snapshot()
 	for proto, p := range s.Protocols {
-		ch.Send(prometheus.MustNewConstMetric(c.connections, prometheus.CounterValue, float64(p.Connections), proto))
-		ch.Send(prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(p.Active), proto))
-		ch.Send(prometheus.MustNewConstMetric(c.trapped, prometheus.CounterValue, p.TrappedSeconds, proto))
-		ch.Send(prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(p.BytesSent), proto))
+		ch <- prometheus.MustNewConstMetric(c.connections, prometheus.CounterValue, float64(p.Connections), proto)
+		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(p.Active), proto)
+		ch <- prometheus.MustNewConstMetric(c.trapped, prometheus.CounterValue, p.TrappedSeconds, proto)
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(p.BytesSent), proto)
 	}
 	for reason, n := range s.Rejected {
-		ch.Send(prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(n), reason))
+		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(n), reason)
 	}
-	ch.Send(prometheus.MustNewConstMetric(c.unique, prometheus.GaugeValue, float64(s.UniqueSources24h)))
-	ch.Send(prometheus.MustNewConstMetric(c.logDropped, prometheus.CounterValue, float64(s.LogDropped)))
+	ch <- prometheus.MustNewConstMetric(c.unique, prometheus.GaugeValue, float64(s.UniqueSources24h))
+	ch <- prometheus.MustNewConstMetric(c.logDropped, prometheus.CounterValue, float64(s.LogDropped))
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
+	"github.com/clavitor/clavis-telemetry/privacy"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
 
@@ -123,7 +124,7 @@ func TestTarpitSourceAddressesOnlyInScannerLog(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(AsPrometheus("tarpit", newTarpitCollector(tp)))
-	mfs, err := NewPrivacyGate(reg, nil).Gather()
+	mfs, err := privacy.NewGate(reg, nil).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestTarpitSourceAddressesOnlyInScannerLog(t *testing.T) {
 	for _, want := range []string{
 		`clavis_tarpit_connections_total{protocol="ssh"} 5`,
 		`clavis_tarpit_active_connections{protocol="ssh"} 5`,
-		"clavis_tarpit_unique_sources_24h 5",
+		fmt.Sprintf("clavis_tarpit_unique_sources_24h %d", wantUniqueSources(5)),
 		`clavis_privacy_redactions_total{reason="ip_address"} 0`,
 	} {
 		if !strings.Contains(out, want) {

@@ -3,12 +3,8 @@ package collector
 import (
 	"time"
 
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-func fmtAny(v any) string { return fmt.Sprint(v) }
 
 // AsPrometheus wraps a single collector so tests can register it on a
 // registry and use testutil.GatherAndCompare on its output alone. The

@@ -149,10 +149,10 @@ func startVaultCollector(ctx context.Context, cfg vaultindex.Config, wait time.D
 
 // Update reads the index's latest snapshot: no directory access, no
 // allocation that grows with the number of files.
-func (c *vaultCollector) Update(_ context.Context, ch *Batch) error {
+func (c *vaultCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	s := c.index.Snapshot()
 	gauge := func(d *prometheus.Desc, v float64) {
-		ch.Send(prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v))
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}
 	ok := s.Ready && s.Err == nil
 	gauge(vaultReadyDesc, b2f(ok))

@@ -101,8 +101,8 @@ func BenchmarkVaultScrape(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				var ch Batch
-				if err := c.Update(context.Background(), &ch); err != nil {
+				var ch batch
+				if err := updateInto(context.Background(), c, &ch); err != nil {
 					b.Fatal(err)
 				}
 				if n := len(ch.Metrics()); n != 7 {

@@ -3,11 +3,16 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
 )
@@ -17,12 +22,30 @@ import (
 // parser (promtool), without pulling Prometheus into go.mod; the end-to-end
 // test runs the same expressions against a live Prometheus fed by real POPs.
 
+// grafanaSchemaVersion is the dashboard JSON schema version every dashboard
+// carries: the one Grafana 12 exports (its LATEST_VERSION in
+// apps/dashboard/pkg/migration/schemaversion is 42 since the v42 migration,
+// which adds tooltip to hideFrom overrides; these dashboards have no such
+// override, so nothing is left for Grafana to migrate on load). Raise it
+// here, and in every dashboard, in one change.
+const grafanaSchemaVersion = 42
+
 type dashboard struct {
 	file          string
 	UID           string `json:"uid"`
 	Title         string `json:"title"`
 	SchemaVersion int    `json:"schemaVersion"`
-	Templating    struct {
+	Annotations   struct {
+		List []struct {
+			Name       string `json:"name"`
+			Expr       string `json:"expr"`
+			Enable     bool   `json:"enable"`
+			Datasource *struct {
+				UID string `json:"uid"`
+			} `json:"datasource"`
+		} `json:"list"`
+	} `json:"annotations"`
+	Templating struct {
 		List []struct {
 			Type  string `json:"type"`
 			Name  string `json:"name"`
@@ -44,8 +67,19 @@ type panel struct {
 	} `json:"datasource"`
 	FieldConfig struct {
 		Defaults struct {
-			Unit string `json:"unit"`
+			Unit       string          `json:"unit"`
+			Thresholds *thresholdsJSON `json:"thresholds"`
 		} `json:"defaults"`
+		Overrides []struct {
+			Matcher struct {
+				ID      string `json:"id"`
+				Options string `json:"options"`
+			} `json:"matcher"`
+			Properties []struct {
+				ID    string          `json:"id"`
+				Value json.RawMessage `json:"value"`
+			} `json:"properties"`
+		} `json:"overrides"`
 	} `json:"fieldConfig"`
 	Targets []struct {
 		RefID        string `json:"refId"`
@@ -55,6 +89,14 @@ type panel struct {
 			UID string `json:"uid"`
 		} `json:"datasource"`
 	} `json:"targets"`
+}
+
+type thresholdsJSON struct {
+	Mode  string `json:"mode"`
+	Steps []struct {
+		Color string   `json:"color"`
+		Value *float64 `json:"value"`
+	} `json:"steps"`
 }
 
 // query is one panel target, with Grafana's variables substituted.
@@ -103,8 +145,27 @@ func substitute(expr, pop, rateInterval string) string {
 		"$__range", "1h",
 		"${pop}", pop,
 		"$pop", pop,
+		// All regions: the region variable's "All" value.
+		"${region}", ".*",
+		"$region", ".*",
 	)
 	return r.Replace(expr)
+}
+
+// annotationQueries are the dashboards' Prometheus annotation queries
+// (alerts, exporter restarts), substituted like the panels'. They mark
+// events, so they are parsed and name-checked but need not return data.
+func annotationQueries(t *testing.T, pop string) []query {
+	t.Helper()
+	var qs []query
+	for _, d := range loadDashboards(t) {
+		for _, a := range d.Annotations.List {
+			if a.Expr != "" {
+				qs = append(qs, query{d.Title, "annotation " + a.Name, "", substitute(a.Expr, pop, "1m")})
+			}
+		}
+	}
+	return qs
 }
 
 func dashboardQueries(t *testing.T, pop, rateInterval string) []query {
@@ -137,8 +198,8 @@ func TestDashboardsWellFormed(t *testing.T) {
 			t.Errorf("%s: uid %q empty or used twice", d.file, d.UID)
 		}
 		uids[d.UID] = d.file
-		if d.SchemaVersion < 39 {
-			t.Errorf("%s: schemaVersion %d, want current (>= 39)", d.file, d.SchemaVersion)
+		if d.SchemaVersion != grafanaSchemaVersion {
+			t.Errorf("%s: schemaVersion %d, want %d (grafanaSchemaVersion)", d.file, d.SchemaVersion, grafanaSchemaVersion)
 		}
 		vars := map[string]string{}
 		for _, v := range d.Templating.List {
@@ -149,6 +210,10 @@ func TestDashboardsWellFormed(t *testing.T) {
 		}
 		if d.Title == "Clavis POP" && vars["pop"] != "query" {
 			t.Errorf("%s: no $pop variable", d.file)
+		}
+		// Hundreds of POPs: every dashboard narrows to a region.
+		if vars["region"] != "query" {
+			t.Errorf("%s: no $region variable", d.file)
 		}
 		for _, p := range d.allPanels() {
 			if p.Type == "row" {
@@ -203,7 +268,7 @@ func TestDashboardsWellFormed(t *testing.T) {
 func TestDashboardQueriesParse(t *testing.T) {
 	t.Parallel()
 	promtool := e2eutil.RequireBinary(t, "promtool")
-	qs := dashboardQueries(t, "fra1", "1m")
+	qs := append(dashboardQueries(t, "fra1", "1m"), annotationQueries(t, "fra1")...)
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: dashboard-queries\n    rules:\n")
 	for i, q := range qs {
@@ -221,8 +286,9 @@ func TestDashboardQueriesParse(t *testing.T) {
 }
 
 // TestDashboardMetricsExist checks that every clavis_ metric a dashboard or
-// rule names is on the POP's allowlist or is one of alertbridge's metrics,
-// so a renamed metric cannot leave a panel silently empty.
+// rule names is on the POP's allowlist or is exported by a real alertbridge,
+// so a renamed metric cannot leave a panel silently empty or a rule silently
+// false.
 func TestDashboardMetricsExist(t *testing.T) {
 	t.Parallel()
 	root := e2eutil.RepoRoot(t)
@@ -234,10 +300,16 @@ func TestDashboardMetricsExist(t *testing.T) {
 	for _, m := range regexp.MustCompile(`"(clavis_[a-z0-9_]+)"`).FindAllStringSubmatch(string(allow), -1) {
 		known[m[1]] = true
 	}
-	for _, n := range []string{"webhooks_received_total", "webhooks_rejected_total", "alerts_accepted_total", "alerts_duplicate_total",
-		"notifications_sent_total", "notifications_failed_total", "notifications_retried_total", "notifications_dropped_total",
-		"spool_depth", "spool_oldest_age_seconds", "delivery_duration_seconds", "watchdog_last_seen_timestamp_seconds", "kuma_config_errors_total"} {
-		known["clavis_alertbridge_"+n] = true
+	bridge := alertbridgeMetricNames(t)
+	for n := range bridge {
+		known[n] = true
+	}
+	// The dashboards and rules use these; a bridge that stopped exporting
+	// them would leave the alerting dashboard and the pipeline alerts blind.
+	for _, n := range []string{"spool_depth", "notifications_sent_total", "watchdog_last_seen_timestamp_seconds"} {
+		if !bridge["clavis_alertbridge_"+n] {
+			t.Errorf("alertbridge's /metrics lacks clavis_alertbridge_%s; it has %v", n, slices.Sorted(maps.Keys(bridge)))
+		}
 	}
 	// Whole identifiers, so recording rule names (level:metric:ops) are
 	// recognised as such and skipped.
@@ -258,7 +330,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 			}
 		}
 	}
-	for _, q := range dashboardQueries(t, "fra1", "1m") {
+	for _, q := range append(dashboardQueries(t, "fra1", "1m"), annotationQueries(t, "fra1")...) {
 		check(q.dashboard+"/"+q.panel, q.expr)
 	}
 	for _, g := range loadRules(t).Groups {
@@ -294,5 +366,199 @@ func TestGrafanaProvisioning(t *testing.T) {
 	readYAML(t, filepath.Join(root, "dashboards", "clavis.yml"), &dp)
 	if dp.APIVersion != 1 || len(dp.Providers) != 1 || dp.Providers[0].Type != "file" || dp.Providers[0].Options["path"] == "" {
 		t.Errorf("dashboard provisioning: %+v", dp)
+	}
+}
+
+// alertbridgeMetricNames builds and runs the real alertbridge, with both
+// targets configured (so every per-target family has its series), and
+// returns the metric family names its /metrics exposes. The targets point
+// at a closed loopback port: with no alert posted, nothing is sent.
+func alertbridgeMetricNames(t *testing.T) map[string]bool {
+	t.Helper()
+	bin := e2eutil.BuildBinary(t, "./cmd/alertbridge")
+	dir := t.TempDir()
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("dashboard-test-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := e2eutil.FreeAddr(t, "127.0.0.1")
+	nowhere := "http://" + e2eutil.FreeAddr(t, "127.0.0.1")
+	e2eutil.StartProcess(t, bin,
+		"--web.listen-address="+addr,
+		"--webhook.token-file="+token,
+		"--spool.path="+filepath.Join(dir, "spool.db"),
+		"--ntfy.url="+nowhere+"/clavis-alerts",
+		"--kuma.push-url="+nowhere+"/api/push/token",
+	)
+	client := &http.Client{Timeout: 5 * time.Second}
+	url := "http://" + addr + "/metrics"
+	e2eutil.WaitHTTP(t, client, url, http.StatusOK, 30*time.Second)
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every family has a "# TYPE name type" line in the text format.
+	names := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) `).FindAllStringSubmatch(string(body), -1) {
+		names[m[1]] = true
+	}
+	if len(names) == 0 {
+		t.Fatalf("alertbridge's /metrics has no metric family:\n%s", body)
+	}
+	return names
+}
+
+// TestDashboardsForAFleet checks what a fleet of hundreds of POPs needs
+// from the dashboards: the fleet and tarpit views filter every query by
+// region and POP, the POP table links to the POP dashboard and colours its
+// columns at thresholds, up is a state timeline per POP, the SLO has
+// availability and error-budget panels, alerts and exporter restarts are
+// annotations, and the POP view has the storage, network and collector
+// health panels.
+func TestDashboardsForAFleet(t *testing.T) {
+	t.Parallel()
+	byTitle := map[string]dashboard{}
+	for _, d := range loadDashboards(t) {
+		byTitle[d.Title] = d
+	}
+	exprs := func(d dashboard) []string {
+		var out []string
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				out = append(out, tg.Expr)
+			}
+		}
+		return out
+	}
+	has := func(d dashboard, pred func(p panel) bool) bool {
+		for _, p := range d.allPanels() {
+			if pred(p) {
+				return true
+			}
+		}
+		return false
+	}
+	names := func(p panel, re string) bool {
+		for _, tg := range p.Targets {
+			if regexp.MustCompile(re).MatchString(tg.Expr) {
+				return true
+			}
+		}
+		return false
+	}
+
+	for _, title := range []string{"Clavis fleet", "Clavis tarpit"} {
+		d := byTitle[title]
+		for _, e := range exprs(d) {
+			if !strings.Contains(e, `region=~"$region"`) || !strings.Contains(e, `pop=~"$pop"`) {
+				t.Errorf("%s: query does not filter by region and pop: %s", title, e)
+			}
+		}
+	}
+
+	fleet := byTitle["Clavis fleet"]
+	var table *panel
+	for _, p := range fleet.allPanels() {
+		if p.Type == "table" {
+			table = &p
+		}
+	}
+	if table == nil {
+		t.Fatal("fleet dashboard: no POP table")
+	}
+	var linked bool
+	thresholded := map[string]bool{}
+	for _, o := range table.FieldConfig.Overrides {
+		for _, pr := range o.Properties {
+			switch pr.ID {
+			case "links":
+				var links []struct{ URL string }
+				if err := json.Unmarshal(pr.Value, &links); err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range links {
+					linked = linked || (o.Matcher.Options == "pop" && strings.HasPrefix(l.URL, "/d/"+byTitle["Clavis POP"].UID+"/") &&
+						strings.Contains(l.URL, "var-pop=${__value.raw}"))
+				}
+			case "thresholds":
+				var th thresholdsJSON
+				if err := json.Unmarshal(pr.Value, &th); err != nil {
+					t.Fatal(err)
+				}
+				thresholded[o.Matcher.Options] = len(th.Steps) >= 2
+			}
+		}
+	}
+	if !linked {
+		t.Error("fleet table: the pop column does not link to the POP dashboard with var-pop")
+	}
+	// Every column with an alert threshold shows it: up, CPU, memory, disk,
+	// 5xx ratio, scrape success. Counts (vaults, requests, IPs) have none.
+	for _, o := range table.FieldConfig.Overrides {
+		var display, unit string
+		for _, pr := range o.Properties {
+			switch pr.ID {
+			case "displayName":
+				_ = json.Unmarshal(pr.Value, &display)
+			case "unit":
+				_ = json.Unmarshal(pr.Value, &unit)
+			}
+		}
+		if (unit == "percentunit" || display == "Up") && !thresholded[o.Matcher.Options] {
+			t.Errorf("fleet table: column %q (%s) has no thresholds", display, o.Matcher.Options)
+		}
+	}
+	if !has(fleet, func(p panel) bool { return p.Type == "state-timeline" && names(p, `\bup\{job="clavis-pop"`) }) {
+		t.Error("fleet dashboard: no state timeline of up per POP")
+	}
+	if !has(fleet, func(p panel) bool {
+		return names(p, `^1 - .*ratio_rate(1d|3d)|^1 - sum\(sum_over_time\(pop:clavis_http_requests_5xx`)
+	}) {
+		t.Error("fleet dashboard: no SLO availability panel")
+	}
+	if !has(fleet, func(p panel) bool {
+		return names(p, `slo:clavis_http_error_budget:ratio`) && strings.Contains(strings.ToLower(p.Title), "budget")
+	}) {
+		t.Error("fleet dashboard: no error-budget panel")
+	}
+
+	for _, title := range []string{"Clavis fleet", "Clavis POP"} {
+		var alerts, restarts bool
+		for _, a := range byTitle[title].Annotations.List {
+			if a.Expr == "" {
+				continue
+			}
+			if a.Datasource == nil || a.Datasource.UID != "${datasource}" || !a.Enable {
+				t.Errorf("%s: annotation %q must be enabled on the ${datasource} variable", title, a.Name)
+			}
+			alerts = alerts || strings.Contains(a.Expr, `ALERTS{alertstate="firing"`)
+			restarts = restarts || strings.Contains(a.Expr, "changes(process_start_time_seconds{")
+		}
+		if !alerts || !restarts {
+			t.Errorf("%s: annotations for firing alerts (%v) and exporter restarts (%v) wanted", title, alerts, restarts)
+		}
+	}
+
+	pop := byTitle["Clavis POP"]
+	for what, re := range map[string]string{
+		"inodes":                 `clavis_filesystem_inodes_used`,
+		"read-only":              `clavis_filesystem_readonly\{`,
+		"device_error":           `clavis_filesystem_device_error\{`,
+		"disk utilisation":       `rate\(clavis_disk_io_time_seconds_total\{`,
+		"network errors":         `clavis_network_(receive|transmit)_errs_total`,
+		"network drops":          `clavis_network_(receive|transmit)_drop_total`,
+		"CPU steal":              `mode="steal"`,
+		"collector health (SLT)": `clavis_scrape_collector_success\{`,
+	} {
+		if !has(pop, func(p panel) bool {
+			return names(p, re) && (what != "collector health (SLT)" || p.Type == "state-timeline")
+		}) {
+			t.Errorf("POP dashboard: no %s panel (a query matching %s)", what, re)
+		}
 	}
 }

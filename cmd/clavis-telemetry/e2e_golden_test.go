@@ -110,6 +110,11 @@ func normalizeExposition(t *testing.T, body string) string {
 			if !strings.Contains(line, `edition="telemetry"`) {
 				t.Errorf("build info does not name the telemetry edition: %s", line)
 			}
+			// The test binary is a plain `go build`, without the Makefile's
+			// ldflags: version and revision come from the build information.
+			if strings.Contains(line, `version=""`) || strings.Contains(line, `revision=""`) {
+				t.Errorf("build info has an empty version or revision: %s", line)
+			}
 		case strings.HasPrefix(line, "# HELP clavis_build_info "), strings.HasPrefix(line, "# TYPE clavis_build_info "):
 		case volatileSeries.MatchString(line):
 			i := strings.LastIndexByte(line, ' ')

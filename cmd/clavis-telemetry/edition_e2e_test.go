@@ -23,7 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,21 +33,66 @@ import (
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
 )
 
-// telemetrySymbol matches what must never be linked into the community
-// edition: the collectors, the Prometheus client (promhttp among it) and the
-// exposition encoders (expfmt's and our own).
-var telemetrySymbol = regexp.MustCompile(`github\.com/prometheus/client_golang|github\.com/prometheus/common/expfmt|promhttp|clavis-telemetry/collector|clavis-telemetry/internal/exposition`)
+// telemetryOnly are the packages that must never be linked into the
+// community edition: the collectors and the privacy gate, the access-log
+// parsers, the unique-address sketches and their HyperLogLog, the Prometheus
+// client (promhttp among it), the exposition encoders, procfs, and the
+// exporter-toolkit web server (it pulls in the client). To these the test
+// adds every package the telemetry editions link that the community edition
+// does not need (go list -deps), so a package that becomes telemetry-only is
+// checked from then on.
+var telemetryOnly = []string{
+	"github.com/clavitor/clavis-telemetry/collector",
+	"github.com/clavitor/clavis-telemetry/privacy",
+	"github.com/clavitor/clavis-telemetry/internal/accesslog",
+	"github.com/clavitor/clavis-telemetry/internal/sketch",
+	"github.com/axiomhq/hyperloglog",
+	"github.com/prometheus/client_golang/prometheus",
+	"github.com/prometheus/client_golang/prometheus/promhttp",
+	"github.com/prometheus/common/expfmt",
+	"github.com/prometheus/procfs",
+	"github.com/prometheus/exporter-toolkit/web",
+}
 
-func symbols(t *testing.T, bin string) []string {
+// deps lists the packages a build of the binary links, by go list.
+func deps(t *testing.T, tags string) map[string]bool {
+	t.Helper()
+	args := []string{"list", "-deps"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, "./cmd/clavis-telemetry")...)
+	cmd.Dir = e2eutil.RepoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go %v: %v", args, err)
+	}
+	set := map[string]bool{}
+	for _, p := range strings.Fields(string(out)) {
+		set[p] = true
+	}
+	return set
+}
+
+// symbolsOf returns, per package of pkgs, the symbols of bin that belong to
+// it (a symbol is named <import path>.<name>).
+func symbolsOf(t *testing.T, bin string, pkgs []string) map[string][]string {
 	t.Helper()
 	out, err := exec.Command("go", "tool", "nm", bin).Output()
 	if err != nil {
 		t.Fatalf("go tool nm %s: %v", bin, err)
 	}
-	var hits []string
+	hits := map[string][]string{}
 	for _, line := range strings.Split(string(out), "\n") {
-		if telemetrySymbol.MatchString(line) {
-			hits = append(hits, strings.TrimSpace(line))
+		fields := strings.Fields(line)
+		if len(fields) < 3 {
+			continue
+		}
+		sym := fields[len(fields)-1]
+		for _, p := range pkgs {
+			if strings.HasPrefix(sym, p+".") || strings.HasPrefix(sym, "type:*"+p+".") || strings.HasPrefix(sym, "type:"+p+".") {
+				hits[p] = append(hits[p], sym)
+			}
 		}
 	}
 	return hits
@@ -55,15 +100,34 @@ func symbols(t *testing.T, bin string) []string {
 
 func TestCommunityEditionLinksNoTelemetry(t *testing.T) {
 	t.Parallel()
-	community := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry")
-	if hits := symbols(t, community); len(hits) > 0 {
-		n := min(len(hits), 20)
-		t.Fatalf("community edition links %d telemetry symbols, e.g.:\n%s", len(hits), strings.Join(hits[:n], "\n"))
+	community := deps(t, "")
+	pkgs := slices.Clone(telemetryOnly)
+	for p := range deps(t, "telemetry") {
+		if !community[p] && !slices.Contains(pkgs, p) {
+			pkgs = append(pkgs, p)
+		}
 	}
-	// The check must be able to fail: the opt-in edition has those symbols.
+	slices.Sort(pkgs)
+	for _, p := range telemetryOnly {
+		if community[p] {
+			t.Errorf("go list: the community edition depends on %s", p)
+		}
+	}
+	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry")
+	for p, syms := range symbolsOf(t, bin, pkgs) {
+		n := min(len(syms), 5)
+		t.Errorf("community edition links %d symbols of %s, e.g.:\n%s", len(syms), p, strings.Join(syms[:n], "\n"))
+	}
+	t.Logf("checked %d telemetry-only packages", len(pkgs))
+	// The check must be able to fail: the telemetry editions link the
+	// listed packages that have code of their own.
 	for _, tags := range []string{"telemetry", "commercial"} {
-		if hits := symbols(t, e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", tags)); len(hits) == 0 {
-			t.Fatalf("%s edition shows no telemetry symbol: the nm check is broken", tags)
+		hits := symbolsOf(t, e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", tags), telemetryOnly)
+		for _, p := range []string{"github.com/clavitor/clavis-telemetry/collector", "github.com/clavitor/clavis-telemetry/privacy",
+			"github.com/prometheus/client_golang/prometheus/promhttp", "github.com/prometheus/procfs", "github.com/axiomhq/hyperloglog"} {
+			if len(hits[p]) == 0 {
+				t.Errorf("%s edition shows no symbol of %s: the nm check is broken", tags, p)
+			}
 		}
 	}
 }
@@ -105,9 +169,27 @@ func TestBadFlagsExitTwo(t *testing.T) {
 			}
 		}
 	}
-	tel := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
-	if code, out := runBinary(t, tel, "--collector.timeout=soon"); code != 2 {
-		t.Errorf("--collector.timeout=soon: exit %d, want 2\n%s", code, out)
+	// Collector-owned duration flags out of their bounds, in both telemetry
+	// editions: exit 2 naming the flag.
+	for _, tags := range []string{"telemetry", "commercial"} {
+		bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", tags)
+		for _, arg := range []string{"--collector.timeout=soon", "--collector.timeout=0s", "--collector.timeout=-1s",
+			"--collector.timeout=1ns", "--collector.timeout=1h", "--collector.filesystem.stat-timeout=0s",
+			"--collector.filesystem.stat-timeout=-5s", "--collector.filesystem.stat-timeout=1000h"} {
+			flagName := strings.SplitN(strings.TrimPrefix(arg, "--"), "=", 2)[0]
+			code, out := runBinary(t, bin, arg, "--web.listen-address=127.0.0.1:0")
+			if code != 2 || !strings.Contains(out, flagName) {
+				t.Errorf("[%s] %s: exit %d, want 2 naming %s\n%s", tags, arg, code, flagName, out)
+			}
+		}
+		// Route names that read as addresses would be dropped by the gate at
+		// every scrape: refused at start-up.
+		for _, name := range []string{"0x0a000001", "3232235777", "c0a80101", "10_0_0_1", "ip10_0_0_1"} {
+			code, out := runBinary(t, bin, "--accesslog.route="+name+"=^/x", "--web.listen-address=127.0.0.1:0")
+			if code != 2 || !strings.Contains(out, name) || !strings.Contains(out, "address") {
+				t.Errorf("[%s] route name %s: exit %d, want 2 saying it reads as an address\n%s", tags, name, code, out)
+			}
+		}
 	}
 }
 
@@ -132,6 +214,14 @@ func TestCommercialEditionEnforcesTelemetry(t *testing.T) {
 		code, out := runBinary(t, bin, append(args, "--web.listen-address=127.0.0.1:0")...)
 		if code != 2 || !strings.Contains(out, "commercial edition enforces telemetry") {
 			t.Errorf("%v: exit %d, want 2 with the enforcement message; output:\n%s", args, code, out)
+		}
+	}
+	// A collector timeout too short for any collector to finish would blank
+	// every collector: the commercial edition refuses it, naming the flag.
+	for _, arg := range []string{"--collector.timeout=10ms", "--collector.timeout=999ms"} {
+		code, out := runBinary(t, bin, arg, "--web.listen-address=127.0.0.1:0")
+		if code != 2 || !strings.Contains(out, "collector.timeout") {
+			t.Errorf("%s: exit %d, want 2 naming --collector.timeout; output:\n%s", arg, code, out)
 		}
 	}
 	// The opt-in edition lets the same flag through.

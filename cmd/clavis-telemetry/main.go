@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,7 +28,6 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/clavitor/clavis-telemetry/internal/logscrub"
-	"github.com/clavitor/clavis-telemetry/internal/memtrim"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
 
@@ -63,8 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	webLimits, checkWebLimits := addWebLimitFlags(app)
 	maxProcs := new(gomaxprocsValue)
 	app.Flag("runtime.gomaxprocs",
-		"CPUs the Go runtime may use at once (GOMAXPROCS), 0 to 1024; 0 keeps Go's default. One is plenty for a scrape every few seconds and the tarpit's single scheduler, and keeps the exporter off the vault service's cores.").
-		Default("1").Envar("GOMAXPROCS").SetValue(maxProcs)
+		"CPUs the Go runtime may use at once (GOMAXPROCS), 0 to 1024; 0 keeps Go's default (the host's CPUs, or the cgroup's CPU limit).").
+		Default("0").Envar("GOMAXPROCS").SetValue(maxProcs)
 	logConfig := &promslog.Config{Writer: stderr}
 	promslogflag.AddFlags(app, logConfig)
 
@@ -92,12 +90,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := slog.New(logscrub.NewHandler(promslog.New(logConfig).Handler(), scrubAddresses, listenAddressKey))
 	if *maxProcs > 0 {
 		runtime.GOMAXPROCS(int(*maxProcs))
-	}
-	if os.Getenv("GOGC") == "" {
-		// A scrape allocates ~140 kB and the heap stays small; collecting at
-		// 50% growth instead of 100% keeps ~2 MB off the POP's RSS at no
-		// measurable CPU cost (docs/benchmarks.md). GOGC overrides.
-		debug.SetGCPercent(50)
 	}
 	logger.Info("starting "+program, "edition", edition, "version", version.Info(), "build_context", version.BuildContext())
 
@@ -148,12 +140,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	ready.Store(true)
-	// Start-up is over: its code and tables need not count in RSS.
-	if n, err := memtrim.ReleaseExecutablePages(); err != nil {
-		logger.Debug("could not release start-up pages", "err", err)
-	} else {
-		logger.Debug("released start-up pages of the executable", "bytes", n)
-	}
 
 	code := 0
 	select {

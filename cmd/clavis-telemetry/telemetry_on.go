@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/coreos/go-systemd/v22/activation"
@@ -20,7 +21,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/clavitor/clavis-telemetry/collector"
-	"github.com/clavitor/clavis-telemetry/internal/exposition"
+	"github.com/clavitor/clavis-telemetry/privacy"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
 
@@ -48,7 +49,8 @@ func addTelemetryFlags(app *kingpin.Application) *telemetry {
 }
 
 // validate refuses, in the commercial edition, any flag that would turn
-// core telemetry off.
+// core telemetry off: disabling a core collector, or a collector timeout too
+// short for any collector to finish.
 func (t *telemetry) validate() error {
 	if !*t.web.WebSystemdSocket {
 		if err := checkListenAddresses("web.listen-address", *t.web.WebListenAddresses); err != nil {
@@ -59,7 +61,10 @@ func (t *telemetry) validate() error {
 		return err
 	}
 	if edition == "commercial" {
-		return t.collectors.CheckEnforced()
+		if err := t.collectors.CheckEnforced(); err != nil {
+			return err
+		}
+		return t.collectors.CheckTimeout(collector.MinCommercialCollectorTimeout)
 	}
 	return nil
 }
@@ -99,31 +104,27 @@ func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.
 	}
 	logger.Info("telemetry enabled", "edition", edition, "collectors", fmt.Sprint(scraper.Names()))
 
-	// Everything the POP says about itself passes the privacy gate.
-	var gatherer prometheus.TransactionalGatherer = collector.NewTransactionalPrivacyGate(
-		collector.NewGatherer(scraper, buildInfo()), logger)
-	var self *collector.SelfRegistry // go_*, process_*, promhttp_*
-	if !*t.disableExporterMetrics {
-		self = collector.NewSelfRegistry()
-		// Our process collector serves client_golang's process_* series
-		// at a fifth of the CPU; where it cannot (no /proc/self), theirs.
-		process, err := collector.NewProcessCollector("/proc", logger.With("component", "process"))
-		if err != nil {
-			logger.Debug("process metrics from client_golang's collector", "reason", err)
-			process = collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
-		}
-		self.MustRegister(process, collectors.NewGoCollector())
-		gatherer = prometheus.NewMultiTRegistry(gatherer, self)
-	}
-	// promhttp's handler, with the text formats Prometheus asks for
-	// encoded by internal/exposition (byte-identical, a fraction of the CPU).
-	var handler http.Handler = exposition.Handler(gatherer, promhttp.HandlerOpts{
+	// Everything the POP says about itself passes the privacy gate; the
+	// exporter's own go_*, process_* and promhttp_* families come from a
+	// registry of their own next to it.
+	pop := prometheus.NewRegistry()
+	pop.MustRegister(scraper, buildInfo())
+	gatherers := prometheus.Gatherers{privacy.NewGate(pop, logger)}
+	opts := promhttp.HandlerOpts{
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: *t.maxRequests,
 		EnableOpenMetrics:   true,
 		DisableCompression:  !*t.compression,
-	})
+	}
+	var self *prometheus.Registry
+	if !*t.disableExporterMetrics {
+		self = prometheus.NewRegistry()
+		self.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		gatherers = append(gatherers, self)
+		opts.Registry = self // promhttp_metric_handler_errors_total
+	}
+	var handler http.Handler = promhttp.HandlerFor(gatherers, opts)
 	if self != nil {
 		handler = promhttp.InstrumentMetricHandler(self, handler)
 	}
@@ -140,13 +141,49 @@ func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.
 }
 
 // buildInfo is clavis_build_info{version,revision,edition} 1.
-func buildInfo() prometheus.Metric {
-	return prometheus.MustNewConstMetric(prometheus.NewDesc(
-		prometheus.BuildFQName(collector.Namespace, "", "build_info"),
-		"Which build of clavis-telemetry runs: version, revision and edition (community telemetry opt-in or commercial). Always 1.",
-		nil, prometheus.Labels{
-			"version":  version.Version,
-			"revision": version.GetRevision(),
+func buildInfo() prometheus.Collector {
+	v, rev := buildVersion(version.Version, version.GetRevision(), debug.ReadBuildInfo)
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: prometheus.BuildFQName(collector.Namespace, "", "build_info"),
+		Help: "Which build of clavis-telemetry runs: version, revision and edition (community telemetry opt-in or commercial). Always 1.",
+		ConstLabels: prometheus.Labels{
+			"version":  v,
+			"revision": rev,
 			"edition":  edition,
-		}), prometheus.GaugeValue, 1)
+		},
+	})
+	g.Set(1)
+	return g
+}
+
+// buildVersion returns the version and revision set by the Makefile's
+// ldflags, and for a plain `go build` (which sets neither) what the Go
+// toolchain recorded: the module's version and the VCS revision.
+func buildVersion(v, rev string, read func() (*debug.BuildInfo, bool)) (string, string) {
+	if v != "" && rev != "" && rev != "unknown" {
+		return v, rev
+	}
+	info, ok := read()
+	if !ok {
+		return orUnknown(v), orUnknown(rev)
+	}
+	if v == "" {
+		v = info.Main.Version
+	}
+	if rev == "" || rev == "unknown" {
+		rev = ""
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				rev = s.Value
+			}
+		}
+	}
+	return orUnknown(v), orUnknown(rev)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

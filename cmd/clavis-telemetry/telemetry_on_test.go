@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +49,33 @@ func TestRunServesMetricsInProcess(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after its context was cancelled")
+	}
+}
+
+// TestBuildVersionFallsBackToBuildInfo: a plain `go build` sets neither
+// version nor revision by ldflags; the module's build information fills them.
+func TestBuildVersionFallsBackToBuildInfo(t *testing.T) {
+	info := &debug.BuildInfo{
+		Main:     debug.Module{Path: "github.com/clavitor/clavis-telemetry", Version: "v0.0.0-20261201211500-3c9d620f6a1b+dirty"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "3c9d620f6a1b0000000000000000000000000000"}},
+	}
+	read := func() (*debug.BuildInfo, bool) { return info, true }
+	for _, c := range []struct{ v, rev, wantV, wantRev string }{
+		{"", "", info.Main.Version, "3c9d620f6a1b0000000000000000000000000000"},
+		{"", "unknown", info.Main.Version, "3c9d620f6a1b0000000000000000000000000000"},
+		{"1.4.0", "abc123", "1.4.0", "abc123"},
+		{"1.4.0", "", "1.4.0", "3c9d620f6a1b0000000000000000000000000000"},
+	} {
+		if v, rev := buildVersion(c.v, c.rev, read); v != c.wantV || rev != c.wantRev {
+			t.Errorf("buildVersion(%q, %q) = %q, %q; want %q, %q", c.v, c.rev, v, rev, c.wantV, c.wantRev)
+		}
+	}
+	none := func() (*debug.BuildInfo, bool) { return nil, false }
+	if v, rev := buildVersion("", "", none); v != "unknown" || rev != "unknown" {
+		t.Errorf("without build information: %q, %q; want unknown, unknown", v, rev)
+	}
+	// And the real binary of this test has some version, never "".
+	if v, _ := buildVersion("", "", debug.ReadBuildInfo); v == "" {
+		t.Error("empty version from this binary's build information")
 	}
 }

@@ -1,4 +1,4 @@
-package collector
+package privacy
 
 import (
 	"iter"
@@ -6,15 +6,13 @@ import (
 	"strings"
 )
 
-// containsIP reports whether s holds an IP address in any textual form a
-// person or a parser would read as one. It is the privacy gate's backstop
-// against a collector leaking a client address into a label value, so it
-// errs on the side of dropping:
+// ipTokens yields the bounds of every token of s (a run of isIPTokenByte
+// bytes) that tokenIsIP flags: the spellings of an address that stand on
+// their own between separators. They are one of the three readings
+// addressSpans combines (see detect.go):
 //
 //   - s is cut into tokens at every byte that cannot be part of an address
-//     (anything but letters, digits, '.', ':', '%', '[' and ']'), so an address
-//     inside a longer value ("for=1.2.3.4", "/x/10.0.0.1/y", "1.2.3.4, 5.6.7.8")
-//     is found too;
+//     (anything but letters, digits, '.', ':', '%', '[' and ']');
 //   - a token is an address if net/netip parses it (v4, v6, v4-mapped, with
 //     zone, even an empty or cut one), with a port (1.2.3.4:80, [::1]:443),
 //     bracketed ([::1]), behind a URL-encoded separator (ip%3D10.0.0.1), or in
@@ -22,25 +20,6 @@ import (
 //     four parts with leading zeros, octal or hex (010.0.0.1, 0x7f.0.0.1),
 //     v6 groups with extra leading zeros, a v6 tail with such a v4 part, a
 //     single 0x-prefixed 32-bit number, a trailing dot.
-//
-// Not caught, on purpose: one-, two- and three-part dotted numbers (1.2.3 is
-// a version string far more often than the inet_aton spelling of 1.2.0.3)
-// and plain decimal integers (CPU numbers); addresses spelled with '-' or
-// '_' (ip-10-0-0-1) are host names. The collectors never produce any of
-// these from a client address in the first place.
-//
-// It does not allocate for values without a ':' or digit, and runs no
-// regular expression.
-func containsIP(s string) bool {
-	for range ipTokens(s) {
-		return true
-	}
-	return false
-}
-
-// ipTokens yields the bounds of every token of s (a run of isIPTokenByte
-// bytes) that tokenIsIP flags. containsIP stops at the first; scrubIPs
-// replaces them all.
 func ipTokens(s string) iter.Seq2[int, int] {
 	return func(yield func(start, end int) bool) {
 		start := -1

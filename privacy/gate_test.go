@@ -1,4 +1,4 @@
-package collector
+package privacy
 
 import (
 	"bytes"
@@ -38,20 +38,20 @@ var benignValues = []string{
 	"", "2xx", "5xx", "GET", "other", "cpu0", "0", "17", "idle", "sda", "sda1", "nvme0n1", "dm-0", "eth0", "lo", "veth1a2b3c4",
 	"/", "/var/lib", "/var/lib/clavitor/vaults", "/run/user/1000", "ext4", "fuse.sshfs", "vault", "ssh", "http",
 	"max_clients", "per_source", "1.25.0", "1.2.3", "v0.1.0-3-gabc123-dirty", "go1.26.8", "20261129", "12:30:45",
-	"12:30:45.123", "00:11:22:33:44:55", "a:b:c", "api:v2", "256.1.1.1", "1.2.3.4.5.6", "0x", "commercial", "telemetry",
+	"12:30:45.123", "00:11:22:33:44:55", "a:b:c", "api:v2", "1.2.3-rc.4", "0x", "commercial", "telemetry",
 	"deadbeefcafebabe0123456789abcdef01234567", "/var/lib/docker/overlay2/3f9c2e7a1b/merged", "malformed", "too_long",
 }
 
 func TestContainsIP(t *testing.T) {
 	t.Parallel()
 	for _, v := range ipForms {
-		if !containsIP(v) {
-			t.Errorf("containsIP(%q) = false, want true", v)
+		if !ContainsAddress(v) {
+			t.Errorf("ContainsAddress(%q) = false, want true", v)
 		}
 	}
 	for _, v := range benignValues {
-		if containsIP(v) {
-			t.Errorf("containsIP(%q) = true, want false", v)
+		if ContainsAddress(v) {
+			t.Errorf("ContainsAddress(%q) = true, want false", v)
 		}
 	}
 }
@@ -59,14 +59,14 @@ func TestContainsIP(t *testing.T) {
 func TestScrubIPs(t *testing.T) {
 	t.Parallel()
 	in := `collected metric "clavis_x" { label:{name:"route" value:"10.1.2.3"} label:{name:"b" value:"[::1]:443"} } was collected before`
-	got := scrubIPs(in)
+	got := ScrubAddresses(in)
 	if strings.Contains(got, "10.1.2.3") || strings.Contains(got, "::1") {
 		t.Errorf("scrubIPs left an address: %s", got)
 	}
 	if !strings.Contains(got, `value:"<redacted>"`) || !strings.Contains(got, "was collected before") {
 		t.Errorf("scrubIPs damaged the message: %s", got)
 	}
-	if s := "nothing to see here 1.2.3"; scrubIPs(s) != s {
+	if s := "nothing to see here 1.2.3"; ScrubAddresses(s) != s {
 		t.Errorf("scrubIPs changed %q", s)
 	}
 }
@@ -135,7 +135,7 @@ func TestPrivacyGateDropsIPsInEveryForm(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(leaky{ms})
 	var logBuf bytes.Buffer
-	gate := NewPrivacyGate(reg, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	gate := NewGate(reg, slog.New(slog.NewTextHandler(&logBuf, nil)))
 	fams := gatherGate(t, gate)
 	if mf := fams["clavis_http_requests_total"]; mf != nil {
 		for _, m := range mf.GetMetric() {
@@ -182,7 +182,7 @@ func TestPrivacyGateAllowlist(t *testing.T) {
 		gauge("clavis_accesslog_lines_total", map[string]string{"result": "ok", "path": "/vault/abc"}),
 		gauge("clavis_privacy_redactions_total", map[string]string{"reason": "forged"}),
 	}})
-	fams := gatherGate(t, NewPrivacyGate(reg, nil))
+	fams := gatherGate(t, NewGate(reg, nil))
 	for _, name := range []string{"clavis_not_on_the_list", "clavis_not_on_the_list2", "clavis_accesslog_lines_total"} {
 		if fams[name] != nil {
 			t.Errorf("%s passed the gate", name)
@@ -213,7 +213,7 @@ func TestPrivacyGateAllowlist(t *testing.T) {
 // from the first scrape.
 func TestPrivacyGateZeroSeries(t *testing.T) {
 	t.Parallel()
-	gate := NewPrivacyGate(prometheus.NewRegistry(), nil)
+	gate := NewGate(prometheus.NewRegistry(), nil)
 	mfs, err := gate.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -226,6 +226,7 @@ func TestPrivacyGateZeroSeries(t *testing.T) {
 		}
 	}
 	want := "# HELP clavis_privacy_redactions_total " + redactionsHelp + "\n# TYPE clavis_privacy_redactions_total counter\n" +
+		"clavis_privacy_redactions_total{reason=\"email_address\"} 0\n" +
 		"clavis_privacy_redactions_total{reason=\"ip_address\"} 0\n" +
 		"clavis_privacy_redactions_total{reason=\"too_long\"} 0\n" +
 		"clavis_privacy_redactions_total{reason=\"unknown_family\"} 0\n" +
@@ -251,7 +252,7 @@ func TestPrivacyGateStripsExemplarsAndKeepsInputIntact(t *testing.T) {
 		},
 	}}
 	before := proto.Clone(inner[1]).(*dto.MetricFamily)
-	mfs, err := NewPrivacyGate(inner, nil).Gather()
+	mfs, err := NewGate(inner, nil).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +293,7 @@ func writeMetric(t *testing.T, m prometheus.Metric) *dto.Metric {
 
 func TestPrivacyGateScrubsErrors(t *testing.T) {
 	t.Parallel()
-	gate := NewPrivacyGate(failingGatherer{errors.New(`collected metric with label value "203.0.113.9" was collected before`)}, nil)
+	gate := NewGate(failingGatherer{errors.New(`collected metric with label value "203.0.113.9" was collected before`)}, nil)
 	mfs, err := gate.Gather()
 	if err == nil || strings.Contains(err.Error(), "203.0.113.9") || !strings.Contains(err.Error(), "was collected before") {
 		t.Errorf("error not scrubbed: %v", err)
@@ -327,9 +328,9 @@ func BenchmarkPrivacyGate(b *testing.B) {
 		name string
 		g    prometheus.Gatherer
 	}{
-		{"gate-only", NewPrivacyGate(fixedGatherer(mfs), nil)},
+		{"gate-only", NewGate(fixedGatherer(mfs), nil)},
 		{"registry", reg},
-		{"registry+gate", NewPrivacyGate(reg, nil)},
+		{"registry+gate", NewGate(reg, nil)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -346,7 +347,7 @@ func BenchmarkPrivacyGate(b *testing.B) {
 // FuzzContainsIP checks the detector against net/netip: whatever netip
 // reads as an address (alone, with a port, in any of its printed forms, or
 // inside a longer value) the gate must catch; and no input makes it panic.
-func FuzzContainsIP(f *testing.F) {
+func FuzzContainsAddress(f *testing.F) {
 	for _, v := range ipForms {
 		f.Add(v)
 	}
@@ -354,8 +355,8 @@ func FuzzContainsIP(f *testing.F) {
 		f.Add(v)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got := containsIP(s)
-		_ = scrubIPs(s)
+		got := ContainsAddress(s)
+		_ = ScrubAddresses(s)
 		var addrs []netip.Addr
 		if a, err := netip.ParseAddr(s); err == nil {
 			addrs = append(addrs, a)
@@ -364,20 +365,20 @@ func FuzzContainsIP(f *testing.F) {
 			addrs = append(addrs, ap.Addr())
 		}
 		if len(addrs) > 0 && !got {
-			t.Fatalf("containsIP(%q) = false, but net/netip parses it", s)
+			t.Fatalf("ContainsAddress(%q) = false, but net/netip parses it", s)
 		}
 		for _, a := range addrs {
 			for _, form := range []string{a.String(), a.StringExpanded(), a.Unmap().String(), "x=" + a.String() + ";",
 				netip.AddrPortFrom(a, 443).String()} {
-				if !containsIP(form) {
-					t.Fatalf("containsIP(%q) = false (a form of %q)", form, s)
+				if !ContainsAddress(form) {
+					t.Fatalf("ContainsAddress(%q) = false (a form of %q)", form, s)
 				}
 				// No address may be left; the text of a zone may remain
 				// ("::% ::X" keeps " ::X"), so the substring test is for
 				// zoneless addresses.
-				scrubbed := scrubIPs(form)
-				if containsIP(scrubbed) || (a.Zone() == "" && strings.Contains(scrubbed, a.String())) {
-					t.Fatalf("scrubIPs(%q) = %q kept an address", form, scrubbed)
+				scrubbed := ScrubAddresses(form)
+				if ContainsAddress(scrubbed) || (a.Zone() == "" && strings.Contains(scrubbed, a.String())) {
+					t.Fatalf("ScrubAddresses(%q) = %q kept an address", form, scrubbed)
 				}
 			}
 		}
@@ -390,7 +391,7 @@ func FuzzContainsIP(f *testing.F) {
 func TestAllowlistWellFormed(t *testing.T) {
 	t.Parallel()
 	for name, labels := range allowedFamilies {
-		if !strings.HasPrefix(name, Namespace+"_") || !model.IsValidLegacyMetricName(name) {
+		if !strings.HasPrefix(name, "clavis_") || !model.IsValidLegacyMetricName(name) {
 			t.Errorf("allowlist family %q: not a valid clavis_ metric name", name)
 		}
 		seen := map[string]bool{}
@@ -419,7 +420,7 @@ func TestPrivacyGateConcurrentScrapes(t *testing.T) {
 		gauge("clavis_tarpit_rejected_total", map[string]string{"reason": "max_clients"}),
 		gauge("clavis_unknown_thing", nil),
 	}})
-	gate := NewPrivacyGate(reg, nil)
+	gate := NewGate(reg, nil)
 	const workers, scrapes = 8, 50
 	var wg sync.WaitGroup
 	for range workers {

@@ -1,26 +1,26 @@
-package collector
+package privacy
 
 import (
 	"log/slog"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 )
 
-// The privacy gate is the last thing every metric of the POP passes before
-// it is written to /metrics. The collectors are built never to emit user
-// data; the gate is the backstop that makes a bug in one of them a dropped
-// series and a counter increment instead of a leak:
+// The Gate is the last thing every metric of the POP passes before it is
+// written to /metrics. The collectors are built never to emit user data;
+// the gate is the backstop that makes a bug in one of them a dropped series
+// and a counter increment instead of a leak:
 //
 //   - a family whose name is not in allowedFamilies is dropped whole;
 //   - a series with a label name not allowed for its family, a label value
-//     longer than MaxLabelValueBytes, or a label value that contains an IP
-//     address (containsIP) is dropped;
+//     longer than MaxLabelValueBytes, a label value that holds an IP address
+//     anywhere inside it (ContainsAddress) or an e-mail-shaped value
+//     (IsEmailShaped) is dropped;
 //   - exemplars (which carry labels of their own) are stripped;
 //   - every dropped series is counted in
 //     clavis_privacy_redactions_total{reason}, which the gate itself adds to
@@ -36,6 +36,7 @@ const MaxLabelValueBytes = 128
 
 // Redaction reasons, the values of clavis_privacy_redactions_total's label.
 const (
+	ReasonEmailAddress  = "email_address"
 	ReasonIPAddress     = "ip_address"
 	ReasonTooLong       = "too_long"
 	ReasonUnknownFamily = "unknown_family"
@@ -43,37 +44,35 @@ const (
 )
 
 // redactionReasons is sorted, as the exposition lists them.
-var redactionReasons = [...]string{ReasonIPAddress, ReasonTooLong, ReasonUnknownFamily, ReasonUnknownLabel}
+var redactionReasons = [...]string{ReasonEmailAddress, ReasonIPAddress, ReasonTooLong, ReasonUnknownFamily, ReasonUnknownLabel}
 
 const (
-	redactionsFamily = Namespace + "_privacy_redactions_total"
-	redactionsHelp   = "Series the privacy gate dropped before exposition since start, by reason: ip_address (a label value holds an IP), too_long (a label value over 128 bytes), unknown_family (metric not on the allowlist), unknown_label (label not allowed for its metric)."
+	redactionsFamily = "clavis_privacy_redactions_total"
+	redactionsHelp   = "Series the privacy gate dropped before exposition since start, by reason: email_address (a label value holds an e-mail-shaped value), ip_address (a label value holds an IP address), too_long (a label value over 128 bytes), unknown_family (metric not on the allowlist), unknown_label (label not allowed for its metric)."
 	// maxLoggedKeys bounds the memory spent remembering what was logged, in
 	// case a broken collector invents family names without end.
 	maxLoggedKeys = 1024
 )
 
-type privacyGate struct {
+// Gate is a prometheus.Gatherer that passes on only what the privacy rules
+// allow of the families of the gatherer it wraps, and adds its own
+// clavis_privacy_redactions_total.
+type Gate struct {
 	inner  prometheus.Gatherer
 	logger *slog.Logger
 	// allowed is the allowlist as the gate reads it; built once, never
 	// changed, so concurrent scrapes read it without a lock.
-	allowed map[string][]string
-	counts  [len(redactionReasons)]atomic.Uint64
+	allowed    map[string][]string
+	redactions *prometheus.CounterVec
+	own        *prometheus.Registry
 
 	mu     sync.Mutex
 	logged map[string]struct{}
 }
 
-// NewPrivacyGate wraps the POP registry so that every metric family passes
-// the allowlist and the IP/length checks before it is written.
-func NewPrivacyGate(g prometheus.Gatherer, logger *slog.Logger) prometheus.Gatherer {
-	gate := newPrivacyGate(logger)
-	gate.inner = g
-	return gate
-}
-
-func newPrivacyGate(logger *slog.Logger) *privacyGate {
+// NewGate wraps the POP's gatherer so that every metric family passes the
+// allowlist and the address, e-mail and length checks before it is written.
+func NewGate(inner prometheus.Gatherer, logger *slog.Logger) *Gate {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -81,41 +80,35 @@ func newPrivacyGate(logger *slog.Logger) *privacyGate {
 	for name, labels := range allowedFamilies {
 		allowed[name] = append([]string(nil), labels...)
 	}
-	return &privacyGate{
+	g := &Gate{
+		inner:   inner,
 		logger:  logger.With("component", "privacy_gate"),
 		allowed: allowed,
-		logged:  map[string]struct{}{},
+		redactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: redactionsFamily,
+			Help: redactionsHelp,
+		}, []string{"reason"}),
+		own:    prometheus.NewRegistry(),
+		logged: map[string]struct{}{},
 	}
+	for _, r := range redactionReasons {
+		g.redactions.WithLabelValues(r) // every reason from the first scrape on
+	}
+	g.own.MustRegister(g.redactions)
+	return g
 }
 
 // Gather implements prometheus.Gatherer. Errors of the wrapped gatherer are
-// passed on with anything that looks like an IP cut out of their text (the
-// registry's consistency errors quote label values).
-func (g *privacyGate) Gather() ([]*dto.MetricFamily, error) {
+// passed on with every address cut out of their text (the registry's
+// consistency errors quote label values).
+func (g *Gate) Gather() ([]*dto.MetricFamily, error) {
 	mfs, err := g.inner.Gather()
 	return g.pass(mfs, err)
 }
 
-// NewTransactionalPrivacyGate is NewPrivacyGate for a gatherer whose
-// families are reused once written, such as Gatherer.
-func NewTransactionalPrivacyGate(g prometheus.TransactionalGatherer, logger *slog.Logger) prometheus.TransactionalGatherer {
-	return transactionalGate{gate: newPrivacyGate(logger), inner: g}
-}
-
-type transactionalGate struct {
-	gate  *privacyGate
-	inner prometheus.TransactionalGatherer
-}
-
-func (t transactionalGate) Gather() ([]*dto.MetricFamily, func(), error) {
-	mfs, done, err := t.inner.Gather()
-	out, err := t.gate.pass(mfs, err)
-	return out, done, err
-}
-
 // pass returns the families of mfs that pass the gate, and err with IPs
 // scrubbed from its text.
-func (g *privacyGate) pass(mfs []*dto.MetricFamily, err error) ([]*dto.MetricFamily, error) {
+func (g *Gate) pass(mfs []*dto.MetricFamily, err error) ([]*dto.MetricFamily, error) {
 	out := make([]*dto.MetricFamily, 0, len(mfs)+1)
 	for _, mf := range mfs {
 		name := mf.GetName()
@@ -129,20 +122,23 @@ func (g *privacyGate) pass(mfs []*dto.MetricFamily, err error) ([]*dto.MetricFam
 			out = append(out, kept)
 		}
 	}
-	own := g.redactionsFamily()
+	own, ownErr := g.own.Gather()
+	if ownErr != nil || len(own) != 1 {
+		panic("privacy: the gate's own counter cannot be gathered: " + errText(ownErr)) // a programming error
+	}
 	i := sort.Search(len(out), func(i int) bool { return out[i].GetName() >= redactionsFamily })
 	out = append(out, nil)
 	copy(out[i+1:], out[i:])
-	out[i] = own
+	out[i] = own[0]
 	if err != nil {
-		err = scrubbedError{msg: scrubIPs(err.Error())}
+		err = scrubbedError{msg: scrubText(err.Error())}
 	}
 	return out, err
 }
 
 // filter returns mf with the series that pass, mf itself when all do, or
 // nil when none does. The wrapped family is never modified.
-func (g *privacyGate) filter(mf *dto.MetricFamily, allowedLabels []string) *dto.MetricFamily {
+func (g *Gate) filter(mf *dto.MetricFamily, allowedLabels []string) *dto.MetricFamily {
 	metrics := mf.GetMetric()
 	var kept []*dto.Metric // nil while every series so far passed unchanged
 	for i, m := range metrics {
@@ -188,8 +184,11 @@ func checkSeries(m *dto.Metric, allowedLabels []string) (reason, labelName strin
 		if len(v) > MaxLabelValueBytes {
 			return ReasonTooLong, name
 		}
-		if containsIP(v) {
+		if ContainsAddress(v) {
 			return ReasonIPAddress, name
+		}
+		if IsEmailShaped(v) {
+			return ReasonEmailAddress, name
 		}
 	}
 	return "", ""
@@ -239,15 +238,11 @@ func stripExemplars(m *dto.Metric) *dto.Metric {
 	return c
 }
 
-func (g *privacyGate) redact(family, reason, labelName string, series int) {
+func (g *Gate) redact(family, reason, labelName string, series int) {
 	if series <= 0 {
 		return
 	}
-	for i, r := range redactionReasons {
-		if r == reason {
-			g.counts[i].Add(uint64(series))
-		}
-	}
+	g.redactions.WithLabelValues(reason).Add(float64(series))
 	key := family + "\x00" + reason
 	g.mu.Lock()
 	_, seen := g.logged[key]
@@ -259,7 +254,7 @@ func (g *privacyGate) redact(family, reason, labelName string, series int) {
 	if seen || full {
 		return
 	}
-	if containsIP(family) {
+	if ContainsAddress(family) || IsEmailShaped(family) {
 		family = "<redacted>" // a metric name can spell "::1"
 	}
 	attrs := []any{"family", family, "reason", reason, "series", series}
@@ -269,54 +264,28 @@ func (g *privacyGate) redact(family, reason, labelName string, series int) {
 	g.logger.Warn("privacy gate dropped series (logged once per family and reason; values are never logged)", attrs...)
 }
 
-// redactionLabels are the label pairs of the gate's own counter, built
-// once: only the values change from scrape to scrape.
-var redactionLabels = func() (out [len(redactionReasons)][]*dto.LabelPair) {
-	for i, r := range redactionReasons {
-		out[i] = []*dto.LabelPair{{Name: proto.String("reason"), Value: proto.String(r)}}
-	}
-	return out
-}()
-
-func (g *privacyGate) redactionsFamily() *dto.MetricFamily {
-	// One allocation per kind instead of several per series.
-	const n = len(redactionReasons)
-	metrics := make([]dto.Metric, n)
-	counters := make([]dto.Counter, n)
-	values := make([]float64, n)
-	mf := &dto.MetricFamily{
-		Name:   proto.String(redactionsFamily),
-		Help:   proto.String(redactionsHelp),
-		Type:   dto.MetricType_COUNTER.Enum(),
-		Metric: make([]*dto.Metric, n),
-	}
-	for i := range n {
-		values[i] = float64(g.counts[i].Load())
-		counters[i].Value = &values[i]
-		metrics[i].Label = redactionLabels[i]
-		metrics[i].Counter = &counters[i]
-		mf.Metric[i] = &metrics[i]
-	}
-	return mf
-}
-
 type scrubbedError struct{ msg string }
 
 func (e scrubbedError) Error() string { return e.msg }
 
-// scrubIPs replaces every token of s that containsIP flags with
-// "<redacted>".
-func scrubIPs(s string) string {
-	var b strings.Builder
-	last := 0
-	for start, end := range ipTokens(s) {
-		b.WriteString(s[last:start])
-		b.WriteString("<redacted>")
-		last = end
-	}
-	if last == 0 {
+// scrubText cuts addresses and e-mail-shaped words out of an error text.
+func scrubText(s string) string {
+	s = ScrubAddresses(s)
+	if !IsEmailShaped(s) {
 		return s
 	}
-	b.WriteString(s[last:])
-	return b.String()
+	words := strings.Fields(s)
+	for i, w := range words {
+		if IsEmailShaped(w) {
+			words[i] = Redacted
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return err.Error()
 }

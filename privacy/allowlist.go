@@ -1,4 +1,4 @@
-package collector
+package privacy
 
 // allowedFamilies is the privacy gate's allowlist: every metric family the
 // POP may expose, with the only label names it may carry. A family that is
@@ -86,4 +86,20 @@ var allowedFamilies = map[string][]string{
 	"clavis_tarpit_rejected_total":        {"reason"},
 	"clavis_tarpit_unique_sources_24h":    nil,
 	"clavis_tarpit_log_dropped_total":     nil,
+}
+
+// AllowedLabels returns the label names the gate lets through for a family,
+// and whether the family is on the allowlist at all.
+func AllowedLabels(family string) ([]string, bool) {
+	labels, ok := allowedFamilies[family]
+	return append([]string(nil), labels...), ok
+}
+
+// Families lists every family on the allowlist, in no particular order.
+func Families() []string {
+	out := make([]string, 0, len(allowedFamilies))
+	for name := range allowedFamilies {
+		out = append(out, name)
+	}
+	return out
 }

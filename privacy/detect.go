@@ -1,0 +1,403 @@
+// Package privacy is the POP agent's last line against leaking user data:
+// the detector of IP addresses and e-mail-shaped values, the scrubber that
+// every log line of the agent passes, and the Gate, a prometheus.Gatherer
+// wrapper that every metric family the POP exposes passes before it is
+// written.
+//
+// It is linked into the telemetry and commercial editions only.
+package privacy
+
+import (
+	"slices"
+	"strings"
+)
+
+// Redacted replaces an address in ScrubAddresses' output.
+const Redacted = "<redacted>"
+
+// ContainsAddress reports whether s holds an IP address anywhere inside it,
+// whatever surrounds it: v4, v6, v4-mapped, with zone or port, bracketed,
+// glued to letters or digits ("host10.0.0.5", "10.0.0.6.nip.io",
+// "nbd10.0.0.30"), percent-encoded once or more ("10%2E0%2E0%2E9"), or in
+// the spellings inet_aton(3) accepts (0x7f.0.0.1, 0x7f000001, 010.0.0.1).
+// It errs on the side of finding one: it is the backstop of a gate, and a
+// dropped series costs far less than a leaked address.
+//
+// Not caught, on purpose: one-, two- and three-part dotted numbers (1.2.3
+// is a version string far more often than the inet_aton spelling of
+// 1.2.0.3), plain decimal integers (CPU numbers), and addresses spelled
+// with '-' or '_' (ip-10-0-0-1 is a host name). Route names, which an
+// operator picks, are held to the stricter LooksLikeAddress.
+func ContainsAddress(s string) bool {
+	return len(addressSpans(s)) > 0
+}
+
+// ScrubAddresses returns s with every embedded address (as ContainsAddress
+// finds them) replaced by Redacted. Logs pass it, so no log line of the POP
+// agent carries a client address.
+func ScrubAddresses(s string) string {
+	return ReplaceAddresses(s, Redacted)
+}
+
+// ReplaceAddresses returns s with every embedded address replaced by with.
+// A percent-encoded address is replaced together with its escapes.
+func ReplaceAddresses(s, with string) string {
+	spans := addressSpans(s)
+	if len(spans) == 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(s[last:sp.start])
+		b.WriteString(with)
+		last = sp.end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// LooksLikeAddress reports whether a name an operator chose (a route class)
+// reads as an address in any spelling: everything ContainsAddress finds,
+// plus the bare 32-bit integers a resolver accepts as an IPv4 address
+// (3232235777, 0x0a000001, c0a80101: eight hex digits), 32 hex digits (an
+// IPv6 address without colons), and a v4 with '_' or '-' for its dots.
+// Such a name would be dropped by the gate at every scrape, so it is
+// refused at start-up instead.
+func LooksLikeAddress(name string) bool {
+	if ContainsAddress(name) || ContainsAddress(strings.NewReplacer("_", ".", "-", ".").Replace(name)) {
+		return true
+	}
+	for piece := range strings.FieldsFuncSeq(name, func(r rune) bool { return r == '_' || r == '-' }) {
+		if bareIntegerAddress(piece) {
+			return true
+		}
+	}
+	return bareIntegerAddress(name)
+}
+
+func bareIntegerAddress(s string) bool {
+	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
+		_, valid := parseHex(h)
+		return valid && len(h) <= 8
+	}
+	if len(s) == 8 || len(s) == 32 {
+		if _, ok := parseHex(s[:8]); ok && allHex(s) {
+			return true
+		}
+	}
+	if s == "" || len(s) > 10 {
+		return false
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		v = v*10 + uint64(s[i]-'0')
+	}
+	// 1.0.0.0 and above: smaller numbers are counts, ports, status codes.
+	return v >= 1<<24 && v <= 1<<32-1
+}
+
+func allHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isHexDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// IsEmailShaped reports whether s holds something shaped like an e-mail
+// address (local@domain.tld) anywhere inside it, percent-encoded or not.
+func IsEmailShaped(s string) bool {
+	for _, v := range decodings(s) {
+		if hasEmail(v.s) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasEmail(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '@' {
+			continue
+		}
+		if i == 0 || !isLocalPartByte(s[i-1]) {
+			continue
+		}
+		// domain: labels of letters, digits and '-', at least two, the
+		// last one of two or more letters or digits.
+		labels, cur := 0, 0
+		for j := i + 1; j <= len(s); j++ {
+			if j < len(s) && (isAlnum(s[j]) || s[j] == '-') {
+				cur++
+				continue
+			}
+			if cur == 0 {
+				break
+			}
+			labels++
+			if j < len(s) && s[j] == '.' {
+				cur = 0
+				continue
+			}
+			if labels >= 2 && cur >= 2 {
+				return true
+			}
+			break
+		}
+	}
+	return false
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func isLocalPartByte(c byte) bool {
+	return isAlnum(c) || strings.IndexByte("._%+-!#$&'*/=?^`{|}~", c) >= 0
+}
+
+// span is a half-open byte range of the original string.
+type span struct{ start, end int }
+
+// decoded is one reading of a string: its bytes, and for each byte the range
+// of the original string it came from.
+type decoded struct {
+	s          string
+	start, end []int // nil for the original itself
+}
+
+func (d decoded) orig(sp span) span {
+	if d.start == nil {
+		return sp
+	}
+	return span{d.start[sp.start], d.end[sp.end-1]}
+}
+
+// maxDecodings bounds how many layers of percent-encoding are peeled off
+// (%252E is "." encoded twice).
+const maxDecodings = 3
+
+// decodings returns s and its percent-decoded readings, one per layer.
+func decodings(s string) []decoded {
+	out := []decoded{{s: s}}
+	cur := out[0]
+	for range maxDecodings {
+		next, ok := percentDecode(cur)
+		if !ok {
+			break
+		}
+		out = append(out, next)
+		cur = next
+	}
+	return out
+}
+
+// percentDecode decodes every %XX escape of d, keeping where each byte came
+// from; ok is false when there was none.
+func percentDecode(d decoded) (decoded, bool) {
+	s := d.s
+	if strings.IndexByte(s, '%') < 0 {
+		return d, false
+	}
+	var b []byte
+	var start, end []int
+	from := func(i int) (int, int) {
+		if d.start == nil {
+			return i, i + 1
+		}
+		return d.start[i], d.end[i]
+	}
+	changed := false
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]) {
+			v, _ := parseHex(s[i+1 : i+3])
+			a, _ := from(i)
+			_, z := from(i + 2)
+			b, start, end = append(b, byte(v)), append(start, a), append(end, z)
+			i += 2
+			changed = true
+			continue
+		}
+		a, z := from(i)
+		b, start, end = append(b, s[i]), append(start, a), append(end, z)
+	}
+	if !changed {
+		return d, false
+	}
+	return decoded{s: string(b), start: start, end: end}, true
+}
+
+// addressSpans returns the merged, sorted ranges of s that hold an address,
+// found in s and in each of its percent-decoded readings by three readers:
+// embedded v4 (four dotted numbers anywhere), embedded v6 (a "::" or eight
+// colon-separated hex groups anywhere), and the token reader of token.go
+// for the spellings the first two do not know (inet_aton forms).
+func addressSpans(s string) []span {
+	if !mayHoldAddress(s) {
+		return nil
+	}
+	var spans []span
+	for _, d := range decodings(s) {
+		for _, sp := range embeddedV4(d.s) {
+			spans = append(spans, d.orig(sp))
+		}
+		for _, sp := range embeddedV6(d.s) {
+			spans = append(spans, d.orig(sp))
+		}
+		for a, z := range ipTokens(d.s) {
+			spans = append(spans, d.orig(span{a, z}))
+		}
+	}
+	return merge(spans)
+}
+
+// mayHoldAddress is the fast path: every form needs a digit or a colon.
+func mayHoldAddress(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= '0' && c <= '9' || c == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+func merge(spans []span) []span {
+	if len(spans) < 2 {
+		return spans
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	out := spans[:1]
+	for _, sp := range spans[1:] {
+		last := &out[len(out)-1]
+		if sp.start <= last.end {
+			last.end = max(last.end, sp.end)
+			continue
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// embeddedV4 finds four dot-separated numbers anywhere in s. The two inner
+// numbers must be octets (0-255, any leading zeros, or octal); the outer
+// ones may be glued to more digits, whose last or first digits then form
+// the octet ("1234.5.6.78901" holds 234.5.6.78): an address glued to
+// digits is still an address.
+func embeddedV4(s string) []span {
+	var out []span
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		// A run of digits and dots.
+		j := i
+		for j < len(s) && (isDigit(s[j]) || s[j] == '.') {
+			j++
+		}
+		out = append(out, v4InRun(s, i, j)...)
+		i = j
+	}
+	return out
+}
+
+func v4InRun(s string, from, to int) []span {
+	// Parts of the run, as [start, end) ranges; an empty part (two dots)
+	// breaks a window.
+	type part struct{ a, z int }
+	var parts []part
+	a := from
+	for k := from; k <= to; k++ {
+		if k == to || s[k] == '.' {
+			parts = append(parts, part{a, k})
+			a = k + 1
+		}
+	}
+	var out []span
+	for k := 0; k+3 < len(parts); k++ {
+		w := parts[k : k+4]
+		ok := true
+		for n, p := range w {
+			if p.z == p.a {
+				ok = false
+				break
+			}
+			if (n == 1 || n == 2) && !v4Part(s[p.a:p.z]) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, span{w[0].a, w[3].z})
+		}
+	}
+	return out
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// embeddedV6 finds, anywhere in s, a "::" (the shortest v6 address, and part
+// of every compressed one) or eight colon-separated groups of hex digits
+// whose six inner groups are at most 0xffff (the outer ones may be glued to
+// more hex digits, like a v4 to digits). The span covers the whole run of
+// hex digits, colons and dots around it, and a zone after it.
+func embeddedV6(s string) []span {
+	var out []span
+	for i := 0; i < len(s); {
+		if !isV6Byte(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isV6Byte(s[j]) {
+			j++
+		}
+		run := s[i:j]
+		if strings.Contains(run, "::") || eightGroups(run) {
+			end := j
+			if end < len(s) && s[end] == '%' { // zone: fe80::1%eth0
+				end++
+				for end < len(s) && (isAlnum(s[end]) || s[end] == '_' || s[end] == '-' || s[end] == '.') {
+					end++
+				}
+			}
+			out = append(out, span{i, end})
+		}
+		i = j
+	}
+	return out
+}
+
+func isV6Byte(c byte) bool { return isHexDigit(c) || c == ':' || c == '.' }
+
+func eightGroups(run string) bool {
+	if strings.Count(run, ":") < 7 {
+		return false
+	}
+	groups := strings.Split(run, ":")
+	for k := 0; k+7 < len(groups); k++ {
+		ok := true
+		for n, g := range groups[k : k+8] {
+			if g == "" {
+				ok = false
+				break
+			}
+			if n == 0 || n == 7 {
+				continue // any glued hex digits; dots in the last: a v4 tail
+			}
+			if v, valid := parseHex(trimLeadingZeros(g)); !valid || v > 0xffff {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}

@@ -104,23 +104,23 @@ func flood(args []string) {
 					time.Sleep(100 * time.Millisecond)
 					continue
 				}
-				if *useTLS {
-					tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-					tc.SetDeadline(time.Now().Add(30 * time.Second))
-					if tc.Handshake() != nil {
-						c.Close()
-						time.Sleep(100 * time.Millisecond)
-						continue
-					}
-					tc.SetDeadline(time.Time{})
-					c = tc
-				}
+				// A connection counts once the TCP handshake is done: what
+				// the server then does with it (a TLS handshake, or closing
+				// it at once) is what is measured.
 				failures = 0
 				open.Add(1)
 				if first {
 					first = false
 					opened.Add(1)
 					ready.Done()
+				}
+				if *useTLS {
+					tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+					tc.SetDeadline(time.Now().Add(30 * time.Second))
+					if err := tc.Handshake(); err == nil {
+						tc.SetDeadline(time.Time{})
+						c = tc
+					}
 				}
 				if *request {
 					io.WriteString(c, "GET /-/healthy HTTP/1.1\r\nHost: pop\r\n\r\n")

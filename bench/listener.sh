@@ -77,8 +77,8 @@ run_side() { # name command...
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-ours() { "$tmp/clavis-telemetry" --web.config.file="$tmp/web.yml" --tarpit.log.file= --web.listen-address="$1"; }
-peer() { "$node_exporter" --web.config.file="$tmp/web.yml" --web.listen-address="$1"; }
+ours() { exec "$tmp/clavis-telemetry" --web.config.file="$tmp/web.yml" --tarpit.log.file= --web.listen-address="$1"; }
+peer() { exec "$node_exporter" --web.config.file="$tmp/web.yml" --web.listen-address="$1"; }
 
 echo "clavis-telemetry (commercial, --web.max-connections=256) vs $("$node_exporter" --version 2>&1 | head -1); fd limit $(ulimit -n); $(nproc) CPUs"
 run_side clavis-telemetry ours

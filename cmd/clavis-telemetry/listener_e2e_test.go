@@ -388,3 +388,54 @@ func TestLogCarriesNoClientAddressOrBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingAccessLogIsLogged: a --accesslog.path that does not exist, and
+// no --accesslog.path at all, are warned about at start-up.
+func TestMissingAccessLogIsLogged(t *testing.T) {
+	t.Parallel()
+	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
+	missing := t.TempDir() + "/no-such-dir/access.log"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--accesslog.path=" + missing}, missing},
+		{nil, "no --accesslog.path"},
+	} {
+		addr := e2eutil.FreeAddr(t, "")
+		logPath := t.TempDir() + "/stderr.log"
+		f, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cmd := exec.CommandContext(ctx, bin, append(c.args, "--web.listen-address="+addr, "--collector.disable-defaults",
+			"--collector.accesslog", "--tarpit.log.file=")...)
+		cmd.Stdout, cmd.Stderr = f, f
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		e2eutil.WaitHTTP(t, nil, "http://"+addr+"/-/ready", 200, 20*time.Second)
+		var log string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			b, _ := os.ReadFile(logPath)
+			log = string(b)
+			found := false
+			for _, line := range strings.Split(log, "\n") {
+				if strings.Contains(line, "level=WARN") && strings.Contains(line, c.want) {
+					found = true
+				}
+			}
+			if found {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%v: no warning naming %s:\n%s", c.args, c.want, log)
+				break
+			}
+		}
+		cancel()
+		cmd.Wait()
+		f.Close()
+	}
+}

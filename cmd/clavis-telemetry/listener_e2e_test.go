@@ -439,3 +439,21 @@ func TestMissingAccessLogIsLogged(t *testing.T) {
 		f.Close()
 	}
 }
+
+// TestCommercialHelpSaysCoreCollectorsStayOn: the commercial --help does
+// not offer to disable what the commercial edition refuses to disable.
+func TestCommercialHelpSaysCoreCollectorsStayOn(t *testing.T) {
+	t.Parallel()
+	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "commercial")
+	code, out := runBinary(t, bin, "--help")
+	if code != 0 {
+		t.Fatalf("--help: exit %d\n%s", code, out)
+	}
+	help := strings.Join(strings.Fields(out), " ")
+	for _, name := range []string{"cpu", "memory", "filesystem", "vault", "accesslog"} {
+		re := regexp.MustCompile(`--\[no-\]collector\.` + name + ` Enable the ` + name + ` collector \(default: enabled\)\. A core collector: the commercial edition refuses to disable it\.`)
+		if !re.MatchString(help) {
+			t.Errorf("commercial --help does not say the %s collector cannot be disabled", name)
+		}
+	}
+}

@@ -15,7 +15,7 @@ LISTEN    ?= :9745
 # Go test timeout for the whole suite; CI has 90 minutes on 2 cores.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build commercial run test test-short deps lint lint-go lint-promtool bench stack fuzz clean
+.PHONY: all build commercial run test test-short deps tools lint lint-go lint-promtool bench stack fuzz clean
 
 all: build
 
@@ -47,8 +47,15 @@ run:
 deps:
 	bash scripts/install-deps.sh
 
+## tools: current upstream Prometheus, promtool, Alertmanager, amtool and
+## VictoriaMetrics, built from their Go modules pinned in tools/ (modules of
+## their own: the product's go.mod stays clean) into bin/tools; prints
+## "name path" per binary. Slow once (Prometheus), then the Go build cache.
+tools:
+	bash tools/build.sh
+
 ## test: everything — vet, unit, race, fuzz seeds, end to end, for every edition
-test: deps
+test: deps tools
 	$(GO) vet ./...
 	$(GO) vet -tags telemetry ./...
 	$(GO) vet -tags commercial ./...

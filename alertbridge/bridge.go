@@ -49,8 +49,9 @@ type Config struct {
 	// Zero disables the check.
 	WatchdogInterval time.Duration
 
-	Ntfy *NtfyConfig // nil: ntfy disabled
-	Kuma *KumaConfig // nil: Kuma disabled
+	Ntfy    *NtfyConfig    // nil: ntfy disabled
+	Kuma    *KumaConfig    // nil: Kuma disabled
+	Actions *ActionsConfig // nil: no phone actions (needs Ntfy)
 
 	Backoff Backoff
 	// Timeout bounds one delivery attempt.
@@ -133,6 +134,16 @@ func (c *Config) setDefaults() {
 		if c.Ntfy.RepeatTimeout <= 0 {
 			c.Ntfy.RepeatTimeout = 2 * time.Minute
 		}
+	} else {
+		c.Actions = nil
+	}
+	if c.Actions != nil {
+		if c.Actions.TTL <= 0 {
+			c.Actions.TTL = 24 * time.Hour
+		}
+		if c.Actions.SilenceFor <= 0 {
+			c.Actions.SilenceFor = time.Hour
+		}
 		if c.Ntfy.DefaultPriority == 0 {
 			c.Ntfy.DefaultPriority = 3
 		}
@@ -184,6 +195,7 @@ type Bridge struct {
 	authProblem  atomic.Pointer[string]
 	// Recovery is set when the spool was damaged at start.
 	Recovery *Recovery
+	actions  *actionHandler
 }
 
 // New validates cfg, opens the spool and registers the metrics. Call Run
@@ -231,6 +243,20 @@ func New(cfg Config) (*Bridge, error) {
 		b.token = sha256.Sum256([]byte(cfg.WebhookToken))
 	}
 	b.m = newMetrics(cfg.Registerer, sp, targets, func() bool { return b.watchdogMissing(time.Now()) })
+	if cfg.Actions != nil {
+		if err := checkURL("--web.external-url", cfg.Actions.ExternalURL); err != nil {
+			sp.Close()
+			return nil, err
+		}
+		if len(cfg.Actions.Secret) < 16 {
+			sp.Close()
+			return nil, errors.New("action secret shorter than 16 bytes")
+		}
+		if b.actions, err = newActionHandler(b); err != nil {
+			sp.Close()
+			return nil, err
+		}
+	}
 	if rec != nil {
 		b.m.spoolRecoveries.Inc()
 		b.m.spoolSalvaged.Add(float64(rec.Salvaged))
@@ -272,6 +298,9 @@ func (b *Bridge) Run(ctx context.Context) {
 		tick := time.NewTicker(10 * time.Minute)
 		defer tick.Stop()
 		for {
+			if err := b.spool.forgetUsedActions(time.Now()); err != nil {
+				b.log.Error("forgetting expired action tokens failed", "err", err)
+			}
 			if n, err := b.spool.ForgetKeys(time.Now().Add(-b.cfg.DedupRetention)); err != nil {
 				b.log.Error("forgetting old alert keys failed", "err", err)
 			} else if n > 0 {
@@ -513,7 +542,8 @@ func (b *Bridge) accept(p *Payload, now time.Time) (acceptResult, error) {
 // groupPage updates the group's state and queues its page if the group
 // changed: new alerts firing, or alerts resolved.
 func (b *Bridge) groupPage(t SpoolTx, p *Payload, gid string, alerts []Alert, idx []int, recs []Record, fresh, stale []bool, now time.Time, res *acceptResult) error {
-	in := &pageInput{p: p, alerts: alerts, fresh: make([]bool, len(alerts)), prev: t.Group(gid), priority: 1}
+	in := &pageInput{p: p, alerts: alerts, fresh: make([]bool, len(alerts)), prev: t.Group(gid), priority: 1,
+		group: gid, actions: b.cfg.Actions}
 	changed := false
 	allInfo := true
 	next := &groupState{Firing: map[string]string{}, LastPage: now}
@@ -544,12 +574,22 @@ func (b *Bridge) groupPage(t SpoolTx, p *Payload, gid string, alerts []Alert, id
 		next = nil // resolved: forget the group
 	} else if in.prev != nil && !changed {
 		next.LastPage, next.Acked = in.prev.LastPage, in.prev.Acked
+		// Unchanged, still firing: a reminder once per repeat interval,
+		// unless someone acknowledged it.
+		if ri := b.cfg.Ntfy.RepeatInterval; ri > 0 && !in.prev.Acked && now.Sub(in.prev.LastPage) >= ri {
+			next.LastPage = now
+			in.reminder = true
+			changed = true
+		}
 	}
 	if err := t.PutGroup(gid, next); err != nil {
 		return err
 	}
 	if !changed {
 		return nil
+	}
+	if in.reminder {
+		b.m.reminders.Inc()
 	}
 	if len(in.firing) > 0 && allInfo && b.cfg.Ntfy.DropInfo {
 		return nil

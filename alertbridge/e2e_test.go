@@ -2,9 +2,11 @@ package alertbridge
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -415,4 +417,186 @@ func scrape(t *testing.T, addr, sample string) string {
 		}
 	}
 	return ""
+}
+
+// TestPhoneActionsRealAlertmanager: a group fires through Debian's
+// Alertmanager; the "Silence 1h" action URL, taken from the message as the
+// fake ntfy received it, is called as the ntfy app calls it; the silence
+// exists in Alertmanager with exactly the group's matchers, createdBy
+// ntfy; a follow-up says so; no further page for the group arrives; a
+// replayed or forged token changes nothing. Ack answers with a follow-up.
+func TestPhoneActionsRealAlertmanager(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs Alertmanager")
+	}
+	t.Parallel()
+	am := e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager")
+	amtool := e2eutil.RequireBinary(t, "amtool")
+	ntfy := fakenotify.NewNtfy(fakenotify.NtfyOptions{Tokens: map[string]bool{"tk_am": true}})
+	fs, err := fakenotify.StartServer(fakenotify.Mux(ntfy, nil), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	dir := t.TempDir()
+	tokenFile, secretFile := filepath.Join(dir, "webhook.token"), filepath.Join(dir, "action.secret")
+	os.WriteFile(tokenFile, []byte("am-webhook-secret\n"), 0o600)
+	os.WriteFile(secretFile, []byte("action-secret-of-32-bytes-length\n"), 0o600)
+	amAddr := e2eutil.FreeAddr(t, "127.0.0.1")
+	bridgeAddr := e2eutil.FreeAddr(t, "127.0.0.1")
+	p := newBridgeProc(t, []string{"--spool.path=" + filepath.Join(dir, "ab.db"), "--webhook.token-file=" + tokenFile,
+		"--web.external-url=http://" + bridgeAddr, "--action.secret-file=" + secretFile, "--alertmanager.url=http://" + amAddr,
+		"--delivery.backoff-min=50ms"},
+		[]string{"NTFY_ALERT_URL=" + fs.URL() + "/clavis-alerts", "NTFY_ALERT_TOKEN=tk_am", "KUMA_PUSH_URL="})
+	p.addr = bridgeAddr
+	p.start(t)
+	amCfg := filepath.Join(dir, "alertmanager.yml")
+	os.WriteFile(amCfg, []byte(fmt.Sprintf(`
+route:
+  receiver: alertbridge
+  group_by: [alertname, pop]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: alertbridge
+    webhook_configs:
+      - url: http://%s/webhook
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: %s
+`, bridgeAddr, tokenFile)), 0o600)
+	e2eutil.StartProcess(t, am, "--config.file="+amCfg, "--storage.path="+filepath.Join(dir, "am-data"),
+		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--web.external-url=http://"+amAddr)
+	e2eutil.WaitHTTP(t, nil, "http://"+amAddr+"/-/ready", 200, 30*time.Second)
+	amt := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(amtool, append(args, "--alertmanager.url=http://"+amAddr)...).CombinedOutput(); err != nil {
+			t.Fatalf("amtool %v: %v\n%s", args, err, out)
+		}
+	}
+	page := func(title string) (fakenotify.Message, bool) {
+		for _, m := range ntfy.Messages() {
+			if m.Title == title {
+				return m, true
+			}
+		}
+		return fakenotify.Message{}, false
+	}
+	amt("alert", "add", "alertname=PopDown", "pop=fra1", "severity=critical", "--annotation=runbook_url=https://runbooks.example/PopDown")
+	waitFor(t, 30*time.Second, "the page", func() bool { _, ok := page("[FIRING:1] PopDown fra1"); return ok })
+	m, _ := page("[FIRING:1] PopDown fra1")
+	if len(m.Actions) != 3 || m.Actions[0].Label != "Silence 1h" || m.Actions[1].Label != "Ack" || m.Actions[2].Label != "Runbook" ||
+		m.Actions[0].Action != "http" || m.Actions[0].Method != "POST" {
+		t.Fatalf("actions as ntfy parsed them: %+v", m.Actions)
+	}
+	silenceURL := m.Actions[0].URL
+	press := func(u string) int { // as the ntfy app does: POST, no body
+		resp, err := http.Post(u, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	type amSilence struct {
+		ID        string `json:"id"`
+		CreatedBy string `json:"createdBy"`
+		Comment   string `json:"comment"`
+		Status    struct {
+			State string `json:"state"`
+		} `json:"status"`
+		Matchers []struct {
+			Name, Value      string
+			IsRegex, IsEqual bool
+		} `json:"matchers"`
+	}
+	silences := func() []amSilence {
+		resp, err := http.Get("http://" + amAddr + "/api/v2/silences")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ss []amSilence
+		json.NewDecoder(resp.Body).Decode(&ss)
+		return ss
+	}
+	// Forged first: nothing happens.
+	u, _ := url.Parse(silenceURL)
+	q := u.Query()
+	tok := q.Get("token")
+	q.Set("token", tok[:len(tok)-2]+"AA")
+	u.RawQuery = q.Encode()
+	if c := press(u.String()); c != 403 {
+		t.Errorf("forged token: %d, want 403", c)
+	}
+	if c := press(silenceURL); c != 200 {
+		t.Fatalf("silence action: %d", c)
+	}
+	if c := press(silenceURL); c != 409 {
+		t.Errorf("replayed token: %d, want 409", c)
+	}
+	ss := silences()
+	if len(ss) != 1 {
+		t.Fatalf("%d silences in Alertmanager, want 1: %+v", len(ss), ss)
+	}
+	s := ss[0]
+	got := map[string]string{}
+	for _, mt := range s.Matchers {
+		if mt.IsRegex || !mt.IsEqual {
+			t.Errorf("matcher %+v is not an equality", mt)
+		}
+		got[mt.Name] = mt.Value
+	}
+	if fmt.Sprint(got) != "map[alertname:PopDown pop:fra1]" || s.CreatedBy != "ntfy" || !strings.Contains(s.Comment, "Silence 1h") || s.Status.State != "active" {
+		t.Errorf("silence %+v", s)
+	}
+	waitFor(t, 30*time.Second, "the follow-up", func() bool { _, ok := page("[SILENCED] PopDown fra1"); return ok })
+	// A new alert of the silenced group: Alertmanager suppresses it. An
+	// alert of another group, added after it, pages: by then the silenced
+	// group's flush has happened too.
+	amt("alert", "add", "alertname=PopDown", "pop=fra1", "instance=fra1-b", "severity=critical")
+	waitFor(t, 30*time.Second, "the new alert suppressed by the silence", func() bool {
+		resp, err := http.Get("http://" + amAddr + "/api/v2/alerts?silenced=true&filter=instance%3D%22fra1-b%22")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var as []struct {
+			Status struct {
+				State      string   `json:"state"`
+				SilencedBy []string `json:"silencedBy"`
+			} `json:"status"`
+		}
+		json.NewDecoder(resp.Body).Decode(&as)
+		return len(as) == 1 && as[0].Status.State == "suppressed" && len(as[0].Status.SilencedBy) == 1 && as[0].Status.SilencedBy[0] == s.ID
+	})
+	amt("alert", "add", "alertname=PopDown", "pop=ams1", "severity=critical")
+	waitFor(t, 30*time.Second, "the other group's page", func() bool { _, ok := page("[FIRING:1] PopDown ams1"); return ok })
+	for _, m := range ntfy.Messages() {
+		if strings.Contains(m.Title, "PopDown fra1") && m.Title != "[FIRING:1] PopDown fra1" && m.Title != "[SILENCED] PopDown fra1" {
+			t.Errorf("page for the silenced group: %q", m.Title)
+		}
+	}
+	if len(silences()) != 1 {
+		t.Errorf("forged or replayed tokens created silences: %+v", silences())
+	}
+	// Ack on the other group.
+	m2, _ := page("[FIRING:1] PopDown ams1")
+	if c := press(m2.Actions[1].URL); c != 200 {
+		t.Errorf("ack: %d", c)
+	}
+	waitFor(t, 30*time.Second, "the ack follow-up", func() bool { _, ok := page("[ACK] PopDown ams1"); return ok })
+	for sample, want := range map[string]string{
+		`clavis_alertbridge_actions_total{action="silence",result="ok"}`:       "1",
+		`clavis_alertbridge_actions_total{action="silence",result="forged"}`:   "1",
+		`clavis_alertbridge_actions_total{action="silence",result="replayed"}`: "1",
+		`clavis_alertbridge_actions_total{action="ack",result="ok"}`:           "1",
+	} {
+		if v := scrape(t, p.addr, sample); v != want {
+			t.Errorf("%s = %q, want %s", sample, v, want)
+		}
+	}
 }

@@ -167,6 +167,9 @@ type pageInput struct {
 	prev     *groupState
 	priority int // highest priority of the firing alerts
 	severity string
+	reminder bool // unchanged, paged again after the repeat interval
+	group    string
+	actions  *ActionsConfig
 }
 
 // renderPage builds the ntfy message for one group notification.
@@ -263,6 +266,8 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	switch {
 	case pg.State == "resolved":
 		b.WriteString("**RESOLVED**")
+	case in.reminder:
+		b.WriteString("**STILL FIRING** (reminder)")
 	case in.prev == nil:
 		b.WriteString("**FIRING**")
 	default:
@@ -288,6 +293,12 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	}
 	if in.prev != nil && len(added) > 0 {
 		lists[1].head = "Still firing"
+	}
+	if in.reminder {
+		// Unchanged: every alert is listed as firing, none as new.
+		lists[1].names = append(append([]string(nil), added...), stillFiring...)
+		sort.Strings(lists[1].names)
+		lists[0].names = nil
 	}
 	var lb strings.Builder
 	for _, l := range lists {
@@ -326,6 +337,10 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	runbook := in.p.CommonAnnotations["runbook_url"]
 	if runbook == "" {
 		runbook = commonAnnotation(in.alerts, "runbook_url")
+	}
+	if pg.State == "firing" && in.actions != nil && len(match) > 0 {
+		// On the phone: Silence 1h, Ack, and the runbook (or dashboard).
+		pg.Actions = in.actions.pageActions(in.group, pg.Title, match, now)
 	}
 	if u := safeURL(runbook); u != "" {
 		pg.Actions = append(pg.Actions, ntfyAction{Action: "view", Label: "Runbook", URL: u})

@@ -36,6 +36,8 @@ type metrics struct {
 	ntfyAuthErrors  prometheus.Counter
 	ntfyAuthFailing prometheus.Gauge
 	ntfyIdle        prometheus.Gauge
+	actions         *prometheus.CounterVec
+	reminders       prometheus.Counter
 	spoolRecoveries prometheus.Counter
 	spoolSalvaged   prometheus.Counter
 }
@@ -84,6 +86,10 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogM
 		ntfyIdle: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "ntfy_idle",
 			Help: "1 when the ntfy dispatcher holds no page and has nothing in flight."}),
 
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "actions_total",
+			Help: "Phone actions (silence, ack) called, by result: ok, forged, expired, replayed, failed."}, []string{"action", "result"}),
+		reminders: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "reminders_total",
+			Help: "Pages sent again for a group still firing unchanged after --ntfy.repeat-interval."}),
 		spoolRecoveries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "spool_recoveries_total",
 			Help: "Damaged spool files moved aside at start (the process started on a fresh spool)."}),
 		spoolSalvaged: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "spool_recovered_records_total",
@@ -105,7 +111,12 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogM
 	reg.MustRegister(m.received, m.rejected, m.accepted, m.duplicate, m.sent, m.failed, m.retried, m.dropped,
 		m.duration, m.watchdog, m.kumaConfigErr, &spoolCollector{s: s, targets: targets},
 		m.failures, m.stale, m.truncated, m.digests, m.merged, m.repeats, m.ntfyAuthErrors, m.ntfyAuthFailing,
-		m.ntfyIdle, m.spoolRecoveries, m.spoolSalvaged)
+		m.ntfyIdle, m.spoolRecoveries, m.spoolSalvaged, m.actions, m.reminders)
+	for _, a := range []string{ActionSilence, ActionAck} {
+		for _, r := range actionResults {
+			m.actions.WithLabelValues(a, r)
+		}
+	}
 	m.ntfyIdle.Set(1)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "watchdog_missing",
 		Help: "1 while no Watchdog arrived within --watchdog.interval: Kuma pushes are stopped."},

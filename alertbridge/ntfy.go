@@ -48,6 +48,10 @@ type NtfyConfig struct {
 	// AuthErrorBackoff is the wait between attempts while ntfy answers
 	// 401 or 403 (a revoked or wrong token): pages stay spooled.
 	AuthErrorBackoff time.Duration
+	// RepeatInterval: a group still firing unchanged is paged again (a
+	// reminder) when Alertmanager re-sends it this long after its last
+	// page, unless it was acknowledged. Zero: changes only.
+	RepeatInterval time.Duration
 	// RepeatTimeout bounds the one repeat after an attempt whose outcome
 	// is unknown (ntfy did not answer within the delivery timeout): long,
 	// so a slow ntfy gets its answer through and costs one copy only.

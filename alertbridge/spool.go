@@ -40,7 +40,7 @@ var (
 )
 
 var allBuckets = [][]byte{bucketKeys, bucketKumaState, bucketKumaFiring, bucketKumaResolved, bucketMeta, bucketResolved, bucketGroups,
-	queueBucket(TargetNtfy), queueBucket(TargetKuma)}
+	bucketActionsUsed, queueBucket(TargetNtfy), queueBucket(TargetKuma)}
 
 func depthKey(target string) []byte { return []byte("n." + target) }
 
@@ -739,6 +739,8 @@ func (st *kumaState) save(tx *bolt.Tx) error {
 }
 
 var errClosed = errors.New("spool closed")
+
+func u64v(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
 func u64(v uint64) []byte {
 	var b [8]byte

@@ -225,9 +225,17 @@ func TestAccesslogAgainstNginx(t *testing.T) {
 
 	t.Logf("sent %v requests (%d method/code/route combinations, %v body bytes) from %d sources",
 		want.lines, len(want.requests), want.bytes, len(sources))
-	for name, reg := range map[string]prometheus.Gatherer{"combined": regCombined, "json": regJSON} {
+	type followed struct {
+		reg  prometheus.Gatherer
+		c    *accesslogCollector
+		path string
+	}
+	for name, f := range map[string]followed{"combined": {regCombined, fromCombined, combinedLog}, "json": {regJSON, fromJSON, jsonLog}} {
+		reg := f.reg
 		waitLines(t, reg, want.lines)
-		time.Sleep(200 * time.Millisecond) // nothing more arrives
+		// Nothing more arrives: nginx has written all it will (every line is
+		// counted), and the follower has read every byte of both files.
+		waitBytesRead(t, f.c, f.path, f.path+".1")
 		got := gatherMap(t, reg)
 		for k, v := range want.requests {
 			key := fmt.Sprintf(`clavis_http_requests_total{method=%q,code=%q,route=%q}`, k[0], k[1], k[2])
@@ -279,6 +287,39 @@ func TestAccesslogAgainstNginx(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s: promtool check metrics: %v\n%s", name, err, out)
 		}
+	}
+}
+
+// waitBytesRead waits until c's follower has read as many bytes as the
+// files hold, and checks that it reads no more.
+func waitBytesRead(t *testing.T, c *accesslogCollector, paths ...string) {
+	t.Helper()
+	var size uint64
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += uint64(info.Size())
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for c.follower.BytesRead() < size {
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower read %d of the %d bytes in %v", c.follower.BytesRead(), size, paths)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Two more poll passes (each reads every open file, rotated ones
+	// included, to its end): nothing is read again or late.
+	p := c.follower.Polls()
+	for c.follower.Polls() < p+2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower stopped polling")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := c.follower.BytesRead(); got != size {
+		t.Fatalf("the follower read %d bytes, more than the %d in %v", got, size, paths)
 	}
 }
 

@@ -25,6 +25,13 @@ for cmd in "${!want[@]}"; do
     missing+=("${want[$cmd]}")
   fi
 done
+# file -> Debian package, for what is not a command (nginx modules).
+declare -A wantFile=(
+  [/usr/lib/nginx/modules/ngx_stream_module.so]=libnginx-mod-stream # tarpit: PROXY headers from nginx
+)
+for f in "${!wantFile[@]}"; do
+  [ -e "$f" ] || missing+=("${wantFile[$f]}")
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

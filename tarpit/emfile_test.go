@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,9 +18,11 @@ import (
 const emfileChildEnv = "CLAVIS_TARPIT_EMFILE_CHILD"
 
 // TestAcceptBacksOffOnEMFILE runs a tarpit in a child process whose fd limit
-// allows only a few clients, floods it, and checks that accept errors are
-// met with back-off (a handful of failed accepts in 1.5 s) rather than a
-// loop spinning on EMFILE (thousands), and that the trapped ones stay.
+// allows only a few clients, floods it, and checks that every failed accept
+// (EMFILE) is followed by a pause doubling from the minimum, rather than a
+// loop spinning on EMFILE, and that the trapped ones stay. The child sees
+// the pauses through a hook and stops the loop at the sixth: no clock is
+// read by the assertions.
 func TestAcceptBacksOffOnEMFILE(t *testing.T) {
 	if os.Getenv(emfileChildEnv) == "1" {
 		emfileChild()
@@ -32,6 +36,11 @@ func TestAcceptBacksOffOnEMFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe() // closed when the test ends: the child then exits
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -54,15 +63,40 @@ func TestAcceptBacksOffOnEMFILE(t *testing.T) {
 		t.Fatalf("child: %v", err)
 	}
 	var active, acceptErrors int
-	if _, err := fmt.Sscanf(line, "active=%d accept_error=%d", &active, &acceptErrors); err != nil {
+	var pauses string
+	if _, err := fmt.Sscanf(line, "active=%d accept_error=%d pauses=%s", &active, &acceptErrors, &pauses); err != nil {
 		t.Fatalf("child said %q: %v", line, err)
 	}
-	t.Logf("under the fd limit: %d trapped, %d failed accepts in 1.5 s", active, acceptErrors)
+	t.Logf("under the fd limit: %d trapped, %d failed accepts, pauses %s", active, acceptErrors, pauses)
 	if active < 1 || active >= 20 {
 		t.Errorf("active = %d: want some but not all of 20 trapped under the fd limit", active)
 	}
-	if acceptErrors < 1 || acceptErrors > 50 {
-		t.Errorf("%d failed accepts in 1.5 s: want a few (back-off), not none and not a spin", acceptErrors)
+	var want []string
+	for d := time.Duration(0); len(want) < emfilePauses; {
+		d = nextAcceptBackoff(d)
+		want = append(want, d.String())
+	}
+	if acceptErrors != emfilePauses || pauses != strings.Join(want, ",") {
+		t.Errorf("%d failed accepts with pauses %s; want %d, each followed by a doubling pause %s", acceptErrors, pauses, emfilePauses, strings.Join(want, ","))
+	}
+}
+
+// emfilePauses is how many failed accepts the child lets happen.
+const emfilePauses = 6
+
+func TestNextAcceptBackoff(t *testing.T) {
+	t.Parallel()
+	d, steps := time.Duration(0), 0
+	for d < acceptBackoffMax {
+		next := nextAcceptBackoff(d)
+		if next <= d || (d > 0 && next > 2*d) || next < acceptBackoffMin {
+			t.Fatalf("after %v: %v", d, next)
+		}
+		d = next
+		steps++
+	}
+	if d != acceptBackoffMax || nextAcceptBackoff(d) != acceptBackoffMax || steps > 10 {
+		t.Fatalf("back-off reached %v in %d steps, then %v", d, steps, nextAcceptBackoff(d))
 	}
 }
 
@@ -76,19 +110,52 @@ func emfileChild() {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go tp.Run(ctx)
-	time.Sleep(50 * time.Millisecond)
+	var mu sync.Mutex
+	var pauses []string
+	reached := make(chan struct{})
+	tp.pauseHook = func(ctx context.Context, d time.Duration) bool {
+		mu.Lock()
+		pauses = append(pauses, d.String())
+		n := len(pauses)
+		mu.Unlock()
+		if n < emfilePauses {
+			return true // no wait: the next accept fails at once, as EMFILE does
+		}
+		close(reached)
+		<-ctx.Done() // hold the loop: no more failed accepts
+		return false
+	}
+	// Every descriptor the tarpit needs (listener, poller) exists once New
+	// returns; allow three more, for three clients.
 	des, _ := os.ReadDir("/proc/self/fd")
 	lim := syscall.Rlimit{Cur: uint64(len(des) + 3), Max: uint64(len(des) + 3)}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go tp.Run(ctx)
 	fmt.Println("listening", tp.SSHAddrs()[0].String())
-	time.Sleep(1500 * time.Millisecond)
+	select {
+	case <-reached:
+	case <-time.After(30 * time.Second): // a guard, not a measurement
+	}
+	// The accepted clients reach the scheduler's queue (and the trapped
+	// count) on its next turn.
+	for guard := time.Now().Add(30 * time.Second); time.Now().Before(guard); time.Sleep(5 * time.Millisecond) {
+		tp.mu.Lock()
+		admitted := tp.active
+		tp.mu.Unlock()
+		if tp.Snapshot().Protocols[ProtoSSH].Active == int64(admitted) {
+			break
+		}
+	}
 	s := tp.Snapshot()
-	fmt.Printf("active=%d accept_error=%d\n", s.Protocols[ProtoSSH].Active, s.Rejected[RejectAcceptError])
+	mu.Lock()
+	fmt.Printf("active=%d accept_error=%d pauses=%s\n", s.Protocols[ProtoSSH].Active, s.Rejected[RejectAcceptError], strings.Join(pauses, ","))
+	mu.Unlock()
+	// Keep the listener open while the parent still dials.
+	io.Copy(io.Discard, os.Stdin)
 	cancel()
 	os.Exit(0)
 }

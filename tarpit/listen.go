@@ -130,15 +130,35 @@ func (t *Tarpit) acceptLoop(ctx context.Context, l *rawListener) {
 			continue
 		}
 		t.reject(RejectAcceptError)
-		backoff = min(max(acceptBackoffMin, 2*backoff), acceptBackoffMax)
+		backoff = nextAcceptBackoff(backoff)
 		if backoff == acceptBackoffMax || errors.Is(acceptErr, unix.EMFILE) || errors.Is(acceptErr, unix.ENFILE) {
 			t.logger.Warn("tarpit accept failed; backing off", "err", acceptErr, "backoff", backoff)
 		}
-		select {
-		case <-ctx.Done():
+		if !t.acceptPause(ctx, backoff) {
 			return
-		case <-time.After(backoff):
 		}
+	}
+}
+
+// nextAcceptBackoff is the pause after a failed accept that followed a
+// pause of prev (0 after a successful accept).
+func nextAcceptBackoff(prev time.Duration) time.Duration {
+	return min(max(acceptBackoffMin, 2*prev), acceptBackoffMax)
+}
+
+// acceptPause waits d after a failed accept; false when ctx ended first.
+// Tests replace it (pauseHook) to see the back-off without timing it.
+func (t *Tarpit) acceptPause(ctx context.Context, d time.Duration) bool {
+	if t.pauseHook != nil {
+		return t.pauseHook(ctx, d)
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
 	}
 }
 

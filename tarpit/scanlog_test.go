@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func testEntry(i int) logEntry {
@@ -142,7 +144,10 @@ func TestScanLogRetentionPeriodic(t *testing.T) {
 	l.send(testEntry(1))
 	backup := backupNamed(dir, time.Now().Add(-10*24*time.Hour), false)
 	writeAged(t, backup, 10*24*time.Hour, 0o600)
-	time.Sleep(50 * time.Millisecond)
+	// Two more finished sweeps: at least one began after the backup was
+	// written and looked at it.
+	seen := l.sweeps.Load()
+	waitFor(t, "two more sweeps", func() bool { return l.sweeps.Load() >= seen+2 })
 	if !exists(backup) {
 		t.Fatal("a 10-day-old backup was deleted under a 30-day retention")
 	}
@@ -170,5 +175,184 @@ func TestScanLogNeverBlocks(t *testing.T) {
 	}
 	if d := l.dropped.Load(); d != 10 {
 		t.Fatalf("dropped %d, want 10", d)
+	}
+}
+
+// victimFile is a file outside the log directory that a planted symlink
+// points at: what the scanner log must never append to, chmod or delete.
+func victimFile(t *testing.T) (path string, check func()) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "victim")
+	const content = "root:x:0:0::/root:/bin/sh\n"
+	writeAged(t, path, 0, 0o644)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, func() {
+		t.Helper()
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatalf("victim: %v", err)
+		}
+		b, _ := os.ReadFile(path)
+		if string(b) != content || info.Mode().Perm() != 0o644 {
+			t.Fatalf("the victim of a planted symlink was touched: mode %v, content %q", info.Mode().Perm(), b)
+		}
+	}
+}
+
+// TestScanLogRefusesSymlinkAtLogPath: a symlink at the log path is refused
+// at start-up; the file it points to is neither chmod-ed nor appended to.
+func TestScanLogRefusesSymlinkAtLogPath(t *testing.T) {
+	t.Parallel()
+	victim, check := victimFile(t)
+	path := filepath.Join(t.TempDir(), "tarpit.log")
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	l, err := openScanLog(path, 100, 720*time.Hour, time.Hour, time.Now, discardLogger())
+	if err == nil {
+		l.write(&logEntry{Time: time.Now(), Event: "open", Remote: netip.MustParseAddrPort("192.0.2.1:1")})
+		l.close()
+		check()
+		t.Fatal("a symlink at the log path was accepted")
+	}
+	if !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("error %q does not say why", err)
+	}
+	check()
+}
+
+// TestScanLogSymlinkPlantedWhileRunning: the log path replaced by a symlink
+// after the log was opened (here: once the file lumberjack held is gone) is
+// never written through; the lines are dropped and counted until the link
+// goes, then writing resumes in a regular 0600 file.
+func TestScanLogSymlinkPlantedWhileRunning(t *testing.T) {
+	t.Parallel()
+	victim, check := victimFile(t)
+	path := filepath.Join(t.TempDir(), "tarpit.log")
+	l, err := openScanLog(path, 100, 720*time.Hour, time.Hour, time.Now, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	e := testEntry(1)
+	l.write(&e) // the writer goroutine is not running: write on this one
+	l.w.Close()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	l.write(&e)
+	check()
+	if d := l.dropped.Load(); d != 1 {
+		t.Fatalf("dropped %d lines, want the one refused", d)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	l.write(&e)
+	l.w.Close()
+	info, err := os.Lstat(path)
+	if err != nil || !info.Mode().IsRegular() || info.Mode().Perm() != logMode || info.Size() == 0 {
+		t.Fatalf("after the link went: %v, %v", info, err)
+	}
+	check()
+}
+
+// TestScanLogSweepLeavesSymlinksAlone: symlinks at rotated names, recent or
+// past retention, are neither followed by the chmod to 0600 nor deleted with
+// their target; the regular rotated files beside them still are.
+func TestScanLogSweepLeavesSymlinksAlone(t *testing.T) {
+	t.Parallel()
+	victim, check := victimFile(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tarpit.log")
+	recentLink := backupNamed(dir, time.Now().Add(-2*24*time.Hour), false)
+	oldLink := backupNamed(dir, time.Now().Add(-40*24*time.Hour), true)
+	for _, link := range []string{recentLink, oldLink} {
+		if err := os.Symlink(victim, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Now().Add(-40 * 24 * time.Hour)
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, oldLink, []unix.Timespec{unix.NsecToTimespec(at.UnixNano()), unix.NsecToTimespec(at.UnixNano())}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		t.Fatal(err)
+	}
+	lax := backupNamed(dir, time.Now().Add(-3*24*time.Hour), false)
+	expired := backupNamed(dir, time.Now().Add(-41*24*time.Hour), false)
+	writeAged(t, lax, 3*24*time.Hour, 0o644)
+	writeAged(t, expired, 41*24*time.Hour, 0o600)
+	l, err := openScanLog(path, 100, 720*time.Hour, time.Hour, time.Now, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	check()
+	for _, link := range []string{recentLink, oldLink} {
+		if info, err := os.Lstat(link); err != nil || info.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("planted link %s: %v %v", filepath.Base(link), info, err)
+		}
+	}
+	if info, err := os.Stat(lax); err != nil || info.Mode().Perm() != logMode {
+		t.Errorf("regular rotated file beside the links: %v %v, want mode 0600", info, err)
+	}
+	if exists(expired) {
+		t.Error("a regular rotated file past retention was kept")
+	}
+}
+
+// TestScanLogRefusesUnsafeDirectory: a log directory that others may
+// write to, or below one that anyone may rename things in, is a start-up
+// error that says why; a sticky /tmp-like ancestor is fine.
+func TestScanLogRefusesUnsafeDirectory(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	mk := func(rel string, mode uint32) string { // raw mode bits: 0o1000 is sticky
+		d := filepath.Join(root, rel)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		dir  string
+		ok   bool
+		want string
+	}{
+		{mk("world", 0o777), false, "others may write"},
+		{mk("group", 0o770), false, "others may write"},
+		{mk("sticky", 0o1777), false, "others may write"},
+		{mk("open/below", 0o700), false, "anyone may rename"},
+		{mk("tmp/below", 0o700), true, ""},
+		{mk("private", 0o700), true, ""},
+		{mk("readable", 0o755), true, ""},
+	} {
+		if strings.HasPrefix(tc.dir, filepath.Join(root, "open")) {
+			mk("open", 0o777)
+		}
+		if strings.HasPrefix(tc.dir, filepath.Join(root, "tmp")) {
+			mk("tmp", 0o1777)
+		}
+		l, err := openScanLog(filepath.Join(tc.dir, "tarpit.log"), 100, 720*time.Hour, time.Hour, time.Now, discardLogger())
+		if tc.ok {
+			if err != nil {
+				t.Errorf("%s: %v", tc.dir, err)
+			} else {
+				l.close()
+			}
+			continue
+		}
+		if err == nil {
+			l.close()
+			t.Errorf("%s: an unsafe log directory was accepted", tc.dir)
+		} else if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %q, want it to say %q", tc.dir, err, tc.want)
+		}
 	}
 }

@@ -249,6 +249,10 @@ type Tarpit struct {
 
 	untrustedHeaders atomic.Uint64 // see Snapshot.UntrustedProxyHeaders
 
+	// pauseHook, when set (by tests, before Run), replaces the wait after a
+	// failed accept.
+	pauseHook func(ctx context.Context, d time.Duration) bool
+
 	runOnce sync.Once
 }
 

@@ -63,6 +63,12 @@ func run(args []string) int {
 	perMinute := app.Flag("ntfy.max-per-minute", "Storm guard: at most this many ntfy messages a minute; pending pages beyond are merged into one digest.").Default("10").Int()
 	ntfyConcurrency := app.Flag("ntfy.concurrency", "ntfy publishes in flight at once (pages of one group stay in order).").Default("4").Int()
 	authBackoff := app.Flag("ntfy.auth-error-backoff", "Wait between attempts while ntfy answers 401/403 (pages stay spooled).").Default("5m").Duration()
+	repeatInterval := app.Flag("ntfy.repeat-interval", "Page a group again (a reminder) when Alertmanager re-sends it still firing and unchanged this long after its last page, unless acknowledged with the Ack action. 0: pages for changes only.").Default("0").Duration()
+	externalURL := app.Flag("web.external-url", "URL at which phones reach this alertbridge (behind a reverse proxy, its public URL). With --action.secret-file and --alertmanager.url, firing pages carry the Silence and Ack actions, which call <url>/action/....").String()
+	actionSecretFile := app.Flag("action.secret-file", "File with the secret (at least 16 bytes) that signs the phone actions' tokens.").String()
+	alertmanagerURL := app.Flag("alertmanager.url", "Alertmanager that gets the silences of the Silence action (API v2), e.g. http://127.0.0.1:9093.").String()
+	actionTTL := app.Flag("action.ttl", "How long a page's actions stay valid.").Default("24h").Duration()
+	silenceFor := app.Flag("action.silence-duration", "Length of the silence the Silence action creates.").Default("1h").Duration()
 	repeatTimeout := app.Flag("ntfy.repeat-timeout", "Timeout of the one repeat after an attempt ntfy did not answer within --delivery.timeout (it may have published it).").Default("2m").Duration()
 
 	kumaURL := app.Flag("kuma.push-url", "Uptime Kuma push monitor URL, e.g. https://kuma.example.com/api/push/TOKEN. Empty: Kuma disabled.").Envar("KUMA_PUSH_URL").String()
@@ -127,10 +133,28 @@ func run(args []string) int {
 		cfg.Ntfy = &alertbridge.NtfyConfig{URL: *ntfyURL, Token: *ntfyToken, DashboardURL: *clickURL,
 			Priorities: prio, DefaultPriority: *defaultPriority, ResolvedPriority: *resolvedPriority,
 			DropInfo: *infoGroups == "drop", PerMinute: *perMinute, Concurrency: *ntfyConcurrency,
-			AuthErrorBackoff: *authBackoff, RepeatTimeout: *repeatTimeout}
+			AuthErrorBackoff: *authBackoff, RepeatTimeout: *repeatTimeout, RepeatInterval: *repeatInterval}
 	}
 	if *kumaURL != "" {
 		cfg.Kuma = &alertbridge.KumaConfig{PushURL: *kumaURL, DownSeverities: *downSeverities, ConfigErrorBackoff: *kumaConfigBackoff, FiringTTL: *firingTTL}
+	}
+	switch n := countSet(*externalURL, *actionSecretFile, *alertmanagerURL); {
+	case n == 3:
+		secret, err := os.ReadFile(*actionSecretFile)
+		if err != nil {
+			logger.Error("cannot read --action.secret-file", "err", err)
+			return 1
+		}
+		secret = []byte(strings.TrimSpace(string(secret)))
+		if len(secret) < 16 {
+			logger.Error("--action.secret-file: the secret must be at least 16 bytes", "file", *actionSecretFile)
+			return 1
+		}
+		cfg.Actions = &alertbridge.ActionsConfig{ExternalURL: *externalURL, Secret: secret, AlertmanagerURL: *alertmanagerURL,
+			TTL: *actionTTL, SilenceFor: *silenceFor}
+	case n > 0:
+		logger.Error("phone actions need all of --web.external-url, --action.secret-file and --alertmanager.url")
+		return 2
 	}
 	basicAuth, err := hasBasicAuth(*webFlags.WebConfigFile)
 	if err != nil {
@@ -169,6 +193,12 @@ func run(args []string) int {
 
 	mux := http.NewServeMux()
 	mux.Handle("/webhook", bridge)
+	if h := bridge.ActionHandler(); h != nil {
+		// The phone calls this with the signed token only: with basic auth
+		// in --web.config.file, put a reverse proxy at --web.external-url
+		// that lets /action/ through.
+		mux.Handle("/action/", h)
+	}
 	mux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), EnableOpenMetrics: true})))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
@@ -237,4 +267,14 @@ func hasBasicAuth(path string) (bool, error) {
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	return len(c.Users) > 0, nil
+}
+
+func countSet(vals ...string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }

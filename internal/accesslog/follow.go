@@ -46,6 +46,8 @@ type Follower struct {
 
 	rotations atomic.Uint64
 	following atomic.Int64
+	bytesRead atomic.Uint64 // see BytesRead
+	polls     atomic.Uint64 // see Polls
 	started   chan struct{} // closed once the files present at start are opened
 }
 
@@ -102,6 +104,17 @@ func NewFollower(c *Counter, opts FollowOptions) (*Follower, error) {
 // Rotations counts files replaced (rename + create, delete + create) or
 // truncated (copytruncate) under a followed path.
 func (fl *Follower) Rotations() uint64 { return fl.rotations.Load() }
+
+// BytesRead is the number of bytes read from the followed files so far
+// (not what was skipped by starting at a file's end). Once it reaches the
+// size of everything written, every complete line has been counted: tests
+// wait for it instead of sleeping.
+func (fl *Follower) BytesRead() uint64 { return fl.bytesRead.Load() }
+
+// Polls is the number of finished poll passes; each has looked at every
+// path and read every open file to its end. Two more passes than at some
+// moment mean everything written before that moment has been read.
+func (fl *Follower) Polls() uint64 { return fl.polls.Load() }
 
 // Following is the number of followed paths with an open file.
 func (fl *Follower) Following() int { return int(fl.following.Load()) }
@@ -181,6 +194,7 @@ func (fl *Follower) Run(ctx context.Context) {
 			}
 			fl.readDraining(true)
 			fl.updateFollowing()
+			fl.polls.Add(1)
 		}
 	}
 }
@@ -308,6 +322,7 @@ func (fl *Follower) read(tf *tailFile, of *openFile) int64 {
 	}
 	n, err := of.stream.ReadFrom(of.f)
 	of.offset += n
+	fl.bytesRead.Add(uint64(n))
 	if err != nil {
 		fl.logErr(tf, "read error", err)
 	}

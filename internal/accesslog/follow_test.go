@@ -80,10 +80,18 @@ func startFollowerGrace(t *testing.T, fromStart bool, grace time.Duration, paths
 
 func (f *followFixture) parsed() uint64 { return f.c.Snapshot(testNow).Lines["parsed"] }
 
+// waitIdle waits for two more finished poll passes: everything written
+// before the call has then been read.
+func (f *followFixture) waitIdle() {
+	f.t.Helper()
+	p := f.fl.Polls()
+	eventually(f.t, "two more poll passes", func() bool { return f.fl.Polls() >= p+2 })
+}
+
 func (f *followFixture) waitParsed(n uint64) {
 	f.t.Helper()
-	eventually(f.t, fmt.Sprintf("%d parsed lines", n), func() bool { return f.parsed() == n })
-	time.Sleep(100 * time.Millisecond) // and no more arrive
+	eventually(f.t, fmt.Sprintf("%d parsed lines", n), func() bool { return f.parsed() >= n })
+	f.waitIdle() // and no more arrive: all that was written has been read
 	if got := f.parsed(); got != n {
 		f.t.Fatalf("parsed %d, want %d", got, n)
 	}
@@ -115,7 +123,7 @@ func TestFollowerFileAppearsLater(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "nginx") // even the directory is missing
 	path := filepath.Join(dir, "access.log")
 	f := startFollower(t, false, path)
-	time.Sleep(100 * time.Millisecond)
+	f.waitIdle()
 	if f.fl.Following() != 0 {
 		t.Fatal("following a missing file")
 	}
@@ -197,7 +205,10 @@ func TestFollowerPartialLineWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "following", func() bool { return f.fl.Following() == 1 })
-	time.Sleep(150 * time.Millisecond)
+	f.waitIdle()
+	if got := f.fl.BytesRead(); got != 25 {
+		t.Fatalf("read %d bytes of the 25 written", got)
+	}
 	if s := f.c.Snapshot(testNow); s.Lines["parsed"]+s.Lines["malformed"] != 0 {
 		t.Fatalf("partial line counted: %v", s.Lines)
 	}
@@ -294,7 +305,8 @@ func TestFollowerNotARegularFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { fl.Run(ctx); close(done) }()
-	time.Sleep(200 * time.Millisecond)
+	// Five poll passes, each looking at the path again.
+	eventually(t, "five poll passes", func() bool { return fl.Polls() >= 5 })
 	cancel()
 	<-done
 	mu.Lock()

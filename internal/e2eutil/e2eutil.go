@@ -1,5 +1,6 @@
 // Package e2eutil holds what end-to-end tests share: finding the real peer
-// binaries (failing, not skipping, in CI), building our own binaries, free
+// binaries (Debian's, and the current upstream ones tools/build.sh builds;
+// failing, not skipping, in CI), building our own binaries, free
 // loopback ports and waiting for a server to answer.
 package e2eutil
 
@@ -45,6 +46,41 @@ func RequireBinary(t testing.TB, names ...string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+var (
+	toolMu    sync.Mutex
+	toolPaths = map[string]string{}
+)
+
+// Tool returns the path of a current upstream binary that tools/build.sh
+// builds from its Go module at the version pinned in tools/ (prometheus,
+// promtool, alertmanager, amtool, alertmanager-webui, victoria-metrics).
+// It runs tools/build.sh for it once per test process: make test has built
+// everything already, so that only checks the binary is up to date; from a
+// cold Go cache it builds (Prometheus: minutes). If the build fails the test
+// fails in CI and is skipped elsewhere (no module proxy, say).
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	toolMu.Lock()
+	defer toolMu.Unlock()
+	if p, ok := toolPaths[name]; ok {
+		return p
+	}
+	cmd := exec.Command("bash", filepath.Join(RepoRoot(t), "tools", "build.sh"), name)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	fields := strings.Fields(string(out))
+	if err != nil || len(fields) != 2 || fields[0] != name {
+		msg := fmt.Sprintf("tools/build.sh %s: %v: %s%s", name, err, out, stderr.String())
+		if InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	toolPaths[name] = fields[1]
+	return fields[1]
 }
 
 // RepoRoot returns the repository's top directory.
@@ -143,6 +179,14 @@ func WaitHTTP(t testing.TB, client *http.Client, url string, want int, timeout t
 // temp dir (shown when the test fails) and stops it at cleanup.
 func StartProcess(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
+	return StartProcessEnv(t, nil, name, args...)
+}
+
+// StartProcessEnv is StartProcess with extra environment variables
+// ("NAME=value") on top of the test's own, as systemd's Environment= and
+// EnvironmentFile= give them to a service.
+func StartProcessEnv(t testing.TB, env []string, name string, args ...string) *exec.Cmd {
+	t.Helper()
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, filepath.Base(name)+".log")
 	f, err := os.Create(logPath)
@@ -152,6 +196,9 @@ func StartProcess(t testing.TB, name string, args ...string) *exec.Cmd {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {

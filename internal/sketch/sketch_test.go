@@ -25,6 +25,51 @@ func nthIP(i uint64) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
+// mixedIP returns the i-th of a sequence of distinct addresses for the
+// accuracy tests: two in three IPv4 (spread over the whole v4 space), one in
+// three IPv6 in 2001:db8::/32, different sets for different seeds. Both
+// scramblings multiply by an odd constant, a bijection, so no two indices
+// give the same address.
+func mixedIP(i, seed uint64) netip.Addr {
+	if i%3 != 0 {
+		k := uint32(i - i/3 - 1) // the k-th IPv4 index
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], k*2654435761+uint32(seed)*0x9e3779b9)
+		return netip.AddrFrom4(b)
+	}
+	var b [16]byte
+	b[0], b[1], b[2], b[3] = 0x20, 0x01, 0x0d, 0xb8
+	binary.BigEndian.PutUint32(b[4:], uint32(seed))
+	binary.BigEndian.PutUint64(b[8:], i*0x9e3779b97f4a7c15)
+	return netip.AddrFrom16(b)
+}
+
+// TestMixedIPIsAMix: the accuracy tests' input really is a mix of distinct
+// IPv4 and IPv6 hosts.
+func TestMixedIPIsAMix(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(0); seed <= 3; seed++ {
+		const n = 30_000
+		seen := make(map[netip.Addr]bool, n)
+		var v4 int
+		octets := map[byte]bool{}
+		for i := range uint64(n) {
+			ip := mixedIP(i, seed)
+			if ip.Is4In6() || seen[ip] {
+				t.Fatalf("seed %d: address %d (%v) is v4-mapped or repeated", seed, i, ip)
+			}
+			seen[ip] = true
+			if ip.Is4() {
+				v4++
+				octets[ip.As4()[0]] = true
+			}
+		}
+		if v4 != n-n/3 || len(octets) < 250 {
+			t.Fatalf("seed %d: %d IPv4 of %d (want %d), first octets %d distinct", seed, v4, n, n-n/3, len(octets))
+		}
+	}
+}
+
 func relErr(got uint64, want int) float64 {
 	return math.Abs(float64(got)-float64(want)) / float64(want)
 }
@@ -33,12 +78,13 @@ func checkAccuracy(t *testing.T, n int, seed uint64) {
 	t.Helper()
 	w := NewWindow(24*time.Hour, 24)
 	// Spread the items over the whole window so the merge is exercised, and
-	// add each one twice (once in v4-mapped form when it is v4) so duplicates
-	// are exercised too.
+	// add each one twice (an IPv4 host the second time in its v4-mapped
+	// form, as a dual-stack socket reports it) so duplicates are exercised
+	// too: they must count once.
 	step := (23 * time.Hour) / time.Duration(n)
 	for i := 0; i < n; i++ {
 		now := t0.Add(time.Duration(i) * step)
-		ip := nthIP(uint64(i)*2654435761 + seed<<40)
+		ip := mixedIP(uint64(i), seed)
 		w.AddIP(now, ip)
 		if ip.Is4() {
 			w.AddIP(now, netip.AddrFrom16(ip.As16()))

@@ -1,0 +1,91 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// DashboardQuery is one panel query of a Grafana dashboard.
+type DashboardQuery struct{ Panel, Expr string }
+
+var grafanaVar = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}?`)
+
+// DashboardQueries returns every panel query of a Grafana dashboard, with
+// Grafana's built-in interval variables substituted as Grafana would for
+// the given step and range. A dashboard variable it cannot resolve is an
+// error, not a silently different query.
+func DashboardQueries(path string, step, rng time.Duration) ([]DashboardQuery, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var d struct {
+		Panels []json.RawMessage `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// $__rate_interval: max(4 x scrape interval, step + scrape interval).
+	rate := max(4*15*time.Second, step+15*time.Second)
+	vars := map[string]string{
+		"__interval": promDuration(step), "__rate_interval": promDuration(rate),
+		"__range": promDuration(rng), "__range_s": strconv.Itoa(int(rng.Seconds())),
+		"__interval_ms": strconv.Itoa(int(step.Milliseconds())),
+	}
+	var out []DashboardQuery
+	var walk func([]json.RawMessage) error
+	walk = func(panels []json.RawMessage) error {
+		for _, raw := range panels {
+			var p struct {
+				Title   string            `json:"title"`
+				Panels  []json.RawMessage `json:"panels"`
+				Targets []struct {
+					Expr string `json:"expr"`
+				} `json:"targets"`
+			}
+			if err := json.Unmarshal(raw, &p); err != nil {
+				return err
+			}
+			if err := walk(p.Panels); err != nil {
+				return err
+			}
+			for _, t := range p.Targets {
+				if t.Expr == "" {
+					continue
+				}
+				var bad error
+				e := grafanaVar.ReplaceAllStringFunc(t.Expr, func(m string) string {
+					name := grafanaVar.FindStringSubmatch(m)[1]
+					if v, ok := vars[name]; ok {
+						return v
+					}
+					bad = fmt.Errorf("panel %q: variable $%s has no value here", p.Title, name)
+					return m
+				})
+				if bad != nil {
+					return bad
+				}
+				out = append(out, DashboardQuery{Panel: p.Title, Expr: e})
+			}
+		}
+		return nil
+	}
+	if err := walk(d.Panels); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no panel query", path)
+	}
+	return out, nil
+}
+
+func promDuration(d time.Duration) string {
+	if d%time.Minute == 0 {
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	}
+	return strconv.Itoa(int(d/time.Second)) + "s"
+}

@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,13 +116,26 @@ type proc struct {
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePort returns a TCP port that can be bound on every address, taken
+// below the kernel's ephemeral range (32768 up by default): endlessh binds
+// the wildcard address, and on a busy host an ephemeral port free on
+// 127.0.0.1 is often held by an outgoing connection from another 127.x
+// address, which makes its bind fail. taken avoids handing a port twice.
+func freePort(taken map[int]bool) (int, error) {
+	for range 1000 {
+		p := 20000 + rand.IntN(12000)
+		if taken[p] {
+			continue
+		}
+		l, err := net.Listen("tcp4", "0.0.0.0:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		taken[p] = true
+		return p, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free TCP port in 20000-31999")
 }
 
 func startProc(name, side, logPath, bin string, args ...string) (*proc, error) {
@@ -312,13 +326,18 @@ type peerVaultLoop struct {
 const peerFindScript = `find "$1" -mindepth 1 -maxdepth 1 -type f ! -name '.*' ! -name '*.tmp' ! -name '*-journal' ! -name '*-wal' ! -name '*-shm' -printf '%s\n' | awk '{n++; s+=$1} END {printf "clavis_vaults %d\nclavis_vault_storage_bytes %d\n", n, s}'`
 
 func (l *peerVaultLoop) once() error {
+	// The CPU of sh, find and awk: RUSAGE_CHILDREN grows by every
+	// descendant that has been waited for (sh waits for find and awk; no
+	// other child of this process exits while it runs). The rusage of sh
+	// alone from wait4 leaves its own children out.
+	before := childrenCPU()
 	cmd := exec.Command("sh", "-c", peerFindScript, "sh", l.dir)
 	out, err := cmd.Output()
 	if err != nil {
 		return fmt.Errorf("peer vault count: %w", err)
 	}
 	if l.counting.Load() {
-		l.cpu.Add(int64(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()))
+		l.cpu.Add(int64(childrenCPU() - before))
 	}
 	l.runs.Add(1)
 	if v, ok := metricValue(out, "clavis_vaults"); ok {
@@ -331,7 +350,17 @@ func (l *peerVaultLoop) once() error {
 	return os.Rename(tmp, filepath.Join(l.textDir, "vault.prom"))
 }
 
+func childrenCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// run counts now and then every interval, as cron would.
 func (l *peerVaultLoop) run(ctx context.Context, every time.Duration) {
+	if err := l.once(); err != nil {
+		fmt.Fprintln(os.Stderr, "popload:", err)
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -85,6 +85,10 @@ func TestMetricValue(t *testing.T) {
 	if v, ok := metricValue(body, "http_requests_total"); !ok || v != 12.5 {
 		t.Errorf("http_requests_total = %v, %v", v, ok)
 	}
+	keys, vals := labelledValues([]byte("x{collector=\"cpu\"} 0.5\nx{a=\"b\",collector=\"vault\"} 2\nxy{collector=\"no\"} 1\n"), "x", "collector")
+	if len(keys) != 2 || keys[0] != "cpu" || vals["cpu"] != 0.5 || vals["vault"] != 2 {
+		t.Errorf("labelledValues = %v %v", keys, vals)
+	}
 	if _, ok := metricValue(body, "missing"); ok {
 		t.Error("missing family found")
 	}
@@ -189,5 +193,19 @@ func TestPeerVaultCount(t *testing.T) {
 	}
 	if string(out) != "clavis_vaults 2\nclavis_vault_storage_bytes 2000\n" || l.last.Load() != 2 {
 		t.Errorf("textfile %q, last %d", out, l.last.Load())
+	}
+}
+
+func TestFreePortDistinctAndBindable(t *testing.T) {
+	t.Parallel()
+	taken := map[int]bool{}
+	for range 20 {
+		p, err := freePort(taken)
+		if err != nil || p < 20000 || p >= 32000 {
+			t.Fatalf("freePort = %d, %v", p, err)
+		}
+	}
+	if len(taken) != 20 {
+		t.Errorf("%d distinct ports of 20", len(taken))
 	}
 }

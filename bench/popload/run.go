@@ -57,9 +57,10 @@ func run(o options) (bool, error) {
 		return false, err
 	}
 
-	var ports [7]int
+	var ports [6]int
+	taken := map[int]bool{}
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = freePort(taken); err != nil {
 			return false, err
 		}
 	}
@@ -125,7 +126,7 @@ func run(o options) (bool, error) {
 		if attempt == 4 {
 			return false, err
 		}
-		if endP, err = freePort(); err != nil {
+		if endP, err = freePort(taken); err != nil {
 			return false, err
 		}
 	}
@@ -167,7 +168,6 @@ func run(o options) (bool, error) {
 	loadWG.Add(3)
 	go func() { defer loadWG.Done(); loadErr <- writeLog(loadCtx, logPath, o.linesPerSec, &lines) }()
 	go func() { defer loadWG.Done(); loadErr <- churnVaults(loadCtx, vaultDir, o.vaults, o.vaultOps) }()
-	go func() { defer loadWG.Done(); peerVault.run(loadCtx, o.peerVaultEvery) }()
 
 	cpuOf := func() map[string]float64 {
 		m := map[string]float64{}
@@ -184,6 +184,7 @@ func run(o options) (bool, error) {
 		o.duration, o.linesPerSec, o.scrapeEvery, o.ssh, o.httpScanners, o.vaults, o.vaultOps, o.peerVaultEvery)
 	peerVault.counting.Store(true)
 	cpu0, phaseStart := cpuOf(), time.Now()
+	go func() { defer loadWG.Done(); peerVault.run(loadCtx, o.peerVaultEvery) }()
 	var samples []sample
 	takeSample := func() {
 		s := sample{at: time.Since(phaseStart), procs: map[string]procSample{}, goroutines: map[string]float64{}}
@@ -274,6 +275,11 @@ loaded:
 	r.findRuns = peerVault.runs.Load()
 	r.perScrape = map[string]float64{"clavis-telemetry": perScrape("clavis-telemetry"), "node_exporter": perScrape("node_exporter")}
 	r.burstLat = burstLat
+	r.nodeBody = node.body()
+	r.idle = map[string]float64{}
+	for _, p := range procs {
+		r.idle[p.name] = (base1[p.name] - base0[p.name]) / baseWall.Seconds()
+	}
 	r.onDisk, r.peerVaults, r.lines = onDisk, peerVault.last.Load(), lines.Load()
 	r.drops = [3]int64{ourSSH.drops.Load(), ourHTTP.drops.Load(), peerTarpit.drops.Load()}
 	ok := r.print(os.Stdout)

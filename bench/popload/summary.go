@@ -77,3 +77,42 @@ func growth(xs []float64) float64 {
 	}
 	return (last - first) / first
 }
+
+// labelledValues returns the samples of family name by the value of label,
+// in exposition order.
+func labelledValues(body []byte, name, label string) (keys []string, vals map[string]float64) {
+	vals = map[string]float64{}
+	prefix := name + "{"
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		end := strings.LastIndexByte(line, '}')
+		if end < 0 {
+			continue
+		}
+		var key string
+		for _, kv := range strings.Split(line[len(prefix):end], ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if ok && k == label {
+				key = strings.Trim(v, `"`)
+			}
+		}
+		f := strings.Fields(line[end+1:])
+		if key == "" || len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		if _, dup := vals[key]; !dup {
+			keys = append(keys, key)
+		}
+		vals[key] = v
+	}
+	return keys, vals
+}

@@ -296,6 +296,17 @@ func (x *Index) session(ctx context.Context, st *state) error {
 			}
 		case <-rescan.C:
 			rescan.Reset(interval)
+			if !watching && s.scanDone == nil {
+				// The inotify limit may have been raised (or other watchers
+				// gone): a session that can watch replaces this one.
+				if w2, err := x.newWatcher(); err == nil {
+					err = w2.Add(dir)
+					w2.Close()
+					if err == nil {
+						return errRestart
+					}
+				}
+			}
 			s.wantScan()
 		case <-check.C:
 			now, err := statID(dir)
@@ -370,7 +381,7 @@ func (s *session) startScan() {
 	sctx, cancel := context.WithCancel(s.ctx)
 	done := make(chan scanResult, 1)
 	s.scanDone, s.scanCancel, s.scanStart, s.scanGen = done, cancel, s.x.cfg.Now(), s.lossGen
-	openDir, dir, match, hash := s.openDir, s.x.cfg.Dir, s.x.cfg.Filter.Match, s.x.hash
+	openDir, dir, match, hash, hint := s.openDir, s.x.cfg.Dir, s.x.cfg.Filter.Match, s.x.hash, len(s.files)
 	onStart := s.x.cfg.OnScanStart
 	go func() {
 		if onStart != nil {
@@ -382,7 +393,7 @@ func (s *session) startScan() {
 			return
 		}
 		defer unix.Close(fd)
-		done <- scanDir(sctx, fd, dir, match, hash)
+		done <- scanDir(sctx, fd, dir, match, hash, hint)
 	}()
 }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -491,6 +492,20 @@ func TestIndexWatchLimitFallsBackToPolling(t *testing.T) {
 			t.Errorf("%v: the log does not say which limit to raise:\n%s", limit, logs.String())
 		}
 	}
+	// Once the limit is lifted, the index watches again at its next poll.
+	dir := t.TempDir()
+	var lifted atomic.Bool
+	x, _ := start(t, Config{Dir: dir, Poll: 30 * time.Millisecond}, func(x *Index) {
+		x.newWatcher = func() (*fsnotify.Watcher, error) {
+			if lifted.Load() {
+				return fsnotify.NewWatcher()
+			}
+			return nil, syscall.EMFILE
+		}
+	})
+	waitFor(t, x, "first scan, polling", func(s *Snapshot) bool { return s.Ready && !s.Watching })
+	lifted.Store(true)
+	waitFor(t, x, "watching again", func(s *Snapshot) bool { return s.Ready && s.Watching && s.Live })
 }
 
 func TestIndexPeriodicRescan(t *testing.T) {

@@ -32,8 +32,11 @@ type scanResult struct {
 // speed no longer meets a user-visible target.
 //
 // Errors name no entry: names can be vault identifiers.
-func scanDir(ctx context.Context, dirfd int, dir string, match func(string) bool, hash func(string) key) scanResult {
-	res := scanResult{files: map[key]int64{}}
+//
+// sizeHint (the previous count) sizes the map up front, so a rescan does not
+// leave the garbage of the map's growth behind.
+func scanDir(ctx context.Context, dirfd int, dir string, match func(string) bool, hash func(string) key, sizeHint int) scanResult {
+	res := scanResult{files: make(map[key]int64, sizeHint)}
 	fd, err := unix.Openat(dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		res.err = &os.PathError{Op: "open vault data directory", Path: dir, Err: err}

@@ -196,6 +196,8 @@ type Bridge struct {
 	// Recovery is set when the spool was damaged at start.
 	Recovery *Recovery
 	actions  *actionHandler
+	idleMu   sync.Mutex
+	ntfyIdle func() bool // set by the ntfy dispatcher
 }
 
 // New validates cfg, opens the spool and registers the metrics. Call Run
@@ -242,7 +244,12 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.WebhookToken != "" {
 		b.token = sha256.Sum256([]byte(cfg.WebhookToken))
 	}
-	b.m = newMetrics(cfg.Registerer, sp, targets, func() bool { return b.watchdogMissing(time.Now()) })
+	b.m = newMetrics(cfg.Registerer, sp, targets, func() bool { return b.watchdogMissing(time.Now()) }, func() bool {
+		b.idleMu.Lock()
+		f := b.ntfyIdle
+		b.idleMu.Unlock()
+		return f == nil || f()
+	})
 	if cfg.Actions != nil {
 		if err := checkURL("--web.external-url", cfg.Actions.ExternalURL); err != nil {
 			sp.Close()

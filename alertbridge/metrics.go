@@ -35,14 +35,13 @@ type metrics struct {
 	repeats         prometheus.Counter
 	ntfyAuthErrors  prometheus.Counter
 	ntfyAuthFailing prometheus.Gauge
-	ntfyIdle        prometheus.Gauge
 	actions         *prometheus.CounterVec
 	reminders       prometheus.Counter
 	spoolRecoveries prometheus.Counter
 	spoolSalvaged   prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogMissing func() bool) *metrics {
+func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogMissing, ntfyIdle func() bool) *metrics {
 	m := &metrics{
 		received: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "webhooks_received_total",
 			Help: "Webhook requests received on /webhook."}),
@@ -83,8 +82,6 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogM
 			Help: "ntfy answers 401 or 403: the token is wrong, revoked or lacks write access; pages stay spooled."}),
 		ntfyAuthFailing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "ntfy_auth_failing",
 			Help: "1 while ntfy refuses the token (last answer 401 or 403)."}),
-		ntfyIdle: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "ntfy_idle",
-			Help: "1 when the ntfy dispatcher holds no page and has nothing in flight."}),
 
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "actions_total",
 			Help: "Phone actions (silence, ack) called, by result: ok, forged, expired, replayed, failed."}, []string{"action", "result"}),
@@ -111,16 +108,18 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogM
 	reg.MustRegister(m.received, m.rejected, m.accepted, m.duplicate, m.sent, m.failed, m.retried, m.dropped,
 		m.duration, m.watchdog, m.kumaConfigErr, &spoolCollector{s: s, targets: targets},
 		m.failures, m.stale, m.truncated, m.digests, m.merged, m.repeats, m.ntfyAuthErrors, m.ntfyAuthFailing,
-		m.ntfyIdle, m.spoolRecoveries, m.spoolSalvaged, m.actions, m.reminders)
+		m.spoolRecoveries, m.spoolSalvaged, m.actions, m.reminders)
 	for _, a := range []string{ActionSilence, ActionAck} {
 		for _, r := range actionResults {
 			m.actions.WithLabelValues(a, r)
 		}
 	}
-	m.ntfyIdle.Set(1)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "watchdog_missing",
 		Help: "1 while no Watchdog arrived within --watchdog.interval: Kuma pushes are stopped."},
-		func() float64 { return boolGauge(watchdogMissing()) }))
+		func() float64 { return boolGauge(watchdogMissing()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "ntfy_idle",
+			Help: "1 when the ntfy dispatcher holds no page, has nothing in flight and nothing left to remove from the spool."},
+			func() float64 { return boolGauge(ntfyIdle()) }))
 	return m
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -102,14 +103,24 @@ type dispatcher struct {
 	results   chan sendResult
 	wg        sync.WaitGroup
 	authState string
+
+	busy        atomic.Int64 // pages loaded or in flight (mirrors loaded)
+	pendingDone atomic.Int64 // settled, not yet removed from the spool
+	doneMu      sync.Mutex
+	done        []settled
+	doneWake    chan struct{}
 }
 
 func (b *Bridge) ntfyDispatcher(ctx context.Context) {
 	cfg := b.cfg.Ntfy
 	d := &dispatcher{b: b, groups: map[string]*groupQueue{},
 		guard:   stormGuard{perMinute: cfg.PerMinute, window: cfg.StormWindow, tokens: float64(cfg.PerMinute), last: time.Now()},
-		results: make(chan sendResult, cfg.Concurrency)}
+		results: make(chan sendResult, cfg.Concurrency), doneWake: make(chan struct{}, 1)}
+	b.idleMu.Lock()
+	b.ntfyIdle = func() bool { return d.busy.Load() == 0 && d.pendingDone.Load() == 0 }
+	b.idleMu.Unlock()
 	defer d.wg.Wait()
+	d.wg.Go(func() { d.settler(ctx) })
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -134,7 +145,7 @@ func (b *Bridge) ntfyDispatcher(ctx context.Context) {
 			default:
 			}
 		}
-		b.m.ntfyIdle.Set(boolGauge(d.loaded == 0 && d.inflight == 0))
+		d.busy.Store(int64(d.loaded))
 	}
 }
 
@@ -174,6 +185,7 @@ func (d *dispatcher) load() error {
 		}
 		g.items = append(g.items, it)
 		d.loaded++
+		d.busy.Add(1)
 	}
 	return nil
 }
@@ -462,37 +474,20 @@ const (
 	tooOld
 )
 
-// settle removes items (pages of g, in any order) from the spool and from
-// memory, and counts the outcome.
+// settle removes items (pages of g, in any order) from memory at once and
+// hands them to the settler, which removes them from the spool in batches
+// (one fsync'd commit for all pages settled meanwhile) and then counts the
+// outcome. A crash in between re-sends them: a repeat, never a loss.
 func (d *dispatcher) settle(ctx context.Context, g *groupQueue, its []*pageItem, o outcome) {
-	seqs := make([]uint64, len(its))
-	for i, it := range its {
-		seqs[i] = it.seq
-	}
-	for {
-		err := d.b.spool.Done(TargetNtfy, seqs, nil)
-		if err == nil {
-			break
-		}
-		d.b.log.Error("spool update failed; retrying", "target", TargetNtfy, "err", err)
-		if sleep(ctx, time.Second) != nil {
-			return
-		}
-	}
-	now := time.Now()
+	d.pendingDone.Add(int64(len(its)))
+	d.doneMu.Lock()
 	for _, it := range its {
-		switch {
-		case it.bad:
-			d.b.m.failed.WithLabelValues(TargetNtfy).Inc()
-			d.b.log.Error("undecodable spool record dropped", "target", TargetNtfy, "seq", it.seq)
-		case o == tooOld:
-			d.b.m.dropped.WithLabelValues(TargetNtfy).Inc()
-			d.b.log.Warn("notification dropped: older than --spool.max-age", "target", TargetNtfy,
-				"title", it.page.Title, "accepted", it.page.Accepted)
-		case o == delivered:
-			d.b.m.sent.WithLabelValues(TargetNtfy).Inc()
-			d.b.m.duration.WithLabelValues(TargetNtfy).Observe(now.Sub(it.page.Accepted).Seconds())
-		}
+		d.done = append(d.done, settled{it, o})
+	}
+	d.doneMu.Unlock()
+	select {
+	case d.doneWake <- struct{}{}:
+	default:
 	}
 	keep := g.items[:0]
 	for _, x := range g.items {
@@ -502,7 +497,63 @@ func (d *dispatcher) settle(ctx context.Context, g *groupQueue, its []*pageItem,
 	}
 	g.items = keep
 	d.loaded -= len(its)
+	d.busy.Add(-int64(len(its)))
 	if len(g.items) == 0 && !g.inflight {
 		delete(d.groups, g.id)
+	}
+}
+
+type settled struct {
+	it *pageItem
+	o  outcome
+}
+
+// settler commits settled pages in batches until ctx ends and the batch
+// in hand is committed.
+func (d *dispatcher) settler(ctx context.Context) {
+	for {
+		d.doneMu.Lock()
+		batch := d.done
+		d.done = nil
+		d.doneMu.Unlock()
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.doneWake:
+			}
+			continue
+		}
+		seqs := make([]uint64, len(batch))
+		for i, s := range batch {
+			seqs[i] = s.it.seq
+		}
+		for {
+			err := d.b.spool.Done(TargetNtfy, seqs, nil)
+			if err == nil {
+				break
+			}
+			d.b.log.Error("spool update failed; retrying", "target", TargetNtfy, "err", err)
+			if sleep(ctx, time.Second) != nil {
+				return
+			}
+		}
+		now := time.Now()
+		for _, s := range batch {
+			it := s.it
+			switch {
+			case it.bad:
+				d.b.m.failed.WithLabelValues(TargetNtfy).Inc()
+				d.b.log.Error("undecodable spool record dropped", "target", TargetNtfy, "seq", it.seq)
+			case s.o == tooOld:
+				d.b.m.dropped.WithLabelValues(TargetNtfy).Inc()
+				d.b.log.Warn("notification dropped: older than --spool.max-age", "target", TargetNtfy,
+					"title", it.page.Title, "accepted", it.page.Accepted)
+			case s.o == delivered:
+				d.b.m.sent.WithLabelValues(TargetNtfy).Inc()
+				d.b.m.duration.WithLabelValues(TargetNtfy).Observe(now.Sub(it.page.Accepted).Seconds())
+			}
+		}
+		d.pendingDone.Add(-int64(len(batch)))
 	}
 }

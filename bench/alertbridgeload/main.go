@@ -38,7 +38,13 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "how long to send")
 	maxRequests := flag.Int("max-requests", 200000, "upper bound on requests")
 	label := flag.String("label", "", "label for the result line")
+	token := flag.String("token", "", "bearer token to send (alertbridge --webhook.token-file)")
+	floor := flag.String("serve-floor", "", "instead of sending, serve the plain HTTP floor on this loopback address: read the body, decode the JSON, answer 200 (no spool, no fsync)")
 	flag.Parse()
+	if *floor != "" {
+		serveFloor(*floor)
+		return
+	}
 
 	u, err := url.Parse(*target)
 	if err != nil {
@@ -62,7 +68,12 @@ func main() {
 				}
 				body := payload(run, n, *perPayload)
 				t := time.Now()
-				resp, err := client.Post(*target, "application/json", bytes.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, *target, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				if *token != "" {
+					req.Header.Set("Authorization", "Bearer "+*token)
+				}
+				resp, err := client.Do(req)
 				if err != nil {
 					errs.Add(1)
 					continue
@@ -114,13 +125,37 @@ func payload(run string, n int64, k int) []byte {
 			Fingerprint:  fmt.Sprintf("%s-%d-%d", run, n, i),
 		}
 	}
+	// Every payload is a group of its own (group_by [alertname, region]
+	// with a region per payload), as in a storm over many regions.
+	region := fmt.Sprintf("r%s-%d", run, n)
 	b, _ := json.Marshal(map[string]any{
-		"version": "4", "groupKey": "{}:{alertname=\"PopDown\"}", "truncatedAlerts": 0, "status": "firing",
-		"receiver": "alertbridge", "groupLabels": map[string]string{"alertname": "PopDown"},
+		"version": "4", "groupKey": "{}:{alertname=\"PopDown\", region=\"" + region + "\"}", "truncatedAlerts": 0, "status": "firing",
+		"receiver": "alertbridge", "groupLabels": map[string]string{"alertname": "PopDown", "region": region},
 		"commonLabels": map[string]string{"alertname": "PopDown"}, "commonAnnotations": map[string]string{},
 		"externalURL": "http://alertmanager.example:9093", "alerts": as,
 	})
 	return b
+}
+
+// serveFloor is the plain HTTP floor: the same requests answered by a Go
+// HTTP server that reads and decodes them and keeps nothing.
+func serveFloor(addr string) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		fail(fmt.Errorf("refusing non-loopback floor address %s", addr))
+	}
+	http.HandleFunc("/webhook", func(w http.ResponseWriter, r *http.Request) {
+		var p struct {
+			Alerts []alert `json:"alerts"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 32<<20)).Decode(&p); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "ok: %d\n", len(p.Alerts))
+	})
+	http.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "Ready") })
+	fail(http.ListenAndServe(addr, nil))
 }
 
 func fail(err error) {

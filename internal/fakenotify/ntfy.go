@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"mime"
 	"net/http"
 	"regexp"
@@ -62,6 +63,10 @@ type NtfyOptions struct {
 	// AttachmentFileSizeLimit is ntfy's attachment-file-size-limit (default
 	// 15 MiB): a larger body is answered 413 (code 41301).
 	AttachmentFileSizeLimit int
+
+	// FailRatio answers this fraction of publishes 503 at random (a flaky
+	// ntfy, for benchmarks).
+	FailRatio float64
 
 	// Now is the clock of the rate limiter (default time.Now), so tests can
 	// check the refill without waiting.
@@ -397,6 +402,9 @@ func (n *Ntfy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	n.mu.Unlock()
+	if forced == nil && n.opts.FailRatio > 0 && mrand.Float64() < n.opts.FailRatio {
+		forced = &forcedAnswer{status: 503}
+	}
 	if forced != nil {
 		if forced.retryAfter != "" {
 			w.Header().Set("Retry-After", forced.retryAfter)

@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -30,6 +31,8 @@ func main() {
 	replenish := flag.Duration("ntfy.rate-replenish", 5*time.Second, "ntfy visitor request replenish interval")
 	attachments := flag.Bool("ntfy.attachments", false, "turn messages over 4096 bytes into attachments instead of rejecting them")
 	kumaTokens := flag.String("kuma.token", "", "comma-separated known Kuma push tokens")
+	failRatio := flag.Float64("ntfy.fail-ratio", 0, "fraction of publishes answered 503 at random (a flaky ntfy)")
+	quiet := flag.Bool("quiet", false, "do not print every message and push")
 	flag.Parse()
 
 	tokens := map[string]bool{}
@@ -40,14 +43,18 @@ func main() {
 		tokens[t] = false
 	}
 	ntfy := fakenotify.NewNtfy(fakenotify.NtfyOptions{
-		Tokens: tokens, RateBurst: *burst, RateReplenish: *replenish, AttachmentsEnabled: *attachments,
+		Tokens: tokens, RateBurst: *burst, RateReplenish: *replenish, AttachmentsEnabled: *attachments, FailRatio: *failRatio,
 	})
 	kuma := fakenotify.NewKuma(split(*kumaTokens)...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(os.Stderr, "fakenotify: ntfy on http://%s/<topic>, kuma on http://%s/api/push/<token>\n", *listen, *listen)
-	if err := fakenotify.Serve(ctx, *listen, ntfy, kuma, os.Stdout); err != nil {
+	var out io.Writer = os.Stdout
+	if *quiet {
+		out = io.Discard
+	}
+	if err := fakenotify.Serve(ctx, *listen, ntfy, kuma, out); err != nil {
 		fmt.Fprintln(os.Stderr, "fakenotify:", err)
 		os.Exit(1)
 	}

@@ -176,7 +176,7 @@ func newAccesslogCollector(cfg *accesslogConfig, env Env) (*accesslogCollector, 
 		return nil, err
 	}
 	if len(cfg.paths) == 0 {
-		env.Logger.Info("accesslog collector: no --accesslog.path; request metrics stay at zero")
+		env.Logger.Warn("accesslog collector: no --accesslog.path; request metrics stay at zero")
 	}
 	go follower.Run(env.Context)
 	return &accesslogCollector{counter: counter, follower: follower, env: env}, nil

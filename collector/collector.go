@@ -129,7 +129,7 @@ func NewSet(app *kingpin.Application) *Set {
 	app.Flag("path.sysfs", "sysfs mountpoint.").Default("/sys").StringVar(&s.paths.SysFS)
 	app.Flag("path.rootfs", "Root file system mountpoint (for filesystem paths).").Default("/").StringVar(&s.paths.RootFS)
 	s.disableDefaults = app.Flag("collector.disable-defaults",
-		"Disable every collector that is on by default; enable the wanted ones with --collector.<name>.").Default("false").Bool()
+		"Disable every collector that is on by default; enable the wanted ones with --collector.<name>. The commercial edition refuses it (its core collectors cannot be disabled).").Default("false").Bool()
 	s.timeout = AddDurationFlag(app, "collector.timeout",
 		"How long one collector may run during a scrape before it is reported failed and the scrape moves on (10ms to 10m; at least 1s in the commercial edition).",
 		"4s", minCollectorTimeout, maxCollectorTimeout)
@@ -140,8 +140,11 @@ func NewSet(app *kingpin.Application) *Set {
 		if spec.DefaultEnabled {
 			state = "enabled"
 		}
-		e.enabled = app.Flag("collector."+name,
-			fmt.Sprintf("Enable the %s collector (default: %s).", name, state)).
+		help := fmt.Sprintf("Enable the %s collector (default: %s).", name, state)
+		if spec.Core {
+			help += " A core collector: the commercial edition refuses to disable it."
+		}
+		e.enabled = app.Flag("collector."+name, help).
 			Default(fmt.Sprint(spec.DefaultEnabled)).IsSetByUser(&e.setByUser).Bool()
 		e.factory = spec.Setup(app)
 		s.entries = append(s.entries, e)

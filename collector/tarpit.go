@@ -25,7 +25,7 @@ func init() {
 type tarpitCollector struct {
 	src TarpitSource // nil when no tarpit runs: nothing is exported
 
-	connections, active, trapped, bytes, rejected, unique, logDropped *prometheus.Desc
+	connections, active, trapped, bytes, rejected, unique, logDropped, untrusted *prometheus.Desc
 }
 
 func newTarpitCollector(src TarpitSource) *tarpitCollector {
@@ -41,6 +41,7 @@ func newTarpitCollector(src TarpitSource) *tarpitCollector {
 		rejected:    desc("rejected_total", "Connections the tarpit closed at once instead of trapping, by reason (max_clients, per_source, accept_error, proxy_header, shutdown).", "reason"),
 		unique:      desc("unique_sources_24h", "Estimated distinct source addresses trapped over the last 24 hours (HyperLogLog; the addresses are not kept)."),
 		logDropped:  desc("log_dropped_total", "Scanner-log lines dropped because the log writer fell behind or failed."),
+		untrusted:   desc("proxy_headers_untrusted_total", "PROXY headers sent by clients that are not a --tarpit.proxy-protocol.trusted balancer: ignored, the client is taken by its own address."),
 	}
 }
 
@@ -60,5 +61,6 @@ func (c *tarpitCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 	}
 	ch <- prometheus.MustNewConstMetric(c.unique, prometheus.GaugeValue, float64(s.UniqueSources24h))
 	ch <- prometheus.MustNewConstMetric(c.logDropped, prometheus.CounterValue, float64(s.LogDropped))
+	ch <- prometheus.MustNewConstMetric(c.untrusted, prometheus.CounterValue, float64(s.UntrustedProxyHeaders))
 	return nil
 }

@@ -47,6 +47,8 @@ func TestTarpitCollectorExportsSnapshot(t *testing.T) {
 		Rejected:         map[string]uint64{"max_clients": 4, "per_source": 1},
 		UniqueSources24h: 5,
 		LogDropped:       2,
+
+		UntrustedProxyHeaders: 3,
 	}
 	want := `# HELP clavis_tarpit_active_connections Connections trapped right now, by protocol.
 # TYPE clavis_tarpit_active_connections gauge
@@ -63,6 +65,9 @@ clavis_tarpit_connections_total{protocol="ssh"} 7
 # HELP clavis_tarpit_log_dropped_total Scanner-log lines dropped because the log writer fell behind or failed.
 # TYPE clavis_tarpit_log_dropped_total counter
 clavis_tarpit_log_dropped_total 2
+# HELP clavis_tarpit_proxy_headers_untrusted_total PROXY headers sent by clients that are not a --tarpit.proxy-protocol.trusted balancer: ignored, the client is taken by its own address.
+# TYPE clavis_tarpit_proxy_headers_untrusted_total counter
+clavis_tarpit_proxy_headers_untrusted_total 3
 # HELP clavis_tarpit_rejected_total Connections the tarpit closed at once instead of trapping, by reason (max_clients, per_source, accept_error, proxy_header, shutdown).
 # TYPE clavis_tarpit_rejected_total counter
 clavis_tarpit_rejected_total{reason="max_clients"} 4
@@ -78,7 +83,7 @@ clavis_tarpit_unique_sources_24h 5
 `
 	compareCollector(t, "tarpit", newTarpitCollector(src), want,
 		"clavis_tarpit_active_connections", "clavis_tarpit_bytes_sent_total", "clavis_tarpit_connections_total",
-		"clavis_tarpit_log_dropped_total", "clavis_tarpit_rejected_total", "clavis_tarpit_trapped_seconds_total",
+		"clavis_tarpit_log_dropped_total", "clavis_tarpit_proxy_headers_untrusted_total", "clavis_tarpit_rejected_total", "clavis_tarpit_trapped_seconds_total",
 		"clavis_tarpit_unique_sources_24h")
 }
 

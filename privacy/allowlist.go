@@ -79,13 +79,14 @@ var allowedFamilies = map[string][]string{
 	"clavis_unique_ips_1h":                         nil,
 
 	// tarpit
-	"clavis_tarpit_connections_total":     {"protocol"},
-	"clavis_tarpit_active_connections":    {"protocol"},
-	"clavis_tarpit_trapped_seconds_total": {"protocol"},
-	"clavis_tarpit_bytes_sent_total":      {"protocol"},
-	"clavis_tarpit_rejected_total":        {"reason"},
-	"clavis_tarpit_unique_sources_24h":    nil,
-	"clavis_tarpit_log_dropped_total":     nil,
+	"clavis_tarpit_connections_total":             {"protocol"},
+	"clavis_tarpit_active_connections":            {"protocol"},
+	"clavis_tarpit_trapped_seconds_total":         {"protocol"},
+	"clavis_tarpit_bytes_sent_total":              {"protocol"},
+	"clavis_tarpit_rejected_total":                {"reason"},
+	"clavis_tarpit_unique_sources_24h":            nil,
+	"clavis_tarpit_log_dropped_total":             nil,
+	"clavis_tarpit_proxy_headers_untrusted_total": nil,
 }
 
 // AllowedLabels returns the label names the gate lets through for a family,

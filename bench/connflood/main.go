@@ -17,28 +17,43 @@
 //
 // scrapes url count times (one keep-alive client, as Prometheus does) and
 // prints the latency p50, p99, max and the number of failed scrapes.
+//
+//	connflood webconfig -dir D -user prometheus -password secret
+//
+// writes a self-signed certificate for 127.0.0.1 and an exporter-toolkit
+// web config with that user (bcrypt) to D/web.yml, for a benchmark.
 package main
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: connflood flood|scrape [flags]")
+		fmt.Fprintln(os.Stderr, "usage: connflood flood|scrape|webconfig [flags]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -46,8 +61,10 @@ func main() {
 		flood(os.Args[2:])
 	case "scrape":
 		scrape(os.Args[2:])
+	case "webconfig":
+		webconfig(os.Args[2:])
 	default:
-		fmt.Fprintln(os.Stderr, "usage: connflood flood|scrape [flags]")
+		fmt.Fprintln(os.Stderr, "usage: connflood flood|scrape|webconfig [flags]")
 		os.Exit(2)
 	}
 }
@@ -87,23 +104,23 @@ func flood(args []string) {
 					time.Sleep(100 * time.Millisecond)
 					continue
 				}
-				if *useTLS {
-					tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-					tc.SetDeadline(time.Now().Add(30 * time.Second))
-					if tc.Handshake() != nil {
-						c.Close()
-						time.Sleep(100 * time.Millisecond)
-						continue
-					}
-					tc.SetDeadline(time.Time{})
-					c = tc
-				}
+				// A connection counts once the TCP handshake is done: what
+				// the server then does with it (a TLS handshake, or closing
+				// it at once) is what is measured.
 				failures = 0
 				open.Add(1)
 				if first {
 					first = false
 					opened.Add(1)
 					ready.Done()
+				}
+				if *useTLS {
+					tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+					tc.SetDeadline(time.Now().Add(30 * time.Second))
+					if err := tc.Handshake(); err == nil {
+						tc.SetDeadline(time.Time{})
+						c = tc
+					}
 				}
 				if *request {
 					io.WriteString(c, "GET /-/healthy HTTP/1.1\r\nHost: pop\r\n\r\n")
@@ -193,3 +210,39 @@ func scrape(args []string) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func webconfig(args []string) {
+	fs := flag.NewFlagSet("webconfig", flag.ExitOnError)
+	dir := fs.String("dir", ".", "where to write tls.crt, tls.key and web.yml")
+	user := fs.String("user", "prometheus", "basic auth user")
+	password := fs.String("password", "secret", "basic auth password")
+	fs.Parse(args)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	check(err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "connflood"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	check(err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	check(err)
+	check(os.WriteFile(filepath.Join(*dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	check(os.WriteFile(filepath.Join(*dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	hash, err := bcrypt.GenerateFromPassword([]byte(*password), bcrypt.DefaultCost)
+	check(err)
+	config := "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nbasic_auth_users:\n  " + *user + ": " + string(hash) + "\n"
+	check(os.WriteFile(filepath.Join(*dir, "web.yml"), []byte(config), 0o600))
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

@@ -2,10 +2,9 @@
 
 package main
 
-import "github.com/clavitor/clavis-telemetry/internal/logscrub"
+import "github.com/clavitor/clavis-telemetry/privacy"
 
 // scrubAddresses cleans every log line of the telemetry editions with the
-// same detector as the privacy gate, so a log line and a label value are
-// held to one standard.
-// TODO(listener): privacy.ScrubAddresses once package privacy lands.
-func scrubAddresses(s string) string { return logscrub.Addresses(s) }
+// privacy gate's own detector, so a log line and a label value are held to
+// one standard (issue 13 §3).
+func scrubAddresses(s string) string { return privacy.ScrubAddresses(s) }

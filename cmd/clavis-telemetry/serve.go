@@ -71,6 +71,7 @@ type webLimits struct {
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	maxConnections    int
+	maxConnectionRate int // new connections per second and source
 }
 
 // boundedDuration is a duration flag's bounds, checked after parsing so
@@ -111,6 +112,8 @@ func addWebLimitFlags(app *kingpin.Application) (*webLimits, func() error) {
 		Default("2m").DurationVar(&l.idleTimeout)
 	app.Flag("web.max-connections", "Open connections allowed on each --web.listen-address (8 to 65536). Beyond it a new connection closes the oldest idle or pre-request connection of the source holding the most, so a flood of idle connections cannot lock a scraper out.").
 		Default("256").IntVar(&l.maxConnections)
+	app.Flag("web.max-connection-rate", "New connections per second one source (IPv4 address, IPv6 /64) may open on each --web.listen-address, in bursts of four times as many (1 to 10000); beyond it a new connection is closed before its TLS handshake. A scraper opens one per scrape at most.").
+		Default("10").IntVar(&l.maxConnectionRate)
 	check := func() error {
 		var errs []error
 		for _, d := range durations {
@@ -123,6 +126,9 @@ func addWebLimitFlags(app *kingpin.Application) (*webLimits, func() error) {
 		}
 		if l.maxConnections < 8 || l.maxConnections > 65536 {
 			errs = append(errs, fmt.Errorf("--web.max-connections=%d: must be between 8 and 65536", l.maxConnections))
+		}
+		if l.maxConnectionRate < 1 || l.maxConnectionRate > 10000 {
+			errs = append(errs, fmt.Errorf("--web.max-connection-rate=%d: must be between 1 and 10000", l.maxConnectionRate))
 		}
 		return errors.Join(errs...)
 	}
@@ -164,7 +170,7 @@ func (ws *webServer) serveAll(ctx context.Context, listeners []net.Listener, ser
 	servers := make([]*http.Server, len(listeners))
 	errc := make(chan error, len(listeners))
 	for i, l := range listeners {
-		capped := connlimit.NewListener(l, ws.limits.maxConnections, ws.logger.With("address", l.Addr().String()))
+		capped := connlimit.NewListener(l, ws.limits.maxConnections, float64(ws.limits.maxConnectionRate), ws.logger.With("address", l.Addr().String()))
 		srv := &http.Server{
 			Handler:           ws.handler,
 			ReadHeaderTimeout: ws.limits.readHeaderTimeout,

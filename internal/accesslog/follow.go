@@ -232,6 +232,10 @@ func (fl *Follower) check(tf *tailFile, initial bool) {
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			fl.logErr(tf, "cannot stat", err)
+		} else if initial {
+			// A typo in --accesslog.path would otherwise leave the request
+			// metrics at zero without a word.
+			fl.logger.Warn("access log does not exist (yet); it is followed once it appears", "path", tf.path)
 		}
 		if tf.cur == nil {
 			return

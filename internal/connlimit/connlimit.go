@@ -12,6 +12,12 @@
 // connection, from its own address, is the last to go. Only when every
 // connection is inside a protected handler is the new one closed.
 //
+// Each source may also open only so many connections per second (a token
+// bucket): beyond that a new connection is closed at once, before any TLS
+// handshake or request parsing. A flood that reconnects whatever is closed
+// then costs an accept and a close per attempt, and the listen backlog
+// keeps draining, so a scraper's new connection still gets in.
+//
 // Source addresses are kept in memory only, to pick the victim; they are
 // never logged or exported.
 package connlimit
@@ -21,6 +27,7 @@ import (
 	"container/list"
 	"context"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -34,6 +41,8 @@ import (
 type Listener struct {
 	net.Listener
 	max    int
+	rate   float64 // new connections per second and source; 0 = no limit
+	burst  float64
 	logger *slog.Logger
 	now    func() time.Time
 
@@ -41,25 +50,73 @@ type Listener struct {
 	open    int
 	sources map[netip.Addr]*source
 	byIdle  sourceHeap // the source with the most evictable connections on top
-	// evicted and rejected count since the last log line; logged at most
-	// once per logEvery so a flood cannot flood the log too.
-	evicted, rejected uint64
-	lastLog           time.Time
+	buckets map[netip.Addr]*bucket
+	// evicted, rejected and limited count since the last log line; logged
+	// at most once per logEvery so a flood cannot flood the log too.
+	evicted, rejected, limited uint64
+	lastLog                    time.Time
 }
+
+// bucket is a source's token bucket for new connections.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxBuckets bounds the rate state: past it, buckets that have refilled
+// (which carry no state) are dropped, and if that is not enough, all.
+const maxBuckets = 4096
 
 // logEvery bounds how often the cap is reported in the log under a flood.
 const logEvery = time.Minute
 
-// NewListener caps l at max open connections (max >= 1). Cap events are
-// logged (without addresses) at most once a minute to logger.
-func NewListener(l net.Listener, max int, logger *slog.Logger) *Listener {
+// NewListener caps l at max open connections (max >= 1) and each source at
+// rate new connections per second, in bursts of up to 4*rate (0 = no rate
+// limit). Cap events are logged (without addresses, with the counts since
+// the last line) at most once a minute to logger.
+func NewListener(l net.Listener, max int, rate float64, logger *slog.Logger) *Listener {
 	if max < 1 {
 		max = 1
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Listener{Listener: l, max: max, logger: logger, now: time.Now, sources: map[netip.Addr]*source{}}
+	return &Listener{Listener: l, max: max, rate: rate, burst: math.Max(4*rate, 1), logger: logger, now: time.Now,
+		sources: map[netip.Addr]*source{}, buckets: map[netip.Addr]*bucket{}}
+}
+
+// allow takes a token from key's bucket; l.mu is held.
+func (l *Listener) allow(key netip.Addr) bool {
+	if l.rate <= 0 {
+		return true
+	}
+	now := l.now()
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.sweepBuckets(now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+func (l *Listener) sweepBuckets(now time.Time) {
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+	if len(l.buckets) >= maxBuckets {
+		clear(l.buckets)
+	}
 }
 
 type source struct {
@@ -125,6 +182,11 @@ func (l *Listener) admit(raw net.Conn) (c *Conn, victim *Conn) {
 	key := sourceKey(raw.RemoteAddr())
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.allow(key) {
+		l.limited++
+		l.report()
+		return nil, nil
+	}
 	if l.open >= l.max {
 		if len(l.byIdle) == 0 || l.byIdle[0].idle.Len() == 0 {
 			l.rejected++
@@ -178,10 +240,10 @@ func (l *Listener) report() {
 	if !l.lastLog.IsZero() && now.Sub(l.lastLog) < logEvery {
 		return
 	}
-	l.logger.Warn("web listener at its connection cap (--web.max-connections): closing idle and pre-request connections of the busiest source first",
-		"max_connections", l.max, "evicted", l.evicted, "refused", l.rejected)
+	l.logger.Warn("web listener at its limits: closing idle and pre-request connections of the busiest source first (--web.max-connections), and new connections of a source beyond its rate (--web.max-connection-rate)",
+		"max_connections", l.max, "evicted", l.evicted, "refused_at_cap", l.rejected, "refused_over_rate", l.limited)
 	l.lastLog = now
-	l.evicted, l.rejected = 0, 0
+	l.evicted, l.rejected, l.limited = 0, 0, 0
 }
 
 func (l *Listener) enter(c *Conn) {

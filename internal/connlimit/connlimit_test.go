@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -15,12 +16,16 @@ import (
 // serve runs an http.Server on a capped loopback listener: /ok answers at
 // once, /hold is protected and blocks until release is closed.
 func serve(t *testing.T, max int) (*Listener, string, chan struct{}, chan struct{}) {
+	return serveRate(t, max, 0)
+}
+
+func serveRate(t *testing.T, max int, rate float64) (*Listener, string, chan struct{}, chan struct{}) {
 	t.Helper()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewListener(raw, max, nil)
+	l := NewListener(raw, max, rate, nil)
 	release := make(chan struct{})
 	held := make(chan struct{}, 64)
 	mux := http.NewServeMux()
@@ -197,5 +202,52 @@ func TestIPv6SourcesGroupedBy64(t *testing.T) {
 	}
 	if k := sourceKey(&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1")}); !k.Is4() {
 		t.Errorf("v4-mapped key %v not unmapped", k)
+	}
+}
+
+// A source over its connection rate has new connections closed at once;
+// another source is not affected; the bucket refills with time.
+func TestSourceRate(t *testing.T) {
+	l, addr, _, _ := serveRate(t, 100, 1) // 1/s, bursts of 4
+	clock := time.Unix(1000, 0)
+	var mu sync.Mutex
+	l.mu.Lock()
+	l.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	l.mu.Unlock()
+	var kept []net.Conn
+	for i := 0; i < 4; i++ {
+		kept = append(kept, dialFrom(t, "127.0.0.2", addr))
+	}
+	waitOpen(t, l, 4)
+	if !closedByServer(dialFrom(t, "127.0.0.2", addr)) {
+		t.Error("a fifth connection within the same instant was kept (burst 4)")
+	}
+	other := dialFrom(t, "127.0.0.3", addr)
+	if s, err := get(t, other, "/ok"); err != nil || !strings.HasPrefix(s, "200") {
+		t.Errorf("another source was limited too: %q %v", s, err)
+	}
+	mu.Lock()
+	clock = clock.Add(2 * time.Second)
+	mu.Unlock()
+	if s, err := get(t, dialFrom(t, "127.0.0.2", addr), "/ok"); err != nil || !strings.HasPrefix(s, "200") {
+		t.Errorf("the bucket did not refill: %q %v", s, err)
+	}
+	for _, c := range kept {
+		if s, err := get(t, c, "/ok"); err != nil || !strings.HasPrefix(s, "200") {
+			t.Errorf("an admitted connection was cut: %q %v", s, err)
+		}
+	}
+}
+
+func TestBucketsBounded(t *testing.T) {
+	l := NewListener(nil, 10, 1, nil)
+	now := time.Unix(0, 0)
+	l.now = func() time.Time { return now }
+	for i := 0; i < 3*maxBuckets; i++ {
+		l.allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		now = now.Add(time.Millisecond)
+	}
+	if len(l.buckets) > maxBuckets {
+		t.Errorf("%d buckets kept, want at most %d", len(l.buckets), maxBuckets)
 	}
 }

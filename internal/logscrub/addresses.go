@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// Redacted replaces an address in a scrubbed log line.
-const Redacted = "[address]"
+// Redacted replaces an address in a scrubbed log line, as privacy.Redacted
+// does in the telemetry editions.
+const Redacted = "<redacted>"
 
 var (
 	// dotted quads anywhere, glued to letters or not, with an optional port.

@@ -97,19 +97,27 @@ func selfSignedCert(t *testing.T, dir string) certPair {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "clavis-e2e-pop"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "clavis-e2e-pop"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		// Client auth too: the HA Alertmanagers gossip over mutual TLS.
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		DNSNames:              []string{"localhost"},
 		IPAddresses:           []net.IP{net.IPv6loopback},
 	}
+	// The POPs on 127.0.0.x; the central services of the parallel tests
+	// on 127.0.x.1-4 (alertbridge over HTTPS, gossip TLS in the HA test).
 	for i := 1; i <= 20; i++ {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, net.IPv4(127, 0, 0, byte(i)))
+	}
+	for n := 1; n <= 9; n++ {
+		for i := 1; i <= 4; i++ {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, net.IPv4(127, 0, byte(n), byte(i)))
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -149,8 +157,47 @@ func templated(t *testing.T, src string, pairs ...string) string {
 	return src
 }
 
+// centralPeers are the Prometheus and Alertmanager one run of the pipeline
+// uses: Debian's packages (what the Debian operator runs) or the current
+// upstream releases tools/build.sh builds from their Go modules.
+type centralPeers struct {
+	name         string // subtest name
+	prometheus   string
+	alertmanager string
+}
+
+// debianPeers: Debian bookworm's Prometheus 2.42 and Alertmanager 0.25.
+func debianPeers(t *testing.T) centralPeers {
+	return centralPeers{name: "debian-prometheus-2.42-alertmanager-0.25",
+		prometheus:   e2eutil.RequireBinary(t, "prometheus"),
+		alertmanager: e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager")}
+}
+
+// upstreamPeers: Prometheus 3.16 and Alertmanager 0.35 from tools/.
+func upstreamPeers(t *testing.T) centralPeers {
+	return centralPeers{name: "upstream-prometheus-3.16-alertmanager-0.35",
+		prometheus:   e2eutil.Tool(t, "prometheus"),
+		alertmanager: e2eutil.Tool(t, "alertmanager")}
+}
+
+// forEachPeers runs test once on Debian's peers and once on the current
+// upstream ones, in parallel subtests; offset separates their loopback
+// addresses (POPs on 127.0.0.x, central services on 127.0.x.1).
+func forEachPeers(t *testing.T, test func(t *testing.T, peers centralPeers, offset int)) {
+	for i, peers := range []func(*testing.T) centralPeers{debianPeers, upstreamPeers} {
+		name := [...]string{"debian", "upstream"}[i]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := peers(t)
+			t.Logf("peers: %s (%s, %s)", p.name, p.prometheus, p.alertmanager)
+			test(t, p, i)
+		})
+	}
+}
+
 // stackOptions shape one run of the pipeline.
 type stackOptions struct {
+	peers         centralPeers
 	pops          int
 	prometheuses  int // replicas, each with the same config plus a replica label
 	alertmanagers int // > 1: clustered with --cluster.peer
@@ -166,6 +213,10 @@ type stackOptions struct {
 	promConfig   string
 	promTemplate func(t *testing.T, s *stack, src string, i int, self string) string
 	promFlags    []string
+	// ha runs the two-host setup of prometheus/ha/ as shipped: its
+	// alertmanager.yml, gossip over mutual TLS, alertbridge over HTTPS,
+	// each process started by the ExecStart of its systemd drop-in.
+	ha bool
 }
 
 // centralPromTemplate adapts prometheus/prometheus.yml: only the global
@@ -201,12 +252,17 @@ type stack struct {
 	kuma *fakenotify.Kuma
 	fake *fakenotify.Server
 
-	bridgeAddr string
-	promAddrs  []string
-	amAddrs    []string
-	amCmds     []*exec.Cmd
-	amArgs     [][]string
-	amBin      string
+	bridgeAddr   string
+	bridgeURL    string // http:// or, in the HA setup, https://
+	promAddrs    []string
+	amAddrs      []string
+	clusterAddrs []string
+	amCmds       []*exec.Cmd
+	promCmds     []*exec.Cmd // in the HA setup
+	amArgs       [][]string
+	amBin        string
+	promBin      string
+	peers        centralPeers
 
 	client    *http.Client // plain HTTP to Prometheus, Alertmanager, the bridge
 	popClient *http.Client // TLS to the POPs
@@ -218,15 +274,17 @@ var popNames = []struct{ name, region string }{
 
 func startStack(t *testing.T, o stackOptions) *stack {
 	t.Helper()
-	promBin := e2eutil.RequireBinary(t, "prometheus")
-	amBin := e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager")
+	promBin, amBin := o.peers.prometheus, o.peers.alertmanager
+	if promBin == "" || amBin == "" {
+		t.Fatal("startStack: no Prometheus or Alertmanager binary in stackOptions.peers")
+	}
 	popBin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
 	bridgeBin := e2eutil.BuildBinary(t, "./cmd/alertbridge")
 
 	if o.host == "" {
 		o.host = "127.0.0.1"
 	}
-	s := &stack{t: t, dir: t.TempDir(), amBin: amBin, client: &http.Client{Timeout: 5 * time.Second}}
+	s := &stack{t: t, dir: t.TempDir(), amBin: amBin, promBin: promBin, peers: o.peers, client: &http.Client{Timeout: 5 * time.Second}}
 	root := e2eutil.RepoRoot(t)
 
 	// Secrets, in the places the repository's prometheus.yml names
@@ -246,6 +304,8 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	s.popClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	// The same CA signs alertbridge's certificate in the HA setup.
+	s.client.Transport = s.popClient.Transport
 
 	// The POPs: TLS and bcrypt basic auth through exporter-toolkit.
 	hash, err := bcrypt.GenerateFromPassword([]byte(scrapePassword), bcrypt.MinCost)
@@ -295,56 +355,64 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	}
 	t.Cleanup(s.fake.Close)
 	s.bridgeAddr = e2eutil.FreeAddr(t, o.host)
-	e2eutil.StartProcess(t, bridgeBin,
-		"--web.listen-address="+s.bridgeAddr,
-		"--webhook.token-file="+tokenFile,
-		"--spool.path="+filepath.Join(s.dir, "alertbridge", "spool.db"),
-		"--ntfy.url="+s.fake.URL()+"/"+ntfyTopic,
-		"--ntfy.token="+ntfyToken,
-		"--kuma.push-url="+s.fake.URL()+"/api/push/"+kumaToken,
+	bridgeArgs := []string{
+		"--web.listen-address=" + s.bridgeAddr,
+		"--webhook.token-file=" + tokenFile,
+		"--spool.path=" + filepath.Join(s.dir, "alertbridge", "spool.db"),
+		"--ntfy.url=" + s.fake.URL() + "/" + ntfyTopic,
+		"--ntfy.token=" + ntfyToken,
+		"--kuma.push-url=" + s.fake.URL() + "/api/push/" + kumaToken,
 		"--delivery.backoff-min=100ms",
 		"--log.level=debug",
-	)
-
-	// Alertmanager(s): the repository's alertmanager.yml, with the bridge's
-	// address and the token file templated; routing and timing untouched.
-	amSrc, err := os.ReadFile(filepath.Join(root, "prometheus", "alertmanager.yml"))
-	if err != nil {
-		t.Fatal(err)
 	}
-	amConfig := filepath.Join(s.dir, "alertmanager.yml")
-	writeFile(t, amConfig, []byte(templated(t, string(amSrc),
-		"http://127.0.0.1:9746/webhook", "http://"+s.bridgeAddr+"/webhook",
-		"/etc/alertmanager/alertbridge-token", tokenFile,
-	)), 0o644)
-	var clusterAddrs []string
+	s.bridgeURL = "http://" + s.bridgeAddr
+	if o.ha {
+		// On its own host the bridge serves HTTPS: the webhook's bearer
+		// token crosses the network (prometheus/ha/alertmanager.yml).
+		bridgeWeb := filepath.Join(s.dir, "alertbridge-web.yml")
+		writeFile(t, bridgeWeb, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n", cert.certFile, cert.keyFile)), 0o600)
+		bridgeArgs = append(bridgeArgs, "--web.config.file="+bridgeWeb)
+		s.bridgeURL = "https://" + s.bridgeAddr
+		writeFile(t, filepath.Join(promDir, "secrets", "alertbridge-ca.crt"), caPEM, 0o644)
+	}
+	e2eutil.StartProcess(t, bridgeBin, bridgeArgs...)
+
+	// Addresses first: in the HA pair each replica scrapes both.
 	for i := 0; i < o.alertmanagers; i++ {
 		s.amAddrs = append(s.amAddrs, e2eutil.FreeAddr(t, o.host))
 		if o.alertmanagers > 1 {
-			clusterAddrs = append(clusterAddrs, e2eutil.FreeAddr(t, o.host))
+			s.clusterAddrs = append(s.clusterAddrs, e2eutil.FreeAddr(t, o.host))
 		}
 	}
-	for i := range s.amAddrs {
-		args := []string{
-			"--config.file=" + amConfig,
-			"--storage.path=" + filepath.Join(s.dir, fmt.Sprintf("alertmanager-%d", i)),
-			"--web.listen-address=" + s.amAddrs[i],
-			"--log.level=debug",
+	for i := 0; i < o.prometheuses; i++ {
+		s.promAddrs = append(s.promAddrs, e2eutil.FreeAddr(t, o.host))
+	}
+
+	if o.ha {
+		s.startHAAlertmanagers(t, promDir, tokenFile, cert)
+	} else {
+		// The repository's alertmanager.yml, with the bridge's address and
+		// the token file templated; routing and timing untouched.
+		amSrc, err := os.ReadFile(filepath.Join(root, "prometheus", "alertmanager.yml"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if o.alertmanagers > 1 {
-			args = append(args, "--cluster.listen-address="+clusterAddrs[i], "--cluster.advertise-address="+clusterAddrs[i],
-				// Loopback gossip settles fast; the defaults are for WANs.
-				"--cluster.settle-timeout=5s", "--cluster.pushpull-interval=5s", "--cluster.gossip-interval=200ms")
-			for j, peer := range clusterAddrs {
-				if j != i {
-					args = append(args, "--cluster.peer="+peer)
-				}
+		amConfig := filepath.Join(s.dir, "alertmanager.yml")
+		writeFile(t, amConfig, []byte(templated(t, string(amSrc),
+			"http://127.0.0.1:9746/webhook", s.bridgeURL+"/webhook",
+			"/etc/alertmanager/alertbridge-token", tokenFile,
+		)), 0o644)
+		for i := range s.amAddrs {
+			args := []string{
+				"--config.file=" + amConfig,
+				"--storage.path=" + filepath.Join(s.dir, fmt.Sprintf("alertmanager-%d", i)),
+				"--web.listen-address=" + s.amAddrs[i],
+				"--log.level=debug",
+				"--cluster.listen-address=", // no cluster: no gossip port
 			}
-		} else {
-			args = append(args, "--cluster.listen-address=") // no cluster: no gossip port
+			s.amArgs = append(s.amArgs, args)
+			s.amCmds = append(s.amCmds, e2eutil.StartProcess(t, amBin, args...))
 		}
-		s.amArgs = append(s.amArgs, args)
-		s.amCmds = append(s.amCmds, e2eutil.StartProcess(t, amBin, args...))
 	}
 
 	// Prometheus replica(s): the repository's prometheus.yml and rules,
@@ -357,10 +425,15 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < o.prometheuses; i++ {
-		addr := e2eutil.FreeAddr(t, o.host)
-		s.promAddrs = append(s.promAddrs, addr)
+	for i, addr := range s.promAddrs {
 		cfg := o.promTemplate(t, s, string(promSrc), i, addr)
+		if o.ha {
+			// The shipped file itself, templated in place, started by the
+			// shipped systemd drop-in's ExecStart.
+			writeFile(t, filepath.Join(promDir, o.promConfig), []byte(cfg), 0o644)
+			s.startHAPrometheus(t, promDir, i)
+			continue
+		}
 		// Next to the original, so its relative paths (rules, targets,
 		// secrets) resolve the same way.
 		path := filepath.Join(promDir, filepath.Dir(o.promConfig), fmt.Sprintf("e2e-prometheus-%d.yml", i))
@@ -379,7 +452,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	for _, a := range s.amAddrs {
 		e2eutil.WaitHTTP(t, s.client, "http://"+a+"/-/ready", 200, 60*time.Second)
 	}
-	e2eutil.WaitHTTP(t, s.client, "http://"+s.bridgeAddr+"/-/healthy", 200, 30*time.Second)
+	e2eutil.WaitHTTP(t, s.client, s.bridgeURL+"/-/healthy", 200, 30*time.Second)
 	for _, p := range s.pops {
 		s.waitPOP(t, p)
 	}
@@ -531,11 +604,21 @@ func (s *stack) amAlerts(amAddr, filter string) ([]amAlert, error) {
 	return r, json.NewDecoder(resp.Body).Decode(&r)
 }
 
-// ntfyTitled returns the fake ntfy's messages with this exact title.
-func (s *stack) ntfyTitled(title string) []fakenotify.Message {
+// ntfyFor returns the fake ntfy's messages whose title names the status
+// (FIRING, RESOLVED), the alert and, unless empty, the POP.
+func (s *stack) ntfyFor(status, alertname, pop string) []fakenotify.Message {
 	var out []fakenotify.Message
 	for _, m := range s.ntfy.Messages() {
-		if m.Title == title {
+		words := strings.FieldsFunc(m.Title, func(r rune) bool { return strings.ContainsRune(" []():,", r) })
+		has := func(w string) bool {
+			for _, x := range words {
+				if x == w {
+					return true
+				}
+			}
+			return false
+		}
+		if has(status) && has(alertname) && (pop == "" || has(pop)) {
 			out = append(out, m)
 		}
 	}
@@ -586,22 +669,10 @@ func (s *stack) promValue(promAddr, q string) (float64, bool, error) {
 // kumaPushes returns the fake Kuma's pushes, oldest first.
 func (s *stack) kumaPushes() []fakenotify.Push { return s.kuma.Pushes() }
 
-// maxPushGap is the longest time between two consecutive Kuma pushes.
-func maxPushGap(ps []fakenotify.Push, until time.Time) time.Duration {
-	var gap time.Duration
-	for i := 1; i < len(ps); i++ {
-		gap = max(gap, ps[i].Time.Sub(ps[i-1].Time))
-	}
-	if len(ps) > 0 {
-		gap = max(gap, until.Sub(ps[len(ps)-1].Time))
-	}
-	return gap
-}
-
 // bridgeMetric returns the value of one sample line of alertbridge's
 // /metrics, e.g. `clavis_alertbridge_notifications_sent_total{target="ntfy"}`.
 func (s *stack) bridgeMetric(series string) (float64, bool) {
-	resp, err := s.client.Get("http://" + s.bridgeAddr + "/metrics")
+	resp, err := s.client.Get(s.bridgeURL + "/metrics")
 	if err != nil {
 		return 0, false
 	}
@@ -621,3 +692,73 @@ func (s *stack) bridgeMetric(series string) (float64, bool) {
 func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
 
 func newHTTPClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }
+
+// promFirstSample returns the timestamp of the earliest raw sample of the
+// series selected by sel in the last 15 minutes whose value passes keep
+// (nil: any), as Prometheus recorded it (a range-vector query returns the
+// stored samples with their own timestamps).
+func (s *stack) promFirstSample(t *testing.T, promAddr, sel string, keep func(float64) bool) time.Time {
+	t.Helper()
+	_, raw, err := s.promQuery(promAddr, sel+"[15m]")
+	if err != nil {
+		t.Fatalf("samples of %s: %v", sel, err)
+	}
+	var r struct {
+		Data struct {
+			Result []struct {
+				Values [][2]any `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		t.Fatal(err)
+	}
+	var first time.Time
+	for _, series := range r.Data.Result {
+		for _, v := range series.Values {
+			ts, _ := v[0].(float64)
+			str, _ := v[1].(string)
+			var val float64
+			if _, err := fmt.Sscan(str, &val); err != nil || (keep != nil && !keep(val)) {
+				continue
+			}
+			at := time.UnixMilli(int64(ts*1000 + 0.5))
+			if first.IsZero() || at.Before(first) {
+				first = at
+			}
+		}
+	}
+	if first.IsZero() {
+		t.Fatalf("no matching sample of %s in the last 15 minutes: %s", sel, raw)
+	}
+	return first
+}
+
+// promActiveAt returns when Prometheus's alert alertname for pop went
+// pending (the activeAt of /api/v1/alerts).
+func (s *stack) promActiveAt(t *testing.T, promAddr, alertname, pop string) time.Time {
+	t.Helper()
+	resp, err := s.client.Get("http://" + promAddr + "/api/v1/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data struct {
+			Alerts []struct {
+				Labels   map[string]string `json:"labels"`
+				ActiveAt time.Time         `json:"activeAt"`
+			} `json:"alerts"`
+		} `json:"data"`
+	}
+	if err := decodeJSON(resp.Body, &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range r.Data.Alerts {
+		if a.Labels["alertname"] == alertname && a.Labels["pop"] == pop {
+			return a.ActiveAt
+		}
+	}
+	t.Fatalf("no %s alert for %s in %+v", alertname, pop, r.Data.Alerts)
+	return time.Time{}
+}

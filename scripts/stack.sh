@@ -9,10 +9,18 @@
 # Try: kill one POP (its pid is printed) and watch PopDown page after 2 min;
 # start it again (the command is printed) and watch the resolution.
 #
-# Overrides (environment): BIN (built binaries, default bin), PROM_ADDR,
-# AM_ADDR, BRIDGE_ADDR, FAKE_ADDR (host:port on loopback), POP_PORT,
-# POP_NET (POPs on $POP_NET.2-4, default 127.0.0), STACK_DIR (kept after
-# exit when set; default: a temp dir, removed).
+# Which servers, for a person's browser: Debian's Prometheus (2.42; its
+# package has the classic web pages, /classic/...; a Prometheus 3.x built
+# from its Go module has no web UI) and Alertmanager 0.31.1 built from its
+# Go module by tools/build.sh (the newest whose web UI is in the module;
+# Debian's package has none, and the ntfy message's Silence button opens
+# that UI). Every URL printed below answers with a working page.
+#
+# Overrides (environment): BIN (built binaries, default bin), PROMETHEUS,
+# ALERTMANAGER (binaries), PROM_ADDR, AM_ADDR, BRIDGE_ADDR, FAKE_ADDR
+# (host:port on loopback), POP_PORT, POP_NET (POPs on $POP_NET.2-4,
+# default 127.0.0), STACK_DIR (kept after exit when set; default: a temp
+# dir, removed).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -42,8 +50,14 @@ find_bin() {
 for a in "$PROM_ADDR" "$AM_ADDR" "$BRIDGE_ADDR" "$FAKE_ADDR"; do
   case $a in 127.*:*) ;; *) die "$a: only loopback addresses (127.x.x.x:port)";; esac
 done
-PROMETHEUS=$(find_bin prometheus) || die "prometheus not found: run 'make deps'"
-ALERTMANAGER=$(find_bin prometheus-alertmanager alertmanager) || die "prometheus-alertmanager not found: run 'make deps'"
+if [ -z "${PROMETHEUS:-}" ]; then
+  PROMETHEUS=$(find_bin prometheus) || die "prometheus not found: run 'make deps'"
+fi
+if [ -z "${ALERTMANAGER:-}" ]; then
+  echo "stack: Alertmanager 0.31.1 with its web UI, from tools/ (built once, then cached)..."
+  ALERTMANAGER=$(bash "$ROOT/tools/build.sh" alertmanager-webui | awk '$1 == "alertmanager-webui" {print $2}') ||
+    die "building Alertmanager with tools/build.sh failed (it needs the Go module proxy once)"
+fi
 OPENSSL=$(find_bin openssl) || die "openssl not found (apt-get install openssl)"
 POP_BIN=$BIN/clavis-telemetry-telemetry
 BRIDGE_BIN=$BIN/alertbridge
@@ -121,10 +135,13 @@ done
 start alertbridge "$BRIDGE_BIN" --web.listen-address="$BRIDGE_ADDR" --webhook.token-file="$DIR/alertbridge-token" \
   --spool.path="$DIR/alertbridge/spool.db" --ntfy.url="http://$FAKE_ADDR/clavis-alerts" --ntfy.token=tk_stack \
   --kuma.push-url="http://$FAKE_ADDR/api/push/stackpush"
+# --web.external-url: the links in alerts (Prometheus's generatorURL, the
+# Silence link alertbridge builds from Alertmanager's externalURL) name
+# these loopback addresses, not this machine's hostname.
 start alertmanager "$ALERTMANAGER" --config.file="$DIR/alertmanager.yml" --storage.path="$DIR/alertmanager" \
-  --web.listen-address="$AM_ADDR" --cluster.listen-address=
+  --web.listen-address="$AM_ADDR" --web.external-url="http://$AM_ADDR" --cluster.listen-address=
 start prometheus "$PROMETHEUS" --config.file="$P/prometheus.yml" --storage.tsdb.path="$DIR/tsdb" \
-  --web.listen-address="$PROM_ADDR"
+  --web.listen-address="$PROM_ADDR" --web.external-url="http://$PROM_ADDR"
 
 # Traffic: a few combined-format lines per POP every second (documentation
 # addresses, some 5xx), so the dashboards have something to show.
@@ -161,12 +178,33 @@ wait_http "http://$AM_ADDR/-/ready" Alertmanager alertmanager
 wait_http "http://$BRIDGE_ADDR/-/healthy" alertbridge alertbridge
 for p in "${POPS[@]}"; do set -- $p; wait_http "https://$3:$POP_PORT/-/healthy" "POP $1" "$1"; done
 
+# Prometheus's pages: Debian's 2.x serves the classic UI under /classic/
+# (its /targets and /alerts are 404), an upstream 2.x or 3.x release its
+# React UI at /targets and /alerts, and one built from the Go module none
+# (then the API, which always works, is what there is to open).
+prom_ui() { # path -> the URL of that page on this Prometheus
+  local u
+  for u in "http://$PROM_ADDR/classic/$1" "http://$PROM_ADDR/$1"; do
+    if curl -fs "$u" 2>/dev/null | grep -q '<html'; then echo "$u"; return; fi
+  done
+  echo "http://$PROM_ADDR/api/v1/$1"
+}
+PROM_TARGETS=$(prom_ui targets)
+PROM_ALERTS=$(prom_ui alerts)
+case $PROM_TARGETS in */api/v1/*) PROM_NOTE="  (this Prometheus has no web UI: API only)";; *) PROM_NOTE="";; esac
+if curl -fs "http://$AM_ADDR/" 2>/dev/null | grep -q 'script.js'; then
+  AM_LINE="http://$AM_ADDR/#/alerts   (silences: http://$AM_ADDR/#/silences)"
+else
+  AM_LINE="http://$AM_ADDR/api/v2/alerts   (this Alertmanager has no web UI: API only)"
+fi
+
 cat <<INFO
 
   Clavis central stack (loopback only; Ctrl-C stops everything)
 
-  Prometheus     http://$PROM_ADDR            (targets: /targets, alerts: /alerts)
-  Alertmanager   http://$AM_ADDR
+  Prometheus     $PROM_TARGETS
+                 $PROM_ALERTS$PROM_NOTE
+  Alertmanager   $AM_LINE
   alertbridge    http://$BRIDGE_ADDR/metrics
   fake ntfy      http://$FAKE_ADDR/-/fake/ntfy/messages   (printed below as "ntfy {...}")
   fake Kuma      http://$FAKE_ADDR/-/fake/kuma/pushes     (printed below as "kuma {...}")

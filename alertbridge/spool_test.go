@@ -3,7 +3,9 @@ package alertbridge
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,4 +76,59 @@ func TestSpoolGroupCommit(t *testing.T) {
 	if depth, _, _ := s2.Stats(TargetNtfy); depth != writers*each-2 {
 		t.Fatalf("depth after reopen = %d", depth)
 	}
+}
+
+// TestSpoolCompaction: a spool that is mostly free after a drained outage
+// is rewritten small, with what was still queued intact.
+func TestSpoolCompaction(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s, _, err := OpenSpool(path, []string{TargetNtfy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 2000)
+	var seqs []uint64
+	for i := 0; i < 3000; i++ {
+		r := Record{Key: fmt.Sprintf("k%05d", i), Accepted: time.Now(), Status: "firing", Labels: map[string]string{"alertname": big}}
+		if _, err := s.Add([]Entry{{Record: r, Targets: []string{TargetNtfy}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items, _ := s.Peek(TargetNtfy, 3000)
+	for _, it := range items[:2990] {
+		seqs = append(seqs, it.Seq)
+	}
+	if err := s.Done(TargetNtfy, seqs, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.ForgetKeys(time.Now().Add(time.Hour))
+	before := s.FileSize()
+	db := s.db
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	close(s.quit)
+	<-s.stopped
+	db2, err := compactIfMostlyFree(path, db, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db2.Close()
+	fi, _ := os.Stat(path)
+	if fi.Size()*4 > before {
+		t.Errorf("file %d bytes after compaction, was %d", fi.Size(), before)
+	}
+	s2, _, err := OpenSpool(path, []string{TargetNtfy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if d, _, _ := s2.Stats(TargetNtfy); d != 10 {
+		t.Errorf("depth %d after compaction, want 10", d)
+	}
+	if items, _ := s2.Peek(TargetNtfy, 20); len(items) != 10 || items[0].Record.Key != "k02990" {
+		t.Errorf("queue after compaction: %d items", len(items))
+	}
+	t.Logf("compacted %d -> %d bytes", before, fi.Size())
 }

@@ -12,7 +12,9 @@
 # like any other): 10M separate inodes would take about 10 GB of tmpfs.
 # They are made under VAULT_BENCH_TMPDIR (default /dev/shm when it is a
 # tmpfs with inodes for all, else /var/tmp) and removed afterwards; 10M
-# takes about 15 minutes on this machine's ext4. VAULT_BENCH_MAX=1000000 stops at 1M.
+# takes about 15 minutes on this machine's ext4 (removing it longer:
+# VAULT_BENCH_KEEP=DIR keeps the directories there for the next run).
+# VAULT_BENCH_MAX=1000000 stops at 1M.
 # Exits non-zero if a benchmark fails or the scrape cost grows with files.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -175,18 +175,24 @@ capacity)
     data=$WORK/data-$n
     rm -rf "$data"
     t0=$(date +%s)
-    backfill_raw "$n" "$data" "$end"
-    log "raw history backfilled in $(( $(date +%s) - t0 )) s: $(du -sm "$data" | cut -f1) MiB"
+    # HISTORY_HOURS=0: live data only (the query figures then do not read
+    # history).
+    if [ "$HISTORY_HOURS" != 0 ]; then
+      backfill_raw "$n" "$data" "$end"
+      log "raw history backfilled in $(( $(date +%s) - t0 )) s: $(du -sm "$data" | cut -f1) MiB"
+    fi
     start_fleet "$n"
     start_prometheus "$data"
-    t0=$(date +%s)
-    backfill_rules "$data" "$end"
-    log "recorded history backfilled in $(( $(date +%s) - t0 )) s"
+    if [ "$HISTORY_HOURS" != 0 ]; then
+      t0=$(date +%s)
+      backfill_rules "$data" "$end"
+      log "recorded history backfilled in $(( $(date +%s) - t0 )) s"
+    fi
     wait_until "$n targets up" 120 targets_up $((n * 9 / 10))
     log "warm-up $WARMUP (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     sleep "$WARMUP"
     "$FLEET" measure -prom "http://$PROM_ADDR" -pid prometheus=$PROM_PID -pid simulator=$SIM_PID \
-      -window "$WINDOW" -dashboard "$ROOT/grafana/dashboards/clavis-fleet.json" -range "${HISTORY_HOURS}h" -runs "$RUNS" \
+      -window "$WINDOW" -dashboard "$ROOT/grafana/dashboards/clavis-fleet.json" -range "${QUERY_RANGE:-6h}" -runs "$RUNS" \
       -label "prometheus $n POPs" -out "$OUT/capacity-$n.json" | tee -a "$OUT/fleet.log"
     "$PROMTOOL" tsdb list "$data" > "$OUT/blocks-$n.txt" 2>&1 || true
     stop_pid "$PROM_PID"; stop_pid "$SIM_PID"

@@ -32,9 +32,9 @@ import (
 
 // seriesBudget is the most series one POP may serve with the default
 // collectors, the exporter's own metrics included, on the fixture host.
-// Measured 276 on 2026-12-01: see docs/scaling.md ("Series per POP"). Raise it only
+// Measured 284 on 2026-12-01 (276 before the vault index metrics): see docs/scaling.md ("Series per POP"). Raise it only
 // with the central cost in mind (series x POPs x replicas).
-const seriesBudget = 285
+const seriesBudget = 290
 
 // budgetMethods and budgetStatuses cover every method and status class an
 // access log can hold, the unknown ones included, so the request families

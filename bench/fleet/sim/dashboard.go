@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,7 +25,18 @@ func DashboardQueries(path string, step, rng time.Duration) ([]DashboardQuery, e
 		return nil, err
 	}
 	var d struct {
-		Panels []json.RawMessage `json:"panels"`
+		Panels     []json.RawMessage `json:"panels"`
+		Templating struct {
+			List []struct {
+				Name       string `json:"name"`
+				Type       string `json:"type"`
+				IncludeAll bool   `json:"includeAll"`
+				AllValue   string `json:"allValue"`
+				Current    struct {
+					Value json.RawMessage `json:"value"`
+				} `json:"current"`
+			} `json:"list"`
+		} `json:"templating"`
 	}
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -35,6 +47,26 @@ func DashboardQueries(path string, step, rng time.Duration) ([]DashboardQuery, e
 		"__interval": promDuration(step), "__rate_interval": promDuration(rate),
 		"__range": promDuration(rng), "__range_s": strconv.Itoa(int(rng.Seconds())),
 		"__interval_ms": strconv.Itoa(int(step.Milliseconds())),
+	}
+	// The dashboard's own variables at their saved value: "All" is the
+	// variable's allValue (the whole fleet), a saved selection its values.
+	for _, v := range d.Templating.List {
+		if v.Type == "datasource" {
+			continue
+		}
+		var vals []string
+		if err := json.Unmarshal(v.Current.Value, &vals); err != nil {
+			var one string
+			if json.Unmarshal(v.Current.Value, &one) == nil && one != "" {
+				vals = []string{one}
+			}
+		}
+		switch {
+		case len(vals) == 1 && vals[0] == "$__all" && v.IncludeAll && v.AllValue != "":
+			vars[v.Name] = v.AllValue
+		case len(vals) > 0 && vals[0] != "$__all":
+			vars[v.Name] = strings.Join(vals, "|")
+		}
 	}
 	var out []DashboardQuery
 	var walk func([]json.RawMessage) error

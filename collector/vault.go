@@ -84,12 +84,15 @@ func setupVault(app *kingpin.Application) Factory {
 	dir := app.Flag("vault.data-dir",
 		"Directory holding one file per vault; indexed with directory listings, lstat and inotify, never opened.").
 		Default(DefaultVaultDataDir).String()
-	pattern := app.Flag("vault.file-pattern",
+	// The pattern is checked as the flag is parsed, so a bad glob is a flag
+	// error (exit code 2) like every other, not a collector start-up failure.
+	pattern := new(string)
+	app.Flag("vault.file-pattern",
 		"Glob (path.Match syntax, names only) of vault file names in --vault.data-dir. Hidden files and *.tmp, *-journal, *-wal, *-shm never count.").
-		Default(DefaultVaultFilePattern).String()
-	rescan := app.Flag("vault.rescan-interval",
-		"Interval between full rescans of --vault.data-dir, which correct any drift of the inotify-kept count (1m to 24h).").
-		Default("1h").Duration()
+		Default(DefaultVaultFilePattern).SetValue(&globFlag{name: "vault.file-pattern", s: pattern})
+	rescan := AddDurationFlag(app, "vault.rescan-interval",
+		"Interval between full rescans of --vault.data-dir, which correct any drift of the inotify-kept count (1m to 24h).",
+		"1h", minVaultRescan, maxVaultRescan)
 	return func(env Env) (Collector, error) {
 		cfg, err := vaultConfig(*dir, *pattern, *rescan)
 		if err != nil {
@@ -182,4 +185,26 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// globFlag is a kingpin value holding a vault file pattern that
+// vaultindex.NewFilter accepts.
+type globFlag struct {
+	name string
+	s    *string
+}
+
+func (f *globFlag) Set(v string) error {
+	if _, err := vaultindex.NewFilter(v); err != nil {
+		return fmt.Errorf("--%s: %w", f.name, err)
+	}
+	*f.s = v
+	return nil
+}
+
+func (f *globFlag) String() string {
+	if f.s == nil {
+		return ""
+	}
+	return *f.s
 }

@@ -27,8 +27,10 @@ func newVaultFromFlags(t *testing.T, args ...string) (Collector, error) {
 	t.Helper()
 	app := kingpin.New("test", "")
 	factory := setupVault(app)
+	// A bad value is refused by flag parsing (exit code 2) or by the
+	// constructor; either error must name the flag.
 	if _, err := app.Parse(args); err != nil {
-		t.Fatalf("parse %v: %v", args, err)
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -33,6 +33,11 @@ type telemetry struct {
 	compression            *bool
 }
 
+// maxScrapeRequests bounds --web.max-requests: a POP has a handful of
+// scrapers (an HA pair, a person with curl); more in flight at once is a
+// flood, not monitoring.
+const maxScrapeRequests = 1000
+
 func addTelemetryFlags(app *kingpin.Application) *telemetry {
 	t := &telemetry{
 		web:        kingpinflag.AddFlags(app, DefaultListenAddress),
@@ -59,6 +64,9 @@ func (t *telemetry) validate() error {
 	}
 	if err := checkWebConfig(*t.web.WebConfigFile); err != nil {
 		return err
+	}
+	if n := *t.maxRequests; n < 0 || n > maxScrapeRequests {
+		return fmt.Errorf("--web.max-requests=%d is out of range: it must be between 0 (no limit) and %d", n, maxScrapeRequests)
 	}
 	if edition == "commercial" {
 		if err := t.collectors.CheckEnforced(); err != nil {

@@ -183,16 +183,21 @@ for p in "${POPS[@]}"; do set -- $p; wait_http "https://$3:$POP_PORT/-/healthy" 
 # React UI at /targets and /alerts, and one built from the Go module none
 # (then the API, which always works, is what there is to open).
 prom_ui() { # path -> the URL of that page on this Prometheus
-  local u
+  # The page is read whole before it is searched: `curl | grep -q` under
+  # pipefail fails when grep stops early and curl dies of SIGPIPE, which
+  # made a working /classic/alerts look missing.
+  local u body
   for u in "http://$PROM_ADDR/classic/$1" "http://$PROM_ADDR/$1"; do
-    if curl -fs "$u" 2>/dev/null | grep -q '<html'; then echo "$u"; return; fi
+    body=$(curl -fs "$u" 2>/dev/null) || continue
+    if [[ $body == *'<html'* ]]; then echo "$u"; return; fi
   done
   echo "http://$PROM_ADDR/api/v1/$1"
 }
 PROM_TARGETS=$(prom_ui targets)
 PROM_ALERTS=$(prom_ui alerts)
 case $PROM_TARGETS in */api/v1/*) PROM_NOTE="  (this Prometheus has no web UI: API only)";; *) PROM_NOTE="";; esac
-if curl -fs "http://$AM_ADDR/" 2>/dev/null | grep -q 'script.js'; then
+am_index=$(curl -fs "http://$AM_ADDR/" 2>/dev/null || true)
+if [[ $am_index == *script.js* ]]; then
   AM_LINE="http://$AM_ADDR/#/alerts   (silences: http://$AM_ADDR/#/silences)"
 else
   AM_LINE="http://$AM_ADDR/api/v2/alerts   (this Alertmanager has no web UI: API only)"

@@ -425,13 +425,37 @@ func scrape(t *testing.T, addr, sample string) string {
 // exists in Alertmanager with exactly the group's matchers, createdBy
 // ntfy; a follow-up says so; no further page for the group arrives; a
 // replayed or forged token changes nothing. Ack answers with a follow-up.
+//
+// It runs on Debian's Alertmanager 0.25 and on upstream 0.35 (tools/, the
+// version whose API client the bridge uses); in CI a missing binary of
+// either is a failure.
 func TestPhoneActionsRealAlertmanager(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs Alertmanager")
 	}
 	t.Parallel()
-	am := e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager")
-	amtool := e2eutil.RequireBinary(t, "amtool")
+	for _, peer := range []struct {
+		name       string
+		am, amtool func(t *testing.T) string
+	}{
+		{"debian-0.25",
+			func(t *testing.T) string { return e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager") },
+			func(t *testing.T) string { return e2eutil.RequireBinary(t, "amtool") }},
+		{"upstream-0.35",
+			func(t *testing.T) string { return e2eutil.Tool(t, "alertmanager") },
+			func(t *testing.T) string { return e2eutil.Tool(t, "amtool") }},
+	} {
+		t.Run(peer.name, func(t *testing.T) {
+			t.Parallel()
+			testPhoneActions(t, peer.am(t), peer.amtool(t))
+		})
+	}
+}
+
+func testPhoneActions(t *testing.T, am, amtool string) {
+	if out, err := exec.Command(am, "--version").CombinedOutput(); err == nil {
+		t.Logf("alertmanager: %s", firstLine(string(out), "alertmanager"))
+	}
 	ntfy := fakenotify.NewNtfy(fakenotify.NtfyOptions{Tokens: map[string]bool{"tk_am": true}})
 	fs, err := fakenotify.StartServer(fakenotify.Mux(ntfy, nil), "127.0.0.1:0")
 	if err != nil {

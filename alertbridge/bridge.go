@@ -103,7 +103,7 @@ func (c *Config) setDefaults() {
 		c.IntakeQueueWait = 10 * time.Second
 	}
 	if c.Backoff.Min <= 0 {
-		c.Backoff.Min = time.Second
+		c.Backoff.Min = 250 * time.Millisecond
 	}
 	if c.Backoff.Max < c.Backoff.Min {
 		c.Backoff.Max = max(time.Minute, c.Backoff.Min)
@@ -251,7 +251,13 @@ func New(cfg Config) (*Bridge, error) {
 	b.client = cfg.Client
 	if b.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 4
+		// Every ntfy publish in flight, the Kuma push and a follow-up may
+		// share one host: fewer idle connections than that means a dial
+		// and a close per request (7 % of the intake profile's CPU).
+		tr.MaxIdleConnsPerHost = 8
+		if cfg.Ntfy != nil {
+			tr.MaxIdleConnsPerHost = max(8, cfg.Ntfy.Concurrency+4)
+		}
 		b.client = &http.Client{Transport: tr}
 	}
 	if cfg.WebhookToken != "" {

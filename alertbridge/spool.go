@@ -556,6 +556,7 @@ func (s *Spool) commit(fn func(*bolt.Tx) error) error {
 
 func (s *Spool) committer() {
 	defer close(s.stopped)
+	prev, took := 0, time.Duration(0) // size and duration of the last commit
 	for {
 		var first commitReq
 		select {
@@ -565,23 +566,54 @@ func (s *Spool) committer() {
 			for {
 				select {
 				case r := <-s.reqs:
-					s.run(s.gather(r))
+					s.run(s.gather(r, 0, 0))
 				default:
 					return
 				}
 			}
 		}
-		s.run(s.gather(first))
+		batch := s.gather(first, prev, took)
+		start := time.Now()
+		s.run(batch)
+		prev, took = len(batch), time.Since(start)
 	}
 }
 
-func (s *Spool) gather(first commitReq) []commitReq {
+// maxGatherWait caps how long a commit waits for the writers of the
+// previous one to come back.
+const maxGatherWait = 2 * time.Millisecond
+
+// gather collects the writes of the next commit: first, what is queued,
+// and, after a commit of several writers, up to min(2 ms, a fifth of its
+// duration) for those writers to come back. Without that wait, writers
+// that loop (Alertmanager's 16 senders, each waiting for its 2xx) split
+// into two cohorts, each in every other commit, and a commit carries half
+// of them: the profile showed 7.7 writes per commit with 16 senders. The
+// wait ends as soon as the batch holds what was queued plus the last
+// commit's writers, so in steady state it lasts one HTTP round trip.
+// (PostgreSQL's commit_delay / commit_siblings do the same.)
+func (s *Spool) gather(first commitReq, prev int, took time.Duration) []commitReq {
 	batch := []commitReq{first}
 	for len(batch) < maxBatch {
 		select {
 		case r := <-s.reqs:
 			batch = append(batch, r)
+			continue
 		default:
+		}
+		break
+	}
+	if prev < 2 {
+		return batch
+	}
+	want := min(len(batch)+prev, maxBatch)
+	wait := time.NewTimer(min(maxGatherWait, took/5))
+	defer wait.Stop()
+	for len(batch) < want {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+		case <-wait.C:
 			return batch
 		}
 	}

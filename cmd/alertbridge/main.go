@@ -78,7 +78,7 @@ func run(args []string) int {
 	kumaConfigBackoff := app.Flag("kuma.config-error-backoff", "Wait between pushes while Kuma answers 404 (unknown push token).").Default("5m").Duration()
 	firingTTL := app.Flag("kuma.firing-ttl", "An outage Alertmanager has not re-sent for this long (nor extended by its endsAt) stops holding Kuma down. Keep above the repeat_interval of the down-severity routes.").Default("2h").Duration()
 
-	backoffMin := app.Flag("delivery.backoff-min", "First retry delay; doubles per failure, with jitter.").Default("1s").Duration()
+	backoffMin := app.Flag("delivery.backoff-min", "First retry delay; doubles per failure while the target fails every attempt, with jitter.").Default("250ms").Duration()
 	backoffMax := app.Flag("delivery.backoff-max", "Longest retry delay.").Default("1m").Duration()
 	maxRetryAfter := app.Flag("delivery.max-retry-after", "Longest wait a Retry-After header is honoured for.").Default("10m").Duration()
 	timeout := app.Flag("delivery.timeout", "Timeout of one delivery attempt.").Default("10s").Duration()

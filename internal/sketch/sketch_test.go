@@ -308,7 +308,7 @@ func TestWindowCachedEstimateIsFresh(t *testing.T) {
 		w := NewWindow(slots*slot, slots)
 		now := t0.Add(time.Duration(rapid.Int64Range(0, int64(slot)).Draw(t, "start")))
 		next := uint64(0)
-		t.Repeat(map[string]func(*rapid.T){
+		actions := map[string]func(*rapid.T){
 			"add": func(t *rapid.T) {
 				// Mostly the current slot; sometimes a late line up to a
 				// whole window back and beyond, or a line from the future.
@@ -351,7 +351,18 @@ func TestWindowCachedEstimateIsFresh(t *testing.T) {
 					t.Fatalf("cached estimate %d, fresh merge %d (registers equal: %v)", got, want, bytes.Equal(cached, regs))
 				}
 			},
-		})
+		}
+		names := []string{"add", "again", "tick", "estimate"}
+		// Each estimate merges six 64 KiB sketches twice: under the race
+		// detector (make test) the runs are kept shorter.
+		steps := 60
+		if raceEnabled {
+			steps = 12
+		}
+		for range rapid.IntRange(1, steps).Draw(t, "steps") {
+			actions[rapid.SampledFrom(names).Draw(t, "action")](t)
+		}
+		actions["estimate"](t)
 	})
 }
 

@@ -56,7 +56,7 @@ type Config struct {
 	// one snapshot per window, however many events (a vault written in
 	// several steps is a create and a few writes). A live count is at most
 	// Settle (plus the time to lstat the window's names) behind the
-	// directory. Default 1s; negative re-checks at once.
+	// directory. Default 200ms; negative re-checks at once.
 	Settle time.Duration
 	// OnScanStart, if set, is called in the scan's goroutine before each
 	// full scan lists the directory (tests hold it to play a cold scan of a
@@ -127,7 +127,7 @@ func New(cfg Config) *Index {
 		cfg.Retry = 2 * time.Second
 	}
 	if cfg.Settle == 0 {
-		cfg.Settle = time.Second
+		cfg.Settle = 200 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

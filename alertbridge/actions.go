@@ -179,7 +179,7 @@ func (h *actionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	used := false
-	if err := b.spool.db.View(func(tx *bolt.Tx) error {
+	if err := b.spool.view(func(tx *bolt.Tx) error {
 		used = tx.Bucket(bucketActionsUsed).Get([]byte(cl.Nonce)) != nil
 		return nil
 	}); err != nil {
@@ -280,7 +280,7 @@ func matchersString(m map[string]string) string { return matchers(m) }
 // forgetUsedActions drops burned tokens past their expiry: they cannot be
 // replayed then anyway.
 func (s *Spool) forgetUsedActions(now time.Time) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.commit(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketActionsUsed).Cursor()
 		for k, v := c.First(); k != nil; {
 			if len(v) == 8 && int64(u64v(v)) < now.Unix() {

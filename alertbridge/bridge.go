@@ -28,6 +28,10 @@ type Config struct {
 	// DedupRetention is how long alert keys are remembered for
 	// deduplication.
 	DedupRetention time.Duration
+	// Compact says when the running spool is compacted (zero fields take
+	// DefaultCompactPolicy's), checked every CompactInterval (default 1m).
+	Compact         CompactPolicy
+	CompactInterval time.Duration
 	// WebhookToken, when non-empty, is the bearer token /webhook requires.
 	WebhookToken string
 	// Authenticated says senders are authenticated (a webhook token, or
@@ -76,6 +80,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.DedupRetention < c.MaxAge {
 		c.DedupRetention = c.MaxAge
+	}
+	if c.Compact.MinBytes <= 0 {
+		c.Compact.MinBytes = DefaultCompactPolicy.MinBytes
+	}
+	if c.Compact.MaxLive <= 0 {
+		c.Compact.MaxLive = DefaultCompactPolicy.MaxLive
+	}
+	if c.CompactInterval <= 0 {
+		c.CompactInterval = time.Minute
 	}
 	if c.WatchdogAlertname == "" {
 		c.WatchdogAlertname = "Watchdog"
@@ -320,9 +333,33 @@ func (b *Bridge) Run(ctx context.Context) {
 			}
 		}
 	})
+	wg.Go(func() { b.compactor(ctx) })
 	b.ready.Store(true)
 	wg.Wait()
 	b.ready.Store(false)
+}
+
+// compactor shrinks the spool file while the bridge runs, once it is
+// mostly free (after an outage drained); see CompactPolicy for the bound on
+// the pause.
+func (b *Bridge) compactor(ctx context.Context) {
+	tick := time.NewTicker(b.cfg.CompactInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		res, err := b.spool.Compact(b.cfg.Compact)
+		switch {
+		case err != nil && !errors.Is(err, errClosed):
+			b.m.compactFailures.Inc()
+			b.log.Error("spool compaction failed; the spool keeps its old file", "err", err)
+		case res.Compacted:
+			b.log.Info("spool compacted", "bytes_before", res.Before, "bytes_after", res.After, "live_bytes", res.Live, "writes_held", res.Duration)
+		}
+	}
 }
 
 // Close closes the spool. Call after Run returned.

@@ -39,6 +39,7 @@ type metrics struct {
 	reminders       prometheus.Counter
 	spoolRecoveries prometheus.Counter
 	spoolSalvaged   prometheus.Counter
+	compactFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogMissing, ntfyIdle func() bool) *metrics {
@@ -91,6 +92,8 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogM
 			Help: "Damaged spool files moved aside at start (the process started on a fresh spool)."}),
 		spoolSalvaged: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "spool_recovered_records_total",
 			Help: "Queued records copied from a damaged spool into the fresh one."}),
+		compactFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "spool_compaction_failures_total",
+			Help: "Running compactions of the spool that failed (the spool kept its old file)."}),
 	}
 	for _, r := range rejectReasons {
 		m.rejected.WithLabelValues(r)
@@ -108,7 +111,7 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogM
 	reg.MustRegister(m.received, m.rejected, m.accepted, m.duplicate, m.sent, m.failed, m.retried, m.dropped,
 		m.duration, m.watchdog, m.kumaConfigErr, &spoolCollector{s: s, targets: targets},
 		m.failures, m.stale, m.truncated, m.digests, m.merged, m.repeats, m.ntfyAuthErrors, m.ntfyAuthFailing,
-		m.spoolRecoveries, m.spoolSalvaged, m.actions, m.reminders)
+		m.spoolRecoveries, m.spoolSalvaged, m.compactFailures, m.actions, m.reminders)
 	for _, a := range []string{ActionSilence, ActionAck} {
 		for _, r := range actionResults {
 			m.actions.WithLabelValues(a, r)
@@ -134,16 +137,27 @@ var (
 	spoolAgeDesc   = prometheus.NewDesc(namespace+"_spool_oldest_age_seconds", "Age of the oldest record waiting for delivery (0 when empty), per target.", []string{"target"}, nil)
 )
 
-var spoolFileDesc = prometheus.NewDesc(namespace+"_spool_file_bytes", "Size of the spool file.", nil, nil)
+var (
+	spoolFileDesc        = prometheus.NewDesc(namespace+"_spool_file_bytes", "Size of the spool file.", nil, nil)
+	spoolCompactionsDesc = prometheus.NewDesc(namespace+"_spool_compactions_total",
+		"Times the running spool file was rewritten compactly (it was mostly free).", nil, nil)
+	spoolCompactDurDesc = prometheus.NewDesc(namespace+"_spool_last_compaction_duration_seconds",
+		"How long the last compaction held spool writes (0 before the first).", nil, nil)
+)
 
 func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- spoolDepthDesc
 	ch <- spoolAgeDesc
 	ch <- spoolFileDesc
+	ch <- spoolCompactionsDesc
+	ch <- spoolCompactDurDesc
 }
 
 func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(spoolFileDesc, prometheus.GaugeValue, float64(c.s.FileSize()))
+	n, last := c.s.Compactions()
+	ch <- prometheus.MustNewConstMetric(spoolCompactionsDesc, prometheus.CounterValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(spoolCompactDurDesc, prometheus.GaugeValue, last.Seconds())
 	for _, t := range c.targets {
 		depth, oldest, err := c.s.Stats(t)
 		if err != nil {

@@ -23,6 +23,9 @@
 # Exits non-zero when a target is missed or the run is invalid (a side
 # missed work: vault count or log lines not exact, a process died).
 # Extra driver flags: POPLOAD_ARGS (see go run ./bench/popload -h).
+# PERF=file records a CPU profile of clavis-telemetry over the loaded phase
+# with perf (call graphs from Go's frame pointers; the binary then keeps its
+# symbols): read it with `perf report -i file --no-children`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5m}
@@ -37,10 +40,22 @@ done
 ulimit -n 4096 2>/dev/null || true
 work=$(mktemp -d)
 trap 'st=$?; rm -rf "$work/run/vaults"; if [ $st -ne 0 ] && [ -d "$work/run" ]; then echo "logs kept in $work/run"; else rm -rf "$work"; fi' EXIT
-CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -tags telemetry -o "$work/clavis-telemetry" ./cmd/clavis-telemetry
+strip="-s -w"
+[ -z "${PERF:-}" ] || strip=""
+CGO_ENABLED=0 go build -trimpath -ldflags "$strip" -tags telemetry -o "$work/clavis-telemetry" ./cmd/clavis-telemetry
 CGO_ENABLED=0 go build -trimpath -o "$work/popload" ./bench/popload
 echo "whole-POP benchmark: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), clavis-telemetry $(git describe --always --dirty 2>/dev/null || echo dev),"
 echo "  $("$node" --version 2>&1 | head -1 | cut -d' ' -f1-3), $("$mtail" --version 2>&1 | head -1 | cut -d' ' -f1-3), $("$endlessh" -V 2>&1 | head -1)"
+if [ -n "${PERF:-}" ]; then
+  command -v perf >/dev/null || { echo "pop.sh: PERF set but perf is not installed" >&2; exit 1; }
+  (
+    # The loaded phase starts once the vault directory is made and the
+    # processes are up; wait for the agent, then record for DURATION.
+    while ! pid=$(pgrep -x -f "$work/clavis-telemetry .*" | head -1) || [ -z "$pid" ]; do sleep 0.5; done
+    sleep 5
+    perf record -q -F 499 -g -o "$PERF" -p "$pid" -- sleep "$DURATION" >/dev/null 2>&1 || true
+  ) &
+fi
 # shellcheck disable=SC2086
 "$work/popload" -clavis "$work/clavis-telemetry" -node "$node" -mtail "$mtail" -endlessh "$endlessh" \
   -mtail-prog bench/accesslog.mtail -duration "$DURATION" -peer-vault-interval "$PEER_VAULT_INTERVAL" \

@@ -333,7 +333,7 @@ func (c *filesystemCollector) readMountTable() ([]mount, *os.File, error) {
 		if c.cfg.mountPoints.ignored(mp) || c.cfg.fsTypes.ignored(mi.FSType) {
 			continue
 		}
-		if c.inVaultDir(mp) {
+		if c.inVaultDir(mp) || inPersonalDir(mp) {
 			continue
 		}
 		statPath := filepath.Join(c.cfg.rootfs, mp)
@@ -379,6 +379,23 @@ func (c *filesystemCollector) inVaultDir(mp string) bool {
 	if root := filepath.Clean(c.cfg.rootfs); root != "/" && root != "." {
 		if rel, ok := strings.CutPrefix(filepath.Clean(dir), root+"/"); ok {
 			return insideDir(mp, "/"+rel)
+		}
+	}
+	return false
+}
+
+// inPersonalDir reports whether mount point mp lies inside a tree whose
+// first component below it names a person: home directories (/home/alice,
+// /var/home/alice on image-based distributions), per-user runtime
+// directories (/run/user/1000) and the removable media udisks mounts per
+// user (/media/alice/USB, /run/media/alice/USB). A mount point inside one
+// is never reported, whatever the include flags say: a label would carry
+// the user's name. The trees themselves (a separate /home file system) are
+// reported.
+func inPersonalDir(mp string) bool {
+	for _, dir := range [...]string{"/home", "/var/home", "/run/user", "/media", "/run/media"} {
+		if insideDir(mp, dir) {
+			return true
 		}
 	}
 	return false

@@ -3,6 +3,8 @@ package collector
 import (
 	"context"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -416,4 +418,55 @@ func FuzzDeviceLabel(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFilesystemPrivateMountPoints: mount points inside the vault data
+// directory (bind mounts named after vault identifiers) and inside people's
+// home, runtime and removable-media directories are never reported, even
+// when an include flag asks for everything; the data directory's own file
+// system and the /home file system are. The vault directory is matched as
+// a host path and as a path under --path.rootfs.
+func TestFilesystemPrivateMountPoints(t *testing.T) {
+	t.Parallel()
+	const mountinfo = `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+60 27 254:16 / /var/lib/clavitor/vaults rw,noatime - ext4 /dev/vdb rw
+61 60 254:16 /9f8e7d6c-5b4a-4321-8fed-cba987654321 /var/lib/clavitor/vaults/9f8e7d6c-5b4a-4321-8fed-cba987654321 rw - ext4 /dev/vdb rw
+62 60 254:17 / /var/lib/clavitor/vaults/team\040alpha/inner rw - xfs /dev/vdc rw
+63 27 254:18 / /home rw,relatime - ext4 /dev/vdd rw
+64 63 254:19 / /home/alice rw,relatime - ext4 /dev/mapper/home-alice rw
+65 64 254:20 / /home/alice/photos rw,relatime - ext4 /dev/vde rw
+66 27 254:21 / /var/home/bob rw,relatime - btrfs /dev/vdf rw
+67 27 0:50 / /run/user/1000 rw,nosuid,nodev - tmpfs tmpfs rw,size=100k
+68 27 8:17 / /media/carol/USB\040STICK rw,nosuid - vfat /dev/sdb1 rw
+69 27 8:33 / /run/media/dave/backup rw,nosuid - ext4 /dev/sdc1 rw
+70 27 254:22 / /homestead rw - ext4 /dev/vdg rw
+71 27 254:23 / /var/lib/clavitor/vaults-archive rw - ext4 /dev/vdh rw
+`
+	proc := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(proc, "1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "1", "mountinfo"), []byte(mountinfo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := `# HELP clavis_filesystem_size_bytes File system size in bytes.
+# TYPE clavis_filesystem_size_bytes gauge
+clavis_filesystem_size_bytes{device="/dev/vda",fstype="ext4",mountpoint="/"} 4.096e+06
+clavis_filesystem_size_bytes{device="/dev/vdb",fstype="ext4",mountpoint="/var/lib/clavitor/vaults"} 4.096e+06
+clavis_filesystem_size_bytes{device="/dev/vdd",fstype="ext4",mountpoint="/home"} 4.096e+06
+clavis_filesystem_size_bytes{device="/dev/vdg",fstype="ext4",mountpoint="/homestead"} 4.096e+06
+clavis_filesystem_size_bytes{device="/dev/vdh",fstype="ext4",mountpoint="/var/lib/clavitor/vaults-archive"} 4.096e+06
+` + successHelp + `clavis_scrape_collector_success{collector="filesystem"} 1
+`
+	for name, vaultDir := range map[string]string{
+		"host path":         "/var/lib/clavitor/vaults/",
+		"under path.rootfs": "/rootfs/var/lib/clavitor/vaults",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := defaultFilesystemConfig(t, proc, func(string) (fsStats, error) { return fakeStats, nil })
+			cfg.vaultDir = vaultDir
+			cfg.mountPoints = deviceFilter{include: mustRegexpFlag(t, ".*")} // "everything"
+			compareCollector(t, "filesystem", newFilesystemCollector(cfg), want, "clavis_filesystem_size_bytes")
+		})
+	}
 }

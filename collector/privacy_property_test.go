@@ -180,6 +180,26 @@ func (p *privacyPOP) exposition(t *rapid.T) map[string][]byte {
 	return out
 }
 
+// waitVaults waits until the vault index has seen every vault file made so
+// far (it re-checks the names of a burst of events after a settle window).
+func (p *privacyPOP) waitVaults(t *rapid.T) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mfs, err := p.inner.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := familyValues(mfs, "clavis_vaults")
+		if int(n) == p.vaults {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clavis_vaults %v, %d vault files in the directory", n, p.vaults)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // waitLines waits until the accesslog collector has counted every line
 // written so far (parsed, malformed or too long).
 func (p *privacyPOP) waitLines(t *rapid.T) {
@@ -394,6 +414,7 @@ func (p *privacyPOP) checkOnce(t *rapid.T) {
 		secrets = append(secrets, id, name)
 	}
 	p.vaults = countVaultFiles(t, p.vaultDir)
+	p.waitVaults(t)
 
 	if p.accesslog {
 		f, err := os.OpenFile(p.logPath, os.O_APPEND|os.O_WRONLY, 0)

@@ -32,8 +32,9 @@ type webhookPayload struct {
 // TestAlertmanagerRoutingAndInhibition loads the repository's
 // alertmanager.yml into the real Alertmanager, posts alerts to it, and
 // checks what reaches the webhook: the bearer token from the credentials
-// file, one group per alertname and pop, Watchdog on its own receiver at
-// once, and a POP's other alerts inhibited while PopDown fires for it.
+// file, one group per alertname and pop (per region for PopDown), Watchdog
+// on its own receiver at once, and a POP's other alerts inhibited while
+// PopDown fires for it.
 func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Alertmanager for ~35 s")
@@ -141,8 +142,14 @@ func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
 		a := p.Alerts[0]
 		key := a.Labels["alertname"] + "/" + a.Labels["pop"]
 		seen[key] = p.Receiver
-		if p.GroupLabels["alertname"] != a.Labels["alertname"] || p.GroupLabels["pop"] != a.Labels["pop"] {
-			t.Errorf("group labels %v for alert %v, want grouping by alertname and pop", p.GroupLabels, a.Labels)
+		// PopDown is grouped per region (a region's outage is one page,
+		// TestRegionOutageIsOnePage), the rest per POP.
+		by := "pop"
+		if a.Labels["alertname"] == "PopDown" {
+			by = "region"
+		}
+		if p.GroupLabels["alertname"] != a.Labels["alertname"] || p.GroupLabels[by] != a.Labels[by] || len(p.GroupLabels) > 2 {
+			t.Errorf("group labels %v for alert %v, want grouping by alertname and %s", p.GroupLabels, a.Labels, by)
 		}
 	}
 	want := map[string]string{"Watchdog/": "alertbridge-heartbeat", "PopDown/fra1": "alertbridge", "PopHighCPU/ams1": "alertbridge"}

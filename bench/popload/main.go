@@ -39,6 +39,7 @@ import (
 )
 
 type options struct {
+	clavisArgs                               []string
 	clavis, node, mtail, endlessh, mtailProg string
 	duration, scrapeEvery, sampleEvery       time.Duration
 	peerVaultEvery, tarpitInterval           time.Duration
@@ -50,6 +51,10 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.clavis, "clavis", "", "clavis-telemetry binary (telemetry edition)")
+	flag.Func("clavis-arg", "extra flag for clavis-telemetry (repeatable), e.g. -clavis-arg=--runtime.gomaxprocs=1", func(v string) error {
+		o.clavisArgs = append(o.clavisArgs, v)
+		return nil
+	})
 	flag.StringVar(&o.node, "node", "prometheus-node-exporter", "node_exporter binary")
 	flag.StringVar(&o.mtail, "mtail", "mtail", "mtail binary")
 	flag.StringVar(&o.endlessh, "endlessh", "endlessh", "endlessh binary")

@@ -90,11 +90,11 @@ func run(o options) (bool, error) {
 		procs = append(procs, p)
 		return p, nil
 	}
-	clavis, err := start("clavis-telemetry", "clavis", "http://"+addr(web)+"/metrics", o.clavis,
-		"--web.listen-address="+addr(web),
-		"--tarpit.ssh.listen-address="+addr(sshC), "--tarpit.http.listen-address="+addr(httpC),
-		"--tarpit.interval="+o.tarpitInterval.String(), "--tarpit.log.file="+filepath.Join(tmp, "scanners.log"),
-		"--accesslog.path="+logPath, "--vault.data-dir="+vaultDir)
+	clavisArgs := append([]string{"--web.listen-address=" + addr(web),
+		"--tarpit.ssh.listen-address=" + addr(sshC), "--tarpit.http.listen-address=" + addr(httpC),
+		"--tarpit.interval=" + o.tarpitInterval.String(), "--tarpit.log.file=" + filepath.Join(tmp, "scanners.log"),
+		"--accesslog.path=" + logPath, "--vault.data-dir=" + vaultDir}, o.clavisArgs...)
+	clavis, err := start("clavis-telemetry", "clavis", "http://"+addr(web)+"/metrics", o.clavis, clavisArgs...)
 	if err != nil {
 		return false, err
 	}

@@ -51,6 +51,8 @@ func run(args []string) int {
 
 	spoolPath := app.Flag("spool.path", "bbolt spool file; created with its directory if missing.").Default("data/alertbridge.db").String()
 	maxAge := app.Flag("spool.max-age", "Notifications still undelivered after this long are dropped and counted.").Default("24h").Duration()
+	compactMin := app.Flag("spool.compact-min-bytes", "The running spool is rewritten compactly when its file is at least this big, at least half free, and holds at most --spool.compact-max-live-bytes of live data (checked every minute).").Default("67108864").Int64()
+	compactMaxLive := app.Flag("spool.compact-max-live-bytes", "Most live data a running compaction copies; it bounds how long compaction holds intake (about 0.3 s for 32 MiB).").Default("33554432").Int64()
 	dedupRetention := app.Flag("spool.dedup-retention", "How long alert keys (fingerprint, status, startsAt) are remembered to drop duplicates.").Default("168h").Duration()
 
 	ntfyURL := app.Flag("ntfy.url", "Full ntfy topic URL, e.g. https://ntfy.example.com/clavis-alerts. Empty: ntfy disabled.").Envar("NTFY_ALERT_URL").String()
@@ -101,6 +103,7 @@ func run(args []string) int {
 
 	cfg := alertbridge.Config{
 		SpoolPath: *spoolPath, MaxAge: *maxAge, DedupRetention: *dedupRetention,
+		Compact:           alertbridge.CompactPolicy{MinBytes: *compactMin, MaxLive: *compactMaxLive},
 		WatchdogAlertname: *watchdog, WatchdogInterval: *watchdogInterval,
 		MaxBodyBytes: *maxBody, MaxConcurrentIntake: *maxConcurrent,
 		Backoff:      alertbridge.Backoff{Min: *backoffMin, Max: *backoffMax, MaxRetryAfter: *maxRetryAfter},

@@ -444,11 +444,35 @@ func TestREADMEFlagsInEveryEdition(t *testing.T) {
 // edition with every collector fed (fixture /proc, a vault directory, an
 // access log with a timed line, a running SSH tarpit) and compares the
 // clavis_ families and their label names with the README's metric tables.
-// The community edition serves no metrics at all (checked by
-// TestCommunityEditionServesNoMetrics), and the README documents none for it.
+// The community edition is checked the same way: its row of the README's
+// Editions table says telemetry is not in the binary, so it must serve no
+// clavis_ family at all.
 func TestREADMEMetricsMatchScrape(t *testing.T) {
 	t.Parallel()
 	documented := readmeMetrics(t)
+	t.Run("community", func(t *testing.T) {
+		t.Parallel()
+		if readmeEditionHasMetrics(t, "community") {
+			t.Fatal("the README's Editions table no longer says the community edition has no telemetry: document its metrics per edition and check them here")
+		}
+		bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry")
+		addr := e2eutil.FreeAddr(t, "127.0.0.1")
+		e2eutil.StartProcess(t, bin, "--web.listen-address="+addr,
+			"--tarpit.ssh.listen-address="+e2eutil.FreeAddr(t, "127.0.0.1"))
+		client := &http.Client{Timeout: 10 * time.Second}
+		e2eutil.WaitHTTP(t, client, "http://"+addr+"/-/healthy", http.StatusOK, 20*time.Second)
+		for _, path := range []string{"/metrics", "/", "/-/healthy"} {
+			code, body := get(t, client, "http://"+addr+path)
+			if strings.Contains(body, "clavis_") || strings.Contains(body, "# TYPE") {
+				t.Errorf("community edition: %s (%d) serves metrics, the README documents none:\n%.300s", path, code, body)
+			}
+		}
+	})
+	for _, edition := range []string{"community, opted in", "commercial POP"} {
+		if !readmeEditionHasMetrics(t, edition) {
+			t.Errorf("the README's Editions table says the %q edition has no telemetry", edition)
+		}
+	}
 	root := e2eutil.RepoRoot(t)
 	fixtures := filepath.Join(root, "collector", "testdata")
 	for _, tags := range []string{"telemetry", "commercial"} {

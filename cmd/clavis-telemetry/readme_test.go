@@ -175,6 +175,27 @@ func TestREADMEFlagsMatchKingpin(t *testing.T) {
 // (a "metric" column, names in backticks, several to a cell) with the label
 // names of their "labels" column: the names before any parenthesised list of
 // values.
+// readmeEditionHasMetrics reports what the README's Editions table says of
+// an edition's telemetry: false when its row says telemetry is "not in the
+// binary" (the community edition), true otherwise. An edition without a row
+// fails the test.
+func readmeEditionHasMetrics(t *testing.T, edition string) bool {
+	t.Helper()
+	for _, tab := range readmeTables(t) {
+		ec, tc := tab.column("edition"), tab.column("telemetry")
+		if tab.section != "Editions" || ec < 0 || tc < 0 {
+			continue
+		}
+		for _, row := range tab.rows {
+			if strings.TrimSpace(row[ec]) == edition {
+				return !strings.Contains(row[tc], "not in the binary")
+			}
+		}
+	}
+	t.Fatalf("the README's Editions table has no row for the %q edition", edition)
+	return false
+}
+
 func readmeMetrics(t *testing.T) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}

@@ -1,7 +1,8 @@
 // Package vaultindex keeps the number and total size of the vault files in
 // one directory current without listing it on every scrape: one full scan
 // in the background, then inotify events (create, delete, rename, write,
-// attribute change) re-check just the names they concern, and a periodic
+// attribute change) re-check just the names they concern, gathered over a
+// short settle window so a burst costs one look per name, and a periodic
 // full rescan corrects any drift. Readers take the latest Snapshot, which
 // costs the same whatever the number of files.
 //
@@ -50,6 +51,13 @@ type Config struct {
 	// Retry is the wait before looking again at a directory that failed.
 	// Default 2s.
 	Retry time.Duration
+	// Settle is how long changes gather after the first event of a burst
+	// before the names they concern are re-checked: one lstat per name and
+	// one snapshot per window, however many events (a vault written in
+	// several steps is a create and a few writes). A live count is at most
+	// Settle (plus the time to lstat the window's names) behind the
+	// directory. Default 200ms; negative re-checks at once.
+	Settle time.Duration
 	// OnScanStart, if set, is called in the scan's goroutine before each
 	// full scan lists the directory (tests hold it to play a cold scan of a
 	// huge directory; it must return once ctx is done).
@@ -93,12 +101,14 @@ type Index struct {
 	seeds [2]maphash.Seed
 	snap  atomic.Pointer[Snapshot]
 
-	// newWatcher is fsnotify.NewWatcher; tests replace it to reach the
-	// instance limit.
+	// newWatcher makes a watcher whose event channel holds eventBuffer
+	// events; tests replace it to reach the instance limit.
 	newWatcher func() (*fsnotify.Watcher, error)
 	// beforeEvent, if set (tests), is called before each event is taken
 	// from the watcher: blocking in it lets the kernel's queue overflow.
 	beforeEvent func()
+	// rechecked counts names looked at again after events (tests).
+	rechecked atomic.Uint64
 }
 
 // New returns an index of cfg.Dir; nothing happens until Run.
@@ -116,13 +126,16 @@ func New(cfg Config) *Index {
 	if cfg.Retry <= 0 {
 		cfg.Retry = 2 * time.Second
 	}
+	if cfg.Settle == 0 {
+		cfg.Settle = 200 * time.Millisecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	x := &Index{cfg: cfg, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, newWatcher: fsnotify.NewWatcher}
+	x := &Index{cfg: cfg, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, newWatcher: newWatcher}
 	x.snap.Store(&Snapshot{})
 	return x
 }
@@ -252,7 +265,8 @@ func (x *Index) session(ctx context.Context, st *state) error {
 		return &os.PathError{Op: "watch vault data directory", Path: dir, Err: werr}
 	}
 
-	s := &session{x: x, st: st, ctx: ctx, id: id, watching: watching, pending: map[string]struct{}{}}
+	s := &session{x: x, st: st, ctx: ctx, id: id, watching: watching,
+		pending: map[string]struct{}{}, batch: map[string]struct{}{}}
 	s.startScan()
 	defer s.stopScan()
 
@@ -265,6 +279,18 @@ func (x *Index) session(ctx context.Context, st *state) error {
 	rescan := time.NewTimer(interval)
 	defer rescan.Stop()
 
+	// While a settle window runs, events wait in the watcher's buffer and
+	// the kernel's queue (take is nil): this goroutine is not woken per
+	// event, and the window's events are read in one go when it ends. After a window of maxBatch names or more the index
+	// re-checks without settling, as it did before windows existed, until
+	// a quieter window: at that rate a window could fill the kernel's
+	// queue (fs.inotify.max_queued_events) and cost a full rescan.
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	take := events
+	busy := false
+
 	for {
 		if x.beforeEvent != nil {
 			x.beforeEvent()
@@ -272,13 +298,30 @@ func (x *Index) session(ctx context.Context, st *state) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case ev, ok := <-events:
+		case ev, ok := <-take:
 			if !ok {
 				return errRestart
 			}
-			if err := s.event(ev, events); err != nil {
+			if err := s.gather(ev); err != nil {
 				return err
 			}
+			if x.cfg.Settle > 0 && !busy {
+				take = nil
+				settle.Reset(x.cfg.Settle)
+				continue
+			}
+			n, err := s.drain(events)
+			if err != nil {
+				return err
+			}
+			busy = busy && n >= maxBatch
+		case <-settle.C:
+			take = events
+			n, err := s.drain(events)
+			if err != nil {
+				return err
+			}
+			busy = n >= maxBatch
 		case err, ok := <-errs:
 			if !ok {
 				return errRestart
@@ -342,6 +385,9 @@ type session struct {
 	scanGen    uint64
 	pending    map[string]struct{}
 	again      bool // another scan is wanted once this one is done
+
+	batch map[string]struct{} // names gathered from events, not yet re-checked
+	dirty bool                // re-checked since the last publish
 
 	// lossGen counts event losses (overflows, too many pending names); the
 	// count is stale until a scan that started after the latest loss is in.
@@ -448,50 +494,84 @@ func (s *session) finishScan(res scanResult) error {
 	return nil
 }
 
-// event handles ev and whatever else is queued right behind it, then
-// publishes once: a burst of writes to one file costs one lstat.
-func (s *session) event(ev fsnotify.Event, events <-chan fsnotify.Event) error {
+// maxBatch bounds the names re-checked in one go.
+const maxBatch = 1024
+
+// eventBuffer is the capacity of the watcher's event channel. While a
+// settle window runs the session does not read events, and fsnotify's
+// reader moves them from the kernel's queue into this buffer; at the end
+// the session drains it without waiting. With an unbuffered channel each
+// receive would have to wait for the reader to be scheduled again, and the
+// drain would end after one event.
+const eventBuffer = 4096
+
+func newWatcher() (*fsnotify.Watcher, error) { return fsnotify.NewBufferedWatcher(eventBuffer) }
+
+// gather records the name ev concerns for the next re-check.
+func (s *session) gather(ev fsnotify.Event) error {
 	dir := s.x.cfg.Dir
-	batch := map[string]struct{}{}
+	if ev.Name == dir {
+		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+			return fmt.Errorf("vault data directory %s was removed or renamed: %w", dir, os.ErrNotExist)
+		}
+	} else if name, ok := strings.CutPrefix(ev.Name, dir+"/"); ok && s.x.cfg.Filter.Match(name) {
+		s.batch[name] = struct{}{}
+	}
+	return nil
+}
+
+// drain gathers every event already queued, re-checking in batches of
+// maxBatch names, and publishes once: a burst of events about one file
+// costs one lstat. It returns the number of names re-checked.
+func (s *session) drain(events <-chan fsnotify.Event) (int, error) {
+	n := 0
 	for {
-		if ev.Name == dir {
-			if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-				return fmt.Errorf("vault data directory %s was removed or renamed: %w", dir, os.ErrNotExist)
+		if len(s.batch) >= maxBatch {
+			n += len(s.batch)
+			if err := s.flush(false); err != nil {
+				return n, err
 			}
-		} else if name, ok := strings.CutPrefix(ev.Name, dir+"/"); ok && s.x.cfg.Filter.Match(name) {
-			batch[name] = struct{}{}
 		}
-		if len(batch) >= 1024 {
-			break
-		}
-		var ok bool
 		select {
-		case ev, ok = <-events:
+		case ev, ok := <-events:
 			if !ok {
-				return errRestart
+				return n, errRestart
+			}
+			if err := s.gather(ev); err != nil {
+				return n, err
 			}
 			continue
 		default:
 		}
-		break
+		n += len(s.batch)
+		return n, s.flush(true)
 	}
-	if len(batch) == 0 {
-		return nil
-	}
-	if s.scanDone != nil {
-		if len(s.pending)+len(batch) > maxPending {
-			clear(s.pending) // too many to remember: the next scan sees them
-			s.lost()
-		} else {
-			for name := range batch {
-				s.pending[name] = struct{}{}
+}
+
+// flush re-checks the gathered names (remembering them for the scan in
+// flight, if any) and, if publish, publishes the result.
+func (s *session) flush(publish bool) error {
+	if len(s.batch) > 0 {
+		if s.scanDone != nil {
+			if len(s.pending)+len(s.batch) > maxPending {
+				clear(s.pending) // too many to remember: the next scan sees them
+				s.lost()
+			} else {
+				for name := range s.batch {
+					s.pending[name] = struct{}{}
+				}
 			}
 		}
-	}
-	if s.ready {
-		if err := s.recheck(batch); err != nil {
-			return err
+		if s.ready {
+			if err := s.recheck(s.batch); err != nil {
+				return err
+			}
+			s.dirty = true
 		}
+		clear(s.batch)
+	}
+	if publish && s.dirty {
+		s.dirty = false
 		s.publish()
 	}
 	return nil
@@ -510,6 +590,7 @@ func (s *session) recheck(names map[string]struct{}) error {
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
+	s.x.rechecked.Add(uint64(len(names)))
 	for name := range names {
 		size, regular, err := lstatRegular(fd, name, &st)
 		if err != nil {

@@ -60,6 +60,9 @@ func start(t testing.TB, cfg Config, hook func(*Index)) (*Index, *syncBuffer) {
 	if cfg.Retry == 0 {
 		cfg.Retry = 20 * time.Millisecond
 	}
+	if cfg.Settle == 0 {
+		cfg.Settle = 10 * time.Millisecond
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	x := New(cfg)
 	if hook != nil {
@@ -186,7 +189,10 @@ func TestIndexExactAfterRandomChanges(t *testing.T) {
 				model[n] = size
 			}
 		}
-		x, logs := start(t, Config{Dir: dir, Filter: mustFilter(t, "*.db")}, nil)
+		// Re-checked at once, or after a settle window short or long
+		// enough to gather several operations.
+		settle := rapid.SampledFrom([]time.Duration{-1, time.Millisecond, 20 * time.Millisecond}).Draw(rt, "settle")
+		x, logs := start(t, Config{Dir: dir, Filter: mustFilter(t, "*.db"), Settle: settle}, nil)
 		waitFor(t, x, "first scan", func(s *Snapshot) bool { return s.Ready })
 		entries := map[string]bool{} // names present in dir as regular files
 		for _, n := range names {
@@ -293,6 +299,56 @@ func TestIndexExactAfterRandomChanges(t *testing.T) {
 
 // A cold first scan of a huge directory runs in the background: the
 // snapshot answers at once and says the count is not ready.
+// TestIndexBurstCostsOneLookPerName: the events of a burst (a create and
+// many writes per file) are re-checked once per name, and published once.
+func TestIndexBurstCostsOneLookPerName(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var gate chan struct{}
+	x, _ := start(t, Config{Dir: dir, Settle: 20 * time.Millisecond}, func(x *Index) {
+		x.beforeEvent = func() {
+			mu.Lock()
+			g := gate
+			mu.Unlock()
+			if g != nil {
+				<-g
+			}
+		}
+	})
+	waitFor(t, x, "first scan", ready(0, 0))
+	before := x.Snapshot()
+	mu.Lock()
+	gate = make(chan struct{})
+	mu.Unlock()
+	// The index is held before it takes an event: the whole burst is
+	// queued when it looks, as it would be at the end of a settle window.
+	const files, writes = 10, 30
+	for i := range files {
+		f, err := os.Create(filepath.Join(dir, "v"+strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range writes {
+			if _, err := f.Write([]byte{1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.Close()
+	}
+	mu.Lock()
+	close(gate)
+	gate = nil
+	mu.Unlock()
+	s := waitFor(t, x, "the burst", ready(files, files*writes))
+	if n := x.rechecked.Load(); n != files {
+		t.Errorf("%d names re-checked for %d files written in %d steps each, want one per file", n, files, writes)
+	}
+	if s == before || s.Scans != before.Scans {
+		t.Errorf("the burst was counted by a scan, not by its events: %+v", *s)
+	}
+}
+
 func TestIndexColdScanDoesNotBlockReaders(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -498,7 +554,7 @@ func TestIndexWatchLimitFallsBackToPolling(t *testing.T) {
 	x, _ := start(t, Config{Dir: dir, Poll: 30 * time.Millisecond}, func(x *Index) {
 		x.newWatcher = func() (*fsnotify.Watcher, error) {
 			if lifted.Load() {
-				return fsnotify.NewWatcher()
+				return newWatcher()
 			}
 			return nil, syscall.EMFILE
 		}

@@ -174,16 +174,27 @@ backfill_raw() {
     if [ -n "$gen" ]; then wait "$gen" || die "fleet openmetrics chunk $((i + 1))"; fi
   done
 }
+# The recording rules' history, one dependency level at a time
+# (bench/rule-levels.py): promtool evaluates each rule against the running
+# Prometheus, so a rule that reads another recorded series (the 5xx ratio,
+# the long windows' tiles) sees its input only once the level below is
+# loaded. Each group keeps its own interval (the 1 m and 5 m groups).
 backfill_rules() {
-  local data=$1 end=$2 before
-  rm -rf "$WORK/rules-data"
-  "$PROMTOOL" tsdb create-blocks-from rules --url="http://$PROM_ADDR" --start="$(( $(date -d "$end" +%s) - HISTORY_HOURS * 3600 ))" \
-    --end="$(date -d "$end" +%s)" --eval-interval="$RULES_EVAL" --output-dir="$WORK/rules-data" \
-    "$PDIR/rules/clavis-recording.yml" >>"$OUT/promtool.log" 2>&1 || die "promtool rules backfill"
-  before=$(blocks_loaded)
-  mv "$WORK/rules-data"/01* "$data/"
-  # Prometheus loads new blocks on its next reload (every minute).
-  wait_until "recorded history loaded" 180 sh -c "[ \$(curl -fsS http://$PROM_ADDR/metrics | awk '/^prometheus_tsdb_blocks_loaded /{print \$2}') -gt $before ]"
+  local data=$1 end=$2 e s f names
+  e=$(date -d "$end" +%s); s=$((e - HISTORY_HOURS * 3600))
+  rm -rf "$WORK/rule-levels"
+  for f in $(python3 "$ROOT/bench/rule-levels.py" "$PDIR/rules/clavis-recording.yml" "$WORK/rule-levels"); do
+    rm -rf "$WORK/rules-data"
+    "$PROMTOOL" tsdb create-blocks-from rules --url="http://$PROM_ADDR" --start="$s" --end="$e" \
+      --eval-interval="$RULES_EVAL" --output-dir="$WORK/rules-data" "$f" >>"$OUT/promtool.log" 2>&1 || die "promtool rules backfill $f"
+    ls "$WORK/rules-data"/01* >/dev/null 2>&1 || { log "rules backfill $(basename "$f"): no samples"; continue; }
+    mv "$WORK/rules-data"/01* "$data/"
+    # Prometheus loads new blocks on its next reload (every minute): wait
+    # until this level's series answer half an hour into the history.
+    names=$(awk '/^ *- record: /{print $3}' "$f" | paste -sd'|')
+    wait_until "recorded history of $(basename "$f") loaded" 180 \
+      sh -c "[ \"\$(curl -fsS http://$PROM_ADDR/api/v1/query --data-urlencode 'query=count({__name__=~\"$names\"} @ $((s + 1800)))' | jq -r '.data.result[0].value[1] // 0')\" != 0 ]"
+  done
 }
 
 PROM_ADDR=127.0.0.1:$(free_port)

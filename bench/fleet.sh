@@ -53,13 +53,15 @@ trap cleanup EXIT
 log() { echo "fleet.sh $(date -u +%H:%M:%S) $*" | tee -a "$OUT/fleet.log" >&2; }
 die() { log "FAIL: $*"; exit 1; }
 
-# Binaries: the environment, else the tools/ module's build, else PATH.
-tool() { # var name candidates...
+# Binaries: the environment, else the tools/ module's build (that one tool
+# only: build.sh without names builds every tool, the web-UI Alertmanager
+# too), else PATH.
+tool() { # var tools-name candidates...
   local var=$1; shift
   if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
-  if [ -x "$ROOT/tools/build.sh" ]; then
+  if [ -f "$ROOT/tools/build.sh" ]; then
     local p
-    p=$(bash "$ROOT/tools/build.sh" 2>/dev/null | awk -v n="$1" '$0 ~ "(^|/)"n"$" {print; exit}') || true
+    p=$(bash "$ROOT/tools/build.sh" "$1" 2>>"$OUT/tools-build.log" | awk -v n="$1" '$1 == n {print $2; exit}') || true
     [ -n "$p" ] && [ -x "$p" ] && { echo "$p"; return; }
   fi
   for n in "$@"; do command -v "$n" 2>/dev/null && return; done
@@ -134,29 +136,65 @@ targets_up() { [ "$(promq "count(up{job=\"clavis-pop\"} == 1)")" -ge "$1" ] 2>/d
 # 1,000 POPs x 6 h is 360 M samples: hours of promtool on 2 cores. The
 # dashboard's recorded series over 6 h then hold a sample per RULES_EVAL in
 # their history, per 15 s in the live part.)
-backfill_raw() {
-  local n=$1 data=$2 end=$3
-  local dash=$ROOT/grafana/dashboards/clavis-fleet.json
-  "$FLEET" openmetrics -capture "$WORK/pop.capture" -pops "$n" -port "$POP_PORT" -hours "$HISTORY_HOURS" -end "$end" -step 15s \
-    -keep-names-in "$dash" -drop "$DROP" -out "$WORK/a.om" 2>>"$OUT/fleet.log"
-  "$FLEET" openmetrics -capture "$WORK/pop.capture" -pops "$n" -port "$POP_PORT" -hours "$HISTORY_HOURS" -end "$end" -step "$RULES_STEP" \
+#
+# In chunks on promtool's 2 h block boundaries, each generated while the
+# previous one is written: promtool reads its whole input once per 2 h
+# block it spans, so one 6 h file is read four times; a chunk is one block
+# and is read once (at 100 POPs: 18 s of promtool CPU instead of 31 s), and
+# only two chunks are on disk at a time (about 3 GB each at 1,000 POPs).
+backfill_chunk() { # n from-epoch to-epoch(excluded, or the end itself) last(0/1) out-prefix
+  local n=$1 from=$2 to=$3 last=$4 pre=$5 dash=$ROOT/grafana/dashboards/clavis-fleet.json endarg
+  if [ "$last" = 1 ]; then endarg=$(date -u -d "@$to" +%Y-%m-%dT%H:%M:%SZ); else endarg=$(date -u -d "@$((to - 1))" +%Y-%m-%dT%H:%M:%SZ); fi
+  local fromarg; fromarg=$(date -u -d "@$from" +%Y-%m-%dT%H:%M:%SZ)
+  "$FLEET" openmetrics -capture "$WORK/pop.capture" -pops "$n" -port "$POP_PORT" -from "$fromarg" -end "$endarg" -step 15s \
+    -keep-names-in "$dash" -drop "$DROP" -out "$pre.a.om" 2>>"$OUT/fleet.log" &&
+  "$FLEET" openmetrics -capture "$WORK/pop.capture" -pops "$n" -port "$POP_PORT" -from "$fromarg" -end "$endarg" -step "$RULES_STEP" \
     -keep-names-in "$ROOT/prometheus/rules/clavis-recording.yml" -keep-names-in "$ROOT/prometheus/rules/clavis-alerts.yml" \
-    -skip-names-in "$dash" -drop "$DROP" -out "$WORK/b.om" 2>>"$OUT/fleet.log"
-  for f in a b; do
-    "$PROMTOOL" tsdb create-blocks-from openmetrics "$WORK/$f.om" "$data" >>"$OUT/promtool.log" 2>&1 || die "promtool backfill $f"
-    rm -f "$WORK/$f.om"
+    -skip-names-in "$dash" -drop "$DROP" -out "$pre.b.om" 2>>"$OUT/fleet.log"
+}
+backfill_raw() {
+  local n=$1 data=$2 end=$3 e s c next i=0 gen="" last
+  e=$(date -u -d "$end" +%s); s=$((e - HISTORY_HOURS * 3600))
+  local bounds=() ; c=$s
+  while [ "$c" -lt "$e" ]; do bounds+=("$c"); c=$(( (c / 7200 + 1) * 7200 )); done
+  bounds+=("$e")
+  local chunks=$(( ${#bounds[@]} - 1 ))
+  backfill_chunk "$n" "${bounds[0]}" "${bounds[1]}" $(( chunks == 1 )) "$WORK/chunk-0" || die "fleet openmetrics chunk 0"
+  for (( i = 0; i < chunks; i++ )); do
+    gen=""
+    if (( i + 1 < chunks )); then
+      last=$(( i + 2 == chunks ))
+      backfill_chunk "$n" "${bounds[i+1]}" "${bounds[i+2]}" "$last" "$WORK/chunk-$((i + 1))" & gen=$!
+    fi
+    log "backfill chunk $((i + 1))/$chunks: $(date -u -d "@${bounds[i]}" +%H:%M)-$(date -u -d "@${bounds[i+1]}" +%H:%M), $(( $(stat -c %s "$WORK/chunk-$i.a.om") + $(stat -c %s "$WORK/chunk-$i.b.om") )) bytes"
+    for f in a b; do
+      "$PROMTOOL" tsdb create-blocks-from openmetrics "$WORK/chunk-$i.$f.om" "$data" >>"$OUT/promtool.log" 2>&1 || die "promtool backfill chunk $i $f"
+      rm -f "$WORK/chunk-$i.$f.om"
+    done
+    if [ -n "$gen" ]; then wait "$gen" || die "fleet openmetrics chunk $((i + 1))"; fi
   done
 }
+# The recording rules' history, one dependency level at a time
+# (bench/rule-levels.py): promtool evaluates each rule against the running
+# Prometheus, so a rule that reads another recorded series (the 5xx ratio,
+# the long windows' tiles) sees its input only once the level below is
+# loaded. Each group keeps its own interval (the 1 m and 5 m groups).
 backfill_rules() {
-  local data=$1 end=$2 before
-  rm -rf "$WORK/rules-data"
-  "$PROMTOOL" tsdb create-blocks-from rules --url="http://$PROM_ADDR" --start="$(( $(date -d "$end" +%s) - HISTORY_HOURS * 3600 ))" \
-    --end="$(date -d "$end" +%s)" --eval-interval="$RULES_EVAL" --output-dir="$WORK/rules-data" \
-    "$PDIR/rules/clavis-recording.yml" >>"$OUT/promtool.log" 2>&1 || die "promtool rules backfill"
-  before=$(blocks_loaded)
-  mv "$WORK/rules-data"/01* "$data/"
-  # Prometheus loads new blocks on its next reload (every minute).
-  wait_until "recorded history loaded" 180 sh -c "[ \$(curl -fsS http://$PROM_ADDR/metrics | awk '/^prometheus_tsdb_blocks_loaded /{print \$2}') -gt $before ]"
+  local data=$1 end=$2 e s f names
+  e=$(date -d "$end" +%s); s=$((e - HISTORY_HOURS * 3600))
+  rm -rf "$WORK/rule-levels"
+  for f in $(python3 "$ROOT/bench/rule-levels.py" "$PDIR/rules/clavis-recording.yml" "$WORK/rule-levels"); do
+    rm -rf "$WORK/rules-data"
+    "$PROMTOOL" tsdb create-blocks-from rules --url="http://$PROM_ADDR" --start="$s" --end="$e" \
+      --eval-interval="$RULES_EVAL" --output-dir="$WORK/rules-data" "$f" >>"$OUT/promtool.log" 2>&1 || die "promtool rules backfill $f"
+    ls "$WORK/rules-data"/01* >/dev/null 2>&1 || { log "rules backfill $(basename "$f"): no samples"; continue; }
+    mv "$WORK/rules-data"/01* "$data/"
+    # Prometheus loads new blocks on its next reload (every minute): wait
+    # until this level's series answer half an hour into the history.
+    names=$(awk '/^ *- record: /{print $3}' "$f" | paste -sd'|')
+    wait_until "recorded history of $(basename "$f") loaded" 180 \
+      sh -c "[ \"\$(curl -fsS http://$PROM_ADDR/api/v1/query --data-urlencode 'query=count({__name__=~\"$names\"} @ $((s + 1800)))' | jq -r '.data.result[0].value[1] // 0')\" != 0 ]"
+  done
 }
 
 PROM_ADDR=127.0.0.1:$(free_port)
@@ -223,12 +261,17 @@ storm)
   AM_PID=$!; pids+=($AM_PID)
   wait_http "http://$AM_ADDR/-/ready"
   wait_http "http://$BRIDGE_ADDR/-/healthy"
-  # No scheduled flapping: the storm's pages are the storm's.
-  start_fleet "$n" -flap-share 0
+  # No scheduled flapping, 5xx bursts or fast-filling disks: the storm's
+  # pages are the storm's.
+  start_fleet "$n" -flap-share 0 -burst-share 0 -fill-share 0
   start_prometheus "$WORK/data-storm"
   wait_until "$n targets up" 180 targets_up "$n"
   # Let the first evaluations settle (Watchdog heartbeat flowing).
   sleep 60
+  # With the five default regions, STORM_DOWN=200 of 1,000 is all of
+  # eu-west: RegionPopsDown fires and holds PopDown back (inhibition). Less
+  # than half a region: PopDown pages, one group per region.
+  log "storm: load average $(cut -d' ' -f1-3 /proc/loadavg), $(promq 'count(up{job="clavis-pop"} == 1)') POPs up"
   "$FLEET" storm -control "http://$CONTROL" -region eu-west -count "$down" -ntfy-log "$WORK/ntfy.log" \
     -watch "${STORM_WATCH:-6m}" -resolve-watch "${STORM_RESOLVE_WATCH:-3m}" -out "$OUT/storm.json" | tee -a "$OUT/fleet.log"
   log "storm measured on commit $(git rev-parse --short HEAD)"

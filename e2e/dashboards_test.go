@@ -516,7 +516,7 @@ func TestDashboardsForAFleet(t *testing.T) {
 		t.Error("fleet dashboard: no state timeline of up per POP")
 	}
 	if !has(fleet, func(p panel) bool {
-		return names(p, `^1 - .*ratio_rate(1d|3d)|^1 - sum\(sum_over_time\(pop:clavis_http_requests_5xx`)
+		return names(p, `^1 - .*ratio_rate(1d|3d)|^1 - sum\(pop:clavis_http_requests_5xx:rate3d`)
 	}) {
 		t.Error("fleet dashboard: no SLO availability panel")
 	}

@@ -12,8 +12,9 @@ import (
 // regionGrouped are the per-POP alerts that a region's network or provider
 // failing fires on every POP of the region at once: Alertmanager groups
 // them by region, so such an outage is one page per alert name, not one
-// per POP (issue 15, section 1; issue 16's alert storm).
-var regionGrouped = []string{"PopDown", "PopScrapesFailing", "PopScrapeNearTimeout", "PopNoTraffic", "PopTargetMissing"}
+// per POP (issue 15, section 1; issue 16's alert storm). And
+// RegionPopsDown, whose page then names its region.
+var regionGrouped = []string{"PopDown", "PopScrapesFailing", "PopScrapeNearTimeout", "PopNoTraffic", "PopTargetMissing", "RegionPopsDown"}
 
 type amRoute struct {
 	Receiver string    `yaml:"receiver"`

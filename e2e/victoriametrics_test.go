@@ -66,10 +66,10 @@ import (
 // compares from 45 s of data on), so it stays tight where values are
 // stable. On top of it, vmNoise: the integral counters are floored, so an
 // increase carries +-1 count per series; at the capture's 400 requests/s
-// the smallest increase a compared ratio divides by (the 5xx answers of
-// the quietest POP, scale 1/4, over the first 45 s) is several hundred
-// counts over a few dozen series, which bounds the residual near 1 %;
-// vmNoise allows twice that. Measured: at most 0.25 % outside the
+// the smallest increase a compared rate or ratio rests on (the requests of
+// the quietest POP, scale 1/4, over the first 45 s; no bursts here, so no
+// 5xx) is thousands of counts over a few dozen series, which bounds the
+// residual well under 1 %; vmNoise allows 2 %. Measured: at most 0.25 % outside the
 // envelope (2.0 % point for point at the same step, which a fixed
 // tolerance of 5 % covered only by luck early in a window's ramp).
 const (

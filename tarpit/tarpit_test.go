@@ -201,15 +201,18 @@ func TestIPv6(t *testing.T) {
 // The interval must not divide the 2 s timeout. OpenSSH 9.2 subtracts each
 // poll's elapsed time from the remaining banner timeout and stops polling
 // once that reaches zero without having timed out, after which it blocks in
-// read for good. With lines every 100 ms, the 20th line lands on the
-// deadline itself (accept + 20 intervals + up to 5 ms slack) and ssh then
-// waits forever; that made this test flaky in CI. At 300 ms the deadline
-// falls 100 ms before the seventh line.
+// read for good. The same happens when ssh, woken by a line shortly
+// before the deadline, is scheduled late enough on a busy machine that the
+// elapsed time it measures passes the deadline. With lines every 100 ms the
+// 20th landed on the deadline itself; at 300 ms a line 200 ms before it was
+// still hit at load average 18. At 700 ms the last line before the deadline
+// comes at 1.4 s (ssh would have to run 600 ms late) and the next at 2.1 s,
+// after ssh's poll has timed out.
 func TestSSHClientHeldWithoutBanner(t *testing.T) {
 	t.Parallel()
 	ssh := requireBinary(t, "ssh")
 	cfg := testConfig(t)
-	cfg.Interval = 300 * time.Millisecond
+	cfg.Interval = 700 * time.Millisecond
 	tp, stop := startTarpit(t, cfg)
 	port := tp.SSHAddrs()[0].(*net.TCPAddr).Port
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

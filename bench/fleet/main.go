@@ -239,6 +239,7 @@ func openmetrics(args []string) error {
 	out := fs.String("out", "-", "OpenMetrics file to write (- = stdout)")
 	hours := fs.Float64("hours", 6, "hours of history, ending at -end")
 	end := fs.String("end", "now", "end of the history: RFC 3339 time or now")
+	from := fs.String("from", "", "start of the history, RFC 3339 (instead of -hours); with -end one chunk of a longer history, both ends included")
 	step := fs.Duration("step", 15*time.Second, "time between two samples (the scrape interval)")
 	job := fs.String("job", "clavis-pop", "job label")
 	drop := fs.String("drop", "", "drop samples whose name matches this regex (the scrape config's metric_relabel drop rule)")
@@ -272,6 +273,20 @@ func openmetrics(args []string) error {
 	}
 	o.To = o.To.Truncate(*step)
 	o.From = o.To.Add(-time.Duration(*hours * float64(time.Hour)))
+	if *from != "" {
+		t, err := time.Parse(time.RFC3339, *from)
+		if err != nil {
+			return fmt.Errorf("-from: %w", err)
+		}
+		// The first step at or after -from, so chunks on step boundaries
+		// neither overlap nor leave a gap.
+		if o.From = t.Truncate(*step); o.From.Before(t) {
+			o.From = o.From.Add(*step)
+		}
+		if o.From.After(o.To) {
+			return fmt.Errorf("-from %s is after -end %s", *from, o.To.Format(time.RFC3339))
+		}
+	}
 	for _, r := range []struct {
 		src string
 		dst **regexp.Regexp

@@ -526,6 +526,36 @@ func TestPageBounds(t *testing.T) {
 	}
 }
 
+// TestPageSummaryOfDifferingAlerts: a group whose alerts have summaries of
+// their own (PopDown's names its POP) is not summed up by one of them,
+// which would read as one POP down when a region is; a group of one alert
+// keeps its summary.
+func TestPageSummaryOfDifferingAlerts(t *testing.T) {
+	t.Parallel()
+	cfg := &NtfyConfig{Priorities: DefaultPriorities(), DefaultPriority: 3, ResolvedPriority: 3}
+	render := func(n int, drop string) string {
+		in := pageInput{p: &Payload{Version: "4", GroupLabels: map[string]string{"alertname": "PopDown", "region": "eu-west"}}}
+		for i := 0; i < n; i++ {
+			a := mkAlert("PopDown", fmt.Sprintf("ams%03d", i), "critical", "firing", t0)
+			a.Annotations["summary"] = "POP " + a.Labels["pop"] + " is down"
+			delete(a.Labels, drop)
+			in.alerts = append(in.alerts, a)
+			in.firing = append(in.firing, i)
+			in.fresh = append(in.fresh, true)
+		}
+		return renderPage(cfg, &in, t0).Body
+	}
+	if b := render(20, ""); !strings.HasPrefix(b, "PopDown is firing for 20 POPs\n") || strings.Contains(b, "is down") {
+		t.Errorf("20 POPs:\n%s", b)
+	}
+	if b := render(3, "pop"); !strings.HasPrefix(b, "PopDown is firing for 3 alerts\n") {
+		t.Errorf("3 alerts without a pop label:\n%s", b)
+	}
+	if b := render(1, ""); !strings.HasPrefix(b, "POP ams000 is down\n") {
+		t.Errorf("one POP:\n%s", b)
+	}
+}
+
 func TestSeverityPriorities(t *testing.T) {
 	t.Parallel()
 	for _, drop := range []bool{false, true} {

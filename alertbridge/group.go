@@ -96,6 +96,17 @@ func commonAnnotation(alerts []Alert, name string) string {
 	return v
 }
 
+// alertNoun names what a group's alerts are about: POPs when every alert
+// carries a pop label, alerts otherwise.
+func alertNoun(alerts []Alert) string {
+	for _, a := range alerts {
+		if a.Labels["pop"] == "" {
+			return "alerts"
+		}
+	}
+	return "POPs"
+}
+
 func labelString(l map[string]string) string {
 	names := make([]string, 0, len(l))
 	for k := range l {
@@ -248,11 +259,14 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	if summary == "" {
 		summary = commonAnnotation(in.alerts, "summary")
 	}
-	if summary == "" && len(in.alerts) > 0 {
-		summary = in.alerts[0].Annotations["summary"]
-	}
 	if summary == "" {
+		// The alerts' summaries differ (PopDown's names its POP): taking
+		// one of them would tell on-call that a single POP is down when a
+		// region is. Say how many instead; the list below names them.
 		summary = pg.Alertname + " is " + pg.State
+		if n := len(in.alerts); n > 1 {
+			summary += " for " + strconv.Itoa(n) + " " + alertNoun(in.alerts)
+		}
 	}
 	b.WriteString(TruncateUTF8(summary, textMax))
 	desc := in.p.CommonAnnotations["description"]

@@ -618,11 +618,30 @@ func (s *stack) ntfyFor(status, alertname, pop string) []fakenotify.Message {
 			}
 			return false
 		}
-		if has(status) && has(alertname) && (pop == "" || has(pop)) {
+		if has(status) && has(alertname) && (pop == "" || has(pop) || announces(m.Message, pop)) {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// announces reports whether a page's body lists pop as news: in its New,
+// Firing or Resolved list, not under "Still firing" (a group paged per
+// region lists its POPs in the body, and a later page of the same group
+// lists the earlier ones again as still firing).
+func announces(body, pop string) bool {
+	section := ""
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "**") && strings.HasSuffix(line, ":**") {
+			section, _, _ = strings.Cut(strings.Trim(line, "*:"), " (")
+			continue
+		}
+		item, ok := strings.CutPrefix(line, "- ")
+		if ok && strings.ReplaceAll(item, `\`, "") == pop && (section == "New" || section == "Firing" || section == "Resolved") {
+			return true
+		}
+	}
+	return false
 }
 
 // eventually polls cond every interval until it reports true or timeout

@@ -157,6 +157,9 @@ func regionOutage(t *testing.T, amBin string) {
 	}
 	if m := find("[FIRING:20] PopDown eu-west")[0]; len(listsAll(m)) > 0 {
 		t.Errorf("firing page does not list %v:\n%s", listsAll(m), m.Message)
+	} else if !strings.HasPrefix(m.Message, "PopDown is firing for 20 POPs\n") {
+		// Not one POP's own summary ("POP ams001 is down") for a region.
+		t.Errorf("firing page's summary:\n%s", m.Message)
 	}
 
 	// Back up: the resolution is the signal that Alertmanager flushed the

@@ -25,8 +25,10 @@ func (l *pendingLimit) Accept() (net.Conn, error) {
 		}
 		if l.pending.Add(1) > int64(l.t.cfg.MaxClients) {
 			l.pending.Add(-1)
-			c.Close()
+			// Counted before the close, so whoever sees the close
+			// (a client, a test) also sees the rejection.
 			l.t.reject(RejectMaxClients)
+			c.Close()
 			continue
 		}
 		return &pendingConn{Conn: c, l: l}, nil

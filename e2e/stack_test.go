@@ -192,7 +192,7 @@ func TestMakeStack(t *testing.T) {
 			err = json.Unmarshal([]byte(body), &msgs)
 		}
 		for _, m := range msgs {
-			if strings.Contains(m.Title, "FIRING") && strings.Contains(m.Title, "PopDown") && strings.Contains(m.Title, "ams1") {
+			if strings.Contains(m.Title, "FIRING") && strings.Contains(m.Title, "PopDown") && (strings.Contains(m.Title, "ams1") || announces(m.Message, "ams1")) {
 				page = m
 				return true, ""
 			}

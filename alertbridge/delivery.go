@@ -45,6 +45,17 @@ func (b Backoff) wait(attempt int, retryAfter time.Duration) time.Duration {
 	return d
 }
 
+// retryWait is the wait before retrying a page after its attempt-th
+// failure (0-based) when failStreak (>= 1) publishes in a row have failed.
+// The backoff grows with the page's failures only while ntfy fails
+// everything: when other pages get through, a failure is ntfy's bad luck,
+// not an outage, and the page is retried after the first step again (with
+// jitter). Doubling per attempt regardless had the few pages that failed
+// 3-4 times in a row (20 % failures) wait 4-10 s and gate a drain's end.
+func (b Backoff) retryWait(attempt, failStreak int, retryAfter time.Duration) time.Duration {
+	return b.wait(max(0, min(attempt, failStreak-1)), retryAfter)
+}
+
 // sendError is a failed delivery attempt, classified.
 type sendError struct {
 	status     int // 0 for transport errors

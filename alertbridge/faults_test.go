@@ -368,6 +368,41 @@ func TestBackoffBounds(t *testing.T) {
 	}
 }
 
+// TestRetryWaitFollowsTheOutageNotThePage: a page's backoff grows with its
+// failures only while every publish fails; once others get through (the
+// streak restarts at 1) its next wait is the first step again, and a long
+// streak never takes a page past its own failures.
+func TestRetryWaitFollowsTheOutageNotThePage(t *testing.T) {
+	t.Parallel()
+	b := Backoff{Min: 250 * time.Millisecond, Max: 30 * time.Second, MaxRetryAfter: time.Minute}
+	within := func(w, d time.Duration) bool { return w >= d/2 && w <= d }
+	for i := 0; i < 200; i++ {
+		// ntfy down: page and streak grow together, so does the wait.
+		for n := 0; n < 10; n++ {
+			if w, d := b.retryWait(n, n+1, 0), min(b.Min<<n, b.Max); !within(w, d) {
+				t.Fatalf("outage, failure %d: wait %s outside [%s, %s]", n, w, d/2, d)
+			}
+		}
+		// The page failed 6 times, but the last publish before this
+		// failure went through: first step.
+		if w := b.retryWait(6, 1, 0); !within(w, b.Min) {
+			t.Fatalf("sparse failures: wait %s, want within [%s, %s]", w, b.Min/2, b.Min)
+		}
+		// Two failures in a row after others got through: second step.
+		if w := b.retryWait(6, 2, 0); !within(w, 2*b.Min) {
+			t.Fatalf("streak 2: wait %s, want within [%s, %s]", w, b.Min, 2*b.Min)
+		}
+		// A fresh page in a long outage starts at the first step.
+		if w := b.retryWait(0, 50, 0); !within(w, b.Min) {
+			t.Fatalf("new page in an outage: wait %s, want within [%s, %s]", w, b.Min/2, b.Min)
+		}
+	}
+	// Retry-After still wins over the short step.
+	if w := b.retryWait(6, 1, 20*time.Second); w != 20*time.Second {
+		t.Errorf("Retry-After 20s with sparse failures: %s", w)
+	}
+}
+
 // TestCorruptSpool damages a spool file the ways testing found (random
 // 64-byte writes past the first 16 KB; truncation to 16 and 64 KB) and
 // opens it in a child process, so a crash is a failure and not the end of

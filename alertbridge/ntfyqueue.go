@@ -431,16 +431,9 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
 		d.b.log.Warn("ntfy refused the page as too large; sending it cut to 512 bytes", "title", g.items[0].page.Title, "err", se)
 	case se.retryable:
-		// The backoff grows with the failures of the group's head only
-		// while ntfy fails everything (failStreak: failures since the last
-		// publish that went through). When other pages get through, a
-		// failure is ntfy's bad luck, not an outage: the head is retried
-		// after the first backoff step again (with jitter). Doubling per
-		// attempt regardless had the few pages that failed 3-4 times in a
-		// row (20 % failures) wait 4-10 s and gate the drain's end.
 		d.failStreak++
 		for _, g := range r.groups {
-			wait := d.b.cfg.Backoff.wait(min(g.attempt, d.failStreak-1), se.retryAfter)
+			wait := d.b.cfg.Backoff.retryWait(g.attempt, d.failStreak, se.retryAfter)
 			g.attempt++
 			g.next = now.Add(wait)
 			if se.ambiguous {

@@ -1,12 +1,18 @@
 package alertbridge
 
 import (
+	"encoding/binary"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/clavitor/clavis-telemetry/internal/fakenotify"
 )
@@ -101,4 +107,119 @@ func BenchmarkSpoolCompact(b *testing.B) {
 		b.ReportMetric(res.Duration.Seconds(), "pause-s")
 		s.Close()
 	}
+}
+
+// BenchmarkDurableWriteCeiling measures what 16 looping writers, each
+// waiting for its write to be durable (as Alertmanager's senders wait for
+// the 2xx), can reach on this disk, with one-alert-sized records:
+//
+//   - spool: our Spool.Add (group commit, bbolt, ntfy + Kuma targets);
+//   - bolt-batch: bbolt's own group commit (DB.Batch), one Put per write;
+//   - wal-floor: the best any durable store could do: the batch appended
+//     to a file and made durable by one fdatasync (bbolt needs two per
+//     commit: data pages, then the meta page).
+//
+// By Little's law the intake rate is writers / latency: 5,000 alerts/s
+// from 16 senders needs a mean of 3.2 ms per request, HTTP included.
+//
+//	nice -n 19 go test -run '^$' -bench DurableWriteCeiling -benchtime 5s ./alertbridge/
+func BenchmarkDurableWriteCeiling(b *testing.B) {
+	const writers = 16
+	rec := []byte(strings.Repeat("r", 600)) // a one-alert record's size
+	run := func(b *testing.B, write func(i int64) error) {
+		var n atomic.Int64
+		b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := write(n.Add(1)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+	}
+	b.Run("spool", func(b *testing.B) {
+		s, _, err := OpenSpool(filepath.Join(b.TempDir(), "spool.db"), []string{TargetNtfy, TargetKuma})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		p, err := DecodePayload(mkPayload(mkAlert("PopDown", "p", "critical", "firing", t0)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		proto := p.Records(time.Now())[0]
+		run(b, func(i int64) error {
+			r := proto
+			r.Key = fmt.Sprintf("%s-%d", proto.Key, i)
+			_, err := s.Add([]Entry{{Record: r, Targets: []string{TargetNtfy, TargetKuma}}})
+			return err
+		})
+	})
+	b.Run("bolt-batch", func(b *testing.B) {
+		db, err := bolt.Open(filepath.Join(b.TempDir(), "b.db"), 0o600, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		bucket := []byte("q")
+		run(b, func(i int64) error {
+			return db.Batch(func(tx *bolt.Tx) error {
+				q, err := tx.CreateBucketIfNotExists(bucket)
+				if err != nil {
+					return err
+				}
+				return q.Put(binary.BigEndian.AppendUint64(nil, uint64(i)), rec)
+			})
+		})
+	})
+	b.Run("wal-floor", func(b *testing.B) {
+		f, err := os.OpenFile(filepath.Join(b.TempDir(), "wal"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		reqs := make(chan chan error, writers)
+		quit := make(chan struct{})
+		defer close(quit)
+		go func() {
+			buf := make([]byte, 0, writers*len(rec))
+			for {
+				var batch []chan error
+				select {
+				case r := <-reqs:
+					batch = append(batch, r)
+				case <-quit:
+					return
+				}
+			more:
+				for {
+					select {
+					case r := <-reqs:
+						batch = append(batch, r)
+					default:
+						break more
+					}
+				}
+				buf = buf[:0]
+				for range batch {
+					buf = append(buf, rec...)
+				}
+				_, err := f.Write(buf)
+				if err == nil {
+					err = syscall.Fdatasync(int(f.Fd()))
+				}
+				for _, r := range batch {
+					r <- err
+				}
+			}
+		}()
+		run(b, func(int64) error {
+			done := make(chan error, 1)
+			reqs <- done
+			return <-done
+		})
+	})
 }

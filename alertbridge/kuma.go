@@ -66,8 +66,12 @@ func (st *kumaState) apply(r *Record, down map[string]bool, ttl time.Duration) {
 }
 
 // expire forgets outages not refreshed before now and returns the earliest
-// expiry left (zero if none).
+// expiry left (zero if none). It scans Firing only once the earliest known
+// expiry has passed.
 func (st *kumaState) expire(now time.Time) (next time.Time) {
+	if !st.nextExpiry.IsZero() && now.Before(st.nextExpiry) {
+		return st.nextExpiry
+	}
 	for fp, a := range st.Firing {
 		if a.Expires.IsZero() {
 			continue // saved by an older version: refreshed on the next notification
@@ -81,17 +85,25 @@ func (st *kumaState) expire(now time.Time) (next time.Time) {
 			next = a.Expires
 		}
 	}
+	st.nextExpiry = next
 	return next
 }
 
 // setFiring and delFiring keep names (outage name -> number of firing
-// alerts with it) in step with Firing, so a summary does not rescan.
+// alerts with it), the smallest names and the earliest expiry in step with
+// Firing, so a summary does not rescan.
 func (st *kumaState) setFiring(fp string, a kumaAlert) {
-	if old, ok := st.Firing[fp]; ok {
-		st.unname(old.Name)
-	}
+	old, ok := st.Firing[fp]
 	st.Firing[fp] = a
-	st.names[a.Name]++
+	if !ok || old.Name != a.Name {
+		if ok {
+			st.unname(old.Name)
+		}
+		st.name(a.Name)
+	}
+	if !a.Expires.IsZero() && (st.nextExpiry.IsZero() || a.Expires.Before(st.nextExpiry)) {
+		st.nextExpiry = a.Expires
+	}
 }
 
 func (st *kumaState) delFiring(fp string) {
@@ -101,12 +113,61 @@ func (st *kumaState) delFiring(fp string) {
 	}
 }
 
-func (st *kumaState) unname(n string) {
-	if st.names[n] <= 1 {
-		delete(st.names, n)
-	} else {
-		st.names[n]--
+func (st *kumaState) name(n string) {
+	st.names[n]++
+	if st.names[n] > 1 || !st.firstOK {
+		return
 	}
+	// A new name: it joins first if it is among the smallest.
+	if len(st.first) == summaryNames && n >= st.first[summaryNames-1] {
+		return
+	}
+	i := sort.SearchStrings(st.first, n)
+	st.first = append(st.first, "")
+	copy(st.first[i+1:], st.first[i:])
+	st.first[i] = n
+	if len(st.first) > summaryNames {
+		st.first = st.first[:summaryNames]
+	}
+}
+
+func (st *kumaState) unname(n string) {
+	if st.names[n] > 1 {
+		st.names[n]--
+		return
+	}
+	delete(st.names, n)
+	if st.firstOK && len(st.first) > 0 && n <= st.first[len(st.first)-1] {
+		st.firstOK = false // one of the smallest left: find them again
+	}
+}
+
+// summaryNames is how many outage names a summary can show at most.
+const summaryNames = 32
+
+// smallestNames returns the summaryNames smallest outage names, sorted,
+// scanning names only when one of them went away.
+func (st *kumaState) smallestNames() []string {
+	if st.firstOK {
+		return st.first
+	}
+	// Without sorting them all: a flood of thousands of outages must not
+	// make a recount O(n log n).
+	first := st.first[:0]
+	for n := range st.names {
+		if len(first) == summaryNames && n >= first[summaryNames-1] {
+			continue
+		}
+		i := sort.SearchStrings(first, n)
+		first = append(first, "")
+		copy(first[i+1:], first[i:])
+		first[i] = n
+		if len(first) > summaryNames {
+			first = first[:summaryNames]
+		}
+	}
+	st.first, st.firstOK = first, true
+	return first
 }
 
 // summary is the push Kuma should show: up/OK, or down with the first
@@ -115,22 +176,7 @@ func (st *kumaState) summary() (status, msg string) {
 	if len(st.names) == 0 {
 		return "up", "OK"
 	}
-	// The smallest few names, without sorting them all (a flood of
-	// thousands of outages must not make every batch O(n log n)).
-	const keep = 32
-	first := make([]string, 0, keep+1)
-	for n := range st.names {
-		if len(first) == keep && n >= first[keep-1] {
-			continue
-		}
-		i := sort.SearchStrings(first, n)
-		first = append(first, "")
-		copy(first[i+1:], first[i:])
-		first[i] = n
-		if len(first) > keep {
-			first = first[:keep]
-		}
-	}
+	first := st.smallestNames()
 	total := len(st.names)
 	var b strings.Builder
 	for i, n := range first {

@@ -37,13 +37,14 @@ func measure(args []string) error {
 	rng := fs.Duration("range", 6*time.Hour, "range of every dashboard query")
 	step := fs.Duration("step", 20*time.Second, "step of every dashboard query ($__interval)")
 	runs := fs.Int("runs", 20, "runs of every query")
+	allRange := fs.Bool("all-range", false, "send the dashboard's instant queries (stat, table, bar gauge) as range queries over -range too: a worst case no Grafana sends")
 	out := fs.String("out", "", "write the results as JSON here")
 	label := fs.String("label", "", "label of this run in the output")
 	fs.Parse(args)
 	if *metricsURL == "" && !*noSelf {
 		*metricsURL = *prom + "/metrics"
 	}
-	res := measureResult{Label: *label, Window: window.String(), Procs: map[string]procStats{}, RuleGroups: map[string]float64{}}
+	res := measureResult{Label: *label, Window: window.String(), Procs: map[string]procStats{}, RuleGroups: map[string]float64{}, Rules: map[string]float64{}}
 	client := &http.Client{Timeout: 2 * time.Minute}
 	res.LoadAvg[0] = loadAvg()
 
@@ -70,6 +71,9 @@ func measure(args []string) error {
 				last = s
 				for g, d := range s.ruleGroups {
 					res.RuleGroups[g] = math.Max(res.RuleGroups[g], d)
+				}
+				if err := ruleTimes(client, *prom, res.Rules); err != nil {
+					return err
 				}
 			}
 			if time.Since(t0) >= *window {
@@ -122,11 +126,19 @@ func measure(args []string) error {
 			return err
 		}
 		for _, q := range exprs {
-			qs := queryStats{Panel: q.Panel, Expr: q.Expr}
+			instantQ := q.Instant && !*allRange
+			qs := queryStats{Panel: q.Panel, Expr: q.Expr, Instant: instantQ}
 			var lat []float64
 			for i := 0; i < *runs; i++ {
 				end := time.Now()
-				d, series, err := rangeQuery(client, *prom, q.Expr, end.Add(-*rng), end, *step)
+				var d time.Duration
+				var series int
+				var err error
+				if instantQ {
+					d, series, err = instantQuery(client, *prom, q.Expr, end)
+				} else {
+					d, series, err = rangeQuery(client, *prom, q.Expr, end.Add(-*rng), end, *step)
+				}
 				if err != nil {
 					return fmt.Errorf("panel %q: %s: %w", q.Panel, q.Expr, err)
 				}
@@ -160,8 +172,11 @@ type measureResult struct {
 	WALBytes         float64              `json:"wal_bytes"`
 	Procs            map[string]procStats `json:"procs"`
 	RuleGroups       map[string]float64   `json:"rule_group_max_last_duration_seconds"`
-	Scrape           map[string]float64   `json:"scrape,omitempty"`
-	Queries          []queryStats         `json:"queries,omitempty"`
+	// Rules: each rule's longest evaluation ("group/name"), from
+	// /api/v1/rules, to say which rule makes a group slow.
+	Rules   map[string]float64 `json:"rule_max_evaluation_seconds"`
+	Scrape  map[string]float64 `json:"scrape,omitempty"`
+	Queries []queryStats       `json:"queries,omitempty"`
 	// LoadAvg is the machine's 1-minute load average at the start and the
 	// end: the machine is shared, read every figure with it.
 	LoadAvg [2]float64 `json:"loadavg"`
@@ -184,12 +199,13 @@ type procStats struct {
 }
 
 type queryStats struct {
-	Panel  string  `json:"panel"`
-	Expr   string  `json:"expr"`
-	Series int     `json:"series"`
-	P50    float64 `json:"p50_seconds"`
-	P99    float64 `json:"p99_seconds"`
-	Max    float64 `json:"max_seconds"`
+	Panel   string  `json:"panel"`
+	Expr    string  `json:"expr"`
+	Instant bool    `json:"instant"`
+	Series  int     `json:"series"`
+	P50     float64 `json:"p50_seconds"`
+	P99     float64 `json:"p99_seconds"`
+	Max     float64 `json:"max_seconds"`
 }
 
 func printResult(w io.Writer, r measureResult) {
@@ -214,11 +230,23 @@ func printResult(w io.Writer, r measureResult) {
 	for _, g := range groups {
 		fmt.Fprintf(w, "rule group %-40s max last duration %.3f s\n", g, r.RuleGroups[g])
 	}
+	rules := make([]string, 0, len(r.Rules))
+	for n := range r.Rules {
+		rules = append(rules, n)
+	}
+	sort.Slice(rules, func(i, j int) bool { return r.Rules[rules[i]] > r.Rules[rules[j]] })
+	for _, n := range rules[:min(len(rules), 10)] {
+		fmt.Fprintf(w, "rule %-60s max evaluation %.3f s\n", n, r.Rules[n])
+	}
 	if len(r.Scrape) > 0 {
 		fmt.Fprintf(w, "scrape: %v\n", r.Scrape)
 	}
 	for _, q := range r.Queries {
-		fmt.Fprintf(w, "query p50 %.3f s p99 %.3f s max %.3f s series %4d  [%s] %s\n", q.P50, q.P99, q.Max, q.Series, q.Panel, strings.Join(strings.Fields(q.Expr), " "))
+		kind := "range  "
+		if q.Instant {
+			kind = "instant"
+		}
+		fmt.Fprintf(w, "query %s p50 %.3f s p99 %.3f s max %.3f s series %4d  [%s] %s\n", kind, q.P50, q.P99, q.Max, q.Series, q.Panel, strings.Join(strings.Fields(q.Expr), " "))
 	}
 }
 
@@ -393,4 +421,51 @@ func promDuration(d time.Duration) string {
 		return strconv.Itoa(int(d/time.Minute)) + "m"
 	}
 	return strconv.Itoa(int(d/time.Second)) + "s"
+}
+
+// instantQuery is what Grafana sends for an instant-only panel target.
+func instantQuery(c *http.Client, base, q string, at time.Time) (time.Duration, int, error) {
+	u := base + "/api/v1/query?" + url.Values{
+		"query": {q},
+		"time":  {strconv.FormatFloat(float64(at.UnixMilli())/1e3, 'f', 3, 64)},
+	}.Encode()
+	r, d, err := apiGet(c, u)
+	return d, len(r.Data.Result), err
+}
+
+// ruleTimes folds each rule's last evaluation time from /api/v1/rules into
+// longest ("group/name").
+func ruleTimes(c *http.Client, base string, longest map[string]float64) error {
+	resp, err := c.Get(base + "/api/v1/rules")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status string `json:"status"`
+		Data   struct {
+			Groups []struct {
+				Name  string `json:"name"`
+				Rules []struct {
+					Name           string  `json:"name"`
+					EvaluationTime float64 `json:"evaluationTime"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return fmt.Errorf("/api/v1/rules: %s: %w", resp.Status, err)
+	}
+	if r.Status != "success" {
+		return fmt.Errorf("/api/v1/rules: %s", resp.Status)
+	}
+	for _, g := range r.Data.Groups {
+		for _, rule := range g.Rules {
+			k := g.Name + "/" + rule.Name
+			if rule.EvaluationTime > longest[k] {
+				longest[k] = rule.EvaluationTime
+			}
+		}
+	}
+	return nil
 }

@@ -10,8 +10,14 @@ import (
 	"time"
 )
 
-// DashboardQuery is one panel query of a Grafana dashboard.
-type DashboardQuery struct{ Panel, Expr string }
+// DashboardQuery is one panel query of a Grafana dashboard. Instant: the
+// target asks for an instant query only (Grafana's "instant" on, "range"
+// off: stat, table and bar-gauge panels), which Grafana sends as one
+// evaluation at the end of the dashboard's range.
+type DashboardQuery struct {
+	Panel, Expr string
+	Instant     bool
+}
 
 var grafanaVar = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}?`)
 
@@ -76,7 +82,9 @@ func DashboardQueries(path string, step, rng time.Duration) ([]DashboardQuery, e
 				Title   string            `json:"title"`
 				Panels  []json.RawMessage `json:"panels"`
 				Targets []struct {
-					Expr string `json:"expr"`
+					Expr    string `json:"expr"`
+					Instant bool   `json:"instant"`
+					Range   *bool  `json:"range"`
 				} `json:"targets"`
 			}
 			if err := json.Unmarshal(raw, &p); err != nil {
@@ -101,7 +109,7 @@ func DashboardQueries(path string, step, rng time.Duration) ([]DashboardQuery, e
 				if bad != nil {
 					return bad
 				}
-				out = append(out, DashboardQuery{Panel: p.Title, Expr: e})
+				out = append(out, DashboardQuery{Panel: p.Title, Expr: e, Instant: t.Instant && (t.Range == nil || !*t.Range)})
 			}
 		}
 		return nil

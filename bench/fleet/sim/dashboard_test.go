@@ -2,6 +2,7 @@ package sim
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +21,18 @@ func TestDashboardQueriesOfTheFleetDashboard(t *testing.T) {
 	if len(qs) < 10 {
 		t.Fatalf("%d queries", len(qs))
 	}
+	kinds := map[string]bool{}
 	for _, q := range qs {
 		if strings.Contains(q.Expr, "$") {
 			t.Errorf("panel %q: variable left in %s", q.Panel, q.Expr)
+		}
+		kinds[q.Panel+" instant="+strconv.FormatBool(q.Instant)] = true
+	}
+	// The table of POPs and the stats are instant queries in Grafana, the
+	// time series range queries: the benchmark sends each as Grafana does.
+	for _, k := range []string{"POPs instant=true", "POPs up instant=true", "CPU utilisation instant=false", "Up per POP instant=false"} {
+		if !kinds[k] {
+			t.Errorf("no panel query %q in %v", k, kinds)
 		}
 	}
 }

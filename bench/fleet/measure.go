@@ -107,6 +107,10 @@ func measure(args []string) error {
 				"targets_up":           `count(up{job="clavis-pop"} == 1)`,
 				"scrape_duration_max":  `max(max_over_time(scrape_duration_seconds{job="clavis-pop"}[` + promDuration(*window) + `]))`,
 				"interval_p99_seconds": `max(prometheus_target_interval_length_seconds{quantile="0.99",interval="15s"})`,
+				// Active alerts cost an evaluation more than their query:
+				// state, ALERTS series and annotation templates per alert.
+				"alerts_firing":  `count(ALERTS{alertstate="firing"}) or vector(0)`,
+				"alerts_pending": `count(ALERTS{alertstate="pending"}) or vector(0)`,
 			} {
 				v, err := instant(client, *prom, q)
 				if err != nil {

@@ -75,6 +75,11 @@ VICTORIA_METRICS=$(tool VICTORIA_METRICS victoria-metrics victoria-metrics-prod)
 "$PROMETHEUS" --version 2>&1 | head -1 | grep -q 'version 3\.' || log "warning: $("$PROMETHEUS" --version 2>&1 | head -1): the targets are for Prometheus 3.x"
 log "prometheus: $("$PROMETHEUS" --version 2>&1 | head -1)"
 
+# The commit the binaries and rules of this run come from (with "+dirty"
+# for uncommitted changes), taken before anything is built or read.
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT+dirty"
+log "commit $COMMIT"
 go build -o "$WORK/fleet" ./bench/fleet
 go build -tags telemetry -o "$WORK/clavis-telemetry" ./cmd/clavis-telemetry
 go build -o "$WORK/alertbridge" ./cmd/alertbridge
@@ -274,7 +279,7 @@ storm)
   log "storm: load average $(cut -d' ' -f1-3 /proc/loadavg), $(promq 'count(up{job="clavis-pop"} == 1)') POPs up"
   "$FLEET" storm -control "http://$CONTROL" -region eu-west -count "$down" -ntfy-log "$WORK/ntfy.log" \
     -watch "${STORM_WATCH:-6m}" -resolve-watch "${STORM_RESOLVE_WATCH:-3m}" -out "$OUT/storm.json" | tee -a "$OUT/fleet.log"
-  log "storm measured on commit $(git rev-parse --short HEAD)"
+  log "storm measured on commit $COMMIT"
   stop_pid "$PROM_PID"; stop_pid "$SIM_PID"; stop_pid "$AM_PID"; stop_pid "$BRIDGE_PID"; stop_pid "$FAKE_PID"
   rm -rf "$WORK/data-storm" "$WORK/am" "$WORK/spool.db"
   ;;

@@ -31,6 +31,10 @@ type KumaConfig struct {
 	FiringTTL time.Duration
 }
 
+// kumaBatchGap is the least time between two batches of the Kuma worker:
+// a state change reaches Kuma at most this much later.
+const kumaBatchGap = 100 * time.Millisecond
+
 // kumaMsgMax bounds the msg parameter: Kuma shows it in a list.
 const kumaMsgMax = 200
 
@@ -264,7 +268,17 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 	}
 	missingLogged := false
 	nextExpiry := st.expire(time.Now())
+	var lastBatch time.Time
 	for {
+		// At most one batch per kumaBatchGap: under a flood of webhooks
+		// each batch would otherwise carry the records of one intake
+		// commit and add a commit (two fsyncs) of its own.
+		if gap := kumaBatchGap - time.Since(lastBatch); gap > 0 {
+			if sleep(ctx, gap) != nil {
+				return
+			}
+		}
+		lastBatch = time.Now()
 		wait := time.Minute
 		if b.cfg.WatchdogInterval > 0 {
 			wait = min(wait, max(b.cfg.WatchdogInterval/2, 10*time.Millisecond))

@@ -61,7 +61,8 @@ type panel struct {
 	Type        string  `json:"type"`
 	Title       string  `json:"title"`
 	Description string  `json:"description"`
-	Panels      []panel `json:"panels"` // collapsed rows
+	Interval    string  `json:"interval"` // min interval (query options)
+	Panels      []panel `json:"panels"`   // collapsed rows
 	Datasource  *struct {
 		Type string `json:"type"`
 		UID  string `json:"uid"`
@@ -510,6 +511,27 @@ func TestDashboardsForAFleet(t *testing.T) {
 		}
 		if (unit == "percentunit" || display == "Up") && !thresholded[o.Matcher.Options] {
 			t.Errorf("fleet table: column %q (%s) has no thresholds", display, o.Matcher.Options)
+		}
+	}
+	// A time series with one line per POP asks for at most one point a
+	// minute: at 1,000 POPs Grafana's auto step over 6 h (20 s on a wide
+	// screen) is 1.08 million points per panel, and those queries took
+	// 2.0-2.8 s at p99 (bench/fleet.sh); a line per POP of a 5-minute rate
+	// shows nothing more at 20 s. The state timeline of raw up keeps the
+	// auto step: a short outage must not fall between two steps.
+	for _, p := range fleet.allPanels() {
+		if p.Type != "timeseries" {
+			continue
+		}
+		perPOP := false
+		for _, tg := range p.Targets {
+			perPOP = perPOP || strings.Contains(tg.LegendFormat, "{{pop}}") || regexp.MustCompile(`^pop:|by \(pop\)`).MatchString(strings.TrimSpace(tg.Expr))
+		}
+		if !perPOP {
+			continue
+		}
+		if d, err := time.ParseDuration(p.Interval); err != nil || d < time.Minute {
+			t.Errorf("fleet panel %q: one line per POP with min interval %q, want 1m or more", p.Title, p.Interval)
 		}
 	}
 	if !has(fleet, func(p panel) bool { return p.Type == "state-timeline" && names(p, `\bup\{job="clavis-pop"`) }) {

@@ -35,7 +35,7 @@ func measure(args []string) error {
 	window := fs.Duration("window", 2*time.Minute, "how long to watch ingestion, CPU and rule groups")
 	dashboard := fs.String("dashboard", "", "Grafana dashboard JSON whose queries to time")
 	rng := fs.Duration("range", 6*time.Hour, "range of every dashboard query")
-	step := fs.Duration("step", 20*time.Second, "step of every dashboard query ($__interval)")
+	step := fs.Duration("step", 20*time.Second, "step of the dashboard's range queries ($__interval), unless a panel's min interval is longer")
 	runs := fs.Int("runs", 20, "runs of every query")
 	allRange := fs.Bool("all-range", false, "send the dashboard's instant queries (stat, table, bar gauge) as range queries over -range too: a worst case no Grafana sends")
 	out := fs.String("out", "", "write the results as JSON here")
@@ -132,6 +132,9 @@ func measure(args []string) error {
 		for _, q := range exprs {
 			instantQ := q.Instant && !*allRange
 			qs := queryStats{Panel: q.Panel, Expr: q.Expr, Instant: instantQ}
+			if !instantQ {
+				qs.Step = q.Step.String()
+			}
 			var lat []float64
 			for i := 0; i < *runs; i++ {
 				end := time.Now()
@@ -141,7 +144,7 @@ func measure(args []string) error {
 				if instantQ {
 					d, series, err = instantQuery(client, *prom, q.Expr, end)
 				} else {
-					d, series, err = rangeQuery(client, *prom, q.Expr, end.Add(-*rng), end, *step)
+					d, series, err = rangeQuery(client, *prom, q.Expr, end.Add(-*rng), end, q.Step)
 				}
 				if err != nil {
 					return fmt.Errorf("panel %q: %s: %w", q.Panel, q.Expr, err)
@@ -206,6 +209,7 @@ type queryStats struct {
 	Panel   string  `json:"panel"`
 	Expr    string  `json:"expr"`
 	Instant bool    `json:"instant"`
+	Step    string  `json:"step,omitempty"`
 	Series  int     `json:"series"`
 	P50     float64 `json:"p50_seconds"`
 	P99     float64 `json:"p99_seconds"`
@@ -246,11 +250,11 @@ func printResult(w io.Writer, r measureResult) {
 		fmt.Fprintf(w, "scrape: %v\n", r.Scrape)
 	}
 	for _, q := range r.Queries {
-		kind := "range  "
+		kind := "range " + q.Step
 		if q.Instant {
 			kind = "instant"
 		}
-		fmt.Fprintf(w, "query %s p50 %.3f s p99 %.3f s max %.3f s series %4d  [%s] %s\n", kind, q.P50, q.P99, q.Max, q.Series, q.Panel, strings.Join(strings.Fields(q.Expr), " "))
+		fmt.Fprintf(w, "query %-9s p50 %.3f s p99 %.3f s max %.3f s series %4d  [%s] %s\n", kind, q.P50, q.P99, q.Max, q.Series, q.Panel, strings.Join(strings.Fields(q.Expr), " "))
 	}
 }
 

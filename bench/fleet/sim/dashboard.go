@@ -14,9 +14,12 @@ import (
 // target asks for an instant query only (Grafana's "instant" on, "range"
 // off: stat, table and bar-gauge panels), which Grafana sends as one
 // evaluation at the end of the dashboard's range.
+// Step is the step Grafana would send for a range query: the given step,
+// or the panel's min interval ("interval") when that is longer.
 type DashboardQuery struct {
 	Panel, Expr string
 	Instant     bool
+	Step        time.Duration
 }
 
 var grafanaVar = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}?`)
@@ -47,12 +50,15 @@ func DashboardQueries(path string, step, rng time.Duration) ([]DashboardQuery, e
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	// $__rate_interval: max(4 x scrape interval, step + scrape interval).
-	rate := max(4*15*time.Second, step+15*time.Second)
 	vars := map[string]string{
-		"__interval": promDuration(step), "__rate_interval": promDuration(rate),
 		"__range": promDuration(rng), "__range_s": strconv.Itoa(int(rng.Seconds())),
-		"__interval_ms": strconv.Itoa(int(step.Milliseconds())),
+	}
+	// Grafana's interval variables for a panel's step; $__rate_interval is
+	// max(4 x scrape interval, step + scrape interval).
+	setStep := func(step time.Duration) {
+		vars["__interval"] = promDuration(step)
+		vars["__interval_ms"] = strconv.Itoa(int(step.Milliseconds()))
+		vars["__rate_interval"] = promDuration(max(4*15*time.Second, step+15*time.Second))
 	}
 	// The dashboard's own variables at their saved value: "All" is the
 	// variable's allValue (the whole fleet), a saved selection its values.
@@ -79,9 +85,10 @@ func DashboardQueries(path string, step, rng time.Duration) ([]DashboardQuery, e
 	walk = func(panels []json.RawMessage) error {
 		for _, raw := range panels {
 			var p struct {
-				Title   string            `json:"title"`
-				Panels  []json.RawMessage `json:"panels"`
-				Targets []struct {
+				Title    string            `json:"title"`
+				Interval string            `json:"interval"`
+				Panels   []json.RawMessage `json:"panels"`
+				Targets  []struct {
 					Expr    string `json:"expr"`
 					Instant bool   `json:"instant"`
 					Range   *bool  `json:"range"`
@@ -93,6 +100,15 @@ func DashboardQueries(path string, step, rng time.Duration) ([]DashboardQuery, e
 			if err := walk(p.Panels); err != nil {
 				return err
 			}
+			pstep := step
+			if p.Interval != "" {
+				min, err := time.ParseDuration(p.Interval)
+				if err != nil || min <= 0 {
+					return fmt.Errorf("panel %q: min interval %q: not a duration", p.Title, p.Interval)
+				}
+				pstep = max(step, min)
+			}
+			setStep(pstep)
 			for _, t := range p.Targets {
 				if t.Expr == "" {
 					continue
@@ -109,7 +125,7 @@ func DashboardQueries(path string, step, rng time.Duration) ([]DashboardQuery, e
 				if bad != nil {
 					return bad
 				}
-				out = append(out, DashboardQuery{Panel: p.Title, Expr: e, Instant: t.Instant && (t.Range == nil || !*t.Range)})
+				out = append(out, DashboardQuery{Panel: p.Title, Expr: e, Instant: t.Instant && (t.Range == nil || !*t.Range), Step: pstep})
 			}
 		}
 		return nil

@@ -35,4 +35,17 @@ func TestDashboardQueriesOfTheFleetDashboard(t *testing.T) {
 			t.Errorf("no panel query %q in %v", k, kinds)
 		}
 	}
+	// A panel's min interval sets the step when it is longer.
+	for _, q := range qs {
+		switch q.Panel {
+		case "CPU utilisation":
+			if q.Step != time.Minute {
+				t.Errorf("CPU utilisation: step %s, want the panel's 1m", q.Step)
+			}
+		case "Up per POP":
+			if q.Step != 20*time.Second {
+				t.Errorf("Up per POP: step %s, want 20s", q.Step)
+			}
+		}
+	}
 }

@@ -16,6 +16,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -23,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -299,6 +302,50 @@ func TestTelemetryEditionEndpoints(t *testing.T) {
 	}
 	if code, body := get(t, client, base+"/"); code != 200 || !strings.Contains(body, `href="/metrics"`) {
 		t.Errorf("/ = %d, want the landing page linking /metrics:\n%s", code, body)
+	}
+}
+
+// TestGOMAXPROCSDefaultsToOne: the agent runs on one P unless told
+// otherwise (as node_exporter), by --runtime.gomaxprocs or the GOMAXPROCS
+// environment variable; 0 gives Go's own default back. The value is read
+// from the agent's go_sched_gomaxprocs_threads.
+func TestGOMAXPROCSDefaultsToOne(t *testing.T) {
+	t.Parallel()
+	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
+	client := &http.Client{Timeout: 5 * time.Second}
+	cases := []struct {
+		name string
+		env  string
+		args []string
+		want int
+	}{
+		// An empty GOMAXPROCS is unset for the runtime and for kingpin: the
+		// test's own environment cannot leak in.
+		{"default", "GOMAXPROCS=", nil, 1},
+		{"flag", "GOMAXPROCS=", []string{"--runtime.gomaxprocs=2"}, 2},
+		{"environment", "GOMAXPROCS=2", nil, 2},
+		{"flag over environment", "GOMAXPROCS=2", []string{"--runtime.gomaxprocs=3"}, 3},
+	}
+	if os.Getenv("GOMAXPROCS") == "" && flag.Lookup("test.cpu").Value.String() == "" {
+		// This test binary runs with Go's default, which 0 must give back.
+		cases = append(cases, struct {
+			name string
+			env  string
+			args []string
+			want int
+		}{"zero is Go's default", "GOMAXPROCS=", []string{"--runtime.gomaxprocs=0"}, runtime.GOMAXPROCS(0)})
+	}
+	for _, c := range cases {
+		addr := e2eutil.FreeAddr(t, "")
+		args := append([]string{"--web.listen-address=" + addr, "--collector.disable-defaults", "--tarpit.log.file="}, c.args...)
+		e2eutil.StartProcessEnv(t, []string{c.env}, bin, args...)
+		e2eutil.WaitHTTP(t, nil, "http://"+addr+"/-/ready", 200, 20*time.Second)
+		_, body := get(t, client, "http://"+addr+"/metrics")
+		want := fmt.Sprintf("\ngo_sched_gomaxprocs_threads %d\n", c.want)
+		if !strings.Contains(body, want) {
+			i := strings.Index(body, "\ngo_sched_gomaxprocs_threads ")
+			t.Errorf("%s (%s %v): want%s got %q", c.name, c.env, c.args, strings.TrimSuffix(want, "\n"), body[max(i, 0):min(max(i, 0)+40, len(body))])
+		}
 	}
 }
 

@@ -172,9 +172,15 @@ func newApp(stderr io.Writer) (*kingpin.Application, *appFlags) {
 	f.tel = addTelemetryFlags(app)
 	f.webLimits, f.checkWebLimits = addWebLimitFlags(app)
 	f.maxProcs = new(gomaxprocsValue)
+	// Default 1, as node_exporter's --runtime.gomaxprocs: the agent's work
+	// (a scrape every few seconds, a log read every 200 ms, the tarpit's
+	// one scheduler) never needs two CPUs at once, and every extra P is
+	// another thread the runtime wakes and spins. Measured in the
+	// whole-POP run (bench/pop.sh, docs/benchmarks.md): CPU per scrape
+	// 3.24 -> 1.93 ms and idle CPU 1.10 -> 0.49 ms/s on 2 cores.
 	app.Flag("runtime.gomaxprocs",
-		"CPUs the Go runtime may use at once (GOMAXPROCS), 0 to 1024; 0 keeps Go's default (the host's CPUs, or the cgroup's CPU limit).").
-		Default("0").Envar("GOMAXPROCS").SetValue(f.maxProcs)
+		"CPUs the Go runtime may use at once (GOMAXPROCS), 0 to 1024; 0 uses Go's default (the host's CPUs, or the cgroup's CPU limit). One, as node_exporter's default, is enough for the agent's work and keeps it off the vault service's cores.").
+		Default("1").Envar("GOMAXPROCS").SetValue(f.maxProcs)
 	f.log = &promslog.Config{Writer: stderr}
 	promslogflag.AddFlags(app, f.log)
 	return app, f

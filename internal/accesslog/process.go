@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -385,6 +386,11 @@ func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
 		if m > 0 {
 			total += int64(m)
 			s.feed(m)
+			// A backlog (a file read from its start after rotation) is
+			// counted one read at a time; between two, let a scrape run:
+			// on the agent's one P it would otherwise wait for Go's 10 ms
+			// preemption once per collector goroutine.
+			runtime.Gosched()
 		}
 		if err == io.EOF || (err == nil && m == 0) {
 			return total, nil

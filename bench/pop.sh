@@ -13,6 +13,8 @@
 #      vault count: find | awk every PEER_VAULT_INTERVAL (default 1m, cron's
 #      granularity) writing a node_exporter textfile.
 #
+# First prints the library floor: the peak RSS of bench/rssfloor, an
+# exporter of the same libraries serving nothing of its own.
 # Prints CPU seconds, peak RSS, open fds, scrape p50/p99 per process and the
 # ratios; RSS, fds and goroutines every 10 s; then, same processes with the
 # log and vault load stopped, CPU per scrape of clavis-telemetry and
@@ -46,6 +48,16 @@ CGO_ENABLED=0 go build -trimpath -ldflags "$strip" -tags telemetry -o "$work/cla
 CGO_ENABLED=0 go build -trimpath -o "$work/popload" ./bench/popload
 echo "whole-POP benchmark: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), clavis-telemetry $(git describe --always --dirty 2>/dev/null || echo dev),"
 echo "  $("$node" --version 2>&1 | head -1 | cut -d' ' -f1-3), $("$mtail" --version 2>&1 | head -1 | cut -d' ' -f1-3), $("$endlessh" -V 2>&1 | head -1)"
+# The floor under our RSS: an exporter of the same libraries (Registry, Go
+# and process collectors, promhttp, exporter-toolkit) serving nothing else.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/rssfloor" ./bench/rssfloor
+floor_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+GOMAXPROCS=1 "$work/rssfloor" -web.listen-address=127.0.0.1:$floor_port 2>/dev/null &
+floor_pid=$!
+for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$floor_port/metrics" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 30); do curl -fsS -o /dev/null "http://127.0.0.1:$floor_port/metrics"; done
+echo "  library floor (bench/rssfloor, 30 scrapes): peak RSS $(awk '/^VmHWM/{printf "%.1f MiB", $2/1024}' /proc/$floor_pid/status)"
+kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true
 if [ -n "${PERF:-}" ]; then
   command -v perf >/dev/null || { echo "pop.sh: PERF set but perf is not installed" >&2; exit 1; }
   (

@@ -313,12 +313,13 @@ func TestGOMAXPROCSDefaultsToOne(t *testing.T) {
 	t.Parallel()
 	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry", "telemetry")
 	client := &http.Client{Timeout: 5 * time.Second}
-	cases := []struct {
+	type gomaxprocsCase struct {
 		name string
 		env  string
 		args []string
 		want int
-	}{
+	}
+	cases := []gomaxprocsCase{
 		// An empty GOMAXPROCS is unset for the runtime and for kingpin: the
 		// test's own environment cannot leak in.
 		{"default", "GOMAXPROCS=", nil, 1},
@@ -328,12 +329,7 @@ func TestGOMAXPROCSDefaultsToOne(t *testing.T) {
 	}
 	if os.Getenv("GOMAXPROCS") == "" && flag.Lookup("test.cpu").Value.String() == "" {
 		// This test binary runs with Go's default, which 0 must give back.
-		cases = append(cases, struct {
-			name string
-			env  string
-			args []string
-			want int
-		}{"zero is Go's default", "GOMAXPROCS=", []string{"--runtime.gomaxprocs=0"}, runtime.GOMAXPROCS(0)})
+		cases = append(cases, gomaxprocsCase{"zero is Go's default", "GOMAXPROCS=", []string{"--runtime.gomaxprocs=0"}, runtime.GOMAXPROCS(0)})
 	}
 	for _, c := range cases {
 		addr := e2eutil.FreeAddr(t, "")

@@ -2,11 +2,14 @@ package tarpit
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,9 +80,24 @@ func (e *logEntry) marshal() ([]byte, error) {
 	return append(b, '\n'), err
 }
 
-type scanLog struct {
+// scanLogOptions are the scanner log's settings (the --tarpit.log.* flags).
+type scanLogOptions struct {
 	path       string
+	maxSizeMB  int           // rotate at this size
+	maxTotalMB int           // the current and rotated files together; the oldest go first
+	retention  time.Duration // delete files last written longer ago
+	sweepEvery time.Duration // besides at start-up and after each rotation
+}
+
+type scanLog struct {
+	path       string // as the operator named it, for messages
+	dir        string // its directory, for messages
+	fsPath     string // what the writer and the sweep open: fsDir + name
+	fsDir      string // the held directory (/proc/self/fd/N) or, without /proc, dir
+	dirFD      int    // the log directory, held open; -1 when not
 	retention  time.Duration
+	maxTotal   int64 // bytes
+	sweepAfter int64 // bytes written since the last sweep that trigger one (a rotation)
 	sweepEvery time.Duration
 	now        func() time.Time
 	logger     *slog.Logger
@@ -92,84 +110,218 @@ type scanLog struct {
 	dropped  atomic.Uint64
 	stopOnce sync.Once
 	refusing bool          // the writer is refusing the path (a symlink); warned once
+	written  int64         // bytes since the last sweep; the writer's
 	sweeps   atomic.Uint64 // sweeps finished: a signal for tests that something was looked at and kept
 }
 
 // openScanLog checks that the log's directory is safe and that path can
 // be written, makes it and every rotated file mode 0600, and deletes the
-// ones past retention.
+// ones past retention or over the size budget.
 //
 // Symbolic links: the process may run as root, and a symlink planted at the
 // log path or at a rotated name would make it append to, chmod or delete
-// whatever the link points to. So the directory must be one nobody else can
-// write to (checkLogDir: then nobody else can plant a name in it); the log
-// is created with O_NOFOLLOW and looked at before every write (ensureFile),
-// a write never goes through a symlink; and the sweep acts only on regular
-// files, chmods through a descriptor opened with O_NOFOLLOW and deletes with
-// unlink, which removes a name, never what it points to. lumberjack opens
-// and rotates the file by name (and follows links); it only ever finds the
-// regular file made here, and the window inside its rotation (rename, then
-// create) is closed by the directory check.
-func openScanLog(path string, maxSizeMB int, retention, sweepEvery time.Duration, now func() time.Time, logger *slog.Logger) (*scanLog, error) {
-	path = filepath.Clean(path)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+// whatever the link points to. So:
+//   - the directory must be one nobody else can write to (checkLogDir, and
+//     again on the descriptor it is held by: then nobody else can plant a
+//     name in it), reached through no symlink someone else owns;
+//   - it is held open, and every later name is looked up under that
+//     descriptor (/proc/self/fd/N/<name>): someone who may write to an
+//     ancestor (Ubuntu's /var/log is root:syslog 0775) can rename the
+//     directory away and put one of theirs in its place, but the log keeps
+//     going to the directory that was checked. lumberjack opens and rotates
+//     the file by name (and follows links) through that path too;
+//   - the log is created with O_NOFOLLOW and looked at before every write
+//     (ensureFile); the sweep acts only on regular files, chmods through a
+//     descriptor opened with O_NOFOLLOW and deletes with unlink, which
+//     removes a name, never what it points to.
+//
+// Without /proc the directory is used by name, and then no ancestor may be
+// writable by anyone but root (checkLogDir's strict mode).
+func openScanLog(o scanLogOptions, now func() time.Time, logger *slog.Logger) (*scanLog, error) {
+	abs, err := filepath.Abs(o.path)
+	if err != nil {
 		return nil, fmt.Errorf("tarpit log: %w", err)
 	}
-	if err := checkLogDir(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("tarpit log %s: %w", path, err)
-	}
-	if err := createNoFollow(path); err != nil {
+	dir := filepath.Dir(abs)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tarpit log: %w", err)
+	}
+	if err := checkLogDir(dir, false); err != nil {
+		return nil, fmt.Errorf("tarpit log %s: %w", abs, err)
+	}
+	fd, fsDir, err := holdLogDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tarpit log %s: %w", abs, err)
+	}
+	if fd < 0 {
+		if err := checkLogDir(dir, true); err != nil {
+			return nil, fmt.Errorf("tarpit log %s (no /proc/self/fd to hold its directory by): %w", abs, err)
+		}
 	}
 	l := &scanLog{
-		path:       path,
-		retention:  retention,
-		sweepEvery: sweepEvery,
+		path:       abs,
+		dir:        dir,
+		fsDir:      fsDir,
+		fsPath:     filepath.Join(fsDir, filepath.Base(abs)),
+		dirFD:      fd,
+		retention:  o.retention,
+		maxTotal:   int64(o.maxTotalMB) << 20,
+		sweepAfter: int64(o.maxSizeMB) << 20,
+		sweepEvery: o.sweepEvery,
 		now:        now,
 		logger:     logger,
-		w:          &lumberjack.Logger{Filename: path, MaxSize: maxSizeMB},
 		ch:         make(chan logEntry, logQueue),
 		quit:       make(chan struct{}),
 		finished:   make(chan struct{}),
 	}
+	if err := createNoFollow(l.fsPath); err != nil {
+		l.closeDir()
+		return nil, fmt.Errorf("tarpit log: %w", l.named(err))
+	}
+	l.w = &lumberjack.Logger{Filename: l.fsPath, MaxSize: o.maxSizeMB}
 	l.sweep()
 	return l, nil
 }
 
+// named puts the operator's path in place of the /proc/self/fd one in err.
+func (l *scanLog) named(err error) error {
+	if err == nil || l.fsDir == l.dir {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), l.fsDir, l.dir))
+}
+
+func (l *scanLog) closeDir() {
+	if l.dirFD >= 0 {
+		unix.Close(l.dirFD)
+		l.dirFD = -1
+	}
+}
+
+// holdLogDir opens dir and checks, on the descriptor, what checkLogDir saw
+// by name (closing the race of a directory swapped in between). It returns
+// the descriptor and the path that names it, /proc/self/fd/N; without a
+// usable /proc it returns -1 and dir.
+func holdLogDir(dir string) (int, string, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, "", &os.PathError{Op: "fstat", Path: dir, Err: err}
+	}
+	if err := checkDirStat(dir, &st, true, false); err != nil {
+		unix.Close(fd)
+		return -1, "", err
+	}
+	held := "/proc/self/fd/" + strconv.Itoa(fd)
+	var hst unix.Stat_t
+	if err := unix.Stat(held, &hst); err != nil || hst.Dev != st.Dev || hst.Ino != st.Ino {
+		unix.Close(fd)
+		return -1, dir, nil
+	}
+	return fd, held, nil
+}
+
 // checkLogDir refuses a log directory that someone other than this process's
-// user or root could write to, directly or through an ancestor: such a user
-// could plant a symlink or swap the directory. The directory itself must be
-// writable by its owner only; an ancestor may be a sticky world-writable
-// directory such as /tmp (nobody can then rename or delete what is not
-// theirs in it).
-func checkLogDir(dir string) error {
+// user or root could write to, or that is reached through a symlink someone
+// else owns: such a user could plant a symlink in the log's place. The
+// directory itself must be writable by its owner only. An ancestor may be
+// sticky and writable by all (/tmp: nobody can rename or delete what is not
+// theirs in it); one writable by all and not sticky is refused, since the
+// name could then lead elsewhere at start-up. strict (no held directory)
+// also refuses an ancestor writable by a group other than root's, not
+// sticky: the group's members could rename the log directory away and put
+// theirs in its place, the way logrotate refuses such a parent.
+func checkLogDir(dir string, strict bool) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
+		return err
+	}
+	if err := checkLinks(abs); err != nil {
 		return err
 	}
 	resolved, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return err
 	}
-	euid := uint32(os.Geteuid())
 	for d, first := resolved, true; ; d, first = filepath.Dir(d), false {
 		var st unix.Stat_t
 		if err := unix.Stat(d, &st); err != nil {
 			return fmt.Errorf("directory %s: %w", d, err)
 		}
-		mode := os.FileMode(st.Mode & 0o7777)
-		switch {
-		case st.Uid != euid && st.Uid != 0:
-			return fmt.Errorf("directory %s is owned by uid %d, neither this process's user (%d) nor root: its owner could plant symbolic links in the scanner log's place", d, st.Uid, euid)
-		case first && mode&0o022 != 0:
-			return fmt.Errorf("directory %s has mode %04o: others may write to it and plant symbolic links in the scanner log's place; use a directory only its owner can write to (chmod go-w)", d, mode)
-		case !first && mode&0o002 != 0 && mode&os.FileMode(unix.S_ISVTX) == 0:
-			return fmt.Errorf("directory %s, above the scanner log's, has mode %04o: anyone may rename or replace what is in it (chmod o-w, or +t)", d, mode)
+		if err := checkDirStat(d, &st, first, strict); err != nil {
+			return err
 		}
 		if d == filepath.Dir(d) {
 			return nil
 		}
 	}
+}
+
+// checkDirStat applies checkLogDir's rule to one directory: the log's own
+// (first) or an ancestor.
+func checkDirStat(d string, st *unix.Stat_t, first, strict bool) error {
+	euid := uint32(os.Geteuid())
+	mode := os.FileMode(st.Mode & 0o7777)
+	sticky := mode&os.FileMode(unix.S_ISVTX) != 0
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("%s is not a directory", d)
+	case st.Uid != euid && st.Uid != 0:
+		return fmt.Errorf("directory %s is owned by uid %d, neither this process's user (%d) nor root: its owner could plant symbolic links in the scanner log's place", d, st.Uid, euid)
+	case first && mode&0o022 != 0:
+		return fmt.Errorf("directory %s has mode %04o: others may write to it and plant symbolic links in the scanner log's place; use a directory only its owner can write to (chmod go-w)", d, mode)
+	case !first && mode&0o002 != 0 && !sticky:
+		return fmt.Errorf("directory %s, above the scanner log's, has mode %04o: anyone may rename or replace what is in it (chmod o-w, or +t)", d, mode)
+	case !first && strict && mode&0o020 != 0 && st.Gid != 0 && !sticky:
+		return fmt.Errorf("directory %s, above the scanner log's, has mode %04o and group %d: the group's members may rename or replace what is in it (chmod g-w, or +t)", d, mode, st.Gid)
+	}
+	return nil
+}
+
+// checkLinks refuses a path that goes through a symlink owned by someone
+// other than this process's user or root: its owner could point it at
+// another directory at any time. Links are followed by hand, so a link in
+// a link's target is checked too. (The directories they lead to are checked
+// by checkLogDir on the resolved path.)
+func checkLinks(abs string) error {
+	euid := uint32(os.Geteuid())
+	parts := strings.Split(strings.TrimPrefix(filepath.Clean(abs), "/"), "/")
+	p := "/"
+	for links := 0; len(parts) > 0; {
+		part := parts[0]
+		parts = parts[1:]
+		if part == "" || part == "." {
+			continue
+		}
+		next := filepath.Join(p, part)
+		var st unix.Stat_t
+		if err := unix.Lstat(next, &st); err != nil {
+			return &os.PathError{Op: "lstat", Path: next, Err: err}
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			p = next
+			continue
+		}
+		if st.Uid != euid && st.Uid != 0 {
+			return fmt.Errorf("%s is a symbolic link owned by uid %d, neither this process's user (%d) nor root: its owner could point the scanner log elsewhere", next, st.Uid, euid)
+		}
+		if links++; links > 40 {
+			return &os.PathError{Op: "lstat", Path: abs, Err: unix.ELOOP}
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return err
+		}
+		if filepath.IsAbs(target) {
+			p = "/"
+		}
+		parts = append(strings.Split(target, "/"), parts...)
+	}
+	return nil
 }
 
 // createNoFollow makes path as an empty mode-0600 file if it does not exist,
@@ -238,15 +390,22 @@ func (l *scanLog) write(e *logEntry) {
 	if err := l.ensureFile(); err != nil {
 		l.dropped.Add(1)
 		if !l.refusing {
-			l.logger.Warn("not writing the tarpit scanner log", "file", l.path, "err", err)
+			l.logger.Warn("not writing the tarpit scanner log", "file", l.path, "err", l.named(err))
 		}
 		l.refusing = true
 		return
 	}
 	l.refusing = false
-	if _, err := l.w.Write(b); err != nil {
+	n, err := l.w.Write(b)
+	if err != nil {
 		l.dropped.Add(1)
-		l.logger.Warn("cannot write tarpit scanner log", "file", l.path, "err", err)
+		l.logger.Warn("cannot write tarpit scanner log", "file", l.path, "err", l.named(err))
+	}
+	// lumberjack rotates at maxSizeMB: sweep after each rotation's worth,
+	// so a flood of scanners churning connections fills at most the
+	// size budget, not the disk, before the hourly sweep comes.
+	if l.written += int64(n); l.written >= l.sweepAfter {
+		l.sweep()
 	}
 }
 
@@ -256,10 +415,10 @@ func (l *scanLog) write(e *logEntry) {
 // the log takes two lines per trapped connection.
 func (l *scanLog) ensureFile() error {
 	var st unix.Stat_t
-	err := unix.Lstat(l.path, &st)
+	err := unix.Lstat(l.fsPath, &st)
 	switch {
 	case err == unix.ENOENT:
-		return createNoFollow(l.path)
+		return createNoFollow(l.fsPath)
 	case err != nil:
 		return &os.PathError{Op: "lstat", Path: l.path, Err: err}
 	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
@@ -273,7 +432,7 @@ func (l *scanLog) ensureFile() error {
 }
 
 // close stops the writer (after it has written what was queued) and closes
-// the file.
+// the file and the directory.
 func (l *scanLog) close() {
 	l.stopOnce.Do(func() {
 		close(l.quit)
@@ -281,32 +440,52 @@ func (l *scanLog) close() {
 			<-l.finished
 		}
 		l.w.Close()
+		l.closeDir()
 	})
 }
 
 // sweep deletes the scanner log files (current and rotated) last modified
-// before now-retention and puts every one to mode 0600. It runs on the
-// writer goroutine (or before it starts), so it never races a write. Only
-// regular files are touched: a symlink (or anything else) under a log name
-// is left alone and reported, neither followed, chmod-ed nor deleted.
+// before now-retention, then the oldest rotated ones while all of them
+// together exceed the size budget, and puts every one left to mode 0600. It
+// runs on the writer goroutine (or before it starts), so it never races a
+// write. Only regular files are touched: a symlink (or anything else) under
+// a log name is left alone and reported, neither followed, chmod-ed nor
+// deleted.
 func (l *scanLog) sweep() {
 	defer l.sweeps.Add(1)
-	dir := filepath.Dir(l.path)
-	entries, err := os.ReadDir(dir)
+	l.written = 0
+	entries, err := os.ReadDir(l.fsDir)
 	if err != nil {
-		l.logger.Warn("cannot list tarpit scanner log directory", "dir", dir, "err", err)
+		l.logger.Warn("cannot list tarpit scanner log directory", "dir", l.dir, "err", l.named(err))
 		return
 	}
 	cutoff := l.now().Add(-l.retention)
 	base := filepath.Base(l.path)
+	type kept struct {
+		name string
+		info os.FileInfo
+	}
+	var rotated []kept
+	var total int64
+	remove := func(name, why string) {
+		if name == base {
+			l.w.Close() // reopened, mode 0600, on the next write
+		}
+		// unlink removes the name: had it become a symlink since the
+		// lstat, the link would go, not what it points to.
+		if err := unix.Unlink(filepath.Join(l.fsDir, name)); err != nil && err != unix.ENOENT {
+			l.logger.Warn("cannot delete tarpit scanner log", "file", filepath.Join(l.dir, name), "err", l.named(err))
+		} else {
+			l.logger.Info("deleted tarpit scanner log", "file", filepath.Join(l.dir, name), "reason", why)
+		}
+	}
 	for _, de := range entries {
 		name := de.Name()
 		if !l.isLogFile(name) {
 			continue
 		}
-		full := filepath.Join(dir, name)
 		if !de.Type().IsRegular() { // ReadDir's type is lstat's: a link shows as a link
-			l.logger.Warn("tarpit scanner log name is not a regular file; left alone", "file", full, "type", de.Type().String())
+			l.logger.Warn("tarpit scanner log name is not a regular file; left alone", "file", filepath.Join(l.dir, name), "type", de.Type().String())
 			continue
 		}
 		info, err := de.Info() // lstat
@@ -314,23 +493,31 @@ func (l *scanLog) sweep() {
 			continue
 		}
 		if info.ModTime().Before(cutoff) {
-			if name == base {
-				l.w.Close() // reopened, mode 0600, on the next write
-			}
-			// unlink removes the name: had it become a symlink since the
-			// lstat, the link would go, not what it points to.
-			if err := unix.Unlink(full); err != nil && err != unix.ENOENT {
-				l.logger.Warn("cannot delete expired tarpit scanner log", "file", full, "err", err)
-			} else {
-				l.logger.Info("deleted expired tarpit scanner log", "file", full, "retention", l.retention)
-			}
+			remove(name, "older than --tarpit.log.retention "+l.retention.String())
 			continue
 		}
 		if info.Mode().Perm() != logMode {
-			if err := chmodNoFollow(full, logMode); err != nil {
-				l.logger.Warn("cannot restrict tarpit scanner log mode", "file", full, "err", err)
+			if err := chmodNoFollow(filepath.Join(l.fsDir, name), logMode); err != nil {
+				l.logger.Warn("cannot restrict tarpit scanner log mode", "file", filepath.Join(l.dir, name), "err", l.named(err))
 			}
 		}
+		total += info.Size()
+		if name != base {
+			rotated = append(rotated, kept{name, info})
+		}
+	}
+	if total <= l.maxTotal {
+		return
+	}
+	// Oldest first; the current file is never deleted for size (it is at
+	// most one rotation's worth, within the budget by the flags' bounds).
+	sort.Slice(rotated, func(i, j int) bool { return rotated[i].info.ModTime().Before(rotated[j].info.ModTime()) })
+	for _, k := range rotated {
+		if total <= l.maxTotal {
+			break
+		}
+		remove(k.name, "over --tarpit.log.max-total-size-mb")
+		total -= k.info.Size()
 	}
 }
 

@@ -1,9 +1,11 @@
 package tarpit
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +53,7 @@ func TestScanLogRotatesWithMode0600(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tarpit.log")
 	writeAged(t, path, 0, 0o644) // an existing log with a lax mode
-	l, err := openScanLog(path, 1, 720*time.Hour, time.Hour, time.Now, discardLogger())
+	l, err := openScanLog(scanLogOptions{path: path, maxSizeMB: 1, maxTotalMB: 1024, retention: 720 * time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func TestScanLogRetentionAtStartUp(t *testing.T) {
 	writeAged(t, unrelated, 90*24*time.Hour, 0o644)
 	writeAged(t, path, 31*24*time.Hour, 0o600) // current log untouched for 31 days
 
-	l, err := openScanLog(path, 100, 720*time.Hour, time.Hour, time.Now, discardLogger())
+	l, err := openScanLog(scanLogOptions{path: path, maxSizeMB: 100, maxTotalMB: 1024, retention: 720 * time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +137,7 @@ func TestScanLogRetentionPeriodic(t *testing.T) {
 	path := filepath.Join(dir, "tarpit.log")
 	var clock atomicTime
 	clock.set(time.Now())
-	l, err := openScanLog(path, 100, 720*time.Hour, 10*time.Millisecond, clock.now, discardLogger())
+	l, err := openScanLog(scanLogOptions{path: path, maxSizeMB: 100, maxTotalMB: 1024, retention: 720 * time.Hour, sweepEvery: 10 * time.Millisecond}, clock.now, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +165,7 @@ func TestScanLogRetentionPeriodic(t *testing.T) {
 
 func TestScanLogNeverBlocks(t *testing.T) {
 	t.Parallel()
-	l, err := openScanLog(filepath.Join(t.TempDir(), "tarpit.log"), 100, time.Hour, time.Hour, time.Now, discardLogger())
+	l, err := openScanLog(scanLogOptions{path: filepath.Join(t.TempDir(), "tarpit.log"), maxSizeMB: 100, maxTotalMB: 1024, retention: time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +212,7 @@ func TestScanLogRefusesSymlinkAtLogPath(t *testing.T) {
 	if err := os.Symlink(victim, path); err != nil {
 		t.Fatal(err)
 	}
-	l, err := openScanLog(path, 100, 720*time.Hour, time.Hour, time.Now, discardLogger())
+	l, err := openScanLog(scanLogOptions{path: path, maxSizeMB: 100, maxTotalMB: 1024, retention: 720 * time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
 	if err == nil {
 		l.write(&logEntry{Time: time.Now(), Event: "open", Remote: netip.MustParseAddrPort("192.0.2.1:1")})
 		l.close()
@@ -231,7 +233,7 @@ func TestScanLogSymlinkPlantedWhileRunning(t *testing.T) {
 	t.Parallel()
 	victim, check := victimFile(t)
 	path := filepath.Join(t.TempDir(), "tarpit.log")
-	l, err := openScanLog(path, 100, 720*time.Hour, time.Hour, time.Now, discardLogger())
+	l, err := openScanLog(scanLogOptions{path: path, maxSizeMB: 100, maxTotalMB: 1024, retention: 720 * time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +287,7 @@ func TestScanLogSweepLeavesSymlinksAlone(t *testing.T) {
 	expired := backupNamed(dir, time.Now().Add(-41*24*time.Hour), false)
 	writeAged(t, lax, 3*24*time.Hour, 0o644)
 	writeAged(t, expired, 41*24*time.Hour, 0o600)
-	l, err := openScanLog(path, 100, 720*time.Hour, time.Hour, time.Now, discardLogger())
+	l, err := openScanLog(scanLogOptions{path: path, maxSizeMB: 100, maxTotalMB: 1024, retention: 720 * time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +341,7 @@ func TestScanLogRefusesUnsafeDirectory(t *testing.T) {
 		if strings.HasPrefix(tc.dir, filepath.Join(root, "tmp")) {
 			mk("tmp", 0o1777)
 		}
-		l, err := openScanLog(filepath.Join(tc.dir, "tarpit.log"), 100, 720*time.Hour, time.Hour, time.Now, discardLogger())
+		l, err := openScanLog(scanLogOptions{path: filepath.Join(tc.dir, "tarpit.log"), maxSizeMB: 100, maxTotalMB: 1024, retention: 720 * time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
 		if tc.ok {
 			if err != nil {
 				t.Errorf("%s: %v", tc.dir, err)
@@ -354,5 +356,208 @@ func TestScanLogRefusesUnsafeDirectory(t *testing.T) {
 		} else if !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %q, want it to say %q", tc.dir, err, tc.want)
 		}
+	}
+}
+
+// requireRoot is for the tests that plant files owned by another user.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skipUnlessCI(t, "needs root to make files owned by another user")
+	}
+}
+
+// fill writes n entries through a running log, waiting for each.
+func fill(l *scanLog, from, n int) {
+	for i := from; i < from+n; i++ {
+		l.ch <- testEntry(i)
+	}
+}
+
+// TestScanLogKeepsToTheCheckedDirectory: whoever may write to an ancestor
+// (Ubuntu's /var/log is root:syslog 0775) can rename the log directory away
+// and put one of theirs in its place, with a symlink at the log's name. The
+// log keeps going to the directory that was checked at start-up; the new
+// one and the link's target get nothing.
+func TestScanLogKeepsToTheCheckedDirectory(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	dir := filepath.Join(root, "log")
+	path := filepath.Join(dir, "tarpit.log")
+	l, err := openScanLog(scanLogOptions{path: path, maxSizeMB: 1, maxTotalMB: 1024, retention: 720 * time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.run()
+	fill(l, 0, 10)
+	moved := filepath.Join(root, "log.old")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(root, "victim")
+	writeAged(t, victim, 0, 0o600)
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	// Over 2 MB: lumberjack rotates twice, by name, through the held directory.
+	e := testEntry(1)
+	line, _ := e.marshal()
+	fill(l, 10, (2<<20)/len(line)+100)
+	l.close()
+	if b, _ := os.ReadFile(victim); string(b) != "{}\n" {
+		t.Errorf("the symlink's target was written to: %d bytes", len(b))
+	}
+	des, _ := os.ReadDir(dir)
+	if len(des) != 1 || des[0].Name() != "tarpit.log" {
+		t.Errorf("the directory put in the log's place holds %v, want only the planted link", des)
+	}
+	des, err = os.ReadDir(moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines int
+	for _, de := range des {
+		b, err := os.ReadFile(filepath.Join(moved, de.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines += strings.Count(string(b), "\n")
+	}
+	if want := 10 + (2<<20)/len(line) + 100; lines != want || len(des) < 3 {
+		t.Errorf("the checked directory holds %d lines in %d files, want %d lines in 3 or more", lines, len(des), want)
+	}
+}
+
+// TestScanLogStrictAncestors: without /proc to hold the directory by, an
+// ancestor writable by a group other than root's (and not sticky) is
+// refused, as logrotate does; with it, such an ancestor is fine.
+func TestScanLogStrictAncestors(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	root := t.TempDir()
+	for _, tc := range []struct {
+		name      string
+		mode, gid int
+		strictOK  bool
+	}{
+		{"group-other", 0o775, 1000, false},
+		{"group-root", 0o775, 0, true},
+		{"group-other-sticky", 0o1775, 1000, true},
+		{"private", 0o755, 1000, true},
+	} {
+		parent := filepath.Join(root, tc.name)
+		dir := filepath.Join(parent, "log")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(parent, 0, tc.gid); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Chmod(parent, uint32(tc.mode)); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkLogDir(dir, false); err != nil {
+			t.Errorf("%s, held directory: %v", tc.name, err)
+		}
+		err := checkLogDir(dir, true)
+		if tc.strictOK && err != nil {
+			t.Errorf("%s, strict: %v", tc.name, err)
+		}
+		if !tc.strictOK && (err == nil || !strings.Contains(err.Error(), "group 1000")) {
+			t.Errorf("%s, strict: got %v, want a refusal naming the group", tc.name, err)
+		}
+	}
+}
+
+// TestScanLogRefusesForeignSymlinkInPath: a path through a symlink
+// someone else owns (planted in a sticky directory, or anywhere) could be
+// pointed elsewhere by its owner; it is refused, also when the link is
+// reached through one of our own links.
+func TestScanLogRefusesForeignSymlinkInPath(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	root := t.TempDir()
+	real := filepath.Join(root, "real")
+	if err := os.MkdirAll(real, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(root, "foreign")
+	if err := os.Symlink(real, foreign); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(foreign, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	ours := filepath.Join(root, "ours")
+	if err := os.Symlink("foreign", ours); err != nil { // relative, to the foreign link
+		t.Fatal(err)
+	}
+	direct := filepath.Join(root, "direct")
+	if err := os.Symlink("real", direct); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{foreign, ours} {
+		l, err := openScanLog(scanLogOptions{path: filepath.Join(p, "tarpit.log"), maxSizeMB: 1, maxTotalMB: 1024, retention: time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
+		if err == nil {
+			l.close()
+			t.Errorf("%s: a path through a link owned by uid 1000 was accepted", p)
+		} else if !strings.Contains(err.Error(), "symbolic link owned by uid 1000") {
+			t.Errorf("%s: %v, want the link and its owner named", p, err)
+		}
+	}
+	l, err := openScanLog(scanLogOptions{path: filepath.Join(direct, "tarpit.log"), maxSizeMB: 1, maxTotalMB: 1024, retention: time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
+	if err != nil {
+		t.Fatalf("a path through our own link: %v", err)
+	}
+	l.close()
+}
+
+// TestScanLogSizeBudget: a flood of churning scanners writes the log far
+// faster than retention deletes it; the oldest rotated files go once the
+// total passes --tarpit.log.max-total-size-mb, the newest lines stay.
+func TestScanLogSizeBudget(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tarpit.log")
+	old := backupNamed(dir, time.Now().Add(-time.Hour), false)
+	writeAged(t, old, time.Hour, 0o600)
+	l, err := openScanLog(scanLogOptions{path: path, maxSizeMB: 1, maxTotalMB: 2, retention: 720 * time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.run()
+	e := testEntry(1)
+	line, _ := e.marshal()
+	n := (8 << 20) / len(line)
+	fill(l, 0, n)
+	l.close()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, de := range des {
+		info, _ := de.Info()
+		total += info.Size()
+	}
+	// The budget, plus at most one rotation's worth written since the last sweep.
+	if total > 3<<20 {
+		t.Errorf("%d bytes in %d files kept, want at most 3 MB (2 MB budget + one 1 MB file)", total, len(des))
+	}
+	if total < 1<<20 {
+		t.Errorf("only %d bytes kept: the budget deleted more than it had to", total)
+	}
+	if exists(old) {
+		t.Error("the oldest rotated file outlived the size budget")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"bytes_sent":` + strconv.Itoa(n-1) + `,`; !strings.Contains(string(b[bytes.LastIndexByte(b[:len(b)-1], '\n')+1:]), want) {
+		t.Errorf("the newest line is not at the end of the current file (want %s)", want)
 	}
 }

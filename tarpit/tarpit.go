@@ -72,7 +72,12 @@ type Config struct {
 
 	LogFile      string // scanner log; empty = none
 	LogMaxSizeMB int
-	LogRetention time.Duration
+	// LogMaxTotalMB bounds the current and rotated files together: a
+	// flood of scanners churning connections writes about 200 bytes a
+	// line, two lines a connection, and could fill the disk long before
+	// LogRetention deletes anything.
+	LogMaxTotalMB int
+	LogRetention  time.Duration
 	// LogSweepInterval is how often files older than LogRetention are looked
 	// for besides at start-up and on rotation.
 	LogSweepInterval time.Duration
@@ -88,6 +93,7 @@ func DefaultConfig() Config {
 		MaxClients:          4096,
 		MaxClientsPerSource: 32,
 		LogMaxSizeMB:        100,
+		LogMaxTotalMB:       1024,
 		LogRetention:        720 * time.Hour,
 		LogSweepInterval:    time.Hour,
 	}
@@ -104,6 +110,7 @@ const (
 	minProxyTimeout, maxProxyTimeout = 10 * time.Millisecond, time.Minute
 	maxMaxClients                    = 1 << 20 // one descriptor each
 	minLogSizeMB, maxLogSizeMB       = 1, 10 << 10
+	maxLogTotalMB                    = 1 << 20
 	minLogRetention, maxLogRetention = time.Hour, 366 * 24 * time.Hour
 )
 
@@ -123,6 +130,7 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("tarpit.max-clients-per-source", "Maximum number of clients trapped at once from one source (an IPv4 address or an IPv6 /64); beyond it new connections from it are closed at once (1 to "+strconv.Itoa(maxMaxClients)+").").Default(strconv.Itoa(d.MaxClientsPerSource)).IntVar(&c.MaxClientsPerSource)
 	app.Flag("tarpit.log.file", "Scanner log: one JSON line per trapped connection's open and close, with the scanner's address. Mode 0600; its directory must not be writable by others. Empty = no scanner log.").StringVar(&c.LogFile)
 	app.Flag("tarpit.log.max-size-mb", "Rotate the scanner log when it reaches this size in MB ("+strconv.Itoa(minLogSizeMB)+" to "+strconv.Itoa(maxLogSizeMB)+").").Default(strconv.Itoa(d.LogMaxSizeMB)).IntVar(&c.LogMaxSizeMB)
+	app.Flag("tarpit.log.max-total-size-mb", "Delete the oldest rotated scanner logs while the current and rotated files together exceed this size in MB (--tarpit.log.max-size-mb to "+strconv.Itoa(maxLogTotalMB)+").").Default(strconv.Itoa(d.LogMaxTotalMB)).IntVar(&c.LogMaxTotalMB)
 	app.Flag("tarpit.log.retention", "Delete scanner log files last written longer ago than this, checked at start-up and hourly ("+minLogRetention.String()+" to "+maxLogRetention.String()+").").Default(d.LogRetention.String()).DurationVar(&c.LogRetention)
 	c.LogSweepInterval = d.LogSweepInterval
 	return c
@@ -149,6 +157,7 @@ func (c *Config) Validate() error {
 	num("tarpit.max-clients-per-source", c.MaxClientsPerSource, 1, maxMaxClients)
 	dur("tarpit.proxy-header-timeout", c.ProxyHeaderTimeout, minProxyTimeout, maxProxyTimeout)
 	num("tarpit.log.max-size-mb", c.LogMaxSizeMB, minLogSizeMB, maxLogSizeMB)
+	num("tarpit.log.max-total-size-mb", c.LogMaxTotalMB, max(c.LogMaxSizeMB, minLogSizeMB), maxLogTotalMB)
 	dur("tarpit.log.retention", c.LogRetention, minLogRetention, maxLogRetention)
 	trusted, err := parseTrusted(c.ProxyTrusted)
 	if err != nil {
@@ -294,7 +303,10 @@ func newTarpit(cfg Config, logger *slog.Logger, now func() time.Time) (*Tarpit, 
 		done:     make(chan struct{}),
 	}
 	if cfg.LogFile != "" {
-		l, err := openScanLog(cfg.LogFile, cfg.LogMaxSizeMB, cfg.LogRetention, cfg.LogSweepInterval, now, logger)
+		l, err := openScanLog(scanLogOptions{
+			path: cfg.LogFile, maxSizeMB: cfg.LogMaxSizeMB, maxTotalMB: cfg.LogMaxTotalMB,
+			retention: cfg.LogRetention, sweepEvery: cfg.LogSweepInterval,
+		}, now, logger)
 		if err != nil {
 			return nil, err
 		}

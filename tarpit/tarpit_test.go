@@ -366,6 +366,8 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--tarpit.proxy-header-timeout=1h"}, "--tarpit.proxy-header-timeout"},
 		{[]string{"--tarpit.log.max-size-mb=0"}, "--tarpit.log.max-size-mb"},
 		{[]string{"--tarpit.log.max-size-mb=100000"}, "--tarpit.log.max-size-mb"},
+		{[]string{"--tarpit.log.max-total-size-mb=99"}, "--tarpit.log.max-total-size-mb must be between 100 and"},
+		{[]string{"--tarpit.log.max-size-mb=10", "--tarpit.log.max-total-size-mb=2000000"}, "--tarpit.log.max-total-size-mb"},
 		{[]string{"--tarpit.log.retention=-1h"}, "--tarpit.log.retention"},
 		{[]string{"--tarpit.log.retention=1m"}, "--tarpit.log.retention"},
 		{[]string{"--tarpit.log.retention=9000h"}, "--tarpit.log.retention"},
@@ -393,7 +395,7 @@ func TestConfigErrors(t *testing.T) {
 	// The defaults and the bounds themselves pass.
 	for _, args := range [][]string{
 		nil,
-		{"--tarpit.interval=1ms", "--tarpit.max-line-length=3", "--tarpit.stall-timeout=100ms", "--tarpit.log.retention=1h", "--tarpit.log.max-size-mb=1"},
+		{"--tarpit.interval=1ms", "--tarpit.max-line-length=3", "--tarpit.stall-timeout=100ms", "--tarpit.log.retention=1h", "--tarpit.log.max-size-mb=1", "--tarpit.log.max-total-size-mb=1"},
 		{"--tarpit.interval=1h", "--tarpit.max-line-length=255", "--tarpit.stall-timeout=24h", "--tarpit.max-clients=1", "--tarpit.max-clients-per-source=1"},
 		{"--tarpit.proxy-protocol", "--tarpit.proxy-protocol.trusted=10.0.0.0/8", "--tarpit.proxy-protocol.trusted=2001:db8::1", "--tarpit.proxy-protocol.trusted=::ffff:192.0.2.0/120"},
 		{"--tarpit.ssh.listen-address=:ssh", "--tarpit.http.listen-address=[::1]:8080"},

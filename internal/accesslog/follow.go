@@ -3,12 +3,14 @@ package accesslog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -280,7 +282,11 @@ func (fl *Follower) check(tf *tailFile, initial bool) {
 }
 
 func (fl *Follower) open(tf *tailFile, fromEnd bool) (*openFile, error) {
-	f, err := os.Open(tf.path)
+	// O_NONBLOCK: opening a FIFO (or a device) put at the log's path
+	// would otherwise block until a writer came, and with it the whole
+	// follower, every other log included. Regular files ignore the flag;
+	// anything else is refused below.
+	f, err := os.OpenFile(tf.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +297,7 @@ func (fl *Follower) open(tf *tailFile, fromEnd bool) (*openFile, error) {
 	}
 	if !info.Mode().IsRegular() {
 		f.Close()
-		return nil, errors.New("not a regular file")
+		return nil, fmt.Errorf("not a regular file (%s)", info.Mode().Type())
 	}
 	of := &openFile{f: f, info: info, stream: fl.counter.NewStream()}
 	if fromEnd {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -318,6 +319,41 @@ func TestFollowerNotARegularFile(t *testing.T) {
 	if n := strings.Count(out, "not a regular file"); n != 1 {
 		t.Fatalf("logged %d times, want once until it changes", n)
 	}
+}
+
+// TestFollowerFIFODoesNotBlock: a FIFO at a log's path (made there by
+// mistake, or a symlink switched to one) is refused like any other
+// non-file; opening it must not wait for a writer and stall the follower,
+// the other logs with it, and its shutdown.
+func TestFollowerFIFODoesNotBlock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.log")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "access.log")
+	third := filepath.Join(dir, "third.log")
+	appendLines(t, other, 0, 0)
+	appendLines(t, third, 0, 0)
+	link := filepath.Join(dir, "current.log")
+	if err := os.Symlink(third, link); err != nil {
+		t.Fatal(err)
+	}
+	f := startFollower(t, true, fifo, other, link)
+	appendLines(t, other, 0, 10)
+	appendLines(t, third, 0, 5)
+	f.waitParsed(15)
+	// The link now leads to the FIFO.
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(fifo, link); err != nil {
+		t.Fatal(err)
+	}
+	f.waitIdle()
+	appendLines(t, other, 10, 20)
+	f.waitParsed(25)
 }
 
 type lockedWriter struct {

@@ -33,8 +33,15 @@ func Addresses(s string) string {
 		return s
 	}
 	return ipv6.ReplaceAllStringFunc(s, func(m string) string {
-		if isIPv6(m) {
-			return Redacted
+		// The candidate may start with text glued before the address
+		// ("peer:2001:db8::1" matches from the colon, "x::" + an address
+		// gives a second "::"): try it from each colon on as well.
+		for rest := m; strings.Count(rest, ":") >= 2; {
+			if isIPv6(rest) {
+				return m[:len(m)-len(rest)] + Redacted
+			}
+			i := strings.IndexByte(rest, ':')
+			rest = rest[i+1:]
 		}
 		return m
 	})

@@ -166,3 +166,24 @@ func FuzzAddresses(f *testing.F) {
 		}
 	})
 }
+
+// TestAddressesAfterText: an address glued after text and a colon (Go's
+// "peer:%v", a key:value log field) was left whole, because the candidate
+// started at the colon and did not parse.
+func TestAddressesAfterText(t *testing.T) {
+	for _, in := range []string{
+		"peer:2001:db8::1 gone", "x:2001:db8::1", "dst :2001:db8::1", "addr:2001:db8:1:2:3:4:5:6",
+		"x::2001:db8::1", "0:1:2:3:4:5:6:7:8", "[::1]:8080", "from fe80::1%eth0:",
+	} {
+		got := Addresses(in)
+		if !strings.Contains(got, Redacted) || strings.Contains(got, "db8") || strings.Contains(got, "fe80") ||
+			strings.Contains(got, "::1") || strings.Contains(got, "3:4:5:6:7") {
+			t.Errorf("Addresses(%q) = %q", in, got)
+		}
+	}
+	for _, keep := range []string{"12:30:45", "a:b:c", "2026-12-02T13:33:36Z"} {
+		if got := Addresses(keep); got != keep {
+			t.Errorf("Addresses(%q) = %q, want it unchanged", keep, got)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -166,6 +167,11 @@ func newAccesslogCollector(cfg *accesslogConfig, env Env) (*accesslogCollector, 
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, p := range cfg.paths {
+		if p == "" {
+			return nil, errors.New("--accesslog.path is empty: give the access log's path, or leave the flag out")
+		}
 	}
 	follower, err := accesslog.NewFollower(counter, accesslog.FollowOptions{
 		Paths:     cfg.paths,

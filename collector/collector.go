@@ -109,12 +109,14 @@ func Names() []string {
 type Set struct {
 	entries         []*flagEntry
 	disableDefaults *bool
+	disableClause   *kingpin.FlagClause
 	timeout         *time.Duration
 	paths           Paths
 }
 
 type flagEntry struct {
 	spec      Spec
+	clause    *kingpin.FlagClause
 	enabled   *bool
 	setByUser bool
 	factory   Factory
@@ -128,8 +130,9 @@ func NewSet(app *kingpin.Application) *Set {
 	app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").StringVar(&s.paths.ProcFS)
 	app.Flag("path.sysfs", "sysfs mountpoint.").Default("/sys").StringVar(&s.paths.SysFS)
 	app.Flag("path.rootfs", "Root file system mountpoint (for filesystem paths).").Default("/").StringVar(&s.paths.RootFS)
-	s.disableDefaults = app.Flag("collector.disable-defaults",
-		"Disable every collector that is on by default; enable the wanted ones with --collector.<name>. The commercial edition refuses it (its core collectors cannot be disabled).").Default("false").Bool()
+	s.disableClause = app.Flag("collector.disable-defaults",
+		"Disable every collector that is on by default; enable the wanted ones with --collector.<name>.")
+	s.disableDefaults = s.disableClause.Default("false").Bool()
 	s.timeout = AddDurationFlag(app, "collector.timeout",
 		"How long one collector may run during a scrape before it is reported failed and the scrape moves on (10ms to 10m; at least 1s in the commercial edition).",
 		"4s", minCollectorTimeout, maxCollectorTimeout)
@@ -144,8 +147,8 @@ func NewSet(app *kingpin.Application) *Set {
 		if spec.Core {
 			help += " A core collector: the commercial edition refuses to disable it."
 		}
-		e.enabled = app.Flag("collector."+name, help).
-			Default(fmt.Sprint(spec.DefaultEnabled)).IsSetByUser(&e.setByUser).Bool()
+		e.clause = app.Flag("collector."+name, help)
+		e.enabled = e.clause.Default(fmt.Sprint(spec.DefaultEnabled)).IsSetByUser(&e.setByUser).Bool()
 		e.factory = spec.Setup(app)
 		s.entries = append(s.entries, e)
 	}
@@ -176,6 +179,19 @@ func (s *Set) isEnabled(e *flagEntry) bool {
 	return e.spec.DefaultEnabled
 }
 
+// HideCoreSwitches takes the switches that could turn a core collector
+// off (--[no-]collector.<core>, --collector.disable-defaults) out of
+// --help: the commercial edition, where telemetry is enforced, does not
+// offer them. They still parse, so CheckEnforced can refuse them by name.
+func (s *Set) HideCoreSwitches() {
+	s.disableClause.Hidden()
+	for _, e := range s.entries {
+		if e.spec.Core {
+			e.clause.Hidden()
+		}
+	}
+}
+
 // CheckEnforced returns an error naming every core collector that the flags
 // try to turn off. The commercial edition calls it at start-up: there,
 // telemetry is enforced and trying to disable it is a configuration error.
@@ -191,6 +207,9 @@ func (s *Set) CheckEnforced() error {
 	}
 	return nil
 }
+
+// Timeout is the parsed --collector.timeout.
+func (s *Set) Timeout() time.Duration { return *s.timeout }
 
 // CheckTimeout returns an error naming --collector.timeout when it is below
 // min. The commercial edition calls it with MinCommercialCollectorTimeout.

@@ -332,11 +332,14 @@ func createNoFollow(path string) error {
 	if err == unix.ELOOP {
 		return fmt.Errorf("%s is a symbolic link; refusing to write through it", path)
 	}
+	var st unix.Stat_t
+	if err == unix.ENXIO && unix.Lstat(path, &st) == nil { // a FIFO without a reader, a socket
+		return fmt.Errorf("%s is not a regular file; refusing to write to it", path)
+	}
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return &os.PathError{Op: "fstat", Path: path, Err: err}
 	}

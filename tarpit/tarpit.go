@@ -83,6 +83,23 @@ type Config struct {
 	LogSweepInterval time.Duration
 }
 
+// ConfigError is a start-up failure that a flag's value caused (a scanner
+// log path that is unsafe or not a file): the operator must change the
+// flag, and restarting will not help.
+type ConfigError struct {
+	Flag string
+	Err  error
+}
+
+func (e *ConfigError) Error() string { return "--" + e.Flag + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// IsConfigError reports whether err, from New, is a ConfigError.
+func IsConfigError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce)
+}
+
 // DefaultConfig returns the flag defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -172,7 +189,10 @@ func (c *Config) Validate() error {
 	listen := func(flag string, addrs []string) {
 		for _, a := range addrs {
 			_, port, err := net.SplitHostPort(a)
-			if err == nil {
+			if err == nil && port == "" {
+				// net.Listen would take a random port on every interface.
+				err = errors.New("no port: give host:port or :port")
+			} else if err == nil {
 				_, err = net.LookupPort("tcp", port)
 			}
 			if err != nil {
@@ -308,7 +328,7 @@ func newTarpit(cfg Config, logger *slog.Logger, now func() time.Time) (*Tarpit, 
 			retention: cfg.LogRetention, sweepEvery: cfg.LogSweepInterval,
 		}, now, logger)
 		if err != nil {
-			return nil, err
+			return nil, &ConfigError{Flag: "tarpit.log.file", Err: err}
 		}
 		t.log = l
 	}

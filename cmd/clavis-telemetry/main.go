@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -59,8 +60,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if exited { // --help or --version printed; kingpin asked to exit
 		return 0
 	}
+	if err == nil {
+		err = checkWholeNumbers(app, args)
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: error: %v (try --help)\n", program, err)
+		fmt.Fprintf(stderr, "%s: error: %v (try --help)\n", program, nameFlag(app, args, err))
 		return 2
 	}
 
@@ -86,6 +90,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	trap, err := tarpit.New(*tarpitConfig, logger.With("component", "tarpit"))
 	if err != nil {
 		logger.Error("cannot start tarpit", "err", err)
+		if tarpit.IsConfigError(err) { // the scanner log's path: fix the flag, do not restart
+			return 2
+		}
 		return 1
 	}
 
@@ -106,8 +113,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	landing, err := tel.mount(ctx, mux, logger, trap)
 	if err != nil {
+		// Building the collectors fails only on their flags (a filter
+		// pair, an empty path, a --path.* that is no procfs): exit 2,
+		// which the unit's RestartPreventExitStatus= does not restart.
 		logger.Error("cannot start telemetry", "err", err)
-		return 1
+		return 2
 	}
 	// "/" is the landing page; every path nobody legitimate asks for goes to
 	// the HTTP tarpit.
@@ -164,6 +174,10 @@ func newApp(stderr io.Writer) (*kingpin.Application, *appFlags) {
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
 	app.Terminate(nil)
+	// A plain `go build` sets no ldflags: take the version from what the
+	// toolchain recorded, for --version, the landing page, the start-up
+	// line and clavis_build_info alike.
+	version.Version, version.Revision = buildVersion(version.Version, version.GetRevision(), debug.ReadBuildInfo)
 	app.Version(version.Print(program))
 	app.HelpFlag.Short('h')
 
@@ -171,6 +185,7 @@ func newApp(stderr io.Writer) (*kingpin.Application, *appFlags) {
 	f.tarpit = tarpit.AddFlags(app)
 	f.tel = addTelemetryFlags(app)
 	f.webLimits, f.checkWebLimits = addWebLimitFlags(app)
+	f.tel.writeTimeout = &f.webLimits.writeTimeout
 	f.maxProcs = new(gomaxprocsValue)
 	// Default 1, as node_exporter's --runtime.gomaxprocs: the agent's work
 	// (a scrape every few seconds, a log read every 200 ms, the tarpit's
@@ -213,3 +228,92 @@ func (v *gomaxprocsValue) Set(s string) error {
 }
 
 func (v *gomaxprocsValue) String() string { return strconv.Itoa(int(*v)) }
+
+// buildVersion returns the version and revision set by the Makefile's
+// ldflags, and for a plain `go build` (which sets neither) what the Go
+// toolchain recorded: the module's version and the VCS revision.
+func buildVersion(v, rev string, read func() (*debug.BuildInfo, bool)) (string, string) {
+	if v != "" && rev != "" && rev != "unknown" {
+		return v, rev
+	}
+	info, ok := read()
+	if !ok {
+		return orUnknown(v), orUnknown(rev)
+	}
+	if v == "" {
+		v = info.Main.Version
+	}
+	if rev == "" || rev == "unknown" {
+		rev = ""
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				rev = s.Value
+			}
+		}
+	}
+	return orUnknown(v), orUnknown(rev)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// nameFlag puts the flag and its value in front of a kingpin parse error,
+// which for a bad value is only the value parser's (`strconv.ParseFloat:
+// parsing "abc": invalid syntax`, `time: invalid duration "9999999h"`):
+// the value of each flag on the command line is set again until one fails
+// the same way. A boolean flag given a value (`--collector.cpu=false`,
+// which kingpin reads as a stray argument) is named with the fix.
+func nameFlag(app *kingpin.Application, args []string, err error) error {
+	if bad, ok := strings.CutPrefix(err.Error(), "unexpected "); ok {
+		for _, a := range args {
+			name, value, hasValue := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			if f := app.GetFlag(name); hasValue && value == bad && f != nil && f.Model().IsBoolFlag() {
+				return fmt.Errorf("--%s: a switch takes no value; use --%s or --no-%s", a[2:], name, name)
+			}
+		}
+		return err
+	}
+	ctx, perr := app.ParseContext(args)
+	if perr != nil || ctx == nil {
+		return err
+	}
+	for _, el := range ctx.Elements {
+		f, ok := el.Clause.(*kingpin.FlagClause)
+		if !ok || el.Value == nil {
+			continue
+		}
+		m := f.Model()
+		if serr := m.Value.Set(*el.Value); serr != nil && serr.Error() == err.Error() {
+			return fmt.Errorf("--%s=%q: %w", m.Name, *el.Value, err)
+		}
+	}
+	return err
+}
+
+// checkWholeNumbers refuses a fraction or an out-of-range number given to
+// an integer flag: kingpin parses them as floats and truncates (3.9 is 3,
+// 1e30 wraps to a negative number), so the value would not be the one asked.
+func checkWholeNumbers(app *kingpin.Application, args []string) error {
+	ctx, err := app.ParseContext(args)
+	if err != nil || ctx == nil {
+		return nil
+	}
+	for _, el := range ctx.Elements {
+		f, ok := el.Clause.(*kingpin.FlagClause)
+		if !ok || el.Value == nil {
+			continue
+		}
+		m := f.Model()
+		switch fmt.Sprintf("%T", m.Value) {
+		case "*kingpin.intValue", "*kingpin.int64Value", "*kingpin.uintValue", "*kingpin.uint64Value":
+			if _, err := strconv.ParseInt(strings.TrimSpace(*el.Value), 10, 64); err != nil {
+				return fmt.Errorf("--%s=%q: want a whole number", m.Name, *el.Value)
+			}
+		}
+	}
+	return nil
+}

@@ -148,6 +148,9 @@ func checkListenAddresses(flag string, addresses []string) error {
 		}
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			return fmt.Errorf("--%s=%q: want host:port or :port (e.g. %s)", flag, a, DefaultListenAddress)
+		} else if _, err := net.LookupPort("tcp", port); err != nil {
+			// Refused here, not by net.Listen once the collectors run.
+			return fmt.Errorf("--%s=%q: %v", flag, a, err)
 		}
 	}
 	return nil

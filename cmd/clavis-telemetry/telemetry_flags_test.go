@@ -14,20 +14,35 @@ import (
 // error, exit 2 naming the flag, like every other flag error.
 func TestTelemetryFlagValuesExit2(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ arg, flag string }{
-		{"--vault.file-pattern=[", "--vault.file-pattern"},
-		{"--vault.file-pattern=a/b", "--vault.file-pattern"},
-		{"--vault.rescan-interval=1s", "--vault.rescan-interval"},
-		{"--web.max-requests=-5", "--web.max-requests"},
-		{"--web.max-requests=100000", "--web.max-requests"},
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--vault.file-pattern=["}, "--vault.file-pattern"},
+		{[]string{"--vault.file-pattern=a/b"}, "--vault.file-pattern"},
+		{[]string{"--vault.rescan-interval=1s"}, "--vault.rescan-interval"},
+		{[]string{"--web.max-requests=-5"}, "--web.max-requests"},
+		{[]string{"--web.max-requests=100000"}, "--web.max-requests"},
+		{[]string{"--web.max-requests=2.5"}, "--web.max-requests"},
+		// Errors found when the collectors are built: exit 2 as well.
+		{[]string{"--collector.filesystem.mount-points-include=^/$", "--collector.filesystem.mount-points-exclude=^/boot"}, "--collector.filesystem.mount-points-exclude"},
+		{[]string{"--vault.data-dir="}, "--vault.data-dir"},
+		{[]string{"--collector.accesslog", "--accesslog.path="}, "--accesslog.path"},
+		{[]string{"--collector.timeout=5m", "--web.write-timeout=1s"}, "--web.write-timeout"},
+		{[]string{"--collector.loadavg=false"}, "--no-collector.loadavg"},
+		{[]string{"--accesslog.format=xml"}, "--accesslog.format"},
 	} {
 		var out bytes.Buffer
 		// Accepted by mistake, run would serve: the context ends it.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		code := run(ctx, []string{tc.arg, "--web.listen-address=127.0.0.1:0", "--no-collector.accesslog"}, &out, &out)
+		args := append([]string{"--web.listen-address=127.0.0.1:0", "--tarpit.log.file="}, tc.args...)
+		if tc.args[0] != "--collector.accesslog" {
+			args = append(args, "--no-collector.accesslog")
+		}
+		code := run(ctx, args, &out, &out)
 		cancel()
 		if code != 2 || !strings.Contains(out.String(), tc.flag) {
-			t.Errorf("%s: exit %d, want 2 naming %s; output:\n%s", tc.arg, code, tc.flag, out.String())
+			t.Errorf("%s: exit %d, want 2 naming %s; output:\n%s", tc.args, code, tc.flag, out.String())
 		}
 	}
 }

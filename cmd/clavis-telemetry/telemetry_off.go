@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
@@ -22,6 +23,7 @@ import (
 // client; the listener here only carries health checks and the HTTP tarpit.
 type telemetry struct {
 	listenAddresses []string
+	writeTimeout    *time.Duration // no scrape to outlast here
 }
 
 func addTelemetryFlags(app *kingpin.Application) *telemetry {

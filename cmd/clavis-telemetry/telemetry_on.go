@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/coreos/go-systemd/v22/activation"
@@ -31,6 +31,7 @@ type telemetry struct {
 	disableExporterMetrics *bool
 	maxRequests            *int
 	compression            *bool
+	writeTimeout           *time.Duration // --web.write-timeout, set by newApp
 }
 
 // maxScrapeRequests bounds --web.max-requests: a POP has a handful of
@@ -43,6 +44,12 @@ func addTelemetryFlags(app *kingpin.Application) *telemetry {
 		web:        kingpinflag.AddFlags(app, DefaultListenAddress),
 		collectors: collector.NewSet(app),
 	}
+	if edition == "commercial" {
+		t.collectors.HideCoreSwitches()
+	}
+	// exporter-toolkit's help offers vsock:// addresses; the agent listens
+	// on TCP only (checkListenAddresses).
+	app.GetFlag("web.listen-address").Help("Addresses on which to expose metrics and the web interface (repeatable), TCP host:port: `:9745` or `[::1]:9745`.")
 	t.disableExporterMetrics = app.Flag("web.disable-exporter-metrics",
 		"Exclude the exporter's own Go and process metrics (go_*, process_*, promhttp_*) from /metrics.").Bool()
 	t.maxRequests = app.Flag("web.max-requests",
@@ -67,6 +74,9 @@ func (t *telemetry) validate() error {
 	}
 	if n := *t.maxRequests; n < 0 || n > maxScrapeRequests {
 		return fmt.Errorf("--web.max-requests=%d is out of range: it must be between 0 (no limit) and %d", n, maxScrapeRequests)
+	}
+	if w := t.writeTimeout; w != nil && *w <= t.collectors.Timeout() {
+		return fmt.Errorf("--web.write-timeout=%s: must be longer than --collector.timeout=%s, or every scrape that waits for a slow collector is cut off before its answer", *w, t.collectors.Timeout())
 	}
 	if edition == "commercial" {
 		if err := t.collectors.CheckEnforced(); err != nil {
@@ -150,7 +160,7 @@ func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.
 
 // buildInfo is clavis_build_info{version,revision,edition} 1.
 func buildInfo() prometheus.Collector {
-	v, rev := buildVersion(version.Version, version.GetRevision(), debug.ReadBuildInfo)
+	v, rev := version.Version, version.GetRevision() // filled in by newApp when ldflags set neither
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: prometheus.BuildFQName(collector.Namespace, "", "build_info"),
 		Help: "Which build of clavis-telemetry runs: version, revision and edition (community telemetry opt-in or commercial). Always 1.",
@@ -162,36 +172,4 @@ func buildInfo() prometheus.Collector {
 	})
 	g.Set(1)
 	return g
-}
-
-// buildVersion returns the version and revision set by the Makefile's
-// ldflags, and for a plain `go build` (which sets neither) what the Go
-// toolchain recorded: the module's version and the VCS revision.
-func buildVersion(v, rev string, read func() (*debug.BuildInfo, bool)) (string, string) {
-	if v != "" && rev != "" && rev != "unknown" {
-		return v, rev
-	}
-	info, ok := read()
-	if !ok {
-		return orUnknown(v), orUnknown(rev)
-	}
-	if v == "" {
-		v = info.Main.Version
-	}
-	if rev == "" || rev == "unknown" {
-		rev = ""
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" {
-				rev = s.Value
-			}
-		}
-	}
-	return orUnknown(v), orUnknown(rev)
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }

@@ -50,15 +50,21 @@ func isIPTokenByte(c byte) bool {
 	return false
 }
 
+// tokenIsIP decides for one token. It runs in time linear in len(t): the
+// pieces between brackets are disjoint and each is read a bounded number
+// of times by plainTokenIsIP, which never recurses into brackets.
 func tokenIsIP(t string) bool {
-	hasDigit, hasColon, hasPunct := false, false, false
+	countWork(len(t))
+	hasDigit, hasColon, hasPunct, hasBracket := false, false, false, false
 	for i := 0; i < len(t); i++ {
 		switch c := t[i]; {
 		case c >= '0' && c <= '9':
 			hasDigit = true
 		case c == ':':
 			hasColon = true
-		case c == '.', c == '%', c == '[', c == ']':
+		case c == '[', c == ']':
+			hasPunct, hasBracket = true, true
+		case c == '.', c == '%':
 			hasPunct = true
 		}
 	}
@@ -70,16 +76,31 @@ func tokenIsIP(t string) bool {
 		// below, only 0x-hex can match.
 		return hexV4(t)
 	}
-	// [v6], [v6]:port, [v6%zone]:port, and sloppy [v4]:port.
-	if t[0] == '[' {
-		end := strings.IndexByte(t, ']')
-		if end < 0 {
-			return len(t) > 1 && tokenIsIP(t[1:]) // cut at a separator
-		}
-		if isIPCore(t[1:end]) {
+	if plainTokenIsIP(t) {
+		return true
+	}
+	if !hasBracket {
+		return false
+	}
+	// [v6], [v6]:port, [v6%zone]:port, sloppy [v4]:port, a bracket cut at
+	// a separator ("[::1"), stray brackets ("[fe80::1%my zone]:443" cut at
+	// the space): the address is one of the pieces between brackets.
+	for piece := range strings.FieldsFuncSeq(t, func(r rune) bool { return r == '[' || r == ']' }) {
+		if plainTokenIsIP(piece) {
 			return true
 		}
-		return containsIPAfterBracket(t[end+1:])
+	}
+	return false
+}
+
+// plainTokenIsIP is tokenIsIP without the bracket rules: a bare candidate,
+// with a zone, a port or URL-encoded separators. Its recursion is bounded:
+// the part before the first '%' holds none, and the pieces between escapes
+// hold no escape.
+func plainTokenIsIP(t string) bool {
+	countWork(len(t))
+	if t == "" {
+		return false
 	}
 	if isIPCore(t) {
 		return true
@@ -87,12 +108,12 @@ func tokenIsIP(t string) bool {
 	if i := strings.IndexByte(t, '%'); i >= 0 {
 		// A zone may be anything, even empty or cut at a separator
 		// ("fe80::1%", "fe80::1%my zone"): the address before it decides.
-		if tokenIsIP(t[:i]) {
+		if plainTokenIsIP(t[:i]) {
 			return true
 		}
 		// URL-encoded separators ("ip%3D10.0.0.1", "%2F192.0.2.1%2F").
 		for _, piece := range splitPercentEncoded(t) {
-			if piece != t && tokenIsIP(piece) {
+			if piece != t && plainTokenIsIP(piece) {
 				return true
 			}
 		}
@@ -101,30 +122,12 @@ func tokenIsIP(t string) bool {
 	if i := strings.LastIndexByte(t, ':'); i > 0 && isPort(t[i+1:]) && isIPCore(t[:i]) {
 		return true
 	}
-	// Stray brackets, e.g. the tail of "[fe80::1%my zone]:443" cut at the
-	// space: look between them.
-	if strings.ContainsAny(t, "[]") {
-		for piece := range strings.FieldsFuncSeq(t, func(r rune) bool { return r == '[' || r == ']' }) {
-			if piece != t && tokenIsIP(piece) {
-				return true
-			}
-		}
-	}
 	return false
-}
-
-func containsIPAfterBracket(rest string) bool {
-	if rest == "" {
-		return false
-	}
-	if rest[0] == ':' && isPort(rest[1:]) {
-		return false
-	}
-	return tokenIsIP(rest)
 }
 
 // isIPCore decides for one bare candidate (no brackets, no port).
 func isIPCore(t string) bool {
+	countWork(len(t))
 	if t == "" {
 		return false
 	}

@@ -503,3 +503,21 @@ func TestPlainBuildHasAVersion(t *testing.T) {
 		t.Fatalf("--version: exit %d, want a version and a revision; output:\n%s", code, out)
 	}
 }
+
+// TestListenFailureNamesTheAddress: the scrubber takes every address out
+// of an error, the agent's own too; a port already taken is logged with
+// the address under the key it leaves, so the operator sees which one.
+func TestListenFailureNamesTheAddress(t *testing.T) {
+	t.Parallel()
+	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	code, out := runBinary(t, bin, "--web.listen-address="+addr, "--tarpit.log.file=")
+	if code != 1 || !strings.Contains(out, `msg="cannot listen" address=`+addr+` `) {
+		t.Fatalf("exit %d, want 1 and the address named; output:\n%s", code, out)
+	}
+}

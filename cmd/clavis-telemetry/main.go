@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -144,7 +145,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Info("shutting down")
 		<-serveErr // the listeners shut down gracefully
 	case err := <-serveErr:
-		logger.Error("web server failed", "err", err)
+		var le *listenError
+		if errors.As(err, &le) { // name the address: the scrubber takes it out of err
+			logger.Error("cannot listen", listenAddressKey, le.addr, "err", le.err)
+		} else {
+			logger.Error("web server failed", "err", err)
+		}
 		code = 1
 		cancel()
 	}

@@ -210,6 +210,17 @@ func (ws *webServer) serveAll(ctx context.Context, listeners []net.Listener, ser
 }
 
 // listenTCP opens every address, closing what it opened if one fails.
+// listenError is a failure to listen on one of the agent's own addresses
+// (in use, not on this host). It is logged under listenAddressKey: the
+// log scrubber leaves that one, and takes every address out of err.
+type listenError struct {
+	addr string
+	err  error
+}
+
+func (e *listenError) Error() string { return "listen on " + e.addr + ": " + e.err.Error() }
+func (e *listenError) Unwrap() error { return e.err }
+
 func listenTCP(addresses []string) ([]net.Listener, error) {
 	var ls []net.Listener
 	for _, addr := range addresses {
@@ -218,7 +229,7 @@ func listenTCP(addresses []string) ([]net.Listener, error) {
 			for _, o := range ls {
 				o.Close()
 			}
-			return nil, err
+			return nil, &listenError{addr: addr, err: err}
 		}
 		ls = append(ls, l)
 	}

@@ -59,6 +59,9 @@ type Env struct {
 	// Context lives as long as the process serves metrics. Collectors that
 	// work in the background (the access-log follower) stop when it is done.
 	Context context.Context
+	// Enforced is set in the commercial edition: collectors refuse
+	// settings that would blank a core collector.
+	Enforced bool
 	// Tarpit is nil when no tarpit runs in this process.
 	Tarpit TarpitSource
 	// Now is the clock; tests replace it.

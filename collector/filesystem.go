@@ -66,6 +66,11 @@ func init() {
 				if err != nil {
 					return nil, fmt.Errorf("opening procfs: %w", err)
 				}
+				if env.Enforced {
+					if err := checkRootKept(mounts); err != nil {
+						return nil, err
+					}
+				}
 				return newFilesystemCollector(filesystemConfig{
 					vaultDir:    flagValue(app, "vault.data-dir"),
 					procfs:      fs,
@@ -80,6 +85,18 @@ func init() {
 			}
 		},
 	})
+}
+
+// checkRootKept refuses, where telemetry is enforced, a mount-point filter
+// that leaves out the root file system: an include of ^$ or an exclude of
+// .* turns the core filesystem collector off as surely as --no-collector
+// does. (The type filters are not checked: the default one rightly drops
+// the overlay root of a container.)
+func checkRootKept(mounts deviceFilter) error {
+	if mounts.ignored("/") {
+		return errors.New("the commercial edition always reports the root file system: --collector.filesystem.mount-points-include must match \"/\" (and the exclude must not)")
+	}
+	return nil
 }
 
 // fsStats is what one statfs call tells about a mount, in bytes and inodes.

@@ -221,6 +221,14 @@ func TestCommercialEditionEnforcesTelemetry(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 with the enforcement message; output:\n%s", args, code, out)
 		}
 	}
+	// Filters that leave out the root file system blank the core filesystem
+	// collector just as well.
+	for _, arg := range []string{"--collector.filesystem.mount-points-include=^$", "--collector.filesystem.mount-points-exclude=.*"} {
+		code, out := runBinary(t, bin, arg, "--web.listen-address=127.0.0.1:0", "--tarpit.log.file=")
+		if code != 2 || !strings.Contains(out, "always reports the root file system") {
+			t.Errorf("%s: exit %d, want 2 saying the root file system stays; output:\n%s", arg, code, out)
+		}
+	}
 	// A collector timeout too short for any collector to finish would blank
 	// every collector: the commercial edition refuses it, naming the flag.
 	for _, arg := range []string{"--collector.timeout=10ms", "--collector.timeout=999ms"} {

@@ -112,7 +112,7 @@ func (t *telemetry) serve(ctx context.Context, ws *webServer, logger *slog.Logge
 
 // mount adds /metrics to mux and returns the landing page.
 func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.Logger, trap *tarpit.Tarpit) (http.Handler, error) {
-	env := collector.Env{Logger: logger.With("component", "collector"), Context: ctx}
+	env := collector.Env{Logger: logger.With("component", "collector"), Context: ctx, Enforced: edition == "commercial"}
 	if trap != nil {
 		env.Tarpit = trap
 	}

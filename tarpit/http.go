@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pires/go-proxyproto"
 	"golang.org/x/sys/unix"
@@ -37,7 +39,7 @@ const fallbackLines = 30
 // whose body is dripped for fallbackLines intervals.
 func (t *Tarpit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote := remoteAddrPort(r.RemoteAddr)
-	req := &httpReq{method: truncate(r.Method, maxLoggedMethod), path: truncate(r.RequestURI, maxLoggedPath)}
+	req := &httpReq{method: loggable(r.Method, maxLoggedMethod), path: loggable(r.RequestURI, maxLoggedPath)}
 	if ok, _ := t.admit(remote.Addr(), true); !ok {
 		closeNow(w)
 		return
@@ -194,11 +196,51 @@ func localPort(r *http.Request) uint16 {
 	return 0
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+// loggable is s as the scanner log keeps it: at most n bytes, cut at a
+// character boundary, with every byte of a character that is not printable
+// (C0 and C1 controls such as U+0085 and U+009B, format characters such as
+// the bidi override U+202E and the isolates U+2066-2069, line and paragraph
+// separators, spaces other than U+0020, private-use and unassigned code
+// points) and every byte of invalid UTF-8 percent-encoded, as a URL would
+// write it. A log viewer then shows what was sent, not what it does to
+// the text around it. Anything else, '%' included, is kept as sent.
+func loggable(s string, n int) string {
+	clean := true
+	for i := 0; i < len(s) && i < n; {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || !unicode.IsPrint(r) || i+size > n {
+			clean = false
+			break
+		}
+		i += size
 	}
-	return s
+	if clean {
+		return s[:min(len(s), n)]
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, n)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r != utf8.RuneError || size > 1) && unicode.IsPrint(r) {
+			if len(b)+size > n {
+				break
+			}
+			b = append(b, s[i:i+size]...)
+		} else {
+			if len(b)+3*size > n {
+				break
+			}
+			for _, c := range []byte(s[i : i+size]) {
+				b = append(b, '%', hex[c>>4], hex[c&15])
+			}
+		}
+		i += size
+	}
+	return string(b)
 }
 
 // serveHTTPListener runs a dedicated HTTP tarpit listener until ctx is done.

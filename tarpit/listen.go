@@ -60,6 +60,10 @@ type rawListener struct {
 	rc   syscall.RawConn
 	addr net.Addr
 	port uint16
+
+	// acceptHook, when set (by tests, before the accept loop starts), is
+	// called after each accepted connection, on the accept loop.
+	acceptHook func()
 }
 
 func listenRaw(addr string) (*rawListener, error) {
@@ -102,18 +106,35 @@ const (
 	acceptBackoffMax = time.Second
 )
 
-// acceptLoop takes connections from l until it is closed.
+// acceptLoop takes connections from l until it is closed or ctx is done.
+//
+// The callback accepts until the backlog is empty, and closing the
+// listener's *os.File waits for it to return: under a flood the backlog
+// never empties, so it also ends as soon as ctx is done (one check per
+// accept), or shutting down would wait for the flood, accepting and
+// refusing every connection of it.
 func (t *Tarpit) acceptLoop(ctx context.Context, l *rawListener) {
 	var backoff time.Duration
+	done := ctx.Done()
 	for {
 		var acceptErr error
+		stopped := false
 		err := l.rc.Read(func(fd uintptr) bool {
 			for {
+				select {
+				case <-done:
+					stopped = true
+					return true
+				default:
+				}
 				nfd, sa, err := unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 				switch {
 				case err == nil:
 					backoff = 0
 					t.acceptedSSH(l, nfd, sa)
+					if l.acceptHook != nil {
+						l.acceptHook()
+					}
 				case err == unix.EAGAIN:
 					return false // wait for the poller
 				case err == unix.EINTR || err == unix.ECONNABORTED:
@@ -123,7 +144,7 @@ func (t *Tarpit) acceptLoop(ctx context.Context, l *rawListener) {
 				}
 			}
 		})
-		if err != nil { // listener closed
+		if err != nil || stopped { // listener closed, or stopping
 			return
 		}
 		if acceptErr == nil {

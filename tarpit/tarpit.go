@@ -94,6 +94,19 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return "--" + e.Flag + ": " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
+// ListenError is a tarpit listener that could not be opened (the port in
+// use, the address not on this host). Addr is the agent's own address: the
+// caller logs it under the key its log scrubber leaves, which takes every
+// address out of the error text.
+type ListenError struct {
+	Flag string
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string { return "--" + e.Flag + " " + e.Addr + ": " + e.Err.Error() }
+func (e *ListenError) Unwrap() error { return e.Err }
+
 // IsConfigError reports whether err, from New, is a ConfigError.
 func IsConfigError(err error) bool {
 	var ce *ConfigError
@@ -342,14 +355,14 @@ func newTarpit(cfg Config, logger *slog.Logger, now func() time.Time) (*Tarpit, 
 	for _, addr := range cfg.SSHListenAddresses {
 		l, err := listenRaw(addr)
 		if err != nil {
-			return fail(fmt.Errorf("tarpit: SSH listener %s: %w", addr, err))
+			return fail(&ListenError{Flag: "tarpit.ssh.listen-address", Addr: addr, Err: err})
 		}
 		t.sshListeners = append(t.sshListeners, l)
 	}
 	for _, addr := range cfg.HTTPListenAddresses {
 		l, err := listenTCP(addr)
 		if err != nil {
-			return fail(fmt.Errorf("tarpit: HTTP listener %s: %w", addr, err))
+			return fail(&ListenError{Flag: "tarpit.http.listen-address", Addr: addr, Err: err})
 		}
 		t.httpListeners = append(t.httpListeners, l)
 	}

@@ -520,4 +520,8 @@ func TestListenFailureNamesTheAddress(t *testing.T) {
 	if code != 1 || !strings.Contains(out, `msg="cannot listen" address=`+addr+` `) {
 		t.Fatalf("exit %d, want 1 and the address named; output:\n%s", code, out)
 	}
+	code, out = runBinary(t, bin, "--web.listen-address=127.0.0.1:0", "--tarpit.ssh.listen-address="+addr, "--tarpit.log.file=")
+	if code != 1 || !strings.Contains(out, `flag=--tarpit.ssh.listen-address address=`+addr+` `) {
+		t.Fatalf("tarpit: exit %d, want 1 and the flag and address named; output:\n%s", code, out)
+	}
 }

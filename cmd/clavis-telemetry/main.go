@@ -89,6 +89,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	trap, err := tarpit.New(*tarpitConfig, logger.With("component", "tarpit"))
+	var tle *tarpit.ListenError
+	if errors.As(err, &tle) {
+		logger.Error("cannot start tarpit", "flag", "--"+tle.Flag, listenAddressKey, tle.Addr, "err", tle.Err)
+		return 1
+	}
 	if err != nil {
 		logger.Error("cannot start tarpit", "err", err)
 		if tarpit.IsConfigError(err) { // the scanner log's path: fix the flag, do not restart

@@ -299,6 +299,9 @@ func nameFlag(app *kingpin.Application, args []string, err error) error {
 		}
 		m := f.Model()
 		if serr := m.Value.Set(*el.Value); serr != nil && serr.Error() == err.Error() {
+			if strings.Contains(err.Error(), "--"+m.Name) { // our own values name their flag
+				return err
+			}
 			return fmt.Errorf("--%s=%q: %w", m.Name, *el.Value, err)
 		}
 	}

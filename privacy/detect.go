@@ -10,6 +10,7 @@ package privacy
 import (
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Redacted replaces an address in ScrubAddresses' output.
@@ -18,31 +19,55 @@ const Redacted = "<redacted>"
 // ContainsAddress reports whether s holds an IP address anywhere inside it,
 // whatever surrounds it: v4, v6, v4-mapped, with zone or port, bracketed,
 // glued to letters or digits ("host10.0.0.5", "10.0.0.6.nip.io",
-// "nbd10.0.0.30"), percent-encoded once or more ("10%2E0%2E0%2E9"), or in
-// the spellings inet_aton(3) accepts (0x7f.0.0.1, 0x7f000001, 010.0.0.1).
-// It errs on the side of finding one: it is the backstop of a gate, and a
-// dropped series costs far less than a leaked address.
+// "nbd10.0.0.30"), percent-encoded once or more ("10%2E0%2E0%2E9"), in
+// the spellings inet_aton(3) accepts (0x7f.0.0.1, 0x7f000001, 010.0.0.1),
+// in fullwidth or ideographic characters ("１０．０．０．１", "10。0。0。1")
+// or with invisible ones inside, with dashes or underscores for its dots
+// ("ip-10-0-0-7", "10_0_0_7": see dashedV4 for what passes), as a Microsoft
+// IPv6 literal name or an ip6.arpa name. A text still percent-encoded
+// after maxDecodings layers counts as one. It errs on the side of finding
+// one: it is the backstop of a gate, and a dropped series costs far less
+// than a leaked address. Its work is linear in len(s).
 //
 // Not caught, on purpose: one-, two- and three-part dotted numbers (1.2.3
 // is a version string far more often than the inet_aton spelling of
-// 1.2.0.3), plain decimal integers (CPU numbers), and addresses spelled
-// with '-' or '_' (ip-10-0-0-1 is a host name). Route names, which an
-// operator picks, are held to the stricter LooksLikeAddress.
+// 1.2.0.3), plain decimal integers (CPU numbers), and runs of more or fewer
+// than four dashed numbers (dates). Route names, which an operator picks,
+// are held to the stricter LooksLikeAddress.
 func ContainsAddress(s string) bool {
 	return len(addressSpans(s)) > 0
 }
 
-// ScrubAddresses returns s with every embedded address (as ContainsAddress
+// ScrubAddresses returns s with every embedded IP address (as
+// ContainsAddress finds them) and every e-mail address (as IsEmailShaped
 // finds them) replaced by Redacted. Logs pass it, so no log line of the POP
 // agent carries a client address.
 func ScrubAddresses(s string) string {
-	return ReplaceAddresses(s, Redacted)
+	return replaceSpans(s, merge(append(addressSpans(s), emailAddressSpans(s)...)), Redacted)
 }
 
-// ReplaceAddresses returns s with every embedded address replaced by with.
-// A percent-encoded address is replaced together with its escapes.
+// emailAddressSpans is emailSpans over every reading of s, as spans of s.
+func emailAddressSpans(s string) []span {
+	if strings.IndexByte(s, '@') < 0 && !hasNonASCII(s) && strings.IndexByte(s, '%') < 0 {
+		return nil
+	}
+	var spans []span
+	ds, _ := decodings(s)
+	for _, d := range ds {
+		for _, sp := range emailSpans(d.s, false) {
+			spans = append(spans, d.orig(sp))
+		}
+	}
+	return spans
+}
+
+// ReplaceAddresses returns s with every embedded IP address replaced by
+// with. A percent-encoded address is replaced together with its escapes.
 func ReplaceAddresses(s, with string) string {
-	spans := addressSpans(s)
+	return replaceSpans(s, addressSpans(s), with)
+}
+
+func replaceSpans(s string, spans []span, with string) string {
 	if len(spans) == 0 {
 		return s
 	}
@@ -110,17 +135,36 @@ func allHex(s string) bool {
 }
 
 // IsEmailShaped reports whether s holds something shaped like an e-mail
-// address (local@domain.tld) anywhere inside it, percent-encoded or not.
+// address (local@domain.tld) anywhere inside it, percent-encoded or not,
+// in fullwidth forms or with invisible characters (fold.go), with a
+// non-ASCII local part or domain ("andré@example.com", "alice@例え.jp"), a
+// quoted local part or one that ends in a control byte.
 func IsEmailShaped(s string) bool {
-	for _, v := range decodings(s) {
-		if hasEmail(v.s) {
+	if strings.IndexByte(s, '@') < 0 && !hasNonASCII(s) && strings.IndexByte(s, '%') < 0 {
+		return false
+	}
+	ds, _ := decodings(s)
+	for _, v := range ds {
+		if len(emailSpans(v.s, true)) > 0 {
 			return true
 		}
 	}
 	return false
 }
 
-func hasEmail(s string) bool {
+// maxLocalPart is the longest local part (RFC 5321) a scrubbed address is
+// cut back to: the text before it is not part of the address.
+const maxLocalPart = 64
+
+// emailSpans finds local@domain.tld: a local part ending in anything but
+// white space (a quote, a control byte, a letter of any script), and a
+// domain of at least two labels of letters (any byte of a non-ASCII
+// character counts as one), digits, '-' and '_', the last of at least two
+// bytes. A span covers the local part back to white space, another '@' or
+// maxLocalPart bytes, or back to its opening quote. With first, it stops
+// at the first one.
+func emailSpans(s string, first bool) []span {
+	var out []span
 	for i := 0; i < len(s); i++ {
 		if s[i] != '@' {
 			continue
@@ -128,37 +172,78 @@ func hasEmail(s string) bool {
 		if i == 0 || !isLocalPartByte(s[i-1]) {
 			continue
 		}
-		// domain: labels of letters, digits and '-', at least two, the
-		// last one of two or more letters or digits.
-		labels, cur := 0, 0
-		for j := i + 1; j <= len(s); j++ {
-			if j < len(s) && (isAlnum(s[j]) || s[j] == '-') {
-				cur++
-				continue
+		end, ok := emailDomain(s, i+1)
+		if !ok {
+			continue
+		}
+		start := i - 1
+		if s[start] == '"' {
+			for k := start - 1; k >= 0 && k >= i-maxLocalPart && s[k] != '@'; k-- {
+				if s[k] == '"' {
+					start = k
+					break
+				}
 			}
-			if cur == 0 {
-				break
-			}
-			labels++
-			if j < len(s) && s[j] == '.' {
-				cur = 0
-				continue
-			}
-			if labels >= 2 && cur >= 2 {
-				return true
-			}
+		}
+		for start > 0 && start > i-maxLocalPart && isLocalPartByte(s[start-1]) {
+			start--
+		}
+		countWork(end - start)
+		out = append(out, span{start, end})
+		if first {
+			return out
+		}
+		i = end - 1
+	}
+	return out
+}
+
+// emailDomain reads the domain starting at j: the end of its last label,
+// and whether it has the shape of one.
+func emailDomain(s string, j int) (int, bool) {
+	labels, cur, lastEnd, from := 0, 0, 0, j
+	for ; j <= len(s); j++ {
+		if j < len(s) && isDomainByte(s[j]) {
+			cur++
+			continue
+		}
+		if cur == 0 {
 			break
 		}
+		labels++
+		lastEnd = j
+		if j < len(s) && s[j] == '.' {
+			cur = 0
+			continue
+		}
+		break
 	}
-	return false
+	countWork(j - from)
+	last := 0
+	for k := lastEnd - 1; k >= 0 && isDomainByte(s[k]); k-- {
+		last++
+	}
+	return lastEnd, labels >= 2 && last >= 2
 }
 
 func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
+func isDomainByte(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '_' || c >= utf8.RuneSelf
+}
+
+// isLocalPartByte is what may end a local part: anything but white space
+// and '@'. RFC 5322 allows less unquoted, but a quoted local part allows
+// nearly everything ("alice smith"@, "alice\x00"@), and a gate errs
+// towards finding one.
 func isLocalPartByte(c byte) bool {
-	return isAlnum(c) || strings.IndexByte("._%+-!#$&'*/=?^`{|}~", c) >= 0
+	switch c {
+	case ' ', '\t', '\n', '\r', '\v', '\f', '@':
+		return false
+	}
+	return true
 }
 
 // workCounter, set by tests only, is told how many bytes each step of the
@@ -190,20 +275,27 @@ func (d decoded) orig(sp span) span {
 }
 
 // maxDecodings bounds how many layers of percent-encoding are peeled off
-// (%252E is "." encoded twice).
+// (%252E is "." encoded twice). A text that still holds an escape after
+// that many layers is hostile: no client, browser or log writes four
+// layers, and the address behind them is not looked for. Its escapes are
+// taken for addresses instead (see deepEscapes), so the gate drops it and
+// the scrubber cuts it out.
 const maxDecodings = 3
 
 // decodings returns s and its percent-decoded readings, one per layer, in
-// two ways: every %XX escape decoded, and only the escapes of bytes an
-// address is written with (digits, '.', ':', brackets), and only
-// the escapes of its separators. The last two keep a '%' glued in front of
-// an encoded address from swallowing its first digits: "%10%2E0%2E0%2E1" is
+// three ways: every %XX escape decoded, only the escapes of bytes an
+// address is written with (digits, '.', ':', brackets), and only the
+// escapes of its separators. The last two keep a '%' glued in front of an
+// encoded address from swallowing its first digits: "%10%2E0%2E0%2E1" is
 // "\x10.0.0.1" to a URL decoder, but it also reads "%10.0.0.1", and
-// "%25%2E0%2E0%2E1" reads "%25.0.0.1".
-func decodings(s string) []decoded {
-	out := []decoded{{s: s}}
+// "%25%2E0%2E0%2E1" reads "%25.0.0.1". Each reading that holds non-ASCII
+// text is also read width-folded (fold.go): "１０．０．０．１" and
+// "10%E3%80%820%E3%80%820%E3%80%821" read 10.0.0.1. deep holds the spans of
+// s still encoded after maxDecodings layers.
+func decodings(s string) (out []decoded, deep []span) {
+	out = []decoded{{s: s}}
 	for _, only := range []func(byte) bool{nil, isAddressByte, isSeparatorByte} {
-		cur := out[0]
+		cur, layers := out[0], 0
 		for range maxDecodings {
 			next, ok := percentDecode(cur, only)
 			if !ok {
@@ -211,9 +303,45 @@ func decodings(s string) []decoded {
 			}
 			out = append(out, next)
 			cur = next
+			layers++
+		}
+		if only == nil && layers == maxDecodings {
+			deep = deepEscapes(cur)
 		}
 	}
+	for _, d := range out[:len(out):len(out)] {
+		if f, ok := fold(d); ok {
+			out = append(out, f)
+		}
+	}
+	return out, deep
+}
+
+// deepEscapes returns, as spans of the original, every run of token bytes
+// around an escape d still holds.
+func deepEscapes(d decoded) []span {
+	s := d.s
+	var out []span
+	for i := 0; i+2 < len(s); i++ {
+		if s[i] != '%' || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+			continue
+		}
+		a, z := i, i+3
+		for a > 0 && isDeepByte(s[a-1]) {
+			a--
+		}
+		for z < len(s) && isDeepByte(s[z]) {
+			z++
+		}
+		countWork(z - a)
+		out = append(out, d.orig(span{a, z}))
+		i = z - 1
+	}
 	return out
+}
+
+func isDeepByte(c byte) bool {
+	return isIPTokenByte(c) || c == '-' || c == '_' || c >= utf8.RuneSelf
 }
 
 func isSeparatorByte(c byte) bool { return c == '.' || c == ':' || c == '[' || c == ']' }
@@ -283,21 +411,23 @@ func percentDecode(d decoded, only func(byte) bool) (decoded, bool) {
 }
 
 // addressSpans returns the merged, sorted ranges of s that hold an address,
-// found in s and in each of its percent-decoded readings by three readers:
-// embedded v4 (four dotted numbers anywhere), embedded v6 (a "::" or eight
-// colon-separated hex groups anywhere), and the token reader of token.go
-// for the spellings the first two do not know (inet_aton forms).
+// found in s and in each of its percent-decoded and width-folded readings
+// by these readers: embedded v4 (four dotted numbers anywhere), embedded v6
+// (a "::" or eight colon-separated hex groups anywhere), the token reader
+// of token.go for the spellings the first two do not know (inet_aton
+// forms), and the readers of fold.go for v4 with dashes or underscores,
+// Microsoft's IPv6 literal names and ip6.arpa names; and the spans still
+// percent-encoded after maxDecodings layers.
 func addressSpans(s string) []span {
 	if !mayHoldAddress(s) {
 		return nil
 	}
-	var spans []span
-	for _, d := range decodings(s) {
-		for _, sp := range embeddedV4(d.s) {
-			spans = append(spans, d.orig(sp))
-		}
-		for _, sp := range embeddedV6(d.s) {
-			spans = append(spans, d.orig(sp))
+	ds, spans := decodings(s)
+	for _, d := range ds {
+		for _, find := range []func(string) []span{embeddedV4, embeddedV6, dashedV4, literalV6, nibbleV6} {
+			for _, sp := range find(d.s) {
+				spans = append(spans, d.orig(sp))
+			}
 		}
 		for a, z := range ipTokens(d.s) {
 			spans = append(spans, d.orig(span{a, z}))
@@ -306,10 +436,12 @@ func addressSpans(s string) []span {
 	return merge(spans)
 }
 
-// mayHoldAddress is the fast path: every form needs a digit or a colon.
+// mayHoldAddress is the fast path: every form needs a digit, a colon, a
+// dot (ip6.arpa and literal names may have no digit), an escape or a
+// non-ASCII character that may fold to one of those.
 func mayHoldAddress(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= '0' && c <= '9' || c == ':' {
+		if c := s[i]; c >= '0' && c <= '9' || c == ':' || c == '.' || c == '%' || c >= utf8.RuneSelf {
 			return true
 		}
 	}

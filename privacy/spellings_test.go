@@ -70,7 +70,7 @@ func TestAddressSpellings(t *testing.T) {
 func TestScrubKeepsTextAroundSpellings(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"from １０．０．０．１ at":              "from <redacted> at",
+		"from １０．０．０．１ at":                 "from <redacted> at",
 		"host ip-10-0-0-7.ec2.internal up": "host ip-<redacted>.ec2.internal up",
 		"mail alice@bücher.de now":         "mail <redacted> now",
 		"by \"alice smith\"@example.com.":  "by <redacted>.",

@@ -21,6 +21,12 @@ import (
 //     longer than MaxLabelValueBytes, a label value that holds an IP address
 //     anywhere inside it (ContainsAddress) or an e-mail-shaped value
 //     (IsEmailShaped) is dropped;
+//   - a family whose HELP or UNIT holds an IP address or an e-mail-shaped
+//     value is dropped whole, every series counted under ip_address or
+//     email_address: HELP is code, so such a text is a collector building
+//     it from data, and the data's series are as suspect as its text
+//     (rewriting the HELP would keep them; dropping fails safe). HELP is
+//     not held to MaxLabelValueBytes: real ones are longer;
 //   - exemplars (which carry labels of their own) are stripped;
 //   - every dropped series is counted in
 //     clavis_privacy_redactions_total{reason}, which the gate itself adds to
@@ -118,6 +124,10 @@ func (g *Gate) pass(mfs []*dto.MetricFamily, err error) ([]*dto.MetricFamily, er
 			g.redact(name, ReasonUnknownFamily, "", len(mf.GetMetric()))
 			continue
 		}
+		if reason := textReason(mf.GetHelp(), mf.GetUnit()); reason != "" {
+			g.redact(name, reason, "", len(mf.GetMetric()))
+			continue
+		}
 		if kept := g.filter(mf, labels); kept != nil {
 			out = append(out, kept)
 		}
@@ -192,6 +202,20 @@ func checkSeries(m *dto.Metric, allowedLabels []string) (reason, labelName strin
 		}
 	}
 	return "", ""
+}
+
+// textReason returns why a family with this HELP and UNIT must be
+// dropped, or "".
+func textReason(texts ...string) string {
+	for _, t := range texts {
+		if ContainsAddress(t) {
+			return ReasonIPAddress
+		}
+		if IsEmailShaped(t) {
+			return ReasonEmailAddress
+		}
+	}
+	return ""
 }
 
 // labelAllowed is a linear scan: families have at most a handful of labels,

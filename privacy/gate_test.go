@@ -447,3 +447,34 @@ func TestPrivacyGateConcurrentScrapes(t *testing.T) {
 		t.Errorf("redactions = %v, want ip_address and unknown_family %v each", got, want)
 	}
 }
+
+// TestPrivacyGateChecksHelpAndUnit: a HELP or UNIT that holds an address or
+// an e-mail drops its family, counted; a plain one passes.
+func TestPrivacyGateChecksHelpAndUnit(t *testing.T) {
+	t.Parallel()
+	fam := func(name, help, unit string) *dto.MetricFamily {
+		return &dto.MetricFamily{
+			Name: proto.String(name), Help: proto.String(help), Unit: proto.String(unit), Type: dto.MetricType_GAUGE.Enum(),
+			Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: proto.Float64(1)}}, {Gauge: &dto.Gauge{Value: proto.Float64(2)}}},
+		}
+	}
+	gate := NewGate(fixedGatherer([]*dto.MetricFamily{
+		fam("clavis_boot_time_seconds", "Boot time, last seen by 203.0.113.9.", ""),
+		fam("clavis_cpus_online", "CPUs online, ask alice@example.com.", ""),
+		fam("clavis_load1", "Load average over 1 minute.", "10.0.0.1"),
+		fam("clavis_load15", "Load average over 15 minutes (see RFC 1.2.3).", ""),
+	}), nil)
+	fams := gatherGate(t, gate)
+	for _, name := range []string{"clavis_boot_time_seconds", "clavis_cpus_online", "clavis_load1"} {
+		if fams[name] != nil {
+			t.Errorf("%s passed with an address in its HELP or UNIT", name)
+		}
+	}
+	if fams["clavis_load15"] == nil {
+		t.Error("clavis_load15 with a plain HELP was dropped")
+	}
+	got := redactions(t, fams)
+	if got[ReasonIPAddress] != 4 || got[ReasonEmailAddress] != 2 {
+		t.Errorf("redactions = %v, want ip_address 4, email_address 2", got)
+	}
+}

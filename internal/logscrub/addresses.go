@@ -15,11 +15,16 @@ var (
 	ipv4 = regexp.MustCompile(`(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?`)
 	// candidate IPv6 forms (checked by netip): hex groups and colons, an
 	// optional embedded IPv4 tail and zone, optionally bracketed with a port.
-	ipv6 = regexp.MustCompile(`\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?:\d{1,3}\.){3}\d{1,3})?(?:%[0-9A-Za-z._-]+)?\]?(?::\d{1,5})?`)
+	// e-mail addresses: a local part (up to 64 bytes, anything but white
+	// space and delimiters), and a domain of two labels or more of letters
+	// of any script, digits, '-' and '_'; the last label is checked apart.
+	email = regexp.MustCompile(`[^\s@<>(),;]{1,64}@[\pL\pN_-]+(?:\.[\pL\pN_-]+)+`)
+	ipv6  = regexp.MustCompile(`\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?:\d{1,3}\.){3}\d{1,3})?(?:%[0-9A-Za-z._-]+)?\]?(?::\d{1,5})?`)
 )
 
 // Addresses replaces every IPv4 and IPv6 address (bracketed, with a port
-// or zone, v4-mapped, glued to letters) in s with Redacted. It is the
+// or zone, v4-mapped, glued to letters) and every e-mail address in s with
+// Redacted. It is the
 // community edition's scrubber: that edition must not link the privacy
 // gate (hard rule 3), and what it logs are net/http's and the tarpit's
 // errors, where addresses appear in Go's canonical forms, all covered
@@ -27,6 +32,14 @@ var (
 func Addresses(s string) string {
 	if !strings.ContainsAny(s, ".:") {
 		return s
+	}
+	if strings.IndexByte(s, '@') >= 0 {
+		s = email.ReplaceAllStringFunc(s, func(m string) string {
+			if len(m)-strings.LastIndexByte(m, '.') <= 2 {
+				return m // a one-letter last label: no domain name
+			}
+			return Redacted
+		})
 	}
 	s = ipv4.ReplaceAllString(s, Redacted)
 	if strings.Count(s, ":") < 2 {

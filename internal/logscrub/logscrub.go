@@ -26,14 +26,20 @@ type Handler struct {
 	inner slog.Handler
 	scrub func(string) string
 	keep  map[string]bool
+	// grouped is set once WithGroup opened a group: no attribute is at the
+	// top level any more, so none is kept.
+	grouped bool
 }
 
-// NewHandler returns a handler that scrubs the message and every string,
-// error, Stringer or other non-numeric attribute value (in groups too)
-// with scrub, then hands the record to inner. Attributes named in keep are
-// passed as they are: they must only ever carry the agent's own addresses
-// (exporter-toolkit and the tarpit log their listen addresses as
-// "address"), never a client's.
+// NewHandler returns a handler that scrubs the message, every attribute
+// key, every group name (WithGroup's too) and every string, error,
+// Stringer or other non-numeric attribute value (in groups too) with
+// scrub, then hands the record to inner. Top-level attributes named in
+// keep are passed as they are: they must only ever carry the agent's own
+// addresses (exporter-toolkit and the tarpit log their listen addresses as
+// "address"), never a client's. The same key inside a group
+// (slog.Group("client", "address", ip), WithGroup("peer")) is scrubbed:
+// the agent's own address is only ever logged at the top level.
 func NewHandler(inner slog.Handler, scrub func(string) string, keep ...string) *Handler {
 	h := &Handler{inner: inner, scrub: scrub, keep: map[string]bool{}}
 	for _, k := range keep {
@@ -49,7 +55,7 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	out := slog.NewRecord(r.Time, r.Level, h.scrub(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(h.attr(a))
+		out.AddAttrs(h.attr(a, !h.grouped))
 		return true
 	})
 	return h.inner.Handle(ctx, out)
@@ -58,36 +64,44 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	scrubbed := make([]slog.Attr, len(attrs))
 	for i, a := range attrs {
-		scrubbed[i] = h.attr(a)
+		scrubbed[i] = h.attr(a, !h.grouped)
 	}
-	return &Handler{inner: h.inner.WithAttrs(scrubbed), scrub: h.scrub, keep: h.keep}
+	return &Handler{inner: h.inner.WithAttrs(scrubbed), scrub: h.scrub, keep: h.keep, grouped: h.grouped}
 }
 
 func (h *Handler) WithGroup(name string) slog.Handler {
-	return &Handler{inner: h.inner.WithGroup(name), scrub: h.scrub, keep: h.keep}
+	if name == "" {
+		return h // as slog does: an empty group is no group
+	}
+	return &Handler{inner: h.inner.WithGroup(h.scrub(name)), scrub: h.scrub, keep: h.keep, grouped: true}
 }
 
-func (h *Handler) attr(a slog.Attr) slog.Attr {
+// attr scrubs a; top is whether it sits at the top level of the record,
+// the only place a kept key is honoured.
+func (h *Handler) attr(a slog.Attr, top bool) slog.Attr {
 	v := a.Value.Resolve()
-	if h.keep[a.Key] && v.Kind() != slog.KindGroup {
+	if top && h.keep[a.Key] && v.Kind() != slog.KindGroup {
 		return slog.Attr{Key: a.Key, Value: v}
 	}
+	key := h.scrub(a.Key)
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, h.scrub(v.String()))
+		return slog.String(key, h.scrub(v.String()))
 	case slog.KindGroup:
 		group := v.Group()
 		scrubbed := make([]any, len(group))
 		for i, g := range group {
-			scrubbed[i] = h.attr(g)
+			// Even an inlined group (empty key) is not the top level: a
+			// kept key hidden in one is a client's, not the agent's.
+			scrubbed[i] = h.attr(g, false)
 		}
-		return slog.Group(a.Key, scrubbed...)
+		return slog.Group(key, scrubbed...)
 	case slog.KindAny:
 		// errors, Stringers, structs: what the inner handler would print,
 		// scrubbed. Their structure is lost, their text is what counts.
-		return slog.String(a.Key, h.scrub(fmt.Sprint(v.Any())))
+		return slog.String(key, h.scrub(fmt.Sprint(v.Any())))
 	}
-	return slog.Attr{Key: a.Key, Value: v} // numbers, bools, times, durations
+	return slog.Attr{Key: key, Value: v} // numbers, bools, times, durations
 }
 
 // quoted matches a Go-quoted string (%q), which in net/http's messages is
@@ -96,15 +110,29 @@ var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 
 // clientNoise are net/http messages about one client's bad connection:
 // logged at debug level, as any client can produce as many as it likes (a
-// flood of half-open TLS connections makes one each).
+// flood of half-open TLS connections makes one each). Some of Go's HTTP/2
+// server messages have no "http2: " prefix. A handler's panic is among
+// them: the client picks HTTP/1 or HTTP/2, and so would pick the level.
 var clientNoise = []string{
 	"http: TLS handshake error",
+	"http: URL query contains semicolon",
+	"http: panic serving",
 	"http2: server: error reading preface",
 	"http2: server connection error",
+	"http2: server closing client connection",
 	"http2: timeout waiting for SETTINGS frames",
 	"http2: received GOAWAY",
-	"http: URL query contains semicolon",
+	"http2: panic serving",
+	"timeout waiting for SETTINGS frames",
+	"timeout waiting for PING response",
 }
+
+// MaxErrorLine bounds a line of the server error log, before it is
+// scrubbed: a TLS error quotes every cipher suite the client offered
+// ("client offered: %x", up to 32k of them), a panic its value. The line
+// is cut back to the last white space before the bound, so no piece of a
+// cut address is left for the scrubber to miss, and marked.
+const MaxErrorLine = 512
 
 const clientBytes = `"[client bytes removed]"`
 
@@ -137,7 +165,7 @@ func ServerErrorLog(logger *slog.Logger) *log.Logger {
 type errorWriter struct{ logger *slog.Logger }
 
 func (w errorWriter) Write(p []byte) (int, error) {
-	msg := StripClientBytes(strings.TrimRight(string(p), "\n"))
+	msg := bound(StripClientBytes(strings.TrimRight(string(p), "\n")))
 	level := slog.LevelWarn
 	for _, prefix := range clientNoise {
 		if strings.HasPrefix(msg, prefix) {
@@ -147,4 +175,20 @@ func (w errorWriter) Write(p []byte) (int, error) {
 	}
 	w.logger.Log(context.Background(), level, msg)
 	return len(p), nil
+}
+
+// bound cuts msg to MaxErrorLine bytes at most, back to white space.
+func bound(msg string) string {
+	if len(msg) <= MaxErrorLine {
+		return msg
+	}
+	cut := strings.LastIndexAny(msg[:MaxErrorLine+1], " \t\n")
+	if cut < 0 {
+		cut = 0
+	}
+	kept := strings.TrimRight(msg[:cut], " \t\n")
+	if kept == "" {
+		return fmt.Sprintf("[%d bytes cut]", len(msg))
+	}
+	return fmt.Sprintf("%s [%d bytes cut]", kept, len(msg)-len(kept))
 }

@@ -187,3 +187,78 @@ func TestAddressesAfterText(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerScrubsKeysAndGroups: keys and group names are scrubbed, and
+// the kept key is kept at the top level only: in a group it is a client's.
+func TestHandlerScrubsKeysAndGroups(t *testing.T) {
+	var buf bytes.Buffer
+	base := slog.New(NewHandler(slog.NewTextHandler(&buf, nil), Addresses, "address"))
+	base.WithGroup("10.0.0.1").Info("a", "k", "v")
+	base.Info("b", "192.0.2.10", "v", slog.Group("192.0.2.11", "k", "v"))
+	base.Info("c", slog.Group("client", "address", "192.0.2.12:5"))
+	base.WithGroup("peer").With("address", "192.0.2.13:5").Info("d")
+	base.WithGroup("peer").Info("e", "address", "192.0.2.14:5")
+	base.Info("f", slog.Group("", "address", "192.0.2.15:5"))
+	base.WithGroup("").Info("g", "address", "127.0.0.1:9745")
+	base.With("address", "127.0.0.2:9745").Info("h")
+	out := buf.String()
+	for _, a := range []string{"10.0.0.1", "192.0.2.1"} {
+		if strings.Contains(out, a) {
+			t.Errorf("%s reached the log:\n%s", a, out)
+		}
+	}
+	for _, want := range []string{"address=127.0.0.1:9745", "address=127.0.0.2:9745", Redacted + ".k=v"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestServerErrorLogClientNoise: every message a client can make Go's
+// HTTP/2 server print goes to debug, and a line quoting what the client
+// offered is cut to a bound, after white space, marked.
+func TestServerErrorLogClientNoise(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(NewHandler(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), Addresses))
+	el := ServerErrorLog(logger)
+	el.Printf("timeout waiting for SETTINGS frames from %v", "192.0.2.1:4000")
+	el.Printf("http2: server closing client connection: %v", "read: connection reset by peer")
+	el.Printf("http2: panic serving %v: %v\n%s", "192.0.2.2:4000", "boom", "goroutine 1 [running]:")
+	el.Printf("timeout waiting for PING response")
+	suites := make([]uint16, 32768)
+	for i := range suites {
+		suites[i] = uint16(i)
+	}
+	el.Printf("http: TLS handshake error from %s: tls: no cipher suite supported by both client and server; client offered: %x",
+		"192.0.2.3:4000", suites)
+	el.Printf("10.0.0.%s", strings.Repeat("9", 600)) // no white space: nothing of it is left
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 6 { // the panic's newline is quoted by the handler
+		t.Fatalf("want 6 lines, got %d:\n%.3000s", len(lines), buf.String())
+	}
+	for i, l := range lines {
+		if !strings.Contains(l, "level=DEBUG") && i < 5 {
+			t.Errorf("line %d not at debug: %.300s", i, l)
+		}
+		if len(l) > MaxErrorLine+200 {
+			t.Errorf("line %d is %d bytes long", i, len(l))
+		}
+	}
+	out := buf.String()
+	if !strings.Contains(out, "bytes cut]") || strings.Contains(out, "10.0.0") || strings.Contains(out, "192.0.2") {
+		t.Errorf("long lines not cut or addresses left:\n%.2000s", out)
+	}
+}
+
+func TestAddressesScrubsEmails(t *testing.T) {
+	for _, in := range []string{"from alice@example.com", "to <bob.smith@mail.example.org>", "u=andré@bücher.de;"} {
+		if got := Addresses(in); !strings.Contains(got, Redacted) || strings.Contains(got, "example") || strings.Contains(got, "bücher") {
+			t.Errorf("Addresses(%q) = %q", in, got)
+		}
+	}
+	for _, keep := range []string{"pool/ds@snap", "user@localhost", "@ 1.2.3", "a@b"} {
+		if got := Addresses(keep); got != keep {
+			t.Errorf("Addresses(%q) = %q, want it unchanged", keep, got)
+		}
+	}
+}

@@ -199,9 +199,10 @@ func emailSpans(s string, first bool) []span {
 }
 
 // emailDomain reads the domain starting at j: the end of its last label,
-// and whether it has the shape of one.
+// and whether it has the shape of one: two labels or more, one of them
+// after the first of two bytes or more.
 func emailDomain(s string, j int) (int, bool) {
-	labels, cur, lastEnd, from := 0, 0, 0, j
+	labels, cur, lastEnd, from, ok := 0, 0, 0, j, false
 	for ; j <= len(s); j++ {
 		if j < len(s) && isDomainByte(s[j]) {
 			cur++
@@ -212,6 +213,9 @@ func emailDomain(s string, j int) (int, bool) {
 		}
 		labels++
 		lastEnd = j
+		// Any label after the first of two bytes or more may end it: what
+		// follows is glued text ("alice@example.comdav.x").
+		ok = ok || labels >= 2 && cur >= 2
 		if j < len(s) && s[j] == '.' {
 			cur = 0
 			continue
@@ -219,11 +223,7 @@ func emailDomain(s string, j int) (int, bool) {
 		break
 	}
 	countWork(j - from)
-	last := 0
-	for k := lastEnd - 1; k >= 0 && isDomainByte(s[k]); k-- {
-		last++
-	}
-	return lastEnd, labels >= 2 && last >= 2
+	return lastEnd, ok
 }
 
 func isAlnum(c byte) bool {
@@ -370,6 +370,20 @@ func percentDecode(d decoded, only func(byte) bool) (decoded, bool) {
 	changed := false
 	for i := 0; i < len(s); i++ {
 		if only != nil && s[i] == '%' {
+			// The escapes of a character that folds to an address byte or
+			// to nothing (%EF%BC%8E is U+FF0E, a fullwidth '.'; %E2%80%8B a
+			// zero-width space): decoded to the folded byte, so that a '%'
+			// glued before them cannot swallow a digit either.
+			if c, drop, z, ok := escapedFold(s, i); ok && (drop || only(c)) {
+				if !drop {
+					a, _ := from(i)
+					_, e := from(z - 1)
+					b, start, end = append(b, c), append(start, a), append(end, e)
+				}
+				i = z - 1
+				changed = true
+				continue
+			}
 			// An escape of a separator, itself encoded any number of times
 			// (%2E, %252E, %25252E): decoded to the separator in one step.
 			j := i + 1
@@ -408,6 +422,27 @@ func percentDecode(d decoded, only func(byte) bool) (decoded, bool) {
 		return d, false
 	}
 	return decoded{s: string(b), start: start, end: end}, true
+}
+
+// escapedFold reads the escaped UTF-8 character at s[i:] ("%EF%BC%8E"):
+// what foldRune makes of it, and the end of its escapes; ok is false if
+// there is none or foldRune keeps it.
+func escapedFold(s string, i int) (c byte, drop bool, end int, ok bool) {
+	var buf [utf8.UTFMax]byte
+	n := 0
+	for j := i; n < len(buf) && j+2 < len(s) && s[j] == '%' && isHexDigit(s[j+1]) && isHexDigit(s[j+2]); j += 3 {
+		v, _ := parseHex(s[j+1 : j+3])
+		if n == 0 && v < 0xc0 {
+			return 0, false, 0, false // ASCII or a continuation byte
+		}
+		buf[n] = byte(v)
+		n++
+		if r, size := utf8.DecodeRune(buf[:n]); r != utf8.RuneError || size > 1 {
+			c, drop, ok = foldRune(r)
+			return c, drop, i + 3*n, ok
+		}
+	}
+	return 0, false, 0, false
 }
 
 // addressSpans returns the merged, sorted ranges of s that hold an address,

@@ -64,6 +64,41 @@ func FuzzEmbeddedAddresses(f *testing.F) {
 	f.Fuzz(rapid.MakeFuzz(embeddedProperty))
 }
 
+// emailProperty: an e-mail address in any of the shapes privacytest draws,
+// glued to anything, widened or encoded, is found; scrubbing leaves no
+// e-mail and not its local part; the gate drops a series carrying it.
+func emailProperty(t *rapid.T) {
+	text, secret := privacytest.EmbeddedEmail(t, "email")
+	if !IsEmailShaped(text) && !ContainsAddress(text) {
+		t.Fatalf("IsEmailShaped(%q) = false", text)
+	}
+	scrubbed := ScrubAddresses(text)
+	if IsEmailShaped(scrubbed) || strings.Contains(scrubbed, secret) {
+		t.Fatalf("ScrubAddresses(%q) = %q keeps the address", text, scrubbed)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(leaky{[]prometheus.Metric{gauge("clavis_http_requests_total", map[string]string{"method": "GET", "code": "2xx", "route": text})}})
+	mfs, err := NewGate(reg, nil).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "clavis_http_requests_total" {
+			t.Fatalf("the gate let route=%q through", text)
+		}
+	}
+}
+
+func TestEmbeddedEmailsProperty(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, emailProperty)
+}
+
+// FuzzEmbeddedEmails is the same property driven by the fuzzer's bytes.
+func FuzzEmbeddedEmails(f *testing.F) {
+	f.Fuzz(rapid.MakeFuzz(emailProperty))
+}
+
 // The examples of issue 13 §3, in a mount point, a device and an interface
 // name: each is found, and a series carrying it is dropped.
 func TestIssueExamplesAreAddresses(t *testing.T) {

@@ -18,6 +18,9 @@ var addressSpellings = []string{
 	"2001-db8--1.ipv6-literal.net", "fe80--1s4.IPV6-LITERAL.NET", "/mnt/2001-db8--1.ipv6-literal.net/x",
 	"b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa",
 	"x4.3.2.1.0.0.0.0.8.b.d.0.1.0.0.2",
+	// found by the property test: a '%' glued before an address whose
+	// last octet is an escaped fullwidth digit.
+	"%10\u200b.\u200b0\u200b.０\u00ad．%EF%bc%90",
 }
 
 // emailSpellings are the e-mail shapes the gate passed.
@@ -25,6 +28,7 @@ var emailSpellings = []string{
 	"alice@bücher.de", "andré@example.com", "alice@例え.jp", "alice@example.рф", "alice@\u200bexample.com",
 	"alice@ex\u00adample.com", "alice＠example.com", "\"alice smith\"@example.com", "alice@my_host.example.com",
 	"alice\x00@example.com", "alice%EF%BC%A0example.com", "alice@example。com", "/home/ｂｏｂ＠ｍａｉｌ．ｅｘａｍｐｌｅ．ｏｒｇ",
+	"alice@example.comdav.x",
 }
 
 // operatorValues are label values an operator's POP really has: none may be

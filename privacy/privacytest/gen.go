@@ -1,7 +1,9 @@
 // Package privacytest generates, for property and fuzz tests, IP addresses
-// embedded in text the way they reach a label or a log line: in any
-// spelling, with zone or port, bracketed, glued to letters, digits or
-// punctuation, percent-encoded in part, in whole or twice. No binary
+// and e-mail addresses embedded in text the way they reach a label or a
+// log line: in any spelling, with zone or port, bracketed, glued to
+// letters, digits or punctuation, with dashes or underscores for dots, in
+// fullwidth or ideographic characters, with invisible characters inside,
+// percent-encoded in part, in whole, twice or up to five times. No binary
 // imports it.
 package privacytest
 
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"pgregory.net/rapid"
 )
@@ -58,6 +61,11 @@ func Spelling(t *rapid.T, a netip.Addr, label string) string {
 	if a.Is4In6() {
 		forms = append(forms, a.Unmap().String())
 	}
+	if a.Is4() {
+		// ip-10-0-0-7, 10_0_0_7: Embedded keeps digits and dashes of the
+		// glue away from it, as the detector wants exactly four numbers.
+		forms = append(forms, strings.ReplaceAll(a.String(), ".", "-"), strings.ReplaceAll(a.String(), ".", "_"))
+	}
 	s := rapid.SampledFrom(forms).Draw(t, label+"_form")
 	isV6 := strings.Contains(s, ":")
 	if isV6 && rapid.IntRange(0, 3).Draw(t, label+"_haszone") == 0 {
@@ -102,10 +110,17 @@ func Surround(t *rapid.T, label string) (before, after string) {
 }
 
 // Encode draws a percent-encoding of s: none, its separators ('.', ':',
-// '%', brackets) only, a random subset of its bytes, all of it, or all of it
-// twice.
+// '%', brackets) only, a random subset of its bytes, all of it, its
+// separators twice, or all of it two to five times (four layers and more
+// the detector takes as hostile whatever they hide).
 func Encode(t *rapid.T, s, label string) string {
-	switch rapid.IntRange(0, 5).Draw(t, label+"_enc") {
+	switch rapid.IntRange(0, 6).Draw(t, label+"_enc") {
+	case 5:
+		out := encodeIf(s, func(byte, int) bool { return true })
+		for range rapid.IntRange(1, 4).Draw(t, label+"_layers") {
+			out = encodeIf(out, func(c byte, _ int) bool { return c == '%' })
+		}
+		return out
 	case 1:
 		return encodeIf(s, func(c byte, _ int) bool { return strings.IndexByte(".:%[]", c) >= 0 })
 	case 2:
@@ -122,27 +137,96 @@ func Encode(t *rapid.T, s, label string) string {
 
 func encodeIf(s string, pred func(c byte, i int) bool) string {
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if pred(s[i], i) {
-			if i%2 == 0 {
-				fmt.Fprintf(&b, "%%%02X", s[i])
-			} else {
-				fmt.Fprintf(&b, "%%%02x", s[i])
-			}
+	for i := 0; i < len(s); {
+		// A character is encoded whole, all its UTF-8 bytes or none: a
+		// label value must stay valid UTF-8.
+		size := 1
+		if s[i] >= utf8.RuneSelf {
+			_, size = utf8.DecodeRuneInString(s[i:])
+		}
+		if !pred(s[i], i) {
+			b.WriteString(s[i : i+size])
+			i += size
 			continue
 		}
-		b.WriteByte(s[i])
+		for k := i; k < i+size; k++ {
+			if k%2 == 0 {
+				fmt.Fprintf(&b, "%%%02X", s[k])
+			} else {
+				fmt.Fprintf(&b, "%%%02x", s[k])
+			}
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// Widen draws a rewriting of s in the characters browsers and resolvers
+// read as ASCII: some of its digits, hex letters, colons and brackets in
+// fullwidth, some dots fullwidth, ideographic or halfwidth ideographic;
+// and sometimes invisible characters (zero-width space, joiner, word
+// joiner, byte-order mark, soft hyphen) between its characters.
+func Widen(t *rapid.T, s, label string) string {
+	if rapid.IntRange(0, 2).Draw(t, label+"_widen") == 0 {
+		return s
+	}
+	mask := rapid.SliceOfN(rapid.Bool(), len(s), len(s)).Draw(t, label+"_widemask")
+	invisible := rapid.Bool().Draw(t, label+"_invisible")
+	var b strings.Builder
+	for i, r := range s {
+		if invisible && i > 0 && rapid.IntRange(0, 3).Draw(t, label+"_invis") == 0 {
+			b.WriteRune(rapid.SampledFrom([]rune{0x200b, 0x200c, 0x200d, 0x2060, 0xfeff, 0xad}).Draw(t, label+"_invisr"))
+		}
+		switch {
+		case !mask[i] || r >= 0x80:
+			b.WriteRune(r)
+		case r == '.':
+			b.WriteRune(rapid.SampledFrom([]rune{0xff0e, 0x3002, 0xff61}).Draw(t, label+"_dot"))
+		case r >= '0' && r <= '9', r >= 'a' && r <= 'f', r >= 'A' && r <= 'F', r == ':', r == '[', r == ']', r == '-', r == '_':
+			b.WriteRune(r + 0xfee0)
+		default:
+			b.WriteRune(r)
+		}
 	}
 	return b.String()
 }
 
 // Embedded draws an address and a text that holds it: a spelling of it,
-// percent-encoded or not, between glue.
+// widened or not, percent-encoded or not, between glue.
 func Embedded(t *rapid.T, label string) (text string, a netip.Addr) {
 	a = Addr(t, label)
-	core := Encode(t, Spelling(t, a, label), label)
+	spelling := Spelling(t, a, label)
+	dashed := strings.ContainsAny(spelling, "-_")
+	core := Encode(t, Widen(t, spelling, label), label)
 	before, after := Surround(t, label)
+	if dashed {
+		before += rapid.SampledFrom([]string{"ip-", "host-", "c-", "x", "/"}).Draw(t, label+"_dashbefore")
+		after = rapid.SampledFrom([]string{".", "x", ".hsd1.example.net", ".ec2.internal", "/"}).Draw(t, label+"_dashafter") + after
+	}
 	return before + core + after, a
+}
+
+// EmbeddedEmail draws an e-mail address in one of the shapes that reach a
+// label or a log line (non-ASCII, quoted, with a control byte or
+// invisible characters, a fullwidth at, an underscore in the domain),
+// widened or not, percent-encoded or not, between glue; and the text of its
+// local part that must not survive scrubbing.
+func EmbeddedEmail(t *rapid.T, label string) (text, secret string) {
+	local := rapid.SampledFrom([]string{"alice", "andré", "\"alice smith\"", "alice\x00", "bob.smith", "alice+tag", "ａｌｉｃｅ"}).Draw(t, label+"_local")
+	at := rapid.SampledFrom([]string{"@", "@", "＠", "﹫"}).Draw(t, label+"_at")
+	domain := rapid.SampledFrom([]string{"example.com", "bücher.de", "例え.jp", "example.рф", "my_host.example.com",
+		"ex\u00adample.com", "\u200bexample.com", "mail.example.org", "example。com"}).Draw(t, label+"_domain")
+	core := Encode(t, Widen(t, local+at+domain, label), label)
+	before, after := Surround(t, label)
+	secret = "alice"
+	if strings.HasPrefix(local, "bob") {
+		secret = "bob.smith"
+	} else if strings.HasPrefix(local, "andr") {
+		secret = "andré"
+	} else if strings.HasPrefix(local, "ａ") {
+		secret = "ａｌｉｃｅ"
+	}
+	return before + core + after, secret
 }
 
 // Forms is every plain spelling of a that must never appear in an output:

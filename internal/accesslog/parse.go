@@ -142,10 +142,15 @@ var (
 //
 //	remote ident user [time] "request" status size ["referer" "user-agent"] [extras...]
 //
+// Apache's vhost_combined (a "host:port" field before remote) is
+// recognised, and its second field taken as the remote address.
+//
 // Extras after the user agent are optional: the first quoted one is taken
 // as X-Forwarded-For (nginx's "main" format appends "$http_x_forwarded_for"),
 // the first bare number (optionally written rt=N or request_time=N) as the
-// request time in seconds (nginx's $request_time). A request field that is not
+// request time in seconds (nginx's $request_time), skipping
+// $upstream_response_time lists and taking the larger of two adjacent
+// decimal times (see the loop below). A request field that is not
 // "METHOD target PROTO" (nginx logs "-" or the raw bytes of a bad request)
 // still counts, with method other and an empty path.
 func ParseCombined(line []byte, r *Record) error {
@@ -166,6 +171,14 @@ func ParseCombined(line []byte, r *Record) error {
 	// to the " [" that opens the time.
 	if j = indexFrom(line, i, '['); j <= i || line[j-1] != ' ' {
 		return errTime
+	}
+	// Apache's vhost_combined puts "%v:%p" first: four fields before the
+	// time. "- - " is 4 bytes; a client, ident and user need at least 6,
+	// so the usual line pays one comparison.
+	if j-i >= 6 {
+		if c := vhostClient(line[:i-1], line[i:j-1]); c != nil {
+			r.Remote = c
+		}
 	}
 	i = j
 	// [10/Oct/2000:13:55:36 -0700] is 28 bytes: look there first.
@@ -214,7 +227,16 @@ func ParseCombined(line []byte, r *Record) error {
 	i = j
 	// Optional "referer" "user-agent" and extras. None of them is kept;
 	// they are walked to find X-Forwarded-For and the request time.
+	//
+	// The request time is the first bare number after the user agent (or
+	// rt=N, request_time=N), with two exceptions for nginx's
+	// $upstream_response_time next to $request_time. Its lists ("0.001,
+	// 0.002" for retries, "0.001 : 0.002" for internal redirects) are
+	// never the request time. And of two adjacent bare decimal times, the
+	// larger is: the request time covers the upstream's, whichever order
+	// the format writes them in.
 	quoted := 0
+	ts, openAt := uint8(0), 0 // the request time's state (tsOpen, ...); openAt: where the open token starts
 	for i < n {
 		for i < n && line[i] == ' ' {
 			i++
@@ -237,6 +259,9 @@ func ParseCombined(line []byte, r *Record) error {
 					r.XFF = v
 				}
 			}
+			if ts&(tsOpen|tsList) != 0 { // a time, then a quoted field: it stands; a list ends
+				ts = (ts &^ (tsOpen | tsList)) | (ts&tsOpen)<<2
+			}
 			i = j + 1
 			continue
 		}
@@ -244,21 +269,121 @@ func ParseCombined(line []byte, r *Record) error {
 		if j < 0 {
 			j = n
 		}
-		if !r.HasDuration && quoted >= 2 {
+		if ts&tsSettled == 0 && quoted >= 2 {
 			tok := line[i:j]
-			if k := indexByteFrom(tok, 0, '='); k >= 0 {
-				name := tok[:k]
-				if string(name) == "rt" || string(name) == "request_time" {
-					tok = tok[k+1:]
-				} else {
-					tok = nil
+			if last := tok[len(tok)-1]; ts == 0 && last != ',' && last != ':' {
+				// The usual case: the first bare token (bareSeconds,
+				// written out: this runs for nearly every line).
+				labeled := false
+				if k := indexByteFrom(tok, 0, '='); k >= 0 {
+					name := tok[:k]
+					if string(name) == "rt" || string(name) == "request_time" {
+						tok, labeled = tok[k+1:], true
+					} else {
+						tok = nil
+					}
 				}
-			}
-			if d, ok := parseSeconds(tok); ok {
-				r.Duration, r.HasDuration = d, true
+				if d, ok := parseSeconds(tok); ok {
+					r.Duration, r.HasDuration = d, true
+					ts, openAt = tsOpen, i
+					if labeled {
+						ts = tsSettled
+					}
+				}
+			} else {
+				ts = requestTime(tok, ts, line[openAt:], r)
 			}
 		}
 		i = j
+	}
+	return nil
+}
+
+// The states of ParseCombined's request time, bits of its ts.
+const (
+	tsOpen    = 1 << iota // the previous token, a bare number, is taken as the request time and may still be revised
+	tsList                // the previous token ended with ',' or was ':': this one is an upstream value
+	tsSettled             // the request time is final (tsOpen<<2)
+)
+
+// requestTime takes a bare token after the user agent in a state other
+// than ParseCombined's usual one, and returns the next state. open starts
+// with the open token when ts has tsOpen.
+func requestTime(tok []byte, ts uint8, open []byte, r *Record) uint8 {
+	last := tok[len(tok)-1]
+	if ts&tsList != 0 || last == ',' || (len(tok) == 1 && last == ':') {
+		// An upstream list: a value after a separator, a value before
+		// ", ", or the " : " separator, which makes the previous token
+		// the list's first value.
+		if ts&tsOpen != 0 {
+			if last != ':' {
+				return tsSettled // a time, then a list: the time stands
+			}
+			r.Duration, r.HasDuration = 0, false
+		}
+		if last == ',' || last == ':' {
+			return tsList
+		}
+		return 0
+	}
+	d, ok, labeled := bareSeconds(tok)
+	switch {
+	case ts&tsOpen == 0 && ok:
+		// Not reached from ParseCombined (it reads this case inline);
+		// without the token's offset the time is not revised.
+		r.Duration, r.HasDuration = d, true
+		return tsSettled
+	case ts&tsOpen != 0 && ok && !labeled && d > r.Duration && indexFrom(tok, 0, '.') >= 0:
+		if sp := indexSpace(open, 0); sp > 0 && indexFrom(open[:sp], 0, '.') >= 0 {
+			r.Duration = d // the larger of two adjacent times
+		}
+		return tsSettled
+	}
+	if ts&tsOpen != 0 {
+		return tsSettled
+	}
+	return 0
+}
+
+// bareSeconds reads a bare token as a time: N, rt=N or request_time=N.
+func bareSeconds(tok []byte) (d float64, ok, labeled bool) {
+	if k := indexByteFrom(tok, 0, '='); k >= 0 {
+		name := tok[:k]
+		if string(name) != "rt" && string(name) != "request_time" {
+			return 0, false, false
+		}
+		tok, labeled = tok[k+1:], true
+	}
+	d, ok = parseSeconds(tok)
+	return d, ok, labeled
+}
+
+// vhostClient returns the client of an Apache vhost_combined line
+// ("%v:%p %h %l %u [time] ..."), or nil for any other line. first is the
+// line's first field, rest the fields between it and the time (without
+// the space before '['). The first field must be host:port (a name or v4
+// address without ':', or a bracketed v6 one), and rest hold at least
+// three fields, the first not "-": in a combined line whose user name
+// holds a space, the field after the remote address is ident, "-".
+func vhostClient(first, rest []byte) []byte {
+	c := bytes.LastIndexByte(first, ':')
+	if c <= 0 || len(first)-c-1 < 1 || len(first)-c-1 > 5 {
+		return nil
+	}
+	for _, d := range first[c+1:] {
+		if !isDigit(d) {
+			return nil
+		}
+	}
+	if host := first[:c]; bytes.IndexByte(host, ':') >= 0 && (host[0] != '[' || host[len(host)-1] != ']') {
+		return nil // an IPv6 remote address (its last group is not a port)
+	}
+	sp := bytes.IndexByte(rest, ' ')
+	if sp <= 0 || bytes.IndexByte(rest[sp+1:], ' ') <= 0 {
+		return nil
+	}
+	if client := rest[:sp]; !(len(client) == 1 && client[0] == '-') {
+		return client
 	}
 	return nil
 }

@@ -354,9 +354,25 @@ func FuzzContainsAddress(f *testing.F) {
 	for _, v := range benignValues {
 		f.Add(v)
 	}
+	for _, vs := range [][]string{addressSpellings, emailSpellings, operatorValues} {
+		for _, v := range vs {
+			f.Add(v)
+		}
+	}
+	f.Add(strings.Repeat("[", 300) + "1")
+	f.Add(strings.Repeat("%5B%5D", 100) + "::1")
 	f.Fuzz(func(t *testing.T, s string) {
+		// The readers' work stays linear on whatever the fuzzer makes
+		// (see TestDetectorWorkIsLinear).
+		work := 0
+		workCounter = func(k int) { work += k }
 		got := ContainsAddress(s)
 		_ = ScrubAddresses(s)
+		_ = IsEmailShaped(s)
+		workCounter = nil
+		if limit := 200*len(s) + 1000; work > limit {
+			t.Fatalf("%d bytes examined for %d bytes of input %q", work, len(s), s)
+		}
 		var addrs []netip.Addr
 		if a, err := netip.ParseAddr(s); err == nil {
 			addrs = append(addrs, a)

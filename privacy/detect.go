@@ -86,7 +86,8 @@ func replaceSpans(s string, spans []span, with string) string {
 // reads as an address in any spelling: everything ContainsAddress finds,
 // plus the bare 32-bit integers a resolver accepts as an IPv4 address
 // (3232235777, 0x0a000001, c0a80101: eight hex digits), 32 hex digits (an
-// IPv6 address without colons), and a v4 with '_' or '-' for its dots.
+// IPv6 address without colons), and a v4 with '_' or '-' for its dots
+// even inside a longer run of numbers (ContainsAddress wants exactly four).
 // Such a name would be dropped by the gate at every scrape, so it is
 // refused at start-up instead.
 func LooksLikeAddress(name string) bool {

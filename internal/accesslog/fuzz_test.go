@@ -38,6 +38,9 @@ func FuzzParseCombined(f *testing.F) {
 	f.Add([]byte(`203.0.113.9 - - [10/Oct/2026:13:55:36 +0000] "GET /api/v1/vault/abc?x=1 HTTP/1.1" 200 2326 "https://ref/" "Mozilla/5.0" 0.004`))
 	f.Add([]byte(`10.0.0.2 - - [10/Oct/2026:13:55:36 +0000] "DELETE /x HTTP/1.1" 204 - "-" "ua \"q\"" "198.51.100.7, 10.0.0.1" rt=1.5`))
 	f.Add([]byte(`::1 - - [t] "\x16\x03" 400 0`))
+	f.Add([]byte(`www.example.com:443 203.0.113.9 - - [02/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "ua"`))
+	f.Add([]byte(`192.0.2.10:80 203.0.113.9 - alice [02/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "ua" 0.001, 0.002 3.500`))
+	f.Add([]byte(`203.0.113.9 - - [02/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "ua" 0.001 : 0.002 - 3.500`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var r Record
 		if err := ParseCombined(line, &r); err != nil {
@@ -46,6 +49,26 @@ func FuzzParseCombined(f *testing.F) {
 		checkRecord(t, line, &r)
 		if _, ok := parseTime(r.timeKind, r.Time); ok && r.timeKind != timeCLF {
 			t.Fatal("time kind")
+		}
+		// The same line as vhost_combined writes it: the rest parses the
+		// same, and the remote is either the vhost (not recognised) or
+		// the line's first field. (A '[' in that field would be taken
+		// for the time's.)
+		first := line[:bytes.IndexByte(line, ' ')]
+		if bytes.IndexByte(first, '[') >= 0 {
+			return
+		}
+		vline := append([]byte("vh.example:443 "), line...)
+		var v Record
+		if err := ParseCombined(vline, &v); err != nil {
+			t.Fatalf("%q parses, %q does not: %v", line, vline, err)
+		}
+		if v.Method != r.Method || v.Status != r.Status || v.Size != r.Size || v.HasDuration != r.HasDuration || v.Duration != r.Duration ||
+			!bytes.Equal(v.Path, r.Path) || !bytes.Equal(v.XFF, r.XFF) || !bytes.Equal(v.Time, r.Time) {
+			t.Fatalf("vhost prefix changed the record: %+v, was %+v", v, r)
+		}
+		if string(v.Remote) != "vh.example:443" && !bytes.Equal(v.Remote, first) {
+			t.Fatalf("vhost line's remote %q, the line's first field %q", v.Remote, first)
 		}
 	})
 }
@@ -94,6 +117,7 @@ func FuzzParseAddr(f *testing.F) {
 func FuzzStream(f *testing.F) {
 	f.Add([]byte(logLine(1)+"garbage\n{\"status\":200}\n\xff\x00\n"), uint8(7))
 	f.Add(bytes.Repeat([]byte("x"), 70000), uint8(200))
+	f.Add([]byte("www.example.com:443 203.0.113.9 - - [02/Dec/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\" 0.001, 0.002 : 0.003 3.500\n"), uint8(11))
 	f.Add([]byte("\n\r\n"+logLine(2)+"\r\n\r\r\n"+strings.Repeat("y", MaxLineBytes+5)+"\r\nz"), uint8(3))
 	f.Fuzz(func(t *testing.T, data []byte, piece uint8) {
 		c := newTestCounter(t, Options{})

@@ -283,7 +283,7 @@ func ParseCombined(line []byte, r *Record) error {
 						tok = nil
 					}
 				}
-				if d, ok := parseSeconds(tok); ok {
+				if d, ok := parseSeconds(tok); ok && d < maxRequestSeconds {
 					r.Duration, r.HasDuration = d, true
 					ts, openAt = tsOpen, i
 					if labeled {
@@ -298,6 +298,11 @@ func ParseCombined(line []byte, r *Record) error {
 	}
 	return nil
 }
+
+// maxRequestSeconds bounds what is read as a request time: a bare number
+// of a million seconds or more (11.6 days, far past any server's timeout)
+// is a Unix time such as nginx's $msec next to $request_time.
+const maxRequestSeconds = 1e6
 
 // The states of ParseCombined's request time, bits of its ts.
 const (
@@ -328,6 +333,9 @@ func requestTime(tok []byte, ts uint8, open []byte, r *Record) uint8 {
 	}
 	d, ok, labeled := bareSeconds(tok)
 	switch {
+	case ok && d >= maxRequestSeconds:
+		// A Unix time ($msec), not a duration: passed over.
+		return ts &^ tsList
 	case ts&tsOpen == 0 && ok:
 		// Not reached from ParseCombined (it reads this case inline);
 		// without the token's offset the time is not revised.

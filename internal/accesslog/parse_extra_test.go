@@ -62,6 +62,8 @@ func TestParseCombinedUpstreamTimes(t *testing.T) {
 		` "198.51.100.7" 0.001, 0.002 3.500`: 3.5,
 		` 0.004 "x" 3.500`:                   0.004,
 		` urt=0.004 3.500`:                   3.5,
+		` 0.500 1764669600.123`:              0.5, // $request_time $msec
+		` 1764669600.123 0.500`:              0.5, // $msec $request_time
 	} {
 		var r Record
 		if err := ParseCombined([]byte(head+extras), &r); err != nil {

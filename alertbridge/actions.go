@@ -140,7 +140,7 @@ func (b *Bridge) ActionHandler() http.Handler {
 func newActionHandler(b *Bridge) (*actionHandler, error) {
 	u, err := url.Parse(b.cfg.Actions.AlertmanagerURL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("Alertmanager URL %q: want http(s)://host[:port][/path]", b.cfg.Actions.AlertmanagerURL)
+		return nil, configErrorf("%s=%s: want http(s)://host[:port][/path]", flagAMURL, RedactURL(b.cfg.Actions.AlertmanagerURL))
 	}
 	tc := amclient.DefaultTransportConfig().WithHost(u.Host).WithBasePath(path.Join("/", u.Path, "/api/v2")).WithSchemes([]string{u.Scheme})
 	return &actionHandler{b: b, am: amclient.NewHTTPClientWithConfig(strfmt.Default, tc)}, nil

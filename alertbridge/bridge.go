@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,6 +146,12 @@ func (c *Config) setDefaults() {
 		if c.Ntfy.RepeatTimeout <= 0 {
 			c.Ntfy.RepeatTimeout = 2 * time.Minute
 		}
+		if c.Ntfy.DefaultPriority == 0 {
+			c.Ntfy.DefaultPriority = 3
+		}
+		if c.Ntfy.ResolvedPriority == 0 {
+			c.Ntfy.ResolvedPriority = 3
+		}
 	} else {
 		c.Actions = nil
 	}
@@ -156,12 +161,6 @@ func (c *Config) setDefaults() {
 		}
 		if c.Actions.SilenceFor <= 0 {
 			c.Actions.SilenceFor = time.Hour
-		}
-		if c.Ntfy.DefaultPriority == 0 {
-			c.Ntfy.DefaultPriority = 3
-		}
-		if c.Ntfy.ResolvedPriority == 0 {
-			c.Ntfy.ResolvedPriority = 3
 		}
 	}
 	if c.Kuma != nil {
@@ -175,17 +174,6 @@ func (c *Config) setDefaults() {
 			c.Kuma.FiringTTL = 2 * time.Hour
 		}
 	}
-}
-
-func checkURL(name, s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s %q: want an absolute http:// or https:// URL", name, s)
-	}
-	return nil
 }
 
 // Bridge is the running alertbridge: webhook intake, spool and workers.
@@ -217,26 +205,15 @@ type Bridge struct {
 // to start delivery and Close when done.
 func New(cfg Config) (*Bridge, error) {
 	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	var targets []string
 	if cfg.Ntfy != nil {
-		if err := checkURL("ntfy URL", cfg.Ntfy.URL); err != nil {
-			return nil, err
-		}
-		for sev, p := range cfg.Ntfy.Priorities {
-			if p < 1 || p > 5 {
-				return nil, fmt.Errorf("ntfy priority for severity %q: %d is outside 1..5", sev, p)
-			}
-		}
 		targets = append(targets, TargetNtfy)
 	}
 	if cfg.Kuma != nil {
-		if err := checkURL("Kuma push URL", cfg.Kuma.PushURL); err != nil {
-			return nil, err
-		}
 		targets = append(targets, TargetKuma)
-	}
-	if cfg.SpoolPath == "" {
-		return nil, errors.New("spool path is empty")
 	}
 	sp, rec, err := OpenSpool(cfg.SpoolPath, targets)
 	if err != nil {
@@ -270,14 +247,6 @@ func New(cfg Config) (*Bridge, error) {
 		return f == nil || f()
 	})
 	if cfg.Actions != nil {
-		if err := checkURL("--web.external-url", cfg.Actions.ExternalURL); err != nil {
-			sp.Close()
-			return nil, err
-		}
-		if len(cfg.Actions.Secret) < 16 {
-			sp.Close()
-			return nil, errors.New("action secret shorter than 16 bytes")
-		}
 		if b.actions, err = newActionHandler(b); err != nil {
 			sp.Close()
 			return nil, err

@@ -141,10 +141,17 @@ func RedactURL(s string) string {
 	if u.User != nil {
 		u.User = url.User("REDACTED")
 	}
-	if i := strings.Index(u.Path, "/api/push/"); i >= 0 {
-		u.Path = u.Path[:i] + "/api/push/REDACTED"
-		u.RawPath = ""
+	if u.Opaque != "" {
+		// scheme:opaque (a URL missing its //): whatever follows may be
+		// a token.
+		u.Opaque = "REDACTED"
 	}
+	if strings.HasPrefix(u.Path, "api/push/") {
+		u.Path, u.RawPath = "api/push/REDACTED", ""
+	} else if i := strings.Index(u.Path, "/api/push/"); i >= 0 {
+		u.Path, u.RawPath = u.Path[:i]+"/api/push/REDACTED", ""
+	}
+	u.Fragment, u.RawFragment = "", ""
 	q := u.Query()
 	changed := false
 	for k := range q {

@@ -121,7 +121,14 @@ type Recovery struct {
 // it, or a read of it faults) never crashes the process: it is moved aside,
 // what can still be read of its queues is copied into a fresh spool, and
 // the returned Recovery says so.
+//
+// Only a file that is a bbolt database (CheckSpoolPath) is ever moved
+// aside: anything else at path (a directory, a FIFO, a device, a text file)
+// is refused with a *ConfigError and left as it is.
 func OpenSpool(path string, targets []string) (*Spool, *Recovery, error) {
+	if err := CheckSpoolPath(path); err != nil {
+		return nil, nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, nil, fmt.Errorf("spool: %w", err)
 	}

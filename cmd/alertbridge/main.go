@@ -26,7 +26,6 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-	"go.yaml.in/yaml/v2"
 
 	"github.com/clavitor/clavis-telemetry/alertbridge"
 )
@@ -44,53 +43,53 @@ func main() {
 func run(args []string) int {
 	app := kingpin.New(program, "Turns Alertmanager webhook notifications into ntfy pages and Uptime Kuma push state, losing nothing and sending nothing twice.")
 	webFlags := kingpinflag.AddFlags(app, DefaultListenAddress)
-	tokenFile := app.Flag("webhook.token-file", "File holding the bearer token Alertmanager must send to /webhook (http_config.authorization.credentials_file). Without it, basic_auth_users in --web.config.file must be set, or --webhook.insecure-no-auth given.").String()
+	tokenFile := app.Flag("webhook.token-file", "File holding the bearer token Alertmanager must send to /webhook (http_config.authorization.credentials_file); one line, a trailing newline is dropped. Without it, basic_auth_users in --web.config.file must be set, or --webhook.insecure-no-auth given.").String()
 	insecure := app.Flag("webhook.insecure-no-auth", "Start without a webhook token or basic auth: anyone who reaches the port can page and fake the Watchdog. Bodies are then limited to 1 MiB. For tests only.").Bool()
-	maxBody := app.Flag("webhook.max-body-bytes", "Largest webhook body from an authenticated sender (Alertmanager sends a whole group in one body).").Default("33554432").Int64()
-	maxConcurrent := app.Flag("webhook.max-concurrent", "Webhooks read at once; more wait up to 10 s, then get 503 (Alertmanager retries). With --webhook.max-body-bytes it bounds intake memory.").Default("16").Int()
+	maxBody := sizeFlag(app, "webhook.max-body-bytes", "Largest webhook body from an authenticated sender (Alertmanager sends a whole group in one body).", "33554432", 64<<10, 1<<30)
+	maxConcurrent := intFlag(app, "webhook.max-concurrent", "Webhooks read at once; more wait up to 10 s, then get 503 (Alertmanager retries). With --webhook.max-body-bytes it bounds intake memory.", "16", 1, 1024)
 
-	spoolPath := app.Flag("spool.path", "bbolt spool file; created with its directory if missing.").Default("data/alertbridge.db").String()
-	maxAge := app.Flag("spool.max-age", "Notifications still undelivered after this long are dropped and counted.").Default("24h").Duration()
-	compactMin := app.Flag("spool.compact-min-bytes", "The running spool is rewritten compactly when its file is at least this big, at least half free, and holds at most --spool.compact-max-live-bytes of live data (checked every minute).").Default("67108864").Int64()
-	compactMaxLive := app.Flag("spool.compact-max-live-bytes", "Most live data a running compaction copies; it bounds how long compaction holds intake (about 0.3 s for 32 MiB).").Default("33554432").Int64()
-	dedupRetention := app.Flag("spool.dedup-retention", "How long alert keys (fingerprint, status, startsAt) are remembered to drop duplicates.").Default("168h").Duration()
+	spoolPath := app.Flag("spool.path", "bbolt spool file; created with its directory if missing. Anything else there (a directory, a FIFO, a file that is not a bbolt database) is refused.").Default("data/alertbridge.db").String()
+	maxAge := durationFlag(app, "spool.max-age", "Notifications still undelivered after this long are dropped and counted.", "24h", time.Minute, 30*24*time.Hour, false)
+	compactMin := sizeFlag(app, "spool.compact-min-bytes", "The running spool is rewritten compactly when its file is at least this big, at least half free, and holds at most --spool.compact-max-live-bytes of live data (checked every minute).", "67108864", 1<<20, 64<<30)
+	compactMaxLive := sizeFlag(app, "spool.compact-max-live-bytes", "Most live data a running compaction copies; it bounds how long compaction holds intake (about 0.3 s for 32 MiB).", "33554432", 1<<20, 1<<30)
+	dedupRetention := durationFlag(app, "spool.dedup-retention", "How long alert keys (fingerprint, status, startsAt) are remembered to drop duplicates; at least --spool.max-age (raised to it if shorter).", "168h", time.Hour, 365*24*time.Hour, false)
 
 	ntfyURL := app.Flag("ntfy.url", "Full ntfy topic URL, e.g. https://ntfy.example.com/clavis-alerts. Empty: ntfy disabled.").Envar("NTFY_ALERT_URL").String()
-	ntfyToken := app.Flag("ntfy.token", "ntfy access token, sent as Authorization: Bearer.").Envar("NTFY_ALERT_TOKEN").String()
+	ntfyToken := app.Flag("ntfy.token", "ntfy access token, sent as Authorization: Bearer; no control characters.").Envar("NTFY_ALERT_TOKEN").String()
 	clickURL := app.Flag("ntfy.click-url", "Dashboard URL used as the click URL and the Dashboard action (default click URL: the alert's generatorURL).").String()
-	priorities := app.Flag("ntfy.priority", "Severity to ntfy priority (1-5) mapping, repeatable: --ntfy.priority=critical=5. Merged over critical=5, warning=4, info=3.").StringMap()
-	defaultPriority := app.Flag("ntfy.default-priority", "ntfy priority of firing alerts whose severity has no mapping.").Default("3").Int()
-	resolvedPriority := app.Flag("ntfy.resolved-priority", "ntfy priority of resolved notifications.").Default("3").Int()
+	priorities := app.Flag("ntfy.priority", "Severity to ntfy priority (1-5) mapping, repeatable: --ntfy.priority=critical=5. Merged over critical=5, warning=4, info=2.").StringMap()
+	defaultPriority := intFlag(app, "ntfy.default-priority", "ntfy priority of firing alerts whose severity has no mapping.", "3", 1, 5)
+	resolvedPriority := intFlag(app, "ntfy.resolved-priority", "ntfy priority of resolved notifications.", "3", 1, 5)
 	infoGroups := app.Flag("ntfy.info-groups", "Groups whose firing alerts are all severity info: low (sent at the info priority, default 2) or drop (not paged; still in the outage log).").Default("low").Enum("low", "drop")
-	perMinute := app.Flag("ntfy.max-per-minute", "Storm guard: at most this many ntfy messages a minute; pending pages beyond are merged into one digest.").Default("10").Int()
-	ntfyConcurrency := app.Flag("ntfy.concurrency", "ntfy publishes in flight at once (pages of one group stay in order).").Default("4").Int()
-	authBackoff := app.Flag("ntfy.auth-error-backoff", "Wait between attempts while ntfy answers 401/403 (pages stay spooled).").Default("5m").Duration()
-	repeatInterval := app.Flag("ntfy.repeat-interval", "Page a group again (a reminder) when Alertmanager re-sends it still firing and unchanged this long after its last page, unless acknowledged with the Ack action. 0: pages for changes only.").Default("0").Duration()
+	perMinute := intFlag(app, "ntfy.max-per-minute", "Storm guard: at most this many ntfy messages a minute; pending pages beyond are merged into one digest.", "10", 1, 100000)
+	ntfyConcurrency := intFlag(app, "ntfy.concurrency", "ntfy publishes in flight at once (pages of one group stay in order).", "4", 1, 64)
+	authBackoff := durationFlag(app, "ntfy.auth-error-backoff", "Wait between attempts while ntfy answers 401/403 (pages stay spooled).", "5m", time.Second, time.Hour, false)
+	repeatInterval := durationFlag(app, "ntfy.repeat-interval", "Page a group again (a reminder) when Alertmanager re-sends it still firing and unchanged this long after its last page, unless acknowledged with the Ack action. 0: pages for changes only.", "0", time.Minute, 7*24*time.Hour, true)
 	externalURL := app.Flag("web.external-url", "URL at which phones reach this alertbridge (behind a reverse proxy, its public URL). With --action.secret-file and --alertmanager.url, firing pages carry the Silence and Ack actions, which call <url>/action/....").String()
 	actionSecretFile := app.Flag("action.secret-file", "File with the secret (at least 16 bytes) that signs the phone actions' tokens.").String()
 	alertmanagerURL := app.Flag("alertmanager.url", "Alertmanager that gets the silences of the Silence action (API v2), e.g. http://127.0.0.1:9093.").String()
-	actionTTL := app.Flag("action.ttl", "How long a page's actions stay valid.").Default("24h").Duration()
-	silenceFor := app.Flag("action.silence-duration", "Length of the silence the Silence action creates.").Default("1h").Duration()
-	repeatTimeout := app.Flag("ntfy.repeat-timeout", "Timeout of the one repeat after an attempt ntfy did not answer within --delivery.timeout (it may have published it).").Default("2m").Duration()
+	actionTTL := durationFlag(app, "action.ttl", "How long a page's actions stay valid.", "24h", time.Minute, 30*24*time.Hour, false)
+	silenceFor := durationFlag(app, "action.silence-duration", "Length of the silence the Silence action creates.", "1h", time.Minute, 30*24*time.Hour, false)
+	repeatTimeout := durationFlag(app, "ntfy.repeat-timeout", "Timeout of the one repeat after an attempt ntfy did not answer within --delivery.timeout (it may have published it).", "2m", time.Second, time.Hour, false)
 
 	kumaURL := app.Flag("kuma.push-url", "Uptime Kuma push monitor URL, e.g. https://kuma.example.com/api/push/TOKEN. Empty: Kuma disabled.").Envar("KUMA_PUSH_URL").String()
 	downSeverities := app.Flag("kuma.down-severity", "Severity label values whose firing alerts set the Kuma monitor down (repeatable).").Default("critical").Strings()
-	kumaConfigBackoff := app.Flag("kuma.config-error-backoff", "Wait between pushes while Kuma answers 404 (unknown push token).").Default("5m").Duration()
-	firingTTL := app.Flag("kuma.firing-ttl", "An outage Alertmanager has not re-sent for this long (nor extended by its endsAt) stops holding Kuma down. Keep above the repeat_interval of the down-severity routes.").Default("2h").Duration()
+	kumaConfigBackoff := durationFlag(app, "kuma.config-error-backoff", "Wait between pushes while Kuma answers 404 (unknown push token).", "5m", time.Second, time.Hour, false)
+	firingTTL := durationFlag(app, "kuma.firing-ttl", "An outage Alertmanager has not re-sent for this long (nor extended by its endsAt) stops holding Kuma down. Keep above the repeat_interval of the down-severity routes.", "2h", time.Minute, 30*24*time.Hour, false)
 
-	backoffMin := app.Flag("delivery.backoff-min", "First retry delay; doubles per failure while the target fails every attempt, with jitter.").Default("250ms").Duration()
-	backoffMax := app.Flag("delivery.backoff-max", "Longest retry delay.").Default("1m").Duration()
-	maxRetryAfter := app.Flag("delivery.max-retry-after", "Longest wait a Retry-After header is honoured for.").Default("10m").Duration()
-	timeout := app.Flag("delivery.timeout", "Timeout of one delivery attempt.").Default("10s").Duration()
+	backoffMin := durationFlag(app, "delivery.backoff-min", "First retry delay; doubles per failure while the target fails every attempt, with jitter.", "250ms", 10*time.Millisecond, time.Minute, false)
+	backoffMax := durationFlag(app, "delivery.backoff-max", "Longest retry delay; at least --delivery.backoff-min.", "1m", 10*time.Millisecond, time.Hour, false)
+	maxRetryAfter := durationFlag(app, "delivery.max-retry-after", "Longest wait a Retry-After header is honoured for.", "10m", time.Second, 24*time.Hour, false)
+	timeout := durationFlag(app, "delivery.timeout", "Timeout of one delivery attempt.", "10s", time.Second, 5*time.Minute, false)
 	watchdog := app.Flag("watchdog.alertname", "Name of the always-firing heartbeat alert: never sent to ntfy, every copy pushes Kuma.").Default("Watchdog").String()
-	watchdogInterval := app.Flag("watchdog.interval", "When no Watchdog arrived for this long, all Kuma pushes stop (so Kuma's heartbeat timeout trips) until it is back; 0 disables.").Default("5m").Duration()
+	watchdogInterval := durationFlag(app, "watchdog.interval", "When no Watchdog arrived for this long, all Kuma pushes stop (so Kuma's heartbeat timeout trips) until it is back; 0 disables.", "5m", 10*time.Second, 24*time.Hour, true)
 
 	logCfg := &promslog.Config{}
 	promslogflag.AddFlags(app, logCfg)
 	app.Version(version.Print(program))
 	app.HelpFlag.Short('h')
 	if _, err := app.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v (see --help)\n", program, err)
+		fmt.Fprintf(os.Stderr, "%s: error: %v (see --help)\n", program, nameFlagError(app, args, err))
 		return 2
 	}
 	logger := promslog.New(logCfg)
@@ -99,8 +98,21 @@ func run(args []string) int {
 	outageLevel := promslog.NewLevel()
 	outageLevel.Set("info")
 	outageLogger := promslog.New(&promslog.Config{Level: outageLevel, Format: logCfg.Format, Writer: os.Stderr}).With("log", "outage")
-	logger.Info("starting "+program, "version", version.Info())
 
+	// Every configuration error exits 2 naming its flag, before anything
+	// says starting or listening, and never with a secret in it.
+	configError := func(err error) int {
+		logger.Error("invalid configuration; not starting", "err", err)
+		return 2
+	}
+	if !*webFlags.WebSystemdSocket {
+		if err := checkListenAddresses(*webFlags.WebListenAddresses); err != nil {
+			return configError(err)
+		}
+	}
+	if *backoffMax < *backoffMin {
+		return configError(fmt.Errorf("--delivery.backoff-max=%s is shorter than --delivery.backoff-min=%s", *backoffMax, *backoffMin))
+	}
 	cfg := alertbridge.Config{
 		SpoolPath: *spoolPath, MaxAge: *maxAge, DedupRetention: *dedupRetention,
 		Compact:           alertbridge.CompactPolicy{MinBytes: *compactMin, MaxLive: *compactMaxLive},
@@ -112,24 +124,18 @@ func run(args []string) int {
 		OutageLogger: outageLogger,
 	}
 	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
+		tok, err := readTokenFile("--webhook.token-file", *tokenFile)
 		if err != nil {
-			logger.Error("cannot read --webhook.token-file", "err", err)
-			return 1
+			return configError(err)
 		}
-		cfg.WebhookToken = strings.TrimSpace(string(b))
-		if cfg.WebhookToken == "" {
-			logger.Error("--webhook.token-file is empty", "file", *tokenFile)
-			return 1
-		}
+		cfg.WebhookToken = tok
 	}
 	if *ntfyURL != "" {
 		prio := alertbridge.DefaultPriorities()
 		for sev, v := range *priorities {
 			p, err := strconv.Atoi(v)
 			if err != nil || p < 1 || p > 5 {
-				logger.Error("--ntfy.priority: want severity=1..5", "severity", sev, "value", v)
-				return 2
+				return configError(fmt.Errorf("--ntfy.priority=%s=%s: want severity=1..5", sev, v))
 			}
 			prio[sev] = p
 		}
@@ -143,33 +149,38 @@ func run(args []string) int {
 	}
 	switch n := countSet(*externalURL, *actionSecretFile, *alertmanagerURL); {
 	case n == 3:
-		secret, err := os.ReadFile(*actionSecretFile)
+		secret, err := readConfigFile("--action.secret-file", *actionSecretFile, 64<<10)
 		if err != nil {
-			logger.Error("cannot read --action.secret-file", "err", err)
-			return 1
+			return configError(err)
 		}
 		secret = []byte(strings.TrimSpace(string(secret)))
 		if len(secret) < 16 {
-			logger.Error("--action.secret-file: the secret must be at least 16 bytes", "file", *actionSecretFile)
-			return 1
+			return configError(fmt.Errorf("--action.secret-file=%s: the secret must be at least 16 bytes", *actionSecretFile))
 		}
 		cfg.Actions = &alertbridge.ActionsConfig{ExternalURL: *externalURL, Secret: secret, AlertmanagerURL: *alertmanagerURL,
 			TTL: *actionTTL, SilenceFor: *silenceFor}
 	case n > 0:
-		logger.Error("phone actions need all of --web.external-url, --action.secret-file and --alertmanager.url")
-		return 2
+		return configError(errors.New("phone actions need all of --web.external-url, --action.secret-file and --alertmanager.url"))
 	}
-	basicAuth, err := hasBasicAuth(*webFlags.WebConfigFile)
+	basicAuth, err := checkWebConfig(*webFlags.WebConfigFile)
 	if err != nil {
-		logger.Error("cannot read --web.config.file", "err", err)
-		return 1
+		return configError(err)
 	}
 	cfg.Authenticated = cfg.WebhookToken != "" || basicAuth
-	if !cfg.Authenticated {
-		if !*insecure {
-			logger.Error("refusing to start without authentication: anyone could page on-call or fake the Watchdog. Set --webhook.token-file (Alertmanager: http_config.authorization.credentials_file) or basic_auth_users in --web.config.file; --webhook.insecure-no-auth for tests")
-			return 2
+	if !cfg.Authenticated && !*insecure {
+		logger.Error("refusing to start without authentication: anyone could page on-call or fake the Watchdog. Set --webhook.token-file (Alertmanager: http_config.authorization.credentials_file) or basic_auth_users in --web.config.file; --webhook.insecure-no-auth for tests")
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		if alertbridge.IsConfigError(err) {
+			return configError(err)
 		}
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+
+	logger.Info("starting "+program, "version", version.Info())
+	if !cfg.Authenticated {
 		logger.Warn("webhook authentication is OFF (--webhook.insecure-no-auth): anyone who reaches the port can page; bodies limited to 1 MiB")
 	}
 
@@ -182,6 +193,9 @@ func run(args []string) int {
 	cfg.Registerer = reg
 	bridge, err := alertbridge.New(cfg)
 	if err != nil {
+		if alertbridge.IsConfigError(err) {
+			return configError(err)
+		}
 		logger.Error("cannot start", "err", err)
 		return 1
 	}
@@ -250,26 +264,6 @@ func run(args []string) int {
 	cancelRun()
 	<-done
 	return code
-}
-
-// hasBasicAuth reports whether the exporter-toolkit web config file sets
-// basic_auth_users (exporter-toolkit then checks every request before it
-// reaches the webhook handler).
-func hasBasicAuth(path string) (bool, error) {
-	if path == "" {
-		return false, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return false, err
-	}
-	var c struct {
-		Users map[string]string `yaml:"basic_auth_users"`
-	}
-	if err := yaml.Unmarshal(b, &c); err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
-	}
-	return len(c.Users) > 0, nil
 }
 
 func countSet(vals ...string) int {

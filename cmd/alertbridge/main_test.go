@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
+)
+
+// binary is the alertbridge under test; ALERTBRIDGE_BIN points the tests at
+// another build (e.g. an older one, to see them fail).
+func binary(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("ALERTBRIDGE_BIN"); b != "" {
+		return b
+	}
+	return e2eutil.BuildBinary(t, "./cmd/alertbridge")
+}
+
+// runBridge runs the binary until it exits (at most 15 s: a hang is a
+// failure) and returns its exit code and output.
+func runBridge(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	bin := binary(t) // built before the clock starts
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("%v: still running after 15 s (it should have refused to start)\n%s", args, out)
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("%v: %v", args, err)
+	return -1, ""
+}
+
+// fixture is a directory with a valid token file and spool path, so each
+// case differs from a working start-up in the one thing it tests.
+type fixture struct{ dir, token, spool string }
+
+func newFixture(t *testing.T) fixture {
+	dir := t.TempDir()
+	f := fixture{dir: dir, token: filepath.Join(dir, "webhook.token"), spool: filepath.Join(dir, "spool.db")}
+	if err := os.WriteFile(f.token, []byte("s3cr3t-webhook\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f fixture) args(extra ...string) []string {
+	// A port nobody listens on, in case a case is wrongly accepted.
+	return append([]string{"--webhook.token-file=" + f.token, "--spool.path=" + f.spool, "--web.listen-address=127.0.0.1:0"}, extra...)
+}
+
+func (f fixture) write(t *testing.T, name, content string) string {
+	p := filepath.Join(f.dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// expectRefused wants exit 2, every one of want in the output, none of
+// the secrets, and nothing saying it started or listened.
+func expectRefused(t *testing.T, what string, code int, out string, want []string, secrets ...string) {
+	t.Helper()
+	if code != 2 {
+		t.Errorf("%s: exit %d, want 2\n%s", what, code, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s: output does not say %q:\n%s", what, w, out)
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("%s: output carries the secret %q:\n%s", what, s, out)
+		}
+	}
+	for _, s := range []string{"Listening on", "starting alertbridge"} {
+		if strings.Contains(out, s) {
+			t.Errorf("%s: says %q before refusing:\n%s", what, s, out)
+		}
+	}
+}
+
+// TestFlagBounds: every duration, size and count flag has bounds; a value
+// outside them (or one that does not parse) exits 2 naming the flag and
+// its bounds, and --help shows them.
+func TestFlagBounds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, c := range []struct{ arg, bounds string }{
+		{"--spool.max-age=-1s", "between 1m and 720h"},
+		{"--spool.max-age=0s", "between 1m and 720h"},
+		{"--spool.max-age=abc", "between 1m and 720h"},
+		{"--spool.dedup-retention=0s", "between 1h and 8760h"},
+		{"--spool.compact-min-bytes=0", "between 1048576 and 68719476736"},
+		{"--spool.compact-max-live-bytes=-5", "between 1048576 and 1073741824"},
+		{"--webhook.max-body-bytes=0", "between 65536 and 1073741824"},
+		{"--webhook.max-concurrent=-3", "between 1 and 1024"},
+		{"--webhook.max-concurrent=x", "between 1 and 1024"},
+		{"--delivery.timeout=0s", "between 1s and 5m"},
+		{"--delivery.timeout=1h", "between 1s and 5m"},
+		{"--delivery.backoff-min=0s", "between 10ms and 1m"},
+		{"--delivery.backoff-max=2h", "between 10ms and 1h"},
+		{"--delivery.max-retry-after=-1s", "between 1s and 24h"},
+		{"--ntfy.default-priority=9", "between 1 and 5"},
+		{"--ntfy.resolved-priority=-1", "between 1 and 5"},
+		{"--ntfy.resolved-priority=0", "between 1 and 5"},
+		{"--ntfy.max-per-minute=0", "between 1 and 100000"},
+		{"--ntfy.concurrency=0", "between 1 and 64"},
+		{"--ntfy.auth-error-backoff=0s", "between 1s and 1h"},
+		{"--ntfy.repeat-timeout=-1m", "between 1s and 1h"},
+		{"--ntfy.repeat-interval=1s", "0 (off) or between 1m and 168h"},
+		{"--action.ttl=0s", "between 1m and 720h"},
+		{"--action.silence-duration=1000h", "between 1m and 720h"},
+		{"--kuma.config-error-backoff=0s", "between 1s and 1h"},
+		{"--kuma.firing-ttl=1s", "between 1m and 720h"},
+		{"--watchdog.interval=-1s", "0 (off) or between 10s and 24h"},
+	} {
+		name := strings.SplitN(c.arg, "=", 2)[0]
+		code, out := runBridge(t, nil, f.args(c.arg)...)
+		expectRefused(t, c.arg, code, out, []string{name, c.bounds})
+	}
+	code, out := runBridge(t, nil, f.args("--delivery.backoff-min=2s", "--delivery.backoff-max=1s")...)
+	expectRefused(t, "backoff-max < backoff-min", code, out, []string{"--delivery.backoff-max", "--delivery.backoff-min"})
+
+	code, out = runBridge(t, nil, "--help")
+	if code != 0 {
+		t.Fatalf("--help: exit %d\n%s", code, out)
+	}
+	out = strings.Join(strings.Fields(out), " ") // undo kingpin's wrapping
+	for _, w := range []string{"Range: 1m to 720h.", "Range: 1s to 5m.", "Range: 0 or 10s to 24h.", "Range: 1 to 5.",
+		"Range: 65536 to 1073741824 bytes (64 KiB to 1 GiB).",
+		"info=2"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("--help does not show %q", w)
+		}
+	}
+	// The help said info=3 while the default mapping is info=2.
+	if strings.Contains(out, "info=3") {
+		t.Error("--help still says info=3")
+	}
+}
+
+// TestValueErrorsNameTheFlag: kingpin's own value errors (enum, log level,
+// map) name no flag; ours do.
+func TestValueErrorsNameTheFlag(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, arg := range []string{"--ntfy.info-groups=zz", "--log.level=loud", "--log.format=xml", "--ntfy.priority=novalue",
+		"--spool.max-age=banana", "--webhook.insecure-no-auth=maybe"} {
+		code, out := runBridge(t, nil, f.args(arg)...)
+		expectRefused(t, arg, code, out, []string{strings.SplitN(arg, "=", 2)[0]})
+	}
+}
+
+func TestListenAddressRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, addr := range []string{"", ":", "127.0.0.1:", "localhost"} {
+		// f.args ends with a listen address; [:2] leaves it out.
+		code, out := runBridge(t, nil, append(f.args()[:2], "--web.listen-address="+addr)...)
+		expectRefused(t, "--web.listen-address="+addr, code, out, []string{"--web.listen-address"})
+	}
+}
+
+// TestSpoolPathNotASpoolRefused: a directory or a text file at --spool.path
+// exits 2 naming the flag, and stays as it was (it used to be renamed to
+// *.corrupt-* and replaced by a fresh 4 MB spool).
+func TestSpoolPathNotASpoolRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	dir := filepath.Join(f.dir, "some-dir")
+	os.Mkdir(dir, 0o750)
+	conf := f.write(t, "important.conf", "do not touch\n")
+	fifo := filepath.Join(f.dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, what string }{{dir, "a directory"}, {conf, "not a bbolt spool"}, {fifo, "named pipe"}} {
+		code, out := runBridge(t, nil, "--webhook.token-file="+f.token, "--spool.path="+c.path, "--web.listen-address=127.0.0.1:0")
+		expectRefused(t, c.path, code, out, []string{"--spool.path=" + c.path, c.what})
+		if moved, _ := filepath.Glob(c.path + ".corrupt-*"); len(moved) > 0 {
+			t.Errorf("%s moved aside: %v", c.path, moved)
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Errorf("directory gone: %v", err)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != "do not touch\n" {
+		t.Errorf("file changed: %q", b)
+	}
+}
+
+// TestSecretsNotInStartupErrors: a bad URL or token is a configuration
+// error (exit 2) naming the flag and environment variable, and no line
+// carries the push token, the password or the token.
+func TestSecretsNotInStartupErrors(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"KUMA_PUSH_URL=ftp://kuma/api/push/PUSHSECRET"}, "KUMA_PUSH_URL"},
+		{[]string{"KUMA_PUSH_URL=https://kuma:port/api/push/PUSHSECRET"}, "KUMA_PUSH_URL"},
+		{[]string{"NTFY_ALERT_URL=ftp://user:SECRETPW@ntfy.example/alerts"}, "NTFY_ALERT_URL"},
+		{[]string{"NTFY_ALERT_URL=https://user:SECRETPW@ntfy.example:x/alerts"}, "NTFY_ALERT_URL"},
+		{[]string{"NTFY_ALERT_URL=https://ntfy.example/alerts", "NTFY_ALERT_TOKEN=tk_SECRETPW\nmore"}, "NTFY_ALERT_TOKEN"},
+	} {
+		code, out := runBridge(t, c.env, f.args()...)
+		expectRefused(t, strings.Join(c.env, " "), code, out, []string{c.want}, "PUSHSECRET", "SECRETPW")
+	}
+	code, out := runBridge(t, nil, f.args("--ntfy.url=https://ntfy.example/alerts", "--ntfy.token=tk_SECRETPW\r")...)
+	expectRefused(t, "--ntfy.token with CR", code, out, []string{"--ntfy.token"}, "SECRETPW")
+}
+
+// TestTokenFiles: one trailing newline is a line end; a second line, a
+// control character, an empty file or a FIFO (which used to hang start-up)
+// is refused naming the flag, without echoing the token.
+func TestTokenFiles(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	fifo := filepath.Join(f.dir, "token.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"two-lines":  "SECRETTOK\nsecond\n",
+		"two-ends":   "SECRETTOK\n\n",
+		"tab":        "SECRET\tTOK\n",
+		"nul":        "SECRET\x00TOK",
+		"empty":      "",
+		"only-space": "  \n",
+	} {
+		p := f.write(t, name, content)
+		code, out := runBridge(t, nil, "--webhook.token-file="+p, "--spool.path="+f.spool, "--web.listen-address=127.0.0.1:0")
+		expectRefused(t, name, code, out, []string{"--webhook.token-file=" + p}, "SECRET")
+	}
+	code, out := runBridge(t, nil, "--webhook.token-file="+fifo, "--spool.path="+f.spool, "--web.listen-address=127.0.0.1:0")
+	expectRefused(t, "fifo", code, out, []string{"--webhook.token-file=" + fifo, "named pipe"})
+
+	for content, want := range map[string]string{"tok\n": "tok", "tok\r\n": "tok", "tok": "tok", " tok \n": "tok"} {
+		p := f.write(t, "ok", content)
+		got, err := readTokenFile("--webhook.token-file", p)
+		if err != nil || got != want {
+			t.Errorf("token file %q: %q, %v; want %q", content, got, err, want)
+		}
+	}
+}
+
+// TestWebConfigValidatedBeforeListening: a bad --web.config.file exits 2
+// before anything says "Listening", naming the file (and the user of a bad
+// password hash).
+func TestWebConfigValidatedBeforeListening(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, c := range []struct {
+		name, content string
+		want          []string
+	}{
+		{"bad-hash.yml", "basic_auth_users:\n  alertmanager: notabcrypthash\n", []string{`user \"alertmanager\"`, "bcrypt"}},
+		{"bad-tls.yml", "tls_server_config:\n  cert_file: /nonexistent/tls.crt\n  key_file: /nonexistent/tls.key\n", []string{"/nonexistent/tls.crt"}},
+		{"unknown-key.yml", "basic_auth_user:\n  a: b\n", []string{"basic_auth_user"}},
+		{"not-yaml.yml", "basic_auth_users: [\n", nil},
+	} {
+		p := f.write(t, c.name, c.content)
+		code, out := runBridge(t, nil, f.args("--web.config.file="+p)...)
+		expectRefused(t, c.name, code, out, append(c.want, "--web.config.file="+p))
+	}
+	fifo := filepath.Join(f.dir, "web.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runBridge(t, nil, f.args("--web.config.file="+fifo)...)
+	expectRefused(t, "fifo", code, out, []string{"--web.config.file=" + fifo})
+}

@@ -111,18 +111,15 @@ var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 // clientNoise are net/http messages about one client's bad connection:
 // logged at debug level, as any client can produce as many as it likes (a
 // flood of half-open TLS connections makes one each). Some of Go's HTTP/2
-// server messages have no "http2: " prefix. A handler's panic is among
-// them: the client picks HTTP/1 or HTTP/2, and so would pick the level.
+// server messages have no "http2: " prefix.
 var clientNoise = []string{
 	"http: TLS handshake error",
 	"http: URL query contains semicolon",
-	"http: panic serving",
 	"http2: server: error reading preface",
 	"http2: server connection error",
 	"http2: server closing client connection",
 	"http2: timeout waiting for SETTINGS frames",
 	"http2: received GOAWAY",
-	"http2: panic serving",
 	"timeout waiting for SETTINGS frames",
 	"timeout waiting for PING response",
 }
@@ -164,8 +161,24 @@ func ServerErrorLog(logger *slog.Logger) *log.Logger {
 
 type errorWriter struct{ logger *slog.Logger }
 
+// serverPanics start a handler's panic, over HTTP/1 or HTTP/2: a bug of
+// the agent's, logged at error with its stack (up to MaxPanicLine) under
+// either protocol, so the client does not pick its level by its protocol.
+var serverPanics = []string{"http: panic serving", "http2: panic serving"}
+
+// MaxPanicLine bounds a panic's line, stack included: enough for the
+// frames that locate the bug, not a megabyte of a panic value.
+const MaxPanicLine = 16 << 10
+
 func (w errorWriter) Write(p []byte) (int, error) {
-	msg := bound(StripClientBytes(strings.TrimRight(string(p), "\n")))
+	raw := StripClientBytes(strings.TrimRight(string(p), "\n"))
+	for _, prefix := range serverPanics {
+		if strings.HasPrefix(raw, prefix) {
+			w.logger.Log(context.Background(), slog.LevelError, boundTo(raw, MaxPanicLine))
+			return len(p), nil
+		}
+	}
+	msg := bound(raw)
 	level := slog.LevelWarn
 	for _, prefix := range clientNoise {
 		if strings.HasPrefix(msg, prefix) {
@@ -178,11 +191,13 @@ func (w errorWriter) Write(p []byte) (int, error) {
 }
 
 // bound cuts msg to MaxErrorLine bytes at most, back to white space.
-func bound(msg string) string {
-	if len(msg) <= MaxErrorLine {
+func bound(msg string) string { return boundTo(msg, MaxErrorLine) }
+
+func boundTo(msg string, max int) string {
+	if len(msg) <= max {
 		return msg
 	}
-	cut := strings.LastIndexAny(msg[:MaxErrorLine+1], " \t\n")
+	cut := strings.LastIndexAny(msg[:max+1], " \t\n")
 	if cut < 0 {
 		cut = 0
 	}

@@ -216,7 +216,8 @@ func TestHandlerScrubsKeysAndGroups(t *testing.T) {
 
 // TestServerErrorLogClientNoise: every message a client can make Go's
 // HTTP/2 server print goes to debug, and a line quoting what the client
-// offered is cut to a bound, after white space, marked.
+// offered is cut to a bound, after white space, marked. A handler's panic
+// is not the client's doing: it stays at error, with its stack.
 func TestServerErrorLogClientNoise(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(NewHandler(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), Addresses))
@@ -237,6 +238,12 @@ func TestServerErrorLogClientNoise(t *testing.T) {
 		t.Fatalf("want 6 lines, got %d:\n%.3000s", len(lines), buf.String())
 	}
 	for i, l := range lines {
+		if i == 2 { // the panic: a bug of ours, at error whatever the protocol, with its stack
+			if !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "goroutine 1 [running]") {
+				t.Errorf("panic line not at error with its stack: %.300s", l)
+			}
+			continue
+		}
 		if !strings.Contains(l, "level=DEBUG") && i < 5 {
 			t.Errorf("line %d not at debug: %.300s", i, l)
 		}
@@ -259,6 +266,25 @@ func TestAddressesScrubsEmails(t *testing.T) {
 	for _, keep := range []string{"pool/ds@snap", "user@localhost", "@ 1.2.3", "a@b"} {
 		if got := Addresses(keep); got != keep {
 			t.Errorf("Addresses(%q) = %q, want it unchanged", keep, got)
+		}
+	}
+}
+
+// TestServerErrorLogPanicsAtErrorEitherProtocol: the client picks HTTP/1
+// or HTTP/2; it must not pick whether a panic of ours is seen.
+func TestServerErrorLogPanicsAtErrorEitherProtocol(t *testing.T) {
+	var buf bytes.Buffer
+	el := ServerErrorLog(slog.New(NewHandler(slog.NewTextHandler(&buf, nil), Addresses)))
+	stack := strings.Repeat("main.handler(...)\n\t/src/x.go:1 +0x1\n", 100) // 3 kB: more than MaxErrorLine
+	el.Printf("http: panic serving %v: %v\n%s", "192.0.2.2:4000", "boom", stack)
+	el.Printf("http2: panic serving %v: %v\n%s", "[2001:db8::2]:4000", "boom", stack)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 lines, got %d:\n%.2000s", len(lines), buf.String())
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "level=ERROR") || strings.Count(l, "x.go:1") != 100 || strings.Contains(l, "192.0.2") || strings.Contains(l, "2001:db8") {
+			t.Errorf("panic not at error with its whole stack, scrubbed: %.300s", l)
 		}
 	}
 }

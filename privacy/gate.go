@@ -54,7 +54,7 @@ var redactionReasons = [...]string{ReasonEmailAddress, ReasonIPAddress, ReasonTo
 
 const (
 	redactionsFamily = "clavis_privacy_redactions_total"
-	redactionsHelp   = "Series the privacy gate dropped before exposition since start, by reason: email_address (a label value holds an e-mail-shaped value), ip_address (a label value holds an IP address), too_long (a label value over 128 bytes), unknown_family (metric not on the allowlist), unknown_label (label not allowed for its metric)."
+	redactionsHelp   = "Series the privacy gate dropped before exposition since start, by reason: email_address (a label value, or its family's HELP or UNIT, holds an e-mail-shaped value), ip_address (the same for an IP address), too_long (a label value over 128 bytes), unknown_family (metric not on the allowlist), unknown_label (label not allowed for its metric)."
 	// maxLoggedKeys bounds the memory spent remembering what was logged, in
 	// case a broken collector invents family names without end.
 	maxLoggedKeys = 1024

@@ -73,7 +73,7 @@ dport=$(free_port)
 "$work/fakenotify" --listen=127.0.0.1:$dport --kuma.token=benchtok --ntfy.token=tk --ntfy.fail-ratio=0.2 --quiet 2>"$work/fake2.log" &
 pids+=($!)
 wait_ready "http://127.0.0.1:$dport/-/fake/ntfy/messages"
-run_bridge drain $dport --ntfy.max-per-minute=100000000
+run_bridge drain $dport --ntfy.max-per-minute=100000
 start=$(date +%s.%N)
 "$work/load" -url "$base/webhook" -token bench-webhook-token -alerts 1 -concurrency $CONC -duration 10m -max-requests $PAGES -label "drain intake" || status=1
 while :; do

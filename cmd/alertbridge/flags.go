@@ -224,20 +224,16 @@ func readConfigFile(flag, path string, maxBytes int64) ([]byte, error) {
 	return b, nil
 }
 
-// readTokenFile reads a bearer token: one line, its line end (a single
-// trailing \n or \r\n, as editors and echo write) and surrounding spaces
-// dropped (Alertmanager trims its credentials_file the same way). A token
-// with a control character left in it is refused, never echoed.
+// readTokenFile reads a bearer token: white space around it (line ends, as
+// editors and echo write, blank lines) is dropped, as Alertmanager trims
+// its credentials_file, so a file Alertmanager takes works here too. A
+// token with a control character inside is refused, never echoed.
 func readTokenFile(flag, path string) (string, error) {
 	b, err := readConfigFile(flag, path, 64<<10)
 	if err != nil {
 		return "", err
 	}
-	s := string(b)
-	if t, ok := strings.CutSuffix(s, "\n"); ok {
-		s = strings.TrimSuffix(t, "\r")
-	}
-	s = strings.Trim(s, " ")
+	s := strings.TrimSpace(string(b))
 	if s == "" {
 		return "", fmt.Errorf("%s=%s is empty", flag, path)
 	}

@@ -243,7 +243,6 @@ func TestTokenFiles(t *testing.T) {
 	}
 	for name, content := range map[string]string{
 		"two-lines":  "SECRETTOK\nsecond\n",
-		"two-ends":   "SECRETTOK\n\n",
 		"tab":        "SECRET\tTOK\n",
 		"nul":        "SECRET\x00TOK",
 		"empty":      "",
@@ -256,7 +255,9 @@ func TestTokenFiles(t *testing.T) {
 	code, out := runBridge(t, nil, "--webhook.token-file="+fifo, "--spool.path="+f.spool, "--web.listen-address=127.0.0.1:0")
 	expectRefused(t, "fifo", code, out, []string{"--webhook.token-file=" + fifo, "named pipe"})
 
-	for content, want := range map[string]string{"tok\n": "tok", "tok\r\n": "tok", "tok": "tok", " tok \n": "tok"} {
+	// White space around the token goes, as Alertmanager trims its
+	// credentials_file: a file it takes works here too.
+	for content, want := range map[string]string{"tok\n": "tok", "tok\r\n": "tok", "tok": "tok", " tok \n": "tok", "tok\n\n": "tok", "\ttok\n": "tok"} {
 		p := f.write(t, "ok", content)
 		got, err := readTokenFile("--webhook.token-file", p)
 		if err != nil || got != want {

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/clavitor/clavis-telemetry/internal/cliflag"
 )
 
 // bbolt's on-disk marker: every meta page (the first two pages) starts,
@@ -45,7 +47,7 @@ func CheckSpoolPath(path string) error {
 		what = fmt.Sprintf("a symlink to %s, which is ", target)
 	}
 	if !fi.Mode().IsRegular() {
-		return configErrorf("%s=%s is %s%s, not a spool file; give the path of a file (it is created if missing)", flagSpoolPath, path, what, describeMode(fi.Mode()))
+		return configErrorf("%s=%s is %s%s, not a spool file; give the path of a file (it is created if missing)", flagSpoolPath, path, what, cliflag.DescribeMode(fi.Mode()))
 	}
 	if fi.Size() == 0 {
 		return nil
@@ -90,21 +92,4 @@ func isBoltFile(r io.ReaderAt, size int64) bool {
 		}
 	}
 	return false
-}
-
-func describeMode(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	default:
-		return "not a regular file (" + m.Type().String() + ")"
-	}
 }

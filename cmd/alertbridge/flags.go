@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/clavitor/clavis-telemetry/alertbridge"
+	"github.com/clavitor/clavis-telemetry/internal/cliflag"
 )
 
 // durationValue is a duration flag with bounds: a value outside them (or
@@ -134,49 +135,6 @@ func fmtBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// nameFlagError makes a kingpin value error name its flag: kingpin passes
-// on what the value's Set said ("enum value must be one of low,drop",
-// "unrecognized log level"), which names none. The flag is found by
-// setting each given value again until one fails the same way (the process
-// exits right after, so the values' state does not matter).
-func nameFlagError(app *kingpin.Application, args []string, err error) error {
-	if strings.Contains(err.Error(), "--") {
-		return err // names a flag already (ours, kingpin's "unknown long flag '--x'")
-	}
-	if v, ok := strings.CutPrefix(err.Error(), "unexpected "); ok {
-		// A value given to a flag that takes none (a bool): kingpin
-		// reads it as a stray argument.
-		for _, a := range args {
-			if name, val, ok := strings.Cut(a, "="); ok && strings.HasPrefix(name, "--") && val == v {
-				return fmt.Errorf("%s takes no value (give %s or --no-%s): %w", name, name, strings.TrimPrefix(name, "--"), err)
-			}
-		}
-	}
-	ctx, cerr := app.ParseContext(args)
-	if cerr != nil || ctx == nil {
-		return err
-	}
-	for _, el := range ctx.Elements {
-		fc, ok := el.Clause.(*kingpin.FlagClause)
-		if !ok || el.Value == nil {
-			continue
-		}
-		m := fc.Model()
-		if serr := m.Value.Set(*el.Value); serr != nil && serr.Error() == err.Error() {
-			return fmt.Errorf("--%s: %w", m.Name, err)
-		}
-	}
-	for _, m := range app.Model().Flags {
-		if m.Envar == "" || os.Getenv(m.Envar) == "" {
-			continue
-		}
-		if serr := m.Value.Set(os.Getenv(m.Envar)); serr != nil && serr.Error() == err.Error() {
-			return fmt.Errorf("--%s (from $%s): %w", m.Name, m.Envar, err)
-		}
-	}
-	return err
-}
-
 // checkListenAddresses refuses an empty address or port: net.Listen would
 // take a random port on every interface, which nobody asks for on purpose.
 // An explicit port 0 (tests) is allowed.
@@ -209,7 +167,7 @@ func readConfigFile(flag, path string, maxBytes int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s=%s is %s, not a regular file", flag, path, describeMode(fi.Mode()))
+		return nil, fmt.Errorf("%s=%s is %s, not a regular file", flag, path, cliflag.DescribeMode(fi.Mode()))
 	}
 	if fi.Size() > maxBytes {
 		return nil, fmt.Errorf("%s=%s is %d bytes; at most %d expected", flag, path, fi.Size(), maxBytes)
@@ -275,18 +233,4 @@ func checkWebConfig(path string) (basicAuth bool, err error) {
 		return false, fmt.Errorf("--web.config.file=%s: %w", path, err)
 	}
 	return len(c.Users) > 0, nil
-}
-
-func describeMode(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&os.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	}
-	return "of type " + m.Type().String()
 }

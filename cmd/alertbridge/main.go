@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/clavitor/clavis-telemetry/alertbridge"
+	"github.com/clavitor/clavis-telemetry/internal/cliflag"
 )
 
 const (
@@ -89,7 +90,7 @@ func run(args []string) int {
 	app.Version(version.Print(program))
 	app.HelpFlag.Short('h')
 	if _, err := app.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: error: %v (see --help)\n", program, nameFlagError(app, args, err))
+		fmt.Fprintf(os.Stderr, "%s: error: %v (see --help)\n", program, cliflag.NameError(app, args, err))
 		return 2
 	}
 	logger := promslog.New(logCfg)

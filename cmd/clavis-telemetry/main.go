@@ -29,6 +29,7 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 
+	"github.com/clavitor/clavis-telemetry/internal/cliflag"
 	"github.com/clavitor/clavis-telemetry/internal/logscrub"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
@@ -62,10 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err == nil {
-		err = checkWholeNumbers(app, args)
+		err = cliflag.CheckWholeNumbers(app, args)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: error: %v (try --help)\n", program, nameFlag(app, args, err))
+		fmt.Fprintf(stderr, "%s: error: %v (try --help)\n", program, cliflag.NameError(app, args, err))
 		return 2
 	}
 
@@ -270,64 +271,4 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
-}
-
-// nameFlag puts the flag and its value in front of a kingpin parse error,
-// which for a bad value is only the value parser's (`strconv.ParseFloat:
-// parsing "abc": invalid syntax`, `time: invalid duration "9999999h"`):
-// the value of each flag on the command line is set again until one fails
-// the same way. A boolean flag given a value (`--collector.cpu=false`,
-// which kingpin reads as a stray argument) is named with the fix.
-func nameFlag(app *kingpin.Application, args []string, err error) error {
-	if bad, ok := strings.CutPrefix(err.Error(), "unexpected "); ok {
-		for _, a := range args {
-			name, value, hasValue := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-			if f := app.GetFlag(name); hasValue && value == bad && f != nil && f.Model().IsBoolFlag() {
-				return fmt.Errorf("--%s: a switch takes no value; use --%s or --no-%s", a[2:], name, name)
-			}
-		}
-		return err
-	}
-	ctx, perr := app.ParseContext(args)
-	if perr != nil || ctx == nil {
-		return err
-	}
-	for _, el := range ctx.Elements {
-		f, ok := el.Clause.(*kingpin.FlagClause)
-		if !ok || el.Value == nil {
-			continue
-		}
-		m := f.Model()
-		if serr := m.Value.Set(*el.Value); serr != nil && serr.Error() == err.Error() {
-			if strings.Contains(err.Error(), "--"+m.Name) { // our own values name their flag
-				return err
-			}
-			return fmt.Errorf("--%s=%q: %w", m.Name, *el.Value, err)
-		}
-	}
-	return err
-}
-
-// checkWholeNumbers refuses a fraction or an out-of-range number given to
-// an integer flag: kingpin parses them as floats and truncates (3.9 is 3,
-// 1e30 wraps to a negative number), so the value would not be the one asked.
-func checkWholeNumbers(app *kingpin.Application, args []string) error {
-	ctx, err := app.ParseContext(args)
-	if err != nil || ctx == nil {
-		return nil
-	}
-	for _, el := range ctx.Elements {
-		f, ok := el.Clause.(*kingpin.FlagClause)
-		if !ok || el.Value == nil {
-			continue
-		}
-		m := f.Model()
-		switch fmt.Sprintf("%T", m.Value) {
-		case "*kingpin.intValue", "*kingpin.int64Value", "*kingpin.uintValue", "*kingpin.uint64Value":
-			if _, err := strconv.ParseInt(strings.TrimSpace(*el.Value), 10, 64); err != nil {
-				return fmt.Errorf("--%s=%q: want a whole number", m.Name, *el.Value)
-			}
-		}
-	}
-	return nil
 }

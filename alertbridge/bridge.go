@@ -618,6 +618,11 @@ func (b *Bridge) groupPage(t SpoolTx, p *Payload, gid string, alerts []Alert, id
 	}
 	pg := renderPage(b.cfg.Ntfy, in, now)
 	pg.Group = gid
+	if pg.droppedActions > 0 {
+		// Not the actions themselves: their URLs carry signed tokens.
+		b.log.Warn("page actions dropped: their X-Actions header would be too large for ntfy; the body still lists the alerts",
+			"title", pg.Title, "dropped", pg.droppedActions)
+	}
 	v, err := json.Marshal(&pg)
 	if err != nil {
 		return err

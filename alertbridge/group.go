@@ -38,6 +38,10 @@ type Page struct {
 	Alertname string `json:"alertname"`
 	State     string `json:"state"` // firing or resolved
 	Count     int    `json:"count"`
+
+	// droppedActions is how many actions renderPage left out because
+	// X-Actions would have exceeded actionsMax (logged by the caller).
+	droppedActions int
 }
 
 // groupID names a group in the spool: Alertmanager's group key is unique per
@@ -348,6 +352,9 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	if pg.Click == "" && len(in.alerts) > 0 {
 		pg.Click = safeURL(in.alerts[0].GeneratorURL)
 	}
+	if len(pg.Click) > clickMax {
+		pg.Click = "" // ntfy or a proxy would refuse the headers: no click URL
+	}
 	runbook := in.p.CommonAnnotations["runbook_url"]
 	if runbook == "" {
 		runbook = commonAnnotation(in.alerts, "runbook_url")
@@ -371,9 +378,10 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 			pg.Actions = append(pg.Actions, ntfyAction{Action: "view", Label: "Silence", URL: u})
 		}
 	}
-	if len(pg.Actions) > 3 {
-		pg.Actions = pg.Actions[:3]
-	}
+	// At most three (ntfy's limit), each kept only if X-Actions stays
+	// within actionsMax: a 400 KB label in the signed tokens or the silence
+	// filter would otherwise get the page refused with 431.
+	pg.Actions, pg.droppedActions = fitActions(pg.Actions, 3)
 	return pg
 }
 

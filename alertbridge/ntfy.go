@@ -1,6 +1,7 @@
 package alertbridge
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -116,14 +117,26 @@ func safeURL(u string) string {
 	return headerSafe(p.String())
 }
 
-// tagSafe keeps a tag to characters that cannot break ntfy's comma list.
+// Bounds of the request headers: ntfy answers 431 beyond its (Go's 1 MB)
+// header limit and a proxy in front often at 8 KB, and a refused page is
+// lost. Every header alertbridge sets stays within these.
+const (
+	headerTitleMax = 250  // X-Title, before encoding
+	tagMax         = 64   // one tag, before encoding
+	tagsMax        = 512  // the tag list, before encoding
+	clickMax       = 2048 // X-Click: a longer URL is dropped
+	actionsMax     = 4096 // X-Actions, encoded: actions beyond are dropped
+)
+
+// tagSafe keeps a tag to characters that cannot break ntfy's comma list,
+// and to tagMax bytes.
 func tagSafe(s string) string {
-	return strings.Map(func(r rune) rune {
+	return TruncateUTF8(strings.Map(func(r rune) rune {
 		if r == ',' || r < 0x20 || r == 0x7f {
 			return -1
 		}
 		return r
-	}, strings.TrimSpace(s))
+	}, strings.TrimSpace(s)), tagMax)
 }
 
 // headerSafe drops control characters, which net/http refuses in header
@@ -138,9 +151,79 @@ func headerSafe(s string) string {
 }
 
 // encodeHeader makes a header value ASCII: ntfy decodes RFC 2047 encoded
-// words in its headers, so titles with non-ASCII label values survive.
+// words in its headers, so titles with non-ASCII label values survive. A
+// value containing "=?" is encoded as a whole even when it is ASCII (which
+// mime leaves as it is): ntfy would otherwise decode encoded words an
+// alert's labels or annotations carry, and a forged "=?utf-8?q?...?=" could
+// add actions, CR/LF or tags. ntfy's one decode gives back exactly s.
 func encodeHeader(s string) string {
-	return mime.BEncoding.Encode("UTF-8", headerSafe(s))
+	s = headerSafe(s)
+	if !strings.Contains(s, "=?") {
+		return mime.BEncoding.Encode("UTF-8", s)
+	}
+	// Encoded words of at most 45 bytes (60 base64 characters, a word
+	// within RFC 2047's 75), cut on rune boundaries; the decoder drops the
+	// space between adjacent encoded words.
+	const chunk = 45
+	var b strings.Builder
+	for len(s) > 0 {
+		n := len(s)
+		if n > chunk {
+			n = chunk
+			for n > 0 && !utf8.RuneStart(s[n]) {
+				n--
+			}
+			if n == 0 {
+				n = chunk
+			}
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("=?UTF-8?b?" + base64.StdEncoding.EncodeToString([]byte(s[:n])) + "?=")
+		s = s[n:]
+	}
+	return b.String()
+}
+
+// fitActions keeps the first max actions whose X-Actions header stays
+// within actionsMax; it returns how many it dropped for size.
+func fitActions(acts []ntfyAction, max int) (kept []ntfyAction, dropped int) {
+	for _, a := range acts {
+		if len(kept) == max {
+			break
+		}
+		trial := append(append([]ntfyAction(nil), kept...), a)
+		if len(encodeHeader(actionsHeader(trial))) > actionsMax {
+			dropped++
+			continue
+		}
+		kept = trial
+	}
+	return kept, dropped
+}
+
+// boundedTags is the X-Tags list: each tag cut to tagMax, the list to
+// tagsMax (the repeat tag always fits).
+func boundedTags(in []string, repeat bool) string {
+	budget := tagsMax
+	if repeat {
+		budget -= len(",repeat")
+	}
+	tags := make([]string, 0, len(in)+1)
+	n := 0
+	for _, t := range in {
+		t = tagSafe(t)
+		if t == "" || n+len(t)+1 > budget {
+			continue
+		}
+		tags = append(tags, t)
+		n += len(t) + 1
+	}
+	if repeat {
+		tags = append(tags, "repeat")
+	}
+	return strings.Join(tags, ",")
 }
 
 // actionsHeader renders actions in ntfy's simple X-Actions format, quoting
@@ -163,23 +246,18 @@ func actionsHeader(acts []ntfyAction) string {
 // the "repeat" tag so on-call can tell it from a new page.
 func (m *Page) Header(token string, repeat bool) http.Header {
 	h := http.Header{}
-	h.Set("X-Title", encodeHeader(m.Title))
+	// Every value ntfy reads goes through encodeHeader and a bound, also
+	// for pages spooled by an older version.
+	h.Set("X-Title", encodeHeader(TruncateUTF8(m.Title, headerTitleMax)))
 	h.Set("X-Priority", strconv.Itoa(m.Priority))
-	tags := make([]string, 0, len(m.Tags)+1)
-	for _, t := range m.Tags {
-		tags = append(tags, encodeHeader(t))
+	if tags := boundedTags(m.Tags, repeat); tags != "" {
+		h.Set("X-Tags", encodeHeader(tags))
 	}
-	if repeat {
-		tags = append(tags, "repeat")
+	if m.Click != "" && len(m.Click) <= clickMax {
+		h.Set("X-Click", encodeHeader(m.Click))
 	}
-	if len(tags) > 0 {
-		h.Set("X-Tags", strings.Join(tags, ","))
-	}
-	if m.Click != "" {
-		h.Set("X-Click", m.Click)
-	}
-	if len(m.Actions) > 0 {
-		h.Set("X-Actions", encodeHeader(actionsHeader(m.Actions)))
+	if acts, _ := fitActions(m.Actions, 3); len(acts) > 0 {
+		h.Set("X-Actions", encodeHeader(actionsHeader(acts)))
 	}
 	if m.Markdown {
 		h.Set("X-Markdown", "yes")

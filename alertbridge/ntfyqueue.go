@@ -450,6 +450,18 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
 		d.b.log.Error("NTFY REFUSES THE TOKEN: pages stay in the spool and are retried; fix --ntfy.token / NTFY_ALERT_TOKEN or the token's write access to the topic",
 			"status", se.status, "response", se.body, "retry_in", wait, "held_pages", d.loaded)
+	case !r.digest && !r.groups[0].shortened && se.status == http.StatusRequestHeaderFieldsTooLarge:
+		// Headers refused as too large (a proxy with a smaller limit than
+		// the bounds): send the page once more with the fewest headers.
+		g := r.groups[0]
+		g.shortened = true
+		pg := &g.items[0].page
+		pg.Actions, pg.Click, pg.Title = nil, "", TruncateUTF8(pg.Title, 100)
+		if len(pg.Tags) > 1 {
+			pg.Tags = pg.Tags[:1]
+		}
+		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+		d.b.log.Warn("ntfy refused the page's headers as too large; sending it without actions and click URL", "title", pg.Title, "err", se)
 	case !r.digest && !r.groups[0].shortened && (se.status == http.StatusRequestEntityTooLarge || strings.Contains(se.body, "40014")):
 		// Refused as too large (a smaller message-size-limit than ntfy's
 		// default): cut the page once and send it again at once.

@@ -272,13 +272,15 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 			summary += " for " + strconv.Itoa(n) + " " + alertNoun(in.alerts)
 		}
 	}
-	b.WriteString(TruncateUTF8(summary, textMax))
+	// Annotations are text, not Markdown: a description must not add list
+	// items, links or images of its own.
+	b.WriteString(mdEscape(TruncateUTF8(summary, textMax)))
 	desc := in.p.CommonAnnotations["description"]
 	if desc == "" {
 		desc = commonAnnotation(in.alerts, "description")
 	}
 	if desc != "" && desc != summary {
-		b.WriteString("\n\n" + TruncateUTF8(desc, textMax))
+		b.WriteString("\n\n" + mdEscape(TruncateUTF8(desc, textMax)))
 	}
 	b.WriteString("\n\n")
 	switch {
@@ -385,15 +387,31 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	return pg
 }
 
-// mdEscape keeps a label value from being read as Markdown: emphasis,
-// code, links and HTML anywhere, block syntax at its start.
+// mdEscape keeps a label value or annotation from being read as Markdown:
+// emphasis, code, links, images and HTML anywhere, block syntax (headings,
+// lists, quotes, rules) at the start of every line.
 func mdEscape(s string) string {
 	var b strings.Builder
-	for i, r := range s {
-		if strings.ContainsRune("\\`*_[]<>~|", r) || (i == 0 && strings.ContainsRune("#+-=!", r)) {
+	lineStart, digits := true, false
+	for _, r := range s {
+		switch {
+		case strings.ContainsRune("\\`*_[]<>~|!", r):
 			b.WriteByte('\\')
+		case lineStart && strings.ContainsRune("#+-=", r):
+			b.WriteByte('\\')
+		case digits && (r == '.' || r == ')'):
+			b.WriteByte('\\') // "1. x" is an ordered list item
 		}
 		b.WriteRune(r)
+		switch {
+		case r == '\n':
+			lineStart, digits = true, false
+		case lineStart && (r == ' ' || r == '\t'):
+		case (lineStart || digits) && r >= '0' && r <= '9':
+			lineStart, digits = false, true
+		default:
+			lineStart, digits = false, false
+		}
 	}
 	return b.String()
 }

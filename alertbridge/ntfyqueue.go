@@ -341,12 +341,15 @@ func (d *dispatcher) sendDigest(ctx context.Context, ready []*groupQueue) {
 	if nFiring > 0 {
 		parts := make([]string, len(names))
 		for i, n := range names {
-			parts[i] = n + " x" + strconv.Itoa(firing[n])
+			parts[i] = mdEscape(n) + " x" + strconv.Itoa(firing[n])
 		}
 		summary = append(summary, fmt.Sprintf("%d more groups firing: %s", nFiring, strings.Join(parts, ", ")))
 	}
 	if nResolved > 0 {
 		sort.Strings(resolvedNames)
+		for i, n := range resolvedNames {
+			resolvedNames[i] = mdEscape(n)
+		}
 		summary = append(summary, fmt.Sprintf("%d groups resolved: %s", nResolved, strings.Join(resolvedNames, ", ")))
 	}
 	title := fmt.Sprintf("[DIGEST] %d more groups firing, %d resolved", nFiring, nResolved)

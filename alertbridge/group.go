@@ -3,6 +3,7 @@ package alertbridge
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"net/url"
 	"sort"
 	"strconv"
@@ -42,6 +43,15 @@ type Page struct {
 	// droppedActions is how many actions renderPage left out because
 	// X-Actions would have exceeded actionsMax (logged by the caller).
 	droppedActions int
+}
+
+// satAdd adds two counts, saturating instead of overflowing: Alertmanager's
+// truncatedAlerts is a sender-given number.
+func satAdd(a, b int) int {
+	if b > 0 && a > math.MaxInt-b {
+		return math.MaxInt
+	}
+	return a + b
 }
 
 // groupID names a group in the spool: Alertmanager's group key is unique per
@@ -214,7 +224,7 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	firingN := len(in.firing)
 	if firingN > 0 {
 		pg.State = "firing"
-		pg.Count = firingN + in.p.TruncatedAlerts
+		pg.Count = satAdd(firingN, in.p.TruncatedAlerts)
 	} else {
 		pg.State = "resolved"
 		pg.Count = len(resolved)
@@ -323,10 +333,10 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	var lb strings.Builder
 	for _, l := range lists {
 		shown := 0
-		if len(l.names)+l.extra == 0 {
+		if satAdd(len(l.names), l.extra) == 0 {
 			continue
 		}
-		head := "\n\n**" + l.head + " (" + strconv.Itoa(len(l.names)+l.extra) + "):**"
+		head := "\n\n**" + l.head + " (" + strconv.Itoa(satAdd(len(l.names), l.extra)) + "):**"
 		if lb.Len()+len(head)+40 > budget {
 			break
 		}
@@ -336,7 +346,7 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 			rest := len(l.names) - j
 			// Keep room for the "+N more" line.
 			if shown >= listMax || lb.Len()+len(line)+24 > budget {
-				lb.WriteString("\n- +" + strconv.Itoa(rest+l.extra) + " more")
+				lb.WriteString("\n- +" + strconv.Itoa(satAdd(rest, l.extra)) + " more")
 				l.extra = -1
 				break
 			}

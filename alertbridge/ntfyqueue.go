@@ -319,7 +319,7 @@ func (d *dispatcher) sendDigest(ctx context.Context, ready []*groupQueue) {
 		}
 		if last.State == "firing" {
 			nFiring++
-			firing[last.Alertname] += last.Count
+			firing[last.Alertname] = satAdd(firing[last.Alertname], last.Count)
 		} else {
 			nResolved++
 			resolvedNames = append(resolvedNames, last.Alertname)

@@ -78,6 +78,9 @@ func DecodePayload(body []byte) (*Payload, error) {
 	if p.Status != "" && p.Status != "firing" && p.Status != "resolved" {
 		return nil, badRequest("invalid", "invalid payload status %q: want firing or resolved", p.Status)
 	}
+	if p.TruncatedAlerts < 0 {
+		return nil, badRequest("invalid", "invalid truncatedAlerts %d: want 0 or more", p.TruncatedAlerts)
+	}
 	for i := range p.Alerts {
 		a := &p.Alerts[i]
 		if a.Status != "firing" && a.Status != "resolved" {

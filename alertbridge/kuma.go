@@ -194,15 +194,21 @@ func (st *kumaState) summary() (status, msg string) {
 			more = " (+" + itoa(rest) + " more)"
 		}
 		if i > 0 && b.Len()+len(sep)+len(n)+len(more) > kumaMsgMax {
-			b.WriteString(" (+" + itoa(total-i) + " more)")
-			return "down", TruncateUTF8(b.String(), kumaMsgMax)
+			return "down", withMore(b.String(), total-i)
 		}
 		b.WriteString(sep + n)
 	}
-	if total > len(first) {
-		b.WriteString(" (+" + itoa(total-len(first)) + " more)")
+	return "down", withMore(b.String(), total-len(first))
+}
+
+// withMore appends " (+N more)" to names, cutting the names (never the
+// count) to keep the message within kumaMsgMax.
+func withMore(names string, more int) string {
+	if more <= 0 {
+		return TruncateUTF8(names, kumaMsgMax)
 	}
-	return "down", TruncateUTF8(b.String(), kumaMsgMax)
+	suffix := " (+" + itoa(more) + " more)"
+	return TruncateUTF8(names, kumaMsgMax-len(suffix)) + suffix
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

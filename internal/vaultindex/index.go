@@ -107,6 +107,9 @@ type Index struct {
 	// beforeEvent, if set (tests), is called before each event is taken
 	// from the watcher: blocking in it lets the kernel's queue overflow.
 	beforeEvent func()
+	// afterRestart, if set (tests), is called when a session has ended
+	// because the directory changed, before the next one starts.
+	afterRestart func()
 	// rechecked counts names looked at again after events (tests).
 	rechecked atomic.Uint64
 }
@@ -169,6 +172,20 @@ func (x *Index) Run(ctx context.Context) {
 		}
 		if errors.Is(err, errRestart) {
 			x.cfg.Logger.Info("vault data directory changed; scanning it again", "dir", x.cfg.Dir)
+			// Until the new directory's first scan ends, the count is the
+			// old directory's: not live any more, and aging from now
+			// (clavis_vault_index_live 0, clavis_vault_result_age_seconds).
+			if prev := x.snap.Load(); prev != nil && prev.Ready && prev.Err == nil {
+				stale := *prev
+				if stale.Live {
+					stale.AsOf = time.Now()
+				}
+				stale.Live, stale.Watching = false, false
+				x.snap.Store(&stale)
+			}
+			if x.afterRestart != nil {
+				x.afterRestart()
+			}
 			continue
 		}
 		if !st.failing || err.Error() != lastErr {

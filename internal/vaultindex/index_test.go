@@ -584,3 +584,50 @@ func TestIndexNotADirectory(t *testing.T) {
 		t.Errorf("err = %v, want ENOTDIR", s.Err)
 	}
 }
+
+// TestIndexSwappedDirectoryIsNotLive: when the path comes to name another
+// directory (a symlink switched, a mount over it), the count shown until
+// the new directory's first scan ends is the old one's: it must say so
+// (not live, aging) instead of passing for the new directory's.
+func TestIndexSwappedDirectoryIsNotLive(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	for name, n := range map[string]int{"a": 3, "b": 1} {
+		if err := os.Mkdir(filepath.Join(root, name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			writeFile(t, filepath.Join(root, name, "v"+strconv.Itoa(i)), 5)
+		}
+	}
+	dir := filepath.Join(root, "vaults")
+	if err := os.Symlink("a", dir); err != nil {
+		t.Fatal(err)
+	}
+	restarted, release := make(chan struct{}, 1), make(chan struct{})
+	x, _ := start(t, Config{Dir: dir}, func(x *Index) {
+		x.afterRestart = func() {
+			select {
+			case restarted <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+	})
+	waitFor(t, x, "first scan", ready(3, 15))
+	if err := os.Symlink("b", dir+".new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir+".new", dir); err != nil { // atomic: no failure in between
+		t.Fatal(err)
+	}
+	<-restarted
+	if s := x.Snapshot(); !s.Ready || s.Count != 3 || s.Live || s.AsOf.IsZero() {
+		t.Errorf("between the swap and the new scan: %+v; want the old count, not live, with its time", *s)
+	}
+	close(release)
+	s := waitFor(t, x, "the new directory's scan", ready(1, 5))
+	if !s.Live {
+		t.Errorf("after the new scan: %+v; want live", *s)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -228,10 +229,28 @@ func statID(path string) (dirID, error) {
 	return dirID{uint64(st.Dev), uint64(st.Ino)}, nil
 }
 
-// isMountPoint: the directory's device differs from its parent's.
+// isMountPoint: the directory's device differs from its parent's, or,
+// for a bind mount of the parent's own file system (same device), the
+// mount table lists it. Looked at once a session, not per scrape.
 func isMountPoint(dir string, id dirID) bool {
 	parent, err := statID(filepath.Join(dir, ".."))
-	return err == nil && parent.dev != id.dev
+	if err == nil && parent.dev != id.dev {
+		return true
+	}
+	resolved, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	mounts, err := procfs.GetMounts()
+	if err != nil {
+		return false
+	}
+	for _, m := range mounts {
+		if m.MountPoint == resolved {
+			return true
+		}
+	}
+	return false
 }
 
 // watchLimit reports whether err is inotify's instance or watch limit.
@@ -252,7 +271,9 @@ func (x *Index) session(ctx context.Context, st *state) error {
 	mp := isMountPoint(dir, id)
 	if !st.sawFirst {
 		st.sawFirst, st.mountPoint = true, mp
-	} else if st.mountPoint && !mp {
+	} else if mp {
+		st.mountPoint = true // mounted after start-up: its unmount is noticed too
+	} else if st.mountPoint {
 		return fmt.Errorf("%s: %w", dir, ErrUnmounted)
 	}
 

@@ -631,3 +631,59 @@ func TestIndexSwappedDirectoryIsNotLive(t *testing.T) {
 		t.Errorf("after the new scan: %+v; want live", *s)
 	}
 }
+
+// mountBind bind-mounts src at dir (the same file system: same device);
+// without the privilege the test fails in CI and is skipped elsewhere.
+func mountBind(t *testing.T, src, dir string) {
+	t.Helper()
+	if err := syscall.Mount(src, dir, "", syscall.MS_BIND, ""); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("bind mount (needs CAP_SYS_ADMIN, as root in CI): %v", err)
+		}
+		t.Skipf("bind mount: %v (needs root; runs in CI)", err)
+	}
+}
+
+// TestIndexBindMountLost: a bind mount of the parent's own file system has
+// the parent's device, so the device test alone took its unmount for a
+// plain directory and counted the empty one underneath as live. The
+// mount table tells. So it does for a volume mounted after start-up.
+func TestIndexBindMountLost(t *testing.T) {
+	t.Parallel()
+	for _, late := range []bool{false, true} {
+		root := t.TempDir()
+		src, dir := filepath.Join(root, "src"), filepath.Join(root, "vaults")
+		for _, d := range []string{src, dir} {
+			if err := os.Mkdir(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 3 {
+			writeFile(t, filepath.Join(src, "v"+strconv.Itoa(i)), 10)
+		}
+		var x *Index
+		if late { // the agent starts before the volume is mounted
+			x, _ = start(t, Config{Dir: dir}, nil)
+			waitFor(t, x, "first scan of the empty directory", ready(0, 0))
+		}
+		mountBind(t, src, dir)
+		mounted := true
+		t.Cleanup(func() {
+			if mounted {
+				syscall.Unmount(dir, syscall.MNT_DETACH)
+			}
+		})
+		if !late {
+			x, _ = start(t, Config{Dir: dir}, nil)
+		}
+		waitFor(t, x, "the bind mount's count", ready(3, 30))
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Fatalf("unmount: %v", err)
+		}
+		mounted = false
+		s := waitFor(t, x, "the unmount to be reported", func(s *Snapshot) bool { return s.Err != nil })
+		if !errors.Is(s.Err, ErrUnmounted) || s.Ready {
+			t.Errorf("late=%v, after unmount: %+v, want ErrUnmounted", late, *s)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -201,6 +202,10 @@ func StartProcessEnv(t testing.TB, env []string, name string, args ...string) *e
 	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
+	// A test binary killed by -timeout runs no Cleanup: without this its
+	// Prometheus and Alertmanager servers kept running (and loading the
+	// machine for the next benchmark) long after.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("start %s: %v", name, err)

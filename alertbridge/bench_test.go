@@ -1,12 +1,14 @@
 package alertbridge
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -222,4 +224,74 @@ func BenchmarkDurableWriteCeiling(b *testing.B) {
 			return <-done
 		})
 	})
+}
+
+// BenchmarkNtfyDrain measures how fast the ntfy dispatcher empties a spool
+// of b.N pages (distinct groups, storm guard off, --ntfy.concurrency 4)
+// into an accepting fake ntfy over loopback, with 16 webhook senders
+// writing to the spool meanwhile (intake/s is what they reached).
+func BenchmarkNtfyDrain(b *testing.B) {
+	ntfy := fakenotify.NewNtfy(fakenotify.NtfyOptions{})
+	fs, err := fakenotify.StartServer(ntfy, "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fs.Close()
+	var got atomic.Int64
+	ntfy.OnMessage(func(m fakenotify.Message) {
+		if strings.Contains(m.Title, "PopDown") {
+			got.Add(1)
+		}
+	})
+	br, err := New(Config{SpoolPath: b.TempDir() + "/spool.db",
+		Ntfy: &NtfyConfig{URL: fs.URL() + "/bench", PerMinute: 1 << 30}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	for i := 0; i < b.N; i++ {
+		p, err := DecodePayload(mkPayload(mkAlert("PopDown", fmt.Sprintf("p%d", i), "critical", "firing", t0)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := br.accept(p, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	var intake atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p, _ := DecodePayload(mkPayload(mkAlert("Intake", fmt.Sprintf("w%d-%d", w, i), "critical", "resolved", t0)))
+				if _, err := br.accept(p, time.Now()); err != nil {
+					b.Error(err)
+					return
+				}
+				intake.Add(1)
+			}
+		})
+	}
+	b.ResetTimer()
+	start := time.Now()
+	go func() { br.Run(ctx); close(done) }()
+	for got.Load() < int64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	cancel()
+	<-done
+	b.ReportMetric(float64(b.N)/el.Seconds(), "pages/s")
+	b.ReportMetric(float64(intake.Load())/el.Seconds(), "intake/s")
 }

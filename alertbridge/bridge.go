@@ -441,7 +441,8 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	p, err := DecodePayload(body)
+	now := time.Now()
+	p, err := DecodePayloadAt(body, now)
 	body = nil
 	if err != nil {
 		var bre *BadRequestError
@@ -457,7 +458,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.log.Info("Alertmanager left alerts out of this notification (max_alerts); the page counts them as \"+N more\"",
 			"truncatedAlerts", p.TruncatedAlerts, "receiver", p.Receiver, "groupKey", p.GroupKey)
 	}
-	res, err := b.accept(p, time.Now())
+	res, err := b.accept(p, now)
 	if err != nil {
 		b.log.Error("spool write failed; Alertmanager will retry", "err", err)
 		b.reject(w, http.StatusInternalServerError, "spool_error", "spool write failed")
@@ -522,13 +523,13 @@ func (b *Bridge) accept(p *Payload, now time.Time) (acceptResult, error) {
 				return err
 			}
 			if r.Status == "firing" {
-				if at, ok := t.ResolvedAt(r.Fingerprint); ok && !r.StartsAt.After(at) {
+				if at, ok := t.ResolvedAt(r.Fingerprint, now); ok && !r.StartsAt.After(at) {
 					// An HA peer's older copy of an episode already resolved.
 					stale[i] = true
 					res.stale++
 					continue
 				}
-			} else if err := t.SetResolved(r.Fingerprint, r.StartsAt); err != nil {
+			} else if err := t.SetResolved(r.Fingerprint, r.StartsAt, now); err != nil {
 				return err
 			}
 			fresh[i] = true

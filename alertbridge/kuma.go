@@ -41,9 +41,14 @@ const kumaMsgMax = 200
 // apply folds one record into the outage state.
 func (st *kumaState) apply(r *Record, down map[string]bool, ttl time.Duration) {
 	fp := r.Fingerprint
+	if !storableTime(r.StartsAt) || (!r.EndsAt.IsZero() && !storableTime(r.EndsAt)) {
+		// Only an older version's queue holds such a record (intake
+		// refuses it): its state could not be saved.
+		return
+	}
 	switch r.Status {
 	case "firing":
-		if t, ok := st.Resolved[fp]; ok && !r.StartsAt.After(t) {
+		if t, ok := st.Resolved[fp]; ok && !r.StartsAt.After(t.StartsAt) {
 			return // a late copy of an episode already resolved
 		}
 		if down[severity(r.Labels)] {
@@ -63,8 +68,11 @@ func (st *kumaState) apply(r *Record, down map[string]bool, ttl time.Duration) {
 		if cur, ok := st.Firing[fp]; ok && !cur.StartsAt.After(r.StartsAt) {
 			st.delFiring(fp)
 		}
-		if t, ok := st.Resolved[fp]; !ok || r.StartsAt.After(t) {
-			st.Resolved[fp] = r.StartsAt
+		// As at intake (SpoolTx.ResolvedAt): a resolution whose startsAt
+		// is implausibly far ahead of its acceptance (queued by an older
+		// version) would hide the fingerprint's genuine outages.
+		if t, ok := st.Resolved[fp]; plausibleStart(r.StartsAt, r.Accepted) && (!ok || r.StartsAt.After(t.StartsAt)) {
+			st.Resolved[fp] = kumaResolved{StartsAt: r.StartsAt, Accepted: r.Accepted}
 		}
 	}
 }
@@ -332,7 +340,7 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 			lastGC = time.Now()
 			cutoff := lastGC.Add(-b.cfg.DedupRetention)
 			for fp, t := range next.Resolved {
-				if t.Before(cutoff) {
+				if t.Accepted.Before(cutoff) {
 					delete(next.Resolved, fp)
 					next.dirty[fp] = true
 				}

@@ -34,7 +34,10 @@ var (
 	// out of order (concurrently, per group), so depth is not last-first+1.
 	bucketMeta = []byte("meta")
 	// bucketResolved maps fingerprint to the startsAt of its latest
-	// resolution, so a late FIRING copy of that episode is dropped.
+	// resolution and the time that resolution was accepted (16 bytes, two
+	// big-endian Unix nanos), so a late FIRING copy of that episode is
+	// dropped; the entry is forgotten by its acceptance time. Spools of
+	// older versions hold 8 bytes, the startsAt alone (see resolvedEntry).
 	bucketResolved = []byte("fp.resolved")
 	// bucketGroups maps a group ID to what its last page said.
 	bucketGroups = []byte("groups")
@@ -712,21 +715,55 @@ func (t SpoolTx) addDepth(target string, d int64) error {
 	return m.Put(depthKey(target), u64(uint64(n)))
 }
 
-// ResolvedAt returns the startsAt of the latest resolution seen for fp.
-func (t SpoolTx) ResolvedAt(fp string) (time.Time, bool) {
-	v := t.tx.Bucket(bucketResolved).Get([]byte(fp))
-	if len(v) != 8 {
-		return time.Time{}, false
+// resolvedEntry decodes a bucketResolved value. An 8-byte value (written
+// before acceptance times were kept) has no acceptance time: it is taken
+// as its startsAt, which the resolution came after, so it is forgotten no
+// later than before.
+func resolvedEntry(v []byte) (startsAt, accepted time.Time, ok bool) {
+	switch len(v) {
+	case 16:
+		return time.Unix(0, int64(u64v(v[:8]))), time.Unix(0, int64(u64v(v[8:]))), true
+	case 8:
+		st := time.Unix(0, int64(u64v(v)))
+		return st, st, true
 	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
+	return time.Time{}, time.Time{}, false
 }
 
-// SetResolved records a resolution of fp's episode that started at startsAt.
-func (t SpoolTx) SetResolved(fp string, startsAt time.Time) error {
-	if cur, ok := t.ResolvedAt(fp); ok && !startsAt.After(cur) {
+// ResolvedAt returns the startsAt of the latest resolution seen for fp. A
+// resolution whose startsAt lies more than MaxStartsAtAhead after the
+// time it was accepted (or, for an entry of an older version, after now)
+// is disregarded: intake refuses such alerts now, and one spooled before
+// would keep the fingerprint's genuine firings from paging.
+func (t SpoolTx) ResolvedAt(fp string, now time.Time) (time.Time, bool) {
+	v := t.tx.Bucket(bucketResolved).Get([]byte(fp))
+	st, acc, ok := resolvedEntry(v)
+	if !ok {
+		return time.Time{}, false
+	}
+	ref := acc
+	if len(v) == 8 {
+		ref = now
+	}
+	if !plausibleStart(st, ref) {
+		return time.Time{}, false
+	}
+	return st, true
+}
+
+// SetResolved records a resolution, accepted at accepted, of fp's episode
+// that started at startsAt. Both must be storable (DecodePayload checks).
+func (t SpoolTx) SetResolved(fp string, startsAt, accepted time.Time) error {
+	if !storableTime(startsAt) || !storableTime(accepted) {
+		return fmt.Errorf("resolution of %q: time out of the storable range", fp)
+	}
+	if cur, ok := t.ResolvedAt(fp, accepted); ok && !startsAt.After(cur) {
 		return nil
 	}
-	return t.tx.Bucket(bucketResolved).Put([]byte(fp), u64(uint64(startsAt.UnixNano())))
+	v := make([]byte, 16)
+	binary.BigEndian.PutUint64(v[:8], uint64(startsAt.UnixNano()))
+	binary.BigEndian.PutUint64(v[8:], uint64(accepted.UnixNano()))
+	return t.tx.Bucket(bucketResolved).Put([]byte(fp), v)
 }
 
 // Group returns the stored state of a notification group (nil if none).
@@ -919,11 +956,15 @@ func (s *Spool) ForgetKeys(cutoff time.Time) (int, error) {
 			}
 			k, v = c.Next()
 		}
-		// Resolutions are kept as long as keys: a firing copy older than
-		// that is dropped by its key anyway.
+		// Resolutions are kept as long as keys, by the time they were
+		// accepted: a firing copy older than that is dropped by its key
+		// anyway. Entries of older versions whose startsAt is implausibly
+		// far ahead (ResolvedAt disregards them) go too.
+		now := time.Now()
 		rc := tx.Bucket(bucketResolved).Cursor()
 		for k, v := rc.First(); k != nil; {
-			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff.UnixNano() {
+			st, acc, ok := resolvedEntry(v)
+			if !ok || acc.Before(cutoff) || (len(v) == 8 && !plausibleStart(st, now)) {
 				k = append([]byte(nil), k...)
 				if err := rc.Delete(); err != nil {
 					return err
@@ -943,9 +984,10 @@ func (s *Spool) ForgetKeys(cutoff time.Time) (int, error) {
 type kumaState struct {
 	// Firing maps fingerprint to the alert currently counted as an outage.
 	Firing map[string]kumaAlert
-	// Resolved maps fingerprint to the startsAt of its latest resolution,
-	// so a late firing notification of the same episode is ignored.
-	Resolved map[string]time.Time
+	// Resolved maps fingerprint to its latest resolution, so a late
+	// firing notification of the same episode is ignored; it is forgotten
+	// by the time it was accepted.
+	Resolved map[string]kumaResolved
 	// LastStatus and LastMsg are what the last successful push said.
 	LastStatus string
 	LastMsg    string
@@ -971,13 +1013,20 @@ type kumaAlert struct {
 	Expires time.Time `json:"expires,omitzero"`
 }
 
+// kumaResolved is saved as JSON; versions that kept no acceptance time
+// saved the startsAt alone, as an RFC 3339 string (see loadKumaState).
+type kumaResolved struct {
+	StartsAt time.Time `json:"startsAt"`
+	Accepted time.Time `json:"accepted"`
+}
+
 type kumaLast struct {
 	Status string `json:"status"`
 	Msg    string `json:"msg"`
 }
 
 func newKumaState() *kumaState {
-	return &kumaState{Firing: map[string]kumaAlert{}, Resolved: map[string]time.Time{}, dirty: map[string]bool{}, names: map[string]int{}}
+	return &kumaState{Firing: map[string]kumaAlert{}, Resolved: map[string]kumaResolved{}, dirty: map[string]bool{}, names: map[string]int{}}
 }
 
 func (s *Spool) loadKumaState() (*kumaState, error) {
@@ -992,9 +1041,19 @@ func (s *Spool) loadKumaState() (*kumaState, error) {
 		}); err != nil {
 			return err
 		}
+		now := time.Now()
 		if err := tx.Bucket(bucketKumaResolved).ForEach(func(k, v []byte) error {
-			if t, err := time.Parse(time.RFC3339Nano, string(v)); err == nil {
-				st.Resolved[string(k)] = t
+			var res kumaResolved
+			if json.Unmarshal(v, &res) == nil {
+				st.Resolved[string(k)] = res
+			} else if t, err := time.Parse(time.RFC3339Nano, string(v)); err == nil && plausibleStart(t, now) {
+				// An older version's entry: the startsAt alone. The
+				// resolution came after it, so it is forgotten no later
+				// than before; one implausibly far ahead is dropped (as
+				// SpoolTx.ResolvedAt disregards it).
+				st.Resolved[string(k)] = kumaResolved{StartsAt: t, Accepted: t}
+			} else {
+				st.dirty[string(k)] = true // deleted at the next save
 			}
 			return nil
 		}); err != nil {
@@ -1030,7 +1089,11 @@ func (st *kumaState) save(tx *bolt.Tx) error {
 			return err
 		}
 		if t, ok := st.Resolved[fp]; ok {
-			if err := rb.Put(k, []byte(t.UTC().Format(time.RFC3339Nano))); err != nil {
+			v, err := json.Marshal(t)
+			if err != nil {
+				return err
+			}
+			if err := rb.Put(k, v); err != nil {
 				return err
 			}
 		} else if err := rb.Delete(k); err != nil {

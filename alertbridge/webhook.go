@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -61,9 +62,44 @@ func badRequest(reason, format string, args ...any) error {
 	return &BadRequestError{Reason: reason, Msg: fmt.Sprintf(format, args...)}
 }
 
-// DecodePayload parses and validates one webhook body. Every error it
-// returns is a *BadRequestError.
+// MaxStartsAtAhead is how far ahead of the bridge's clock an alert's
+// startsAt may be. Alertmanager takes startsAt from Prometheus' rule
+// evaluation, so it is in the past but for clock skew between the hosts
+// (NTP keeps that to milliseconds; an hour also covers a badly set clock).
+// A startsAt further ahead is refused: it would mark the fingerprint's
+// genuine firings for as long as that as late copies of a resolved
+// episode, and never page them.
+const MaxStartsAtAhead = time.Hour
+
+// The times a spool can hold: it stores startsAt and acceptance times as
+// Unix nanoseconds, which hold the years 1678 to 2262 (beyond, they wrap:
+// year 2685 would be stored as 2100).
+var (
+	minStorableTime = time.Unix(0, math.MinInt64)
+	maxStorableTime = time.Unix(0, math.MaxInt64)
+)
+
+func storableTime(t time.Time) bool {
+	return !t.Before(minStorableTime) && !t.After(maxStorableTime)
+}
+
+// plausibleStart reports whether an alert's startsAt could have been
+// accepted at the given time: not more than MaxStartsAtAhead after it.
+// Spools written before that rule existed can hold anything.
+func plausibleStart(startsAt, accepted time.Time) bool {
+	return !startsAt.After(accepted.Add(MaxStartsAtAhead))
+}
+
+// DecodePayload parses and validates one webhook body against the current
+// time. Every error it returns is a *BadRequestError.
 func DecodePayload(body []byte) (*Payload, error) {
+	return DecodePayloadAt(body, time.Now())
+}
+
+// DecodePayloadAt parses and validates one webhook body received at now
+// (startsAt may be at most MaxStartsAtAhead after it). Every error it
+// returns is a *BadRequestError.
+func DecodePayloadAt(body []byte, now time.Time) (*Payload, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var p Payload
 	if err := dec.Decode(&p); err != nil {
@@ -91,6 +127,18 @@ func DecodePayload(body []byte) (*Payload, error) {
 		}
 		if a.StartsAt.IsZero() {
 			return nil, badRequest("invalid", "alert %d: startsAt missing", i)
+		}
+		if !storableTime(a.StartsAt) {
+			return nil, badRequest("invalid", "alert %d: startsAt %s out of range: want a time between the years 1678 and 2262", i, a.StartsAt.UTC().Format(time.RFC3339))
+		}
+		if !plausibleStart(a.StartsAt, now) {
+			return nil, badRequest("invalid", "alert %d: startsAt %s is more than %s ahead of alertbridge's clock (%s): check the clocks of Prometheus and Alertmanager",
+				i, a.StartsAt.UTC().Format(time.RFC3339), MaxStartsAtAhead, now.UTC().Format(time.RFC3339))
+		}
+		// Alertmanager sends the zero time (0001-01-01) as the endsAt of an
+		// alert without one.
+		if !a.EndsAt.IsZero() && !storableTime(a.EndsAt) {
+			return nil, badRequest("invalid", "alert %d: endsAt %s out of range: want a time between the years 1678 and 2262, or 0001-01-01T00:00:00Z for none", i, a.EndsAt.UTC().Format(time.RFC3339))
 		}
 		if a.Fingerprint == "" {
 			// Alertmanager before 0.19 sent no fingerprint; derive one

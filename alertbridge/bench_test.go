@@ -295,3 +295,20 @@ func BenchmarkNtfyDrain(b *testing.B) {
 	b.ReportMetric(float64(b.N)/el.Seconds(), "pages/s")
 	b.ReportMetric(float64(intake.Load())/el.Seconds(), "intake/s")
 }
+
+// BenchmarkDecodePayload decodes and validates a group of 5,000 alerts
+// (about 4 MB), the size --webhook.max-body-bytes is set for.
+func BenchmarkDecodePayload(b *testing.B) {
+	alerts := make([]Alert, 5000)
+	for i := range alerts {
+		alerts[i] = mkAlert("PopDown", fmt.Sprintf("pop%04d", i), "critical", "firing", t0)
+		alerts[i].Annotations["description"] = strings.Repeat("d", 200)
+	}
+	body := mkPayload(alerts...)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodePayload(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

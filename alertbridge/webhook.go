@@ -108,6 +108,9 @@ func DecodePayloadAt(body []byte, now time.Time) (*Payload, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, badRequest("bad_json", "invalid JSON: unexpected data after the payload object")
 	}
+	if err := checkDuplicateNames(body); err != nil {
+		return nil, err
+	}
 	if p.Version != "4" {
 		return nil, badRequest("bad_version", "unsupported webhook payload version %q: alertbridge accepts Alertmanager's version \"4\"", p.Version)
 	}
@@ -150,6 +153,82 @@ func DecodePayloadAt(body []byte, now time.Time) (*Payload, error) {
 		}
 	}
 	return &p, nil
+}
+
+// checkDuplicateNames refuses an object that names a member twice
+// (RFC 8259 leaves the meaning open; encoding/json keeps the last one, so
+// a second "alerts" array would drop the first one's alerts unseen). It
+// walks encoding/json's tokens; body is known to be valid JSON. (The
+// standard library's encoding/json/v2, which refuses duplicates itself,
+// still needs GOEXPERIMENT=jsonv2 in Go 1.26.)
+func checkDuplicateNames(body []byte) error {
+	type object struct {
+		names  []string            // the names so far, while few
+		set    map[string]struct{} // then a set
+		atName bool                // the next string is a name
+	}
+	const few = 16
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()     // numbers are not parsed
+	var stack []*object // nil entries are arrays
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1] != nil {
+			stack[n-1].atName = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return badRequest("bad_json", "invalid JSON: %v", err)
+		}
+		switch tok := tok.(type) {
+		case json.Delim:
+			switch tok {
+			case '{':
+				stack = append(stack, &object{atName: true})
+			case '[':
+				stack = append(stack, nil)
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+			continue
+		case string:
+			o := (*object)(nil)
+			if n := len(stack); n > 0 {
+				o = stack[n-1]
+			}
+			if o == nil || !o.atName {
+				break // a value
+			}
+			o.atName = false
+			dup := false
+			if o.set != nil {
+				_, dup = o.set[tok]
+				o.set[tok] = struct{}{}
+			} else {
+				for _, n := range o.names {
+					dup = dup || n == tok
+				}
+				o.names = append(o.names, tok)
+				if len(o.names) > few {
+					o.set = make(map[string]struct{}, 2*few)
+					for _, n := range o.names {
+						o.set[n] = struct{}{}
+					}
+					o.names = nil
+				}
+			}
+			if dup {
+				return badRequest("bad_json", "invalid JSON: duplicate object member name %q (before byte %d): each name may appear once", TruncateUTF8(tok, 64), dec.InputOffset())
+			}
+			continue
+		}
+		valueDone()
+	}
 }
 
 func labelFingerprint(labels map[string]string) string {

@@ -61,6 +61,16 @@ type actionClaims struct {
 	Expires  int64             `json:"e"` // unix seconds
 	Nonce    string            `json:"n"`
 	Title    string            `json:"t"`
+	// Episode is the group's firing episode the page belongs to
+	// (groupState.Episode): an Ack is for that episode only.
+	Episode string `json:"ep,omitempty"`
+}
+
+// newEpisode names a new firing episode of a group.
+func newEpisode() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (c *ActionsConfig) sign(cl actionClaims) string {
@@ -102,13 +112,13 @@ func (c *ActionsConfig) verify(token string, now time.Time) (actionClaims, error
 }
 
 // pageActions are the http actions of a firing page for this group.
-func (c *ActionsConfig) pageActions(group, title string, matchers map[string]string, now time.Time) []ntfyAction {
+func (c *ActionsConfig) pageActions(group, episode, title string, matchers map[string]string, now time.Time) []ntfyAction {
 	var out []ntfyAction
 	for _, a := range []struct{ name, label string }{{ActionSilence, "Silence " + shortDuration(c.SilenceFor)}, {ActionAck, "Ack"}} {
 		var nonce [12]byte
 		rand.Read(nonce[:])
 		tok := c.sign(actionClaims{Action: a.name, Group: group, Matchers: matchers, Expires: now.Add(c.TTL).Unix(),
-			Nonce: hex.EncodeToString(nonce[:]), Title: title})
+			Nonce: hex.EncodeToString(nonce[:]), Title: title, Episode: episode})
 		out = append(out, ntfyAction{Action: "http", Label: a.label, Method: http.MethodPost, Clear: true,
 			URL: strings.TrimRight(c.ExternalURL, "/") + "/action/" + a.name + "?token=" + tok})
 	}
@@ -178,9 +188,13 @@ func (h *actionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	used := false
+	used, otherEpisode := false, false
 	if err := b.spool.view(func(tx *bolt.Tx) error {
 		used = tx.Bucket(bucketActionsUsed).Get([]byte(cl.Nonce)) != nil
+		if name == ActionAck {
+			g := (SpoolTx{tx}).Group(cl.Group)
+			otherEpisode = g == nil || g.Episode != cl.Episode
+		}
 		return nil
 	}); err != nil {
 		count("failed")
@@ -191,6 +205,14 @@ func (h *actionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		count("replayed")
 		b.log.Warn("action refused: token already used", "action", name, "title", cl.Title)
 		http.Error(w, "this action was already used", http.StatusConflict)
+		return
+	}
+	if otherEpisode {
+		// The page's alerts resolved (and may fire again: a later page,
+		// with its own Ack, says so). Nothing to acknowledge.
+		count("expired")
+		b.log.Warn("action refused: the page's alerts resolved since", "action", name, "title", cl.Title)
+		http.Error(w, "this page's alerts have resolved since: nothing to acknowledge (acknowledge the latest page of the group)", http.StatusGone)
 		return
 	}
 	var follow Page
@@ -217,7 +239,7 @@ func (h *actionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if name == ActionAck {
-			if g := t.Group(cl.Group); g != nil {
+			if g := t.Group(cl.Group); g != nil && g.Episode == cl.Episode {
 				g.Acked = true
 				if err := t.PutGroup(cl.Group, g); err != nil {
 					return err

@@ -16,7 +16,7 @@ func TestActionTokens(t *testing.T) {
 	t.Parallel()
 	c := &ActionsConfig{ExternalURL: "https://ab.example", Secret: []byte("0123456789abcdef0123"), TTL: time.Hour, SilenceFor: time.Hour}
 	m := map[string]string{"alertname": "PopDown", "region": "eu-west"}
-	acts := c.pageActions("g1", "[FIRING:3] PopDown eu-west", m, t0)
+	acts := c.pageActions("g1", "", "[FIRING:3] PopDown eu-west", m, t0)
 	if len(acts) != 2 || acts[0].Label != "Silence 1h" || acts[1].Label != "Ack" || acts[0].Action != "http" || acts[0].Method != "POST" ||
 		!strings.HasPrefix(acts[0].URL, "https://ab.example/action/silence?token=") {
 		t.Fatalf("actions %+v", acts)

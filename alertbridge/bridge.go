@@ -592,7 +592,9 @@ func (b *Bridge) groupPage(t SpoolTx, p *Payload, gid string, alerts []Alert, id
 	}
 	if len(next.Firing) == 0 {
 		next = nil // resolved: forget the group
-	} else if in.prev != nil && !changed {
+	} else if in.prev == nil {
+		next.Episode = newEpisode()
+	} else if next.Episode = in.prev.Episode; !changed {
 		next.LastPage, next.Acked = in.prev.LastPage, in.prev.Acked
 		// Unchanged, still firing: a reminder once per repeat interval,
 		// unless someone acknowledged it.
@@ -616,6 +618,9 @@ func (b *Bridge) groupPage(t SpoolTx, p *Payload, gid string, alerts []Alert, id
 	}
 	if len(in.firing) == 0 && in.prev == nil && allInfoResolved(recs, idx, fresh) && b.cfg.Ntfy.DropInfo {
 		return nil
+	}
+	if next != nil {
+		in.episode = next.Episode
 	}
 	pg := renderPage(b.cfg.Ntfy, in, now)
 	pg.Group = gid

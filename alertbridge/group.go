@@ -21,6 +21,11 @@ type groupState struct {
 	LastPage time.Time         `json:"lastPage"`
 	// Acked is set by the Ack action and cleared when the group changes.
 	Acked bool `json:"acked,omitempty"`
+	// Episode names this firing episode of the group (from its first
+	// firing page to its resolution; random): Ack tokens carry it, so a
+	// page's Ack does not acknowledge a later episode. Empty in states
+	// saved by older versions, whose tokens carry none.
+	Episode string `json:"episode,omitempty"`
 }
 
 // Page is one ntfy message waiting in the spool: the rendered page for one
@@ -194,6 +199,7 @@ type pageInput struct {
 	severity string
 	reminder bool // unchanged, paged again after the repeat interval
 	group    string
+	episode  string // groupState.Episode, for the action tokens
 	actions  *ActionsConfig
 }
 
@@ -373,7 +379,7 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	}
 	if pg.State == "firing" && in.actions != nil && len(match) > 0 {
 		// On the phone: Silence 1h, Ack, and the runbook (or dashboard).
-		pg.Actions = in.actions.pageActions(in.group, pg.Title, match, now)
+		pg.Actions = in.actions.pageActions(in.group, in.episode, pg.Title, match, now)
 	}
 	if u := safeURL(runbook); u != "" {
 		pg.Actions = append(pg.Actions, ntfyAction{Action: "view", Label: "Runbook", URL: u})

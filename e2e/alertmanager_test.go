@@ -29,33 +29,33 @@ type webhookPayload struct {
 	} `json:"alerts"`
 }
 
-// TestAlertmanagerRoutingAndInhibition loads the repository's
-// alertmanager.yml into the real Alertmanager, posts alerts to it, and
-// checks what reaches the webhook: the bearer token from the credentials
-// file, one group per alertname and pop (per region for PopDown), Watchdog
-// on its own receiver at once, and a POP's other alerts inhibited while
-// PopDown fires for it.
-func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs Alertmanager for ~35 s")
-	}
-	t.Parallel()
-	amBin := e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager")
-	dir := t.TempDir()
+// shippedAlertmanager runs amBin on the repository's alertmanager.yml, its
+// webhook pointed at a test server that checks the bearer token from the
+// credentials file and records each payload; post sends alerts to its API
+// as Prometheus would (startsAt now, so every route's group_wait applies).
+type shippedAlertmanager struct {
+	t       *testing.T
+	addr    string
+	client  *http.Client
+	mu      sync.Mutex
+	got     []webhookPayload
+	badAuth []string
+}
 
-	var mu sync.Mutex
-	var got []webhookPayload
-	var badAuth []string
+func startShippedAlertmanager(t *testing.T, amBin string) *shippedAlertmanager {
+	t.Helper()
+	dir := t.TempDir()
+	am := &shippedAlertmanager{t: t, client: &http.Client{Timeout: 5 * time.Second}}
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/webhook" || r.Method != http.MethodPost {
 			http.NotFound(w, r)
 			return
 		}
 		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
+		am.mu.Lock()
+		defer am.mu.Unlock()
 		if h := r.Header.Get("Authorization"); h != "Bearer "+webhookToken {
-			badAuth = append(badAuth, h)
+			am.badAuth = append(am.badAuth, h)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
@@ -63,9 +63,9 @@ func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
 		if err := json.Unmarshal(b, &p); err != nil {
 			t.Errorf("webhook body: %v: %s", err, b)
 		}
-		got = append(got, p)
+		am.got = append(am.got, p)
 	}))
-	defer hook.Close()
+	t.Cleanup(hook.Close)
 
 	tokenFile := filepath.Join(dir, "token")
 	writeFile(t, tokenFile, []byte(webhookToken+"\n"), 0o600)
@@ -78,33 +78,56 @@ func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
 		"http://127.0.0.1:9746/webhook", hook.URL+"/webhook",
 		"/etc/alertmanager/alertbridge-token", tokenFile,
 	)), 0o644)
-	addr := e2eutil.FreeAddr(t, "127.0.3.1")
+	am.addr = e2eutil.FreeAddr(t, "127.0.3.1")
 	e2eutil.StartProcess(t, amBin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=")
-	client := &http.Client{Timeout: 5 * time.Second}
-	e2eutil.WaitHTTP(t, client, "http://"+addr+"/-/ready", 200, 30*time.Second)
+		"--web.listen-address="+am.addr, "--cluster.listen-address=")
+	e2eutil.WaitHTTP(t, am.client, "http://"+am.addr+"/-/ready", 200, 30*time.Second)
+	return am
+}
 
-	// startsAt now, so every route's group_wait applies, as with alerts
-	// fresh from Prometheus. PopDown goes first, as it would in an outage
-	// (its `for:` is the shortest), so the inhibitor knows it before the
-	// POP's other alerts arrive.
-	post := func(labels ...map[string]string) {
-		t.Helper()
-		var alerts []map[string]any
-		for _, l := range labels {
-			alerts = append(alerts, map[string]any{"labels": l, "annotations": map[string]string{"summary": "test"},
-				"startsAt": time.Now().UTC().Format(time.RFC3339), "generatorURL": "http://prometheus.invalid/graph"})
-		}
-		body, _ := json.Marshal(alerts)
-		resp, err := client.Post("http://"+addr+"/api/v2/alerts", "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("posting alerts: %s", resp.Status)
-		}
+func (am *shippedAlertmanager) post(labels ...map[string]string) {
+	t := am.t
+	t.Helper()
+	var alerts []map[string]any
+	for _, l := range labels {
+		alerts = append(alerts, map[string]any{"labels": l, "annotations": map[string]string{"summary": "test"},
+			"startsAt": time.Now().UTC().Format(time.RFC3339), "generatorURL": "http://prometheus.invalid/graph"})
 	}
+	body, _ := json.Marshal(alerts)
+	resp, err := am.client.Post("http://"+am.addr+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("posting alerts: %s", resp.Status)
+	}
+}
+
+// payloads is a copy of what reached the webhook so far.
+func (am *shippedAlertmanager) payloads() []webhookPayload {
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	return append([]webhookPayload(nil), am.got...)
+}
+
+// TestAlertmanagerRoutingAndInhibition loads the repository's
+// alertmanager.yml into the real Alertmanager, posts alerts to it, and
+// checks what reaches the webhook: the bearer token from the credentials
+// file, one group per alertname and pop (per region for PopDown), Watchdog
+// on its own receiver at once, and a POP's other alerts inhibited while
+// PopDown fires for it.
+func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Alertmanager for ~35 s")
+	}
+	t.Parallel()
+	am := startShippedAlertmanager(t, e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager"))
+	addr, client, post := am.addr, am.client, am.post
+
+	// PopDown goes first, as it would in an outage (its `for:` is the
+	// shortest), so the inhibitor knows it before the POP's other alerts
+	// arrive.
 	post(map[string]string{"alertname": "Watchdog", "severity": "none"},
 		map[string]string{"alertname": "PopDown", "severity": "critical", "pop": "fra1", "region": "eu-central"})
 	time.Sleep(time.Second)
@@ -124,17 +147,16 @@ func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
 	// Watchdog at once (group_wait 0s), PopDown after 10 s, the warning
 	// after 30 s; never the inhibited one.
 	eventually(t, 60*time.Second, 500*time.Millisecond, "three notification groups at the webhook", func() (bool, string) {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) >= 3, fmt.Sprintf("%d payloads so far", len(got))
+		n := len(am.payloads())
+		return n >= 3, fmt.Sprintf("%d payloads so far", n)
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	if len(badAuth) > 0 {
-		t.Errorf("webhook calls without the bearer token from the credentials file: %q", badAuth)
+	am.mu.Lock()
+	if len(am.badAuth) > 0 {
+		t.Errorf("webhook calls without the bearer token from the credentials file: %q", am.badAuth)
 	}
+	am.mu.Unlock()
 	seen := map[string]string{} // alertname/pop -> receiver
-	for _, p := range got {
+	for _, p := range am.payloads() {
 		if p.Version != "4" || len(p.Alerts) != 1 {
 			t.Errorf("payload version %s with %d alerts, want version 4 with one alert per group", p.Version, len(p.Alerts))
 			continue
@@ -160,5 +182,151 @@ func TestAlertmanagerRoutingAndInhibition(t *testing.T) {
 	}
 	if _, ok := seen["PopHighCPU/fra1"]; ok {
 		t.Error("fra1's PopHighCPU was notified although PopDown fra1 fires")
+	}
+}
+
+// amAlertStatus is an alert of Alertmanager's API v2 with what holds it back.
+type amAlertStatus struct {
+	Labels map[string]string `json:"labels"`
+	Status struct {
+		State       string   `json:"state"`
+		SilencedBy  []string `json:"silencedBy"`
+		InhibitedBy []string `json:"inhibitedBy"`
+	} `json:"status"`
+}
+
+// TestFleetSilenceDoesNotMuteRegions: Alertmanager inhibits even while the
+// source alert is silenced, so whatever FleetPopsDown inhibits stays muted
+// for as long as it fires, silenced from the phone or not. In the shipped
+// alertmanager.yml it holds back only the per-POP pages, never
+// RegionPopsDown. A two-region outage fires FleetPopsDown and each
+// region's RegionPopsDown; on-call silences FleetPopsDown the way the
+// phone's "Silence 1h" does (the group's labels: alertname only); then
+// ap-south goes down too. Its RegionPopsDown pages, naming the region,
+// and holds its own POP's PopDown back; a POP down in a region under half
+// is held back by FleetPopsDown while it fires (part of the fleet event).
+// On Debian's Alertmanager 0.25 and upstream 0.35.
+func TestFleetSilenceDoesNotMuteRegions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Alertmanager for ~25 s")
+	}
+	t.Parallel()
+	for _, bin := range []struct {
+		name string
+		bin  func(t *testing.T) string
+	}{
+		{"debian-alertmanager-0.25", func(t *testing.T) string { return e2eutil.RequireBinary(t, "prometheus-alertmanager", "alertmanager") }},
+		{"upstream-alertmanager-0.35", func(t *testing.T) string { return e2eutil.Tool(t, "alertmanager") }},
+	} {
+		t.Run(bin.name, func(t *testing.T) {
+			t.Parallel()
+			fleetSilence(t, startShippedAlertmanager(t, bin.bin(t)))
+		})
+	}
+}
+
+func fleetSilence(t *testing.T, am *shippedAlertmanager) {
+	crit := func(kv ...string) map[string]string {
+		l := map[string]string{"severity": "critical"}
+		for i := 0; i < len(kv); i += 2 {
+			l[kv[i]] = kv[i+1]
+		}
+		return l
+	}
+	// eu-west and us-east down: the fleet alert and both regions'. Sources
+	// first, then the POPs they hold back, as Prometheus's `for:` orders
+	// them.
+	am.post(crit("alertname", "FleetPopsDown"),
+		crit("alertname", "RegionPopsDown", "region", "eu-west"),
+		crit("alertname", "RegionPopsDown", "region", "us-east"))
+	time.Sleep(time.Second)
+	am.post(crit("alertname", "PopDown", "pop", "ams1", "region", "eu-west"),
+		crit("alertname", "PopDown", "pop", "fra1", "region", "eu-central"))
+
+	// The phone's "Silence 1h" on the FleetPopsDown page.
+	now := time.Now().UTC()
+	body, _ := json.Marshal(map[string]any{
+		"matchers":  []map[string]any{{"name": "alertname", "value": "FleetPopsDown", "isRegex": false, "isEqual": true}},
+		"startsAt":  now.Format(time.RFC3339),
+		"endsAt":    now.Add(time.Hour).Format(time.RFC3339),
+		"createdBy": "e2e", "comment": "Silence 1h from the phone",
+	})
+	resp, err := am.client.Post("http://"+am.addr+"/api/v2/silences", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("creating the silence: %s", resp.Status)
+	}
+
+	// A new region outage while the fleet alert fires, silenced.
+	am.post(crit("alertname", "RegionPopsDown", "region", "ap-south"))
+	time.Sleep(time.Second)
+	am.post(crit("alertname", "PopDown", "pop", "bom1", "region", "ap-south"))
+
+	key := func(l map[string]string) string { return l["alertname"] + "/" + l["region"] + "/" + l["pop"] }
+	want := map[string]string{ // alertname/region/pop -> how it is held back: "", "silenced", "inhibited"
+		"FleetPopsDown//":         "silenced",
+		"RegionPopsDown/eu-west/": "", "RegionPopsDown/us-east/": "", "RegionPopsDown/ap-south/": "",
+		"PopDown/eu-west/ams1": "inhibited", "PopDown/ap-south/bom1": "inhibited", "PopDown/eu-central/fra1": "inhibited",
+	}
+	eventually(t, 15*time.Second, 200*time.Millisecond, "alert states", func() (bool, string) {
+		resp, err := am.client.Get("http://" + am.addr + "/api/v2/alerts")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var alerts []amAlertStatus
+		if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
+			return false, err.Error()
+		}
+		got := map[string]string{}
+		for _, a := range alerts {
+			switch {
+			case a.Status.State == "active":
+				got[key(a.Labels)] = ""
+			case len(a.Status.SilencedBy) > 0 && len(a.Status.InhibitedBy) == 0:
+				got[key(a.Labels)] = "silenced"
+			case len(a.Status.InhibitedBy) > 0 && len(a.Status.SilencedBy) == 0:
+				got[key(a.Labels)] = "inhibited"
+			default:
+				got[key(a.Labels)] = fmt.Sprintf("%s silenced by %v inhibited by %v", a.Status.State, a.Status.SilencedBy, a.Status.InhibitedBy)
+			}
+		}
+		for k, v := range want {
+			if g, ok := got[k]; !ok || g != v {
+				return false, fmt.Sprintf("got %q, want %q", got, want)
+			}
+		}
+		return len(got) == len(want), fmt.Sprintf("got %q, want %q", got, want)
+	})
+
+	// What pages (critical route: group_wait 10 s): the three regions,
+	// each its own group named by its region; nothing else.
+	regions := func() map[string]bool {
+		r := map[string]bool{}
+		for _, p := range am.payloads() {
+			for _, a := range p.Alerts {
+				if a.Labels["alertname"] == "RegionPopsDown" && p.GroupLabels["region"] == a.Labels["region"] {
+					r[a.Labels["region"]] = true
+				}
+			}
+		}
+		return r
+	}
+	eventually(t, 30*time.Second, 200*time.Millisecond, "a page for each region, ap-south's included", func() (bool, string) {
+		r := regions()
+		return r["eu-west"] && r["us-east"] && r["ap-south"], fmt.Sprintf("regions paged %v", r)
+	})
+	// bom1's group was posted a second after ap-south's and has the same
+	// group_wait: give it that second before looking for stray pages.
+	time.Sleep(2 * time.Second)
+	for _, p := range am.payloads() {
+		for _, a := range p.Alerts {
+			if a.Labels["alertname"] != "RegionPopsDown" {
+				t.Errorf("%s reached the webhook (receiver %s, group %v), want only RegionPopsDown pages", key(a.Labels), p.Receiver, p.GroupLabels)
+			}
+		}
 	}
 }

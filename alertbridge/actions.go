@@ -228,7 +228,7 @@ func (h *actionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		until := now.Add(b.cfg.Actions.SilenceFor).UTC().Format("15:04 MST")
 		follow = followUp(cl, "[SILENCED] ", fmt.Sprintf("Silenced for %s by the on-call action, until %s (Alertmanager silence %s, created by ntfy).",
 			shortDuration(b.cfg.Actions.SilenceFor), until, id), "mute", now)
-		b.log.Info("silence created from the phone", "title", cl.Title, "silence", id, "matchers", matchersString(cl.Matchers))
+		b.log.Info("silence created from the phone", "title", cl.Title, "silence", id, "matchers", logText(matchersString(cl.Matchers)))
 	case ActionAck:
 		follow = followUp(cl, "[ACK] ", "Acknowledged by the on-call action: repeats of this group are held until it changes or resolves.", "eyes", now)
 		b.log.Info("page acknowledged from the phone", "title", cl.Title)

@@ -456,7 +456,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.TruncatedAlerts > 0 {
 		b.m.truncated.Add(float64(p.TruncatedAlerts))
 		b.log.Info("Alertmanager left alerts out of this notification (max_alerts); the page counts them as \"+N more\"",
-			"truncatedAlerts", p.TruncatedAlerts, "receiver", p.Receiver, "groupKey", p.GroupKey)
+			"truncatedAlerts", p.TruncatedAlerts, "receiver", logText(p.Receiver), "groupKey", logText(p.GroupKey))
 	}
 	res, err := b.accept(p, now)
 	if err != nil {
@@ -668,11 +668,26 @@ func allInfoResolved(recs []Record, idx []int, fresh []bool) bool {
 	return true
 }
 
+// logTextMax bounds a sender's text (group key, receiver, label and
+// annotation values) in a log line: the body may be 32 MiB, a log line
+// should not.
+const logTextMax = 512
+
+// logText is s, or, when longer than logTextMax, its start, its length and
+// a hash (so long values can still be told apart and matched).
+func logText(s string) string {
+	if len(s) <= logTextMax {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return fmt.Sprintf("%s[%d bytes, sha256:%x]", TruncateUTF8(s, logTextMax-64), len(s), sum[:8])
+}
+
 // logOutage writes the outage log line every accepted alert gets.
 func (b *Bridge) logOutage(r *Record) {
 	attrs := []any{
-		"alertname", r.Alertname(), "status", r.Status, "severity", r.Labels["severity"],
-		"pop", r.Labels["pop"], "summary", r.Annotations["summary"],
+		"alertname", logText(r.Alertname()), "status", r.Status, "severity", logText(r.Labels["severity"]),
+		"pop", logText(r.Labels["pop"]), "summary", logText(r.Annotations["summary"]),
 		"startsAt", r.StartsAt.UTC().Format(time.RFC3339),
 	}
 	if !r.EndsAt.IsZero() && r.EndsAt.Year() > 1 {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,14 @@ type Config struct {
 	// slot within IntakeQueueWait is answered 503 (Alertmanager retries).
 	MaxConcurrentIntake int
 	IntakeQueueWait     time.Duration
+	// BodyIdleTimeout: a webhook body that sends nothing for this long
+	// (default 5s) is answered 408 and frees its intake slot, so senders
+	// that stall their bodies cannot hold every slot until the server's
+	// ReadTimeout. BodyReadTimeout (default 30s, cmd/alertbridge's
+	// ReadTimeout, which the per-read deadlines replace) bounds the whole
+	// body: 32 MiB then needs about 1.1 MB/s.
+	BodyIdleTimeout time.Duration
+	BodyReadTimeout time.Duration
 	// WatchdogAlertname is the always-firing heartbeat alert's name.
 	WatchdogAlertname string
 	// WatchdogInterval: when no Watchdog arrived for this long, Kuma
@@ -100,6 +109,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.IntakeQueueWait <= 0 {
 		c.IntakeQueueWait = 10 * time.Second
+	}
+	if c.BodyIdleTimeout <= 0 {
+		c.BodyIdleTimeout = 5 * time.Second
+	}
+	if c.BodyReadTimeout <= 0 {
+		c.BodyReadTimeout = 30 * time.Second
 	}
 	if c.Backoff.Min <= 0 {
 		c.Backoff.Min = 250 * time.Millisecond
@@ -395,6 +410,34 @@ func (b *Bridge) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(got[:], b.token[:]) == 1
 }
 
+// deadlineReader moves the connection's read deadline along while a body
+// arrives: at most idle after the last read began (checked every tenth of
+// idle, so a read costs no deadline update each time), never past end.
+type deadlineReader struct {
+	r     io.ReadCloser
+	rc    *http.ResponseController
+	idle  time.Duration
+	end   time.Time
+	last  time.Time
+	unsup bool // the connection takes no deadlines: the server's ReadTimeout applies
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if now := time.Now(); !d.unsup && now.Sub(d.last) >= d.idle/10 {
+		d.last = now
+		dl := now.Add(d.idle)
+		if dl.After(d.end) {
+			dl = d.end
+		}
+		if err := d.rc.SetReadDeadline(dl); err != nil {
+			d.unsup = true
+		}
+	}
+	return d.r.Read(p)
+}
+
+func (d *deadlineReader) Close() error { return d.r.Close() }
+
 // ServeHTTP is the POST /webhook endpoint.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.m.received.Inc()
@@ -431,12 +474,18 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.reject(w, http.StatusRequestEntityTooLarge, "too_large", tooLarge)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	dr := &deadlineReader{r: r.Body, rc: http.NewResponseController(w), idle: b.cfg.BodyIdleTimeout,
+		end: time.Now().Add(b.cfg.BodyReadTimeout)}
+	body, err := io.ReadAll(http.MaxBytesReader(w, dr, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			b.reject(w, http.StatusRequestEntityTooLarge, "too_large", tooLarge)
-		} else {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			w.Header().Set("Connection", "close")
+			b.reject(w, http.StatusRequestTimeout, "timeout", fmt.Sprintf("webhook body too slow: nothing for %s, or not all within %s", b.cfg.BodyIdleTimeout, b.cfg.BodyReadTimeout))
+		default:
 			b.reject(w, http.StatusBadRequest, "bad_json", "cannot read body: "+err.Error())
 		}
 		return

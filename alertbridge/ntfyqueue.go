@@ -29,6 +29,10 @@ type pageItem struct {
 	seq  uint64
 	page Page
 	bad  bool // undecodable record
+	// marked: the spool records that a publish of this page started
+	// (bucketNtfyAttempted); restarted: it did so before this process
+	// started, so ntfy may have published it already.
+	marked, restarted bool
 }
 
 type groupQueue struct {
@@ -88,6 +92,12 @@ type sendResult struct {
 	items  []*pageItem // what the message carried (one page, or a digest's)
 	digest bool
 	repeat bool
+	// restarted: the repeat is of an attempt made before a restart.
+	restarted bool
+	// mark: items whose attempt the sender records before publishing;
+	// marked says it did.
+	mark   []*pageItem
+	marked bool
 	err    error
 }
 
@@ -168,9 +178,17 @@ func (d *dispatcher) load() error {
 	if err != nil {
 		return err
 	}
+	seqs := make([]uint64, len(raw))
+	for i, r := range raw {
+		seqs[i] = r.Seq
+	}
+	tried, err := d.b.spool.attempted(seqs)
+	if err != nil {
+		return err
+	}
 	for _, r := range raw {
 		d.lastSeq = r.Seq
-		it := &pageItem{seq: r.Seq}
+		it := &pageItem{seq: r.Seq, marked: tried[r.Seq], restarted: tried[r.Seq]}
 		if json.Unmarshal(r.Val, &it.page) != nil || it.page.Title == "" {
 			// A spool written by a version that queued one record per
 			// alert: page it as a group of one.
@@ -300,7 +318,8 @@ func (d *dispatcher) nextWake(now time.Time) time.Duration {
 
 func (d *dispatcher) sendPage(ctx context.Context, g *groupQueue) {
 	it := g.items[0]
-	d.start(ctx, sendResult{groups: []*groupQueue{g}, items: []*pageItem{it}, repeat: g.repeat}, it.page)
+	d.start(ctx, sendResult{groups: []*groupQueue{g}, items: []*pageItem{it}, repeat: g.repeat || it.restarted,
+		restarted: !g.repeat && it.restarted}, it.page)
 }
 
 // sendDigest merges every ready group's pending pages into one message.
@@ -326,6 +345,14 @@ func (d *dispatcher) sendDigest(ctx context.Context, ready []*groupQueue) {
 		}
 		lines = append(lines, last.Title)
 		r.repeat = r.repeat || g.repeat
+		for _, it := range g.items {
+			r.restarted = r.restarted || it.restarted
+		}
+	}
+	if r.restarted && !r.repeat {
+		r.repeat = true
+	} else {
+		r.restarted = false
 	}
 	names := make([]string, 0, len(firing))
 	for n := range firing {
@@ -377,16 +404,42 @@ func (d *dispatcher) start(ctx context.Context, r sendResult, pg Page) {
 		g.inflight = true
 	}
 	d.inflight++
+	for _, it := range r.items {
+		if !it.marked {
+			r.mark = append(r.mark, it)
+		}
+	}
 	timeout := d.b.cfg.Timeout
 	if r.repeat {
 		timeout = max(timeout, d.b.cfg.Ntfy.RepeatTimeout)
 	}
 	cfg := d.b.cfg.Ntfy
 	d.wg.Go(func() {
+		if len(r.mark) > 0 {
+			// Durably before the publish, so that a crash before its
+			// settlement is committed re-sends it marked as a repeat. Many
+			// senders and intake share the commit.
+			seqs := make([]uint64, len(r.mark))
+			for i, it := range r.mark {
+				seqs[i] = it.seq
+			}
+			if err := d.b.spool.markAttempted(seqs); err != nil {
+				r.err = &sendError{err: fmt.Errorf("recording the attempt in the spool: %w", err), retryable: true}
+				select {
+				case d.results <- r:
+				case <-ctx.Done():
+				}
+				return
+			}
+			r.marked = true
+		}
 		actx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		body := pg.Body
-		if r.repeat {
+		if r.restarted {
+			body = "(possible repeat: alertbridge restarted while sending this; ntfy may have published it)\n\n" + body
+			body = TruncateUTF8(body, NtfyMaxMessageBytes)
+		} else if r.repeat {
 			body = "(possible repeat: ntfy did not answer the first attempt in time)\n\n" + body
 			body = TruncateUTF8(body, NtfyMaxMessageBytes)
 		}
@@ -408,6 +461,11 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 	d.inflight--
 	for _, g := range r.groups {
 		g.inflight = false
+	}
+	if r.marked {
+		for _, it := range r.mark {
+			it.marked = true
+		}
 	}
 	now := time.Now()
 	if r.err == nil {

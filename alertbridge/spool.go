@@ -41,10 +41,15 @@ var (
 	bucketResolved = []byte("fp.resolved")
 	// bucketGroups maps a group ID to what its last page said.
 	bucketGroups = []byte("groups")
+	// bucketNtfyAttempted holds the sequence numbers of the ntfy pages
+	// whose publish was started (written, fsync'd, before the request):
+	// after a restart they may have been published and are sent again
+	// marked as possible repeats. Done removes them with the page.
+	bucketNtfyAttempted = []byte("ntfy.attempted")
 )
 
 var allBuckets = [][]byte{bucketKeys, bucketKumaState, bucketKumaFiring, bucketKumaResolved, bucketMeta, bucketResolved, bucketGroups,
-	bucketActionsUsed, queueBucket(TargetNtfy), queueBucket(TargetKuma)}
+	bucketActionsUsed, queueBucket(TargetNtfy), queueBucket(TargetKuma), bucketNtfyAttempted}
 
 func depthKey(target string) []byte { return []byte("n." + target) }
 
@@ -898,11 +903,51 @@ func (s *Spool) Done(target string, seqs []uint64, extra func(tx *bolt.Tx) error
 		if err := (SpoolTx{tx}).addDepth(target, -removed); err != nil {
 			return err
 		}
+		if target == TargetNtfy {
+			at := tx.Bucket(bucketNtfyAttempted)
+			for _, seq := range seqs {
+				if err := at.Delete(u64(seq)); err != nil {
+					return err
+				}
+			}
+		}
 		if extra != nil {
 			return extra(tx)
 		}
 		return nil
 	})
+}
+
+// markAttempted records, durably, that the publish of these ntfy pages
+// starts (see bucketNtfyAttempted).
+func (s *Spool) markAttempted(seqs []uint64) error {
+	return s.commit(func(tx *bolt.Tx) error {
+		at := tx.Bucket(bucketNtfyAttempted)
+		for _, seq := range seqs {
+			if err := at.Put(u64(seq), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// attempted reports which of these ntfy pages had a publish started.
+func (s *Spool) attempted(seqs []uint64) (map[uint64]bool, error) {
+	out := map[uint64]bool{}
+	err := s.view(func(tx *bolt.Tx) error {
+		at := tx.Bucket(bucketNtfyAttempted)
+		if k, _ := at.Cursor().First(); k == nil {
+			return nil // the usual case: nothing was in flight
+		}
+		for _, seq := range seqs {
+			if at.Get(u64(seq)) != nil {
+				out[seq] = true
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Stats returns the depth and the accept time of the oldest record of

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/clavitor/clavis-telemetry/collector"
+	"github.com/clavitor/clavis-telemetry/internal/logscrub"
 	"github.com/clavitor/clavis-telemetry/privacy"
 	"github.com/clavitor/clavis-telemetry/tarpit"
 )
@@ -129,7 +130,7 @@ func (t *telemetry) mount(ctx context.Context, mux *http.ServeMux, logger *slog.
 	pop.MustRegister(scraper, buildInfo())
 	gatherers := prometheus.Gatherers{privacy.NewGate(pop, logger)}
 	opts := promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorLog:            logscrub.ScrapeErrorLog(logger),
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: *t.maxRequests,
 		EnableOpenMetrics:   true,

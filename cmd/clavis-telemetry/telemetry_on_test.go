@@ -5,10 +5,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,4 +84,65 @@ func TestBuildVersionFallsBackToBuildInfo(t *testing.T) {
 	if v, _ := buildVersion("", "", debug.ReadBuildInfo); v == "" {
 		t.Error("empty version from this binary's build information")
 	}
+}
+
+// TestScraperHangingUpIsNotAnError: a client that asks for /metrics and
+// resets the connection mid-body made promhttp log one ERROR line per
+// family left (ContinueOnError goes on to the next), 15 to 100 a request,
+// from anyone who can reach the port. Those now go to debug; the failed
+// writes are still counted in promhttp_metric_handler_errors_total. The
+// /metrics handler is the one run mounts; the connection is a writer
+// that fails as a reset socket does once the first bytes are out.
+func TestScraperHangingUpIsNotAnError(t *testing.T) {
+	app, f := newApp(io.Discard)
+	if _, err := app.Parse([]string{"--collector.disable-defaults", "--collector.cpu", "--collector.memory"}); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	mux := http.NewServeMux()
+	if _, err := f.tel.mount(context.Background(), mux, logger, nil); err != nil {
+		t.Fatal(err)
+	}
+	reset := &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNRESET)}
+	w := &hangingUpWriter{ResponseRecorder: httptest.NewRecorder(), after: 1, err: reset}
+	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if w.failed < 2 {
+		t.Fatalf("%d writes failed: the test did not fail the body mid-way", w.failed)
+	}
+	debug := strings.Count(logs.String(), "level=DEBUG msg=\"error encoding and sending metric family")
+	if debug == 0 || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("want the write errors at debug and none at error; logged:\n%s", logs.String())
+	}
+
+	// An error of the agent's own (not the client's connection) stays at error.
+	logs.Reset()
+	w = &hangingUpWriter{ResponseRecorder: httptest.NewRecorder(), after: 1, err: errors.New("encoder bug")}
+	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(logs.String(), "level=ERROR msg=\"error encoding and sending metric family: encoder bug") {
+		t.Errorf("an encoding error of the agent's was not logged at error:\n%s", logs.String())
+	}
+
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `promhttp_metric_handler_errors_total{cause="encoding"} `) ||
+		strings.Contains(rec.Body.String(), `promhttp_metric_handler_errors_total{cause="encoding"} 0`) {
+		t.Error("the failed writes are not counted in promhttp_metric_handler_errors_total")
+	}
+}
+
+// hangingUpWriter takes `after` writes, then fails every write with err.
+type hangingUpWriter struct {
+	*httptest.ResponseRecorder
+	after, failed int
+	err           error
+}
+
+func (w *hangingUpWriter) Write(p []byte) (int, error) {
+	if w.after > 0 {
+		w.after--
+		return w.ResponseRecorder.Write(p)
+	}
+	w.failed++
+	return 0, w.err
 }

@@ -14,11 +14,15 @@ package logscrub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
+	"net"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 )
 
 // Handler scrubs records before its inner handler writes them.
@@ -188,6 +192,44 @@ func (w errorWriter) Write(p []byte) (int, error) {
 	}
 	w.logger.Log(context.Background(), level, msg)
 	return len(p), nil
+}
+
+// ScrapeErrorLog is promhttp's HandlerOpts.ErrorLog (it has the Println
+// of promhttp.Logger) writing to logger, which scrubs addresses. A scraper
+// that hangs up mid-body makes one "error encoding and sending metric
+// family" line per family left, since ContinueOnError goes on to the next:
+// any client can make as many as it likes, so write errors on the
+// client's connection go to debug, as net/http's client noise does
+// (promhttp_metric_handler_errors_total{cause="encoding"} still counts
+// them). Anything else (a family that cannot be encoded, a gather error)
+// is the agent's own and is logged at error. Every line is bounded.
+func ScrapeErrorLog(logger *slog.Logger) scrapeErrorLog { return scrapeErrorLog{logger} }
+
+type scrapeErrorLog struct{ logger *slog.Logger }
+
+func (l scrapeErrorLog) Println(v ...any) {
+	level := slog.LevelError
+	for _, x := range v {
+		if err, ok := x.(error); ok && isClientWriteError(err) {
+			level = slog.LevelDebug
+		}
+	}
+	l.logger.Log(context.Background(), level, bound(strings.TrimSuffix(fmt.Sprintln(v...), "\n")))
+}
+
+// isClientWriteError tells a failed write to the client (reset, closed,
+// timed out: the peer's doing) from an error of the agent's.
+func isClientWriteError(err error) bool {
+	var op *net.OpError
+	switch {
+	case errors.As(err, &op), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
+		return true
+	}
+	// net/http's HTTP/2 server answers writes to a stream the client reset
+	// or left with errors that have no exported value.
+	msg := err.Error()
+	return strings.HasPrefix(msg, "client disconnected") || strings.HasPrefix(msg, "http2: stream closed")
 }
 
 // bound cuts msg to MaxErrorLine bytes at most, back to white space.

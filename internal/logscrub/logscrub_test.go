@@ -3,10 +3,13 @@ package logscrub
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -286,5 +289,31 @@ func TestServerErrorLogPanicsAtErrorEitherProtocol(t *testing.T) {
 		if !strings.Contains(l, "level=ERROR") || strings.Count(l, "x.go:1") != 100 || strings.Contains(l, "192.0.2") || strings.Contains(l, "2001:db8") {
 			t.Errorf("panic not at error with its whole stack, scrubbed: %.300s", l)
 		}
+	}
+}
+
+func TestScrapeErrorLogLevels(t *testing.T) {
+	for _, c := range []struct {
+		err   error
+		level string
+	}{
+		{&net.OpError{Op: "write", Net: "tcp", Err: syscall.EPIPE}, "DEBUG"},
+		{fmt.Errorf("gzip: %w", syscall.ECONNRESET), "DEBUG"},
+		{os.ErrDeadlineExceeded, "DEBUG"},
+		{errors.New("client disconnected"), "DEBUG"}, // net/http's HTTP/2 server
+		{errors.New("http2: stream closed"), "DEBUG"},
+		{errors.New("expected counter in metric foo"), "ERROR"},
+	} {
+		var buf bytes.Buffer
+		ScrapeErrorLog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))).
+			Println("error encoding and sending metric family:", c.err)
+		if !strings.Contains(buf.String(), "level="+c.level) {
+			t.Errorf("%v: want level %s, logged %q", c.err, c.level, buf.String())
+		}
+	}
+	var buf bytes.Buffer
+	ScrapeErrorLog(slog.New(slog.NewTextHandler(&buf, nil))).Println("error gathering metrics:", errors.New(strings.Repeat("x ", 4000)))
+	if buf.Len() > 2*MaxErrorLine {
+		t.Errorf("a gather error was not bounded: %d bytes", buf.Len())
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,9 +60,30 @@ type cpuCollector struct {
 	count   *prometheus.Desc
 	boot    *prometheus.Desc
 
+	// now is the clock; tests replace it.
+	now func() time.Time
+
 	mu   sync.Mutex
-	last map[int64]*[len(cpuModes)]float64
+	last map[int64]*cpuLast
 }
+
+// cpuLast is what was last sent for one CPU, per mode, and when that
+// value was read.
+type cpuLast struct {
+	v  [len(cpuModes)]float64
+	at [len(cpuModes)]time.Time
+}
+
+// A CPU cannot spend more than the elapsed wall time in its modes. A
+// reading that grew faster than cpuJumpFactor times the time since the
+// last one, plus cpuJumpSlack (for the jitter of scrape times and of the
+// kernel's tick accounting), is a bad read: adopting it would hold the
+// counter at that value for good, since lower readings are clamped to the
+// last one. It is not adopted; the last value is sent instead.
+const (
+	cpuJumpFactor = 4
+	cpuJumpSlack  = 10 * time.Second
+)
 
 func newCPUCollector(fs procfs.FS, logger *slog.Logger) *cpuCollector {
 	if logger == nil {
@@ -77,34 +101,56 @@ func newCPUCollector(fs procfs.FS, logger *slog.Logger) *cpuCollector {
 			"Number of online CPUs (per-CPU lines in /proc/stat).", nil, nil),
 		boot: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "boot_time_seconds"),
 			"Time the host booted, in seconds since the Unix epoch (btime in /proc/stat).", nil, nil),
-		last: map[int64]*[len(cpuModes)]float64{},
+		now:  time.Now,
+		last: map[int64]*cpuLast{},
 	}
 }
 
 func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	stat, err := c.fs.Stat()
 	if err != nil {
-		return fmt.Errorf("reading stat: %w", err)
+		return procfsError("stat", err)
 	}
 	if len(stat.CPU) == 0 {
 		return errors.New("reading stat: no per-CPU lines")
 	}
+	// A value procfs parsed but no kernel writes (NaN, an infinity, a
+	// negative count, a negative CPU number) fails the scrape rather than
+	// being exported as if it were a reading.
+	for id, cs := range stat.CPU {
+		if id < 0 {
+			return errors.New("reading stat: a per-CPU line has a negative CPU number")
+		}
+		for i, v := range cpuModeSeconds(cs) {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+				return fmt.Errorf("reading stat: cpu%d %s is not a finite, non-negative number", id, cpuModes[i])
+			}
+		}
+	}
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, cs := range stat.CPU {
 		prev, ok := c.last[id]
 		if !ok {
-			prev = new([len(cpuModes)]float64)
+			prev = &cpuLast{}
 			c.last[id] = prev
 		}
 		label := strconv.FormatInt(id, 10)
 		for i, v := range cpuModeSeconds(cs) {
-			if v < prev[i] {
+			switch {
+			case v < prev.v[i]:
 				c.logger.Debug("CPU counter went backwards; keeping the last value",
-					"cpu", label, "mode", cpuModes[i], "last", prev[i], "now", v)
-				v = prev[i]
+					"cpu", label, "mode", cpuModes[i], "last", prev.v[i], "now", v)
+				v = prev.v[i]
+			// The first reading of a CPU has nothing to be compared with.
+			case ok && v-prev.v[i] > cpuJumpFactor*now.Sub(prev.at[i]).Seconds()+cpuJumpSlack.Seconds():
+				c.logger.Debug("CPU counter grew faster than wall time allows; keeping the last value",
+					"cpu", label, "mode", cpuModes[i], "last", prev.v[i], "now", v)
+				v = prev.v[i]
+			default:
+				prev.v[i], prev.at[i] = v, now
 			}
-			prev[i] = v
 			ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, v, label, cpuModes[i])
 		}
 	}
@@ -124,4 +170,17 @@ func openProcFS(path string) (procfs.FS, error) {
 		return procfs.FS{}, fmt.Errorf("--path.procfs: %w", err)
 	}
 	return fs, nil
+}
+
+// procfsError is the error a collector reports for a /proc file procfs
+// could not read or parse. procfs quotes the offending line or value in its
+// parse errors, and a line of /proc can carry what no log line may (a vault
+// identifier in a mount point, a user's name in a path, a device named by
+// whoever created it), so only an operating-system error (which names the
+// file and the errno) is kept; anything else says the file is malformed.
+func procfsError(file string, err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return fmt.Errorf("reading %s: %w", file, pe)
+	}
+	return fmt.Errorf("reading %s: malformed content", file)
 }

@@ -2,7 +2,8 @@ package collector
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"math"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,7 +47,14 @@ func newLoadavgCollector(fs procfs.FS) *loadavgCollector {
 func (c *loadavgCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	l, err := c.fs.LoadAvg()
 	if err != nil {
-		return fmt.Errorf("reading loadavg: %w", err)
+		return procfsError("loadavg", err)
+	}
+	// procfs parses the fields as floats, so "NaN" or "+Inf" pass it; no
+	// kernel writes them, nor a negative load.
+	for _, v := range [...]float64{l.Load1, l.Load5, l.Load15} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return errors.New("reading loadavg: a load average is not a finite, non-negative number")
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.load1, prometheus.GaugeValue, l.Load1)
 	ch <- prometheus.MustNewConstMetric(c.load5, prometheus.GaugeValue, l.Load5)

@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,7 +52,7 @@ func newMemoryCollector(fs procfs.FS) *memoryCollector {
 func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	m, err := c.fs.Meminfo()
 	if err != nil {
-		return fmt.Errorf("reading meminfo: %w", err)
+		return procfsError("meminfo", err)
 	}
 	if m.MemTotalBytes == nil {
 		return errors.New("reading meminfo: no MemTotal line")

@@ -89,3 +89,29 @@ func mustBlockFS(t testing.TB, proc string) blockdevice.FS {
 	}
 	return fs
 }
+
+type testSample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// metricSample reads one const metric's name, labels and value.
+func metricSample(t testing.TB, m prometheus.Metric) testSample {
+	t.Helper()
+	var pb dto.Metric
+	if err := m.Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	s := testSample{name: metricName(m), labels: map[string]string{}}
+	for _, l := range pb.GetLabel() {
+		s.labels[l.GetName()] = l.GetValue()
+	}
+	switch {
+	case pb.Counter != nil:
+		s.value = pb.GetCounter().GetValue()
+	default:
+		s.value = pb.GetGauge().GetValue()
+	}
+	return s
+}

@@ -1,0 +1,101 @@
+package collector
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCPUAndLoadavgRejectNonFinite: NaN, infinities and negative values,
+// which procfs's float parsing lets through, fail the collector with a
+// message that quotes nothing of the file.
+func TestCPUAndLoadavgRejectNonFinite(t *testing.T) {
+	t.Parallel()
+	for _, stat := range []string{
+		"cpu0 NaN 1 1 1 1 1 1 1 0 0\nbtime 100\n",
+		"cpu0 1 +Inf 1 1 1 1 1 1 0 0\nbtime 100\n",
+		"cpu0 1 1 -Inf 1 1 1 1 1 0 0\nbtime 100\n",
+		"cpu0 1 1 1 -5 1 1 1 1 0 0\nbtime 100\n",
+		"cpu-3 1 1 1 1 1 1 1 1 0 0\nbtime 100\n",
+	} {
+		proc := t.TempDir()
+		if err := os.WriteFile(filepath.Join(proc, "stat"), []byte("cpu 1 1 1 1 1 1 1 1 0 0\n"+stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := collectAll(newCPUCollector(mustProcFS(t, proc), nil)); err == nil || !strings.HasPrefix(err.Error(), "reading stat: ") {
+			t.Errorf("stat %q: err %v, want a reading stat error", stat, err)
+		}
+	}
+	for _, la := range []string{"NaN 1 1 1/2 3\n", "1 +Inf 1 1/2 3\n", "1 1 -Inf 1/2 3\n", "-1 1 1 1/2 3\n"} {
+		proc := t.TempDir()
+		if err := os.WriteFile(filepath.Join(proc, "loadavg"), []byte(la), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := collectAll(newLoadavgCollector(mustProcFS(t, proc))); err == nil || strings.Contains(err.Error(), la[:3]) {
+			t.Errorf("loadavg %q: err %v, want one that quotes nothing", la, err)
+		}
+	}
+}
+
+// TestCPUOneAbsurdReadingDoesNotStick: one reading far beyond what the
+// elapsed time allows is not adopted, so the counter is not held there by
+// the backwards clamp; the next sane reading is reported.
+func TestCPUOneAbsurdReadingDoesNotStick(t *testing.T) {
+	t.Parallel()
+	proc := t.TempDir()
+	c := newCPUCollector(mustProcFS(t, proc), nil)
+	now := time.Unix(1_000_000, 0)
+	c.now = func() time.Time { return now }
+	for i, tc := range []struct {
+		user string
+		want float64
+	}{
+		{"10000", 100}, {"1e300", 100}, {"20000", 200}, {"30000", 300},
+	} {
+		stat := "cpu 1 1 1 1 1 1 1 1 0 0\ncpu0 " + tc.user + " 1 1 1 1 1 1 1 0 0\nbtime 100\n"
+		if err := os.WriteFile(filepath.Join(proc, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := collectAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if s := metricSample(t, m); s.labels["mode"] == "user" && s.value != tc.want {
+				t.Errorf("round %d: user %v, want %v", i, s.value, tc.want)
+			}
+		}
+		now = now.Add(100 * time.Second)
+	}
+}
+
+// TestProcfsErrorsQuoteNothing: procfs quotes the line it could not parse;
+// the collectors' errors (which are logged) do not.
+func TestProcfsErrorsQuoteNothing(t *testing.T) {
+	t.Parallel()
+	proc := t.TempDir()
+	for name, content := range map[string]string{
+		"meminfo":   "MemTotal /home/alice x y z\n",
+		"stat":      "cpu0 /home/alice 1 1 1 1 1 1 1 0 0\nbtime 1\n",
+		"loadavg":   "/home/alice 1 1 1/1 1\n",
+		"diskstats": "254 0 /home/alice x 0 8 0 1 0 8 0 0 0 0\n",
+	} {
+		if err := os.WriteFile(filepath.Join(proc, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs := mustProcFS(t, proc)
+	for name, c := range map[string]Collector{
+		"memory":    newMemoryCollector(fs),
+		"cpu":       newCPUCollector(fs, nil),
+		"loadavg":   newLoadavgCollector(fs),
+		"diskstats": newDiskstatsCollector(mustBlockFS(t, proc), deviceFilter{}),
+	} {
+		_, err := collectAll(c)
+		if err == nil || strings.Contains(err.Error(), "alice") {
+			t.Errorf("%s: err %v, want one that quotes nothing of the file", name, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -26,12 +27,17 @@ func init() {
 			exclude := addRegexpFlag(app, "collector.diskstats.device-exclude",
 				"Regexp of block devices to leave out of diskstats (default: RAM, loop and floppy devices, and partitions of whole disks).",
 				defaultDiskstatsExclude)
+			max := AddIntFlag(app, "collector.diskstats.max-devices",
+				"Most block devices reported; beyond it the first by name are kept and the rest counted in clavis_disk_devices_dropped (1 to 65536).",
+				strconv.Itoa(defaultMaxDevices), minMaxDevices, maxMaxDevices)
 			return func(env Env) (Collector, error) {
 				fs, err := openBlockFS(env.Paths)
 				if err != nil {
 					return nil, err
 				}
-				return newDiskstatsCollector(fs, deviceFilter{exclude: exclude.Regexp()}), nil
+				c := newDiskstatsCollector(fs, deviceFilter{exclude: exclude.Regexp()})
+				c.cap = newDeviceCap(*max, "--collector.diskstats.max-devices", env.Logger)
+				return c, nil
 			}
 		},
 	})
@@ -59,7 +65,9 @@ const diskSectorSize = 512
 type diskstatsCollector struct {
 	fs     blockdevice.FS
 	filter deviceFilter
+	cap    *deviceCap
 
+	dropped                                        *prometheus.Desc
 	readBytes, writtenBytes, reads, writes, ioTime *prometheus.Desc
 }
 
@@ -68,8 +76,11 @@ func newDiskstatsCollector(fs blockdevice.FS, filter deviceFilter) *diskstatsCol
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "disk", name), help, []string{"device"}, nil)
 	}
 	return &diskstatsCollector{
-		fs:           fs,
-		filter:       filter,
+		fs:     fs,
+		filter: filter,
+		cap:    newDeviceCap(defaultMaxDevices, "--collector.diskstats.max-devices", nil),
+		dropped: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "disk", "devices_dropped"),
+			"Block devices that passed the filter but were left out because there are more than --collector.diskstats.max-devices.", nil, nil),
 		readBytes:    desc("read_bytes_total", "Bytes read from the device."),
 		writtenBytes: desc("written_bytes_total", "Bytes written to the device."),
 		reads:        desc("reads_completed_total", "Read operations completed."),
@@ -81,15 +92,25 @@ func newDiskstatsCollector(fs blockdevice.FS, filter deviceFilter) *diskstatsCol
 func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	disks, err := c.fs.ProcDiskstats()
 	if err != nil {
-		return fmt.Errorf("reading diskstats: %w", err)
+		return procfsError("diskstats", err)
 	}
-	for _, d := range disks {
+	byName := make(map[string]int, len(disks))
+	names := make([]string, 0, len(disks))
+	for i, d := range disks {
 		// The kernel never writes a name that is not UTF-8; it only comes
-		// from a broken file, and cannot be a label value.
-		if !utf8.ValidString(d.DeviceName) || c.filter.ignored(d.DeviceName) {
+		// from a broken file, and cannot be a label value. Nor does it
+		// write a name twice: the first line is kept, so the exposition
+		// has no duplicate series.
+		if _, dup := byName[d.DeviceName]; dup || !utf8.ValidString(d.DeviceName) || c.filter.ignored(d.DeviceName) {
 			continue
 		}
-		name := d.DeviceName
+		byName[d.DeviceName] = i
+		names = append(names, d.DeviceName)
+	}
+	names, dropped := c.cap.apply(names)
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.GaugeValue, float64(dropped))
+	for _, name := range names {
+		d := disks[byName[name]]
 		ch <- prometheus.MustNewConstMetric(c.readBytes, prometheus.CounterValue, float64(d.ReadSectors)*diskSectorSize, name)
 		ch <- prometheus.MustNewConstMetric(c.writtenBytes, prometheus.CounterValue, float64(d.WriteSectors)*diskSectorSize, name)
 		ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(d.ReadIOs), name)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +54,9 @@ func init() {
 			timeout := AddDurationFlag(app, "collector.filesystem.stat-timeout",
 				"How long a statfs may take before its mount is reported with clavis_filesystem_device_error 1 and skipped until the call returns (10ms to 10m).",
 				"2s", minStatTimeout, maxStatTimeout)
+			maxMounts := AddIntFlag(app, "collector.filesystem.max-mounts",
+				"Most mount points reported; beyond it the first by name are kept (/ and the vault data directory's file system always) and the rest counted in clavis_filesystem_mounts_dropped (1 to 65536).",
+				strconv.Itoa(defaultMaxDevices), minMaxDevices, maxMaxDevices)
 			return func(env Env) (Collector, error) {
 				mounts, err := newIncludeExcludeFilter(mpInclude, mpExclude,
 					"collector.filesystem.mount-points-include", "collector.filesystem.mount-points-exclude")
@@ -79,6 +85,7 @@ func init() {
 					mountPoints: mounts,
 					fsTypes:     types,
 					statTimeout: *timeout,
+					maxMounts:   *maxMounts,
 					stat:        statfs,
 					logger:      env.Logger,
 				}), nil
@@ -140,8 +147,10 @@ type filesystemConfig struct {
 	mountPoints deviceFilter
 	fsTypes     deviceFilter
 	statTimeout time.Duration
-	stat        statFunc
-	logger      *slog.Logger
+	// maxMounts caps the mount points reported (0 in tests: the default).
+	maxMounts int
+	stat      statFunc
+	logger    *slog.Logger
 	// vaultDir is --vault.data-dir: mount points inside it are not
 	// reported (their names are vault identifiers).
 	vaultDir string
@@ -161,6 +170,7 @@ type filesystemCollector struct {
 	cfg filesystemConfig
 
 	size, free, avail, files, filesFree, readonly, deviceError *prometheus.Desc
+	dropped                                                    *prometheus.Desc
 
 	mu sync.Mutex
 	// pending holds the stat paths whose statfs call outlived its scrape.
@@ -168,12 +178,20 @@ type filesystemCollector struct {
 
 	// The mount table, filtered, is cached between scrapes and read again
 	// only when the kernel says it changed (see mounts).
-	tableMu   sync.Mutex
-	table     []mount
-	tableFile *os.File // open on the mountinfo file the table came from
-	tableFd   int32    // tableFile's descriptor: os.File.Fd costs an fcntl per call
-	canPoll   bool     // tableFile is on procfs, whose poll reports changes
+	tableMu      sync.Mutex
+	table        []mount
+	tableDropped int      // mount points the table left out for --collector.filesystem.max-mounts
+	tableFile    *os.File // open on the mountinfo file the table came from
+	tableFd      int32    // tableFile's descriptor: os.File.Fd costs an fcntl per call
+	canPoll      bool     // tableFile is on procfs, whose poll reports changes
+	capLogged    bool     // the cap was logged once
 }
+
+// maxConcurrentStatfs bounds the statfs calls one scrape has in flight: a
+// host with thousands of mounts must not get thousands of goroutines per
+// scrape. Calls still stuck from earlier scrapes (a dead NFS server) do not
+// count: their mounts are skipped until they return.
+const maxConcurrentStatfs = 8
 
 func newFilesystemCollector(cfg filesystemConfig) *filesystemCollector {
 	if cfg.logger == nil {
@@ -181,6 +199,9 @@ func newFilesystemCollector(cfg filesystemConfig) *filesystemCollector {
 	}
 	if cfg.stat == nil {
 		cfg.stat = statfs
+	}
+	if cfg.maxMounts <= 0 {
+		cfg.maxMounts = defaultMaxDevices
 	}
 	labels := []string{"device", "mountpoint", "fstype"}
 	desc := func(name, help string) *prometheus.Desc {
@@ -195,7 +216,9 @@ func newFilesystemCollector(cfg filesystemConfig) *filesystemCollector {
 		filesFree:   desc("files_free", "Free inodes."),
 		readonly:    desc("readonly", "1 if the file system is mounted read-only."),
 		deviceError: desc("device_error", "1 if statfs failed or did not answer within --collector.filesystem.stat-timeout (the mount is then skipped until it answers)."),
-		pending:     map[string]struct{}{},
+		dropped: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "filesystem", "mounts_dropped"),
+			"Mount points that passed the filters but were left out because there are more than --collector.filesystem.max-mounts.", nil, nil),
+		pending: map[string]struct{}{},
 	}
 }
 
@@ -207,46 +230,56 @@ type mount struct {
 }
 
 func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	mounts, err := c.mounts()
+	mounts, dropped, err := c.mounts()
 	if err != nil {
 		return err
 	}
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.GaugeValue, float64(dropped))
 
 	type result struct {
 		i   int
 		st  fsStats
 		err error
 	}
+	// Buffered for every mount: a call that returns after the scrape left
+	// never blocks.
 	results := make(chan result, len(mounts))
 	started := make([]bool, len(mounts))
-	waiting := 0
-	c.mu.Lock()
-	for i, m := range mounts {
-		if _, stuck := c.pending[m.statPath]; stuck {
-			continue
+	next, inFlight := 0, 0
+	// start launches statfs calls until maxConcurrentStatfs are in flight,
+	// skipping mounts whose call from an earlier scrape is still pending.
+	start := func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for ; next < len(mounts) && inFlight < maxConcurrentStatfs; next++ {
+			i, m := next, mounts[next]
+			if _, stuck := c.pending[m.statPath]; stuck {
+				continue
+			}
+			c.pending[m.statPath] = struct{}{}
+			started[i] = true
+			inFlight++
+			go func() {
+				st, err := c.cfg.stat(m.statPath)
+				c.mu.Lock()
+				delete(c.pending, m.statPath)
+				c.mu.Unlock()
+				results <- result{i, st, err}
+			}()
 		}
-		c.pending[m.statPath] = struct{}{}
-		started[i] = true
-		waiting++
-		go func() {
-			st, err := c.cfg.stat(m.statPath)
-			c.mu.Lock()
-			delete(c.pending, m.statPath)
-			c.mu.Unlock()
-			results <- result{i, st, err} // buffered: never blocks, even after the scrape left
-		}()
 	}
-	c.mu.Unlock()
+	start()
 
 	stats := make([]*result, len(mounts))
 	timer := time.NewTimer(c.cfg.statTimeout)
 	defer timer.Stop()
 collect:
-	for waiting > 0 {
+	for inFlight > 0 {
 		select {
 		case r := <-results:
 			stats[r.i] = &r
-			waiting--
+			inFlight--
+			start()
 		case <-timer.C:
 			break collect
 		case <-ctx.Done():
@@ -263,6 +296,8 @@ collect:
 		r := stats[i]
 		switch {
 		case r == nil:
+			// Still running (logged), stuck since an earlier scrape, or
+			// never started because the stat timeout ran out first.
 			if started[i] {
 				c.cfg.logger.Warn("statfs did not answer in time; skipping this mount until it does",
 					"mountpoint", labels[1], "fstype", labels[2], "timeout", c.cfg.statTimeout)
@@ -283,7 +318,8 @@ collect:
 	return nil
 }
 
-// mounts returns the file systems to report, one per mount point.
+// mounts returns the file systems to report, one per mount point, and how
+// many were left out for the cap.
 //
 // Reading and parsing mountinfo was the most expensive part of a scrape, and
 // the table rarely changes. The kernel tells when it does: poll on an open
@@ -291,25 +327,30 @@ collect:
 // namespace. So the filtered table is kept, and read again only when that
 // poll fires (or when the file is not on procfs, as with test fixtures,
 // where poll cannot tell).
-func (c *filesystemCollector) mounts() ([]mount, error) {
+func (c *filesystemCollector) mounts() ([]mount, int, error) {
 	c.tableMu.Lock()
 	defer c.tableMu.Unlock()
 	if c.tableFile != nil && c.canPoll && !mountTableChanged(c.tableFd) {
-		return c.table, nil
+		return c.table, c.tableDropped, nil
 	}
 	if c.tableFile != nil {
 		c.tableFile.Close()
-		c.tableFile, c.table = nil, nil
+		c.tableFile, c.table, c.tableDropped = nil, nil, 0
 	}
-	table, f, err := c.readMountTable()
+	table, dropped, f, err := c.readMountTable()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	if dropped > 0 && !c.capLogged {
+		c.capLogged = true
+		c.cfg.logger.Warn("more mount points than --collector.filesystem.max-mounts; reporting the first by name, / and the vault data directory's file system (see clavis_filesystem_mounts_dropped)",
+			"max", c.cfg.maxMounts, "dropped", dropped)
 	}
 	var st unix.Statfs_t
 	c.tableFd = int32(f.Fd())
 	c.canPoll = unix.Fstatfs(int(c.tableFd), &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
-	c.table, c.tableFile = table, f
-	return table, nil
+	c.table, c.tableDropped, c.tableFile = table, dropped, f
+	return table, dropped, nil
 }
 
 // mountTableChanged polls the open mountinfo file without waiting.
@@ -322,49 +363,55 @@ func mountTableChanged(fd int32) bool {
 }
 
 // readMountTable opens the mountinfo file (kept open to poll it later),
-// then parses the table with procfs and filters it. Opening before reading
-// means a change in between is seen by the next poll.
-func (c *filesystemCollector) readMountTable() ([]mount, *os.File, error) {
+// reads the table from it and filters it. Opening before reading means a
+// change in between is seen by the next poll.
+func (c *filesystemCollector) readMountTable() ([]mount, int, *os.File, error) {
 	// PID 1's table is the host's view when we run in a container sharing
 	// the host's PID namespace; /proc/1 may be hidden (hidepid), so fall back
 	// to our own, as node_exporter does.
-	root := c.cfg.procfs
+	own := false
 	f, err := os.Open(c.cfg.procPath("1", "mountinfo"))
-	read := func() ([]*procfs.MountInfo, error) { return root.GetProcMounts(1) }
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		f, err = os.Open(c.cfg.procPath("self", "mountinfo"))
-		read = root.GetMounts
+		own = true
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading mountinfo: %w", err)
+		return nil, 0, nil, fmt.Errorf("reading mountinfo: %w", err)
 	}
-	infos, err := read()
+	infos, err := readMountinfo(f)
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("reading mountinfo: %w", err)
+		return nil, 0, nil, err
+	}
+	vault := c.locateVaultDir(infos, own)
+	if !vault.known {
+		c.cfg.logger.Warn("cannot tell where --vault.data-dir is in the host's mount table; reporting only the root file system, so that no mount inside it is exported")
 	}
 	out := make([]mount, 0, len(infos))
 	seen := make(map[string]int, len(infos))
 	for _, mi := range infos {
-		mp := unescapeMountinfo(mi.MountPoint)
-		if c.cfg.mountPoints.ignored(mp) || c.cfg.fsTypes.ignored(mi.FSType) {
+		mp := mi.mountPoint
+		if !vault.known && mp != "/" {
 			continue
 		}
-		if c.inVaultDir(mp) || inPersonalDir(mp) {
+		if c.cfg.mountPoints.ignored(mp) || c.cfg.fsTypes.ignored(mi.fsType) {
+			continue
+		}
+		if vault.holds(mi) || inPersonalDir(mp) {
 			continue
 		}
 		statPath := filepath.Join(c.cfg.rootfs, mp)
 		ro := 0.0
-		if _, ok := mi.Options["ro"]; ok {
+		if mi.readonly {
 			ro = 1
 		}
 		// Paths are bytes to the kernel; label values must be UTF-8.
 		mp = strings.ToValidUTF8(mp, "\uFFFD")
 		m := mount{
 			labels: []string{
-				strings.ToValidUTF8(deviceLabel(unescapeMountinfo(mi.Source)), "\uFFFD"),
+				strings.ToValidUTF8(deviceLabel(mi.source), "\uFFFD"),
 				mp,
-				strings.ToValidUTF8(mi.FSType, "\uFFFD"),
+				strings.ToValidUTF8(mi.fsType, "\uFFFD"),
 			},
 			readonly: ro,
 			statPath: statPath,
@@ -379,26 +426,193 @@ func (c *filesystemCollector) readMountTable() ([]mount, *os.File, error) {
 		seen[mp] = len(out)
 		out = append(out, m)
 	}
-	return out, f, nil
+	out, dropped := capMounts(out, c.cfg.maxMounts, vault.dataMount(out))
+	return out, dropped, f, nil
 }
 
-// inVaultDir reports whether a mount point (as the mount table names it,
-// relative to --path.rootfs) lies inside the vault data directory, whether
-// that is given as a host path or under --path.rootfs.
-func (c *filesystemCollector) inVaultDir(mp string) bool {
-	dir := c.cfg.vaultDir
-	if dir == "" {
-		return false
+// capMounts keeps at most max mounts: "/" and the vault data directory's
+// file system (keep, "" when unknown) whatever happens, then the others in
+// mount point order, so which ones are kept does not change from scrape to
+// scrape. It returns the kept mounts, sorted by mount point, and how many
+// were dropped.
+func capMounts(ms []mount, max int, keep string) ([]mount, int) {
+	slices.SortFunc(ms, func(a, b mount) int { return strings.Compare(a.labels[1], b.labels[1]) })
+	if len(ms) <= max {
+		return ms, 0
 	}
-	if insideDir(mp, dir) {
-		return true
-	}
-	if root := filepath.Clean(c.cfg.rootfs); root != "/" && root != "." {
-		if rel, ok := strings.CutPrefix(filepath.Clean(dir), root+"/"); ok {
-			return insideDir(mp, "/"+rel)
+	always := func(m mount) bool { return m.labels[1] == "/" || (keep != "" && m.labels[1] == keep) }
+	room := max
+	for _, m := range ms {
+		if always(m) {
+			room--
 		}
 	}
-	return false
+	out := ms[:0:0]
+	for _, m := range ms {
+		if always(m) {
+			out = append(out, m)
+		} else if room > 0 {
+			out = append(out, m)
+			room--
+		}
+	}
+	return out, len(ms) - len(out)
+}
+
+// vaultPlace is where the vault data directory is in the mount table the
+// collector reports.
+type vaultPlace struct {
+	// known is false when the table is another mount namespace's (the
+	// host's, seen from a container) and the directory could not be placed
+	// in it.
+	known bool
+	// paths are the directory's paths in the table's namespace: as given,
+	// with symbolic links resolved, each also with --path.rootfs cut off,
+	// and the host paths the bind mount holding it maps to.
+	paths []string
+	// dev and root name the directory by file system: the mount's
+	// major:minor and the path inside that file system ("" when unknown).
+	// A mount of the same file system whose root lies inside it is a bind
+	// of something inside the data directory, wherever it is mounted.
+	dev, root string
+}
+
+// holds reports whether a mount lies inside the vault data directory: its
+// mount point below one of the directory's paths, or its source (a bind
+// mount's root) inside the directory.
+func (v vaultPlace) holds(mi mountEntry) bool {
+	for _, p := range v.paths {
+		if insideDir(mi.mountPoint, p) {
+			return true
+		}
+	}
+	return v.root != "" && mi.dev == v.dev && insideDir(mi.root, v.root)
+}
+
+// dataMount returns the mount point, among ms, of the file system holding
+// the data directory ("" when none does): the longest one containing one
+// of its paths.
+func (v vaultPlace) dataMount(ms []mount) string {
+	best := ""
+	for _, m := range ms {
+		mp := m.labels[1]
+		if len(mp) <= len(best) {
+			continue
+		}
+		for _, p := range v.paths {
+			if p == mp || insideDir(p, mp) {
+				best = mp
+				break
+			}
+		}
+	}
+	return best
+}
+
+// locateVaultDir finds the vault data directory in table, the mount table
+// the collector reports (own: the table is this process's own namespace).
+//
+// Mount points inside the data directory are named after vault identifiers
+// and must never be reported, but the table may name the directory
+// differently from --vault.data-dir: the flag may go through a symbolic
+// link (the table shows resolved paths), and in a container the table is
+// the host's (PID 1's, seen through --path.procfs) while the flag is the
+// container's path of a bind mount (docker run -v
+// /var/lib/clavitor/vaults:/vaults ... --vault.data-dir=/vaults). The
+// directory is therefore placed by what the kernel says: the mount holding
+// it in this process's own mountinfo gives its file system (major:minor)
+// and its path inside that file system (the mount's root field, the bind
+// source); every mount of that file system in the reported table whose
+// root contains that path shows the directory at a host path. Device and
+// inode numbers are not used: stat on a host path runs on the scrape path,
+// and a dead network mount would hang it.
+//
+// Fail safe: when the reported table is another namespace's and this
+// process's own mountinfo cannot be read (or names no mount holding the
+// directory), where the directory is on the host cannot be told. Any
+// mount point but / might then be inside it, and a vault identifier must
+// never be exported, so only the root file system is reported, with a
+// warning. When the directory's file system is simply not mounted in the
+// reported namespace, no mount there can be inside it: that is known.
+func (c *filesystemCollector) locateVaultDir(table []mountEntry, own bool) vaultPlace {
+	dir := c.cfg.vaultDir
+	if dir == "" {
+		return vaultPlace{known: true}
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	resolved := dir
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		resolved = r
+	}
+	v := vaultPlace{}
+	add := func(p string) {
+		v.paths = append(v.paths, p)
+		if root := filepath.Clean(c.cfg.rootfs); root != "/" && root != "." {
+			if rel, ok := strings.CutPrefix(p, root+"/"); ok {
+				v.paths = append(v.paths, "/"+rel)
+			}
+		}
+	}
+	add(dir)
+	if resolved != dir {
+		add(resolved)
+	}
+	ownTable := table
+	if !own {
+		t, err := c.readOwnMountinfo()
+		if err != nil {
+			return v
+		}
+		ownTable = t
+	}
+	holder, ok := holdingMount(ownTable, resolved)
+	if !ok {
+		v.known = own
+		return v
+	}
+	v.known = true
+	v.dev = holder.dev
+	v.root = filepath.Join(holder.root, strings.TrimPrefix(resolved, holder.mountPoint))
+	for _, mi := range table {
+		if mi.dev != v.dev {
+			continue
+		}
+		if mi.root == v.root {
+			v.paths = append(v.paths, mi.mountPoint)
+		} else if rest, ok := strings.CutPrefix(v.root, strings.TrimSuffix(mi.root, "/")+"/"); ok {
+			v.paths = append(v.paths, filepath.Join(mi.mountPoint, rest))
+		}
+	}
+	return v
+}
+
+// readOwnMountinfo reads this process's own mount table (through
+// --path.procfs, so tests can give one).
+func (c *filesystemCollector) readOwnMountinfo() ([]mountEntry, error) {
+	f, err := os.Open(c.cfg.procPath("self", "mountinfo"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readMountinfo(f)
+}
+
+// holdingMount returns the mount of table that holds path: the one on top
+// (later lines are on top) of the longest mount point containing it.
+func holdingMount(table []mountEntry, path string) (mountEntry, bool) {
+	var best mountEntry
+	found := false
+	for _, mi := range table {
+		if mi.mountPoint != path && !insideDir(path, mi.mountPoint) {
+			continue
+		}
+		if !found || len(mi.mountPoint) >= len(best.mountPoint) {
+			best, found = mi, true
+		}
+	}
+	return best, found
 }
 
 // inPersonalDir reports whether mount point mp lies inside a tree whose
@@ -520,4 +734,91 @@ func insideDir(mp, dir string) bool {
 		return mp != "/"
 	}
 	return strings.HasPrefix(filepath.Clean(mp), dir+"/")
+}
+
+// mountEntry is one line of a mountinfo file: the fields this collector
+// uses, paths unescaped.
+type mountEntry struct {
+	id             int
+	dev            string // major:minor of the file system
+	root           string // the directory of the file system mounted here (a bind mount's source)
+	mountPoint     string
+	readonly       bool
+	fsType, source string
+}
+
+// maxMountinfoBytes bounds one read of a mountinfo file. A host with
+// 100,000 mounts writes about 15 MB; a file larger than this is refused
+// rather than held in memory.
+const maxMountinfoBytes = 64 << 20
+
+// readMountinfo reads a mountinfo file (proc_pid_mountinfo(5)).
+//
+// Bespoke, not procfs's parser (v0.23.0), for two user-visible failures:
+// procfs reads the table with a bufio.Scanner, whose 64 KiB line limit
+// makes one overlay mount with a long lowerdir= (containerd with many
+// layers) fail the whole table, so not even / is reported; and its errors
+// quote the whole line, which names vault identifiers and home directories,
+// into the collector's error log. Here lines have no length limit, and an
+// error names the line's number only. Only the fields the collector uses
+// are taken.
+func readMountinfo(r io.Reader) ([]mountEntry, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxMountinfoBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading mountinfo: %w", err)
+	}
+	if len(data) > maxMountinfoBytes {
+		return nil, fmt.Errorf("reading mountinfo: larger than %d bytes", maxMountinfoBytes)
+	}
+	text := strings.TrimSuffix(string(data), "\n")
+	if text == "" {
+		return nil, nil
+	}
+	var out []mountEntry
+	n := 0
+	for line := range strings.SplitSeq(text, "\n") {
+		n++
+		mi, ok := parseMountinfoLine(line)
+		if !ok {
+			return nil, fmt.Errorf("reading mountinfo: line %d is malformed", n)
+		}
+		out = append(out, mi)
+	}
+	return out, nil
+}
+
+// parseMountinfoLine parses "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 -
+// ext3 /dev/root rw,errors=continue": mount ID, parent ID, major:minor,
+// root, mount point, mount options, optional fields up to "-", then file
+// system type, source and super options.
+func parseMountinfoLine(line string) (mountEntry, bool) {
+	fields := strings.Split(line, " ")
+	sep := slices.Index(fields, "-")
+	if sep < 6 || len(fields) < sep+4 {
+		return mountEntry{}, false
+	}
+	id, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return mountEntry{}, false
+	}
+	if _, err := strconv.Atoi(fields[1]); err != nil {
+		return mountEntry{}, false
+	}
+	mi := mountEntry{
+		id:         id,
+		dev:        fields[2],
+		root:       unescapeMountinfo(fields[3]),
+		mountPoint: unescapeMountinfo(fields[4]),
+		fsType:     fields[sep+1],
+		source:     unescapeMountinfo(fields[sep+2]),
+	}
+	if !strings.HasPrefix(mi.mountPoint, "/") || mi.fsType == "" {
+		return mountEntry{}, false
+	}
+	for opt := range strings.SplitSeq(fields[5], ",") {
+		if opt == "ro" {
+			mi.readonly = true
+		}
+	}
+	return mi, true
 }

@@ -446,8 +446,14 @@ func TestFilesystemPrivateMountPoints(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(proc, "1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(proc, "1", "mountinfo"), []byte(mountinfo), 0o644); err != nil {
-		t.Fatal(err)
+	// The exporter runs in PID 1's mount namespace: its own table is the same.
+	for _, pid := range []string{"1", "self"} {
+		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(proc, pid, "mountinfo"), []byte(mountinfo), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := `# HELP clavis_filesystem_size_bytes File system size in bytes.
 # TYPE clavis_filesystem_size_bytes gauge

@@ -2,7 +2,7 @@ package collector
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -17,12 +17,17 @@ func init() {
 		Setup: func(app *kingpin.Application) Factory {
 			exclude := addRegexpFlag(app, "collector.netdev.device-exclude",
 				"Regexp of network interfaces to leave out of netdev.", "^lo$")
+			max := AddIntFlag(app, "collector.netdev.max-devices",
+				"Most interfaces reported; beyond it the first by name are kept and the rest counted in clavis_network_devices_dropped (1 to 65536).",
+				strconv.Itoa(defaultMaxDevices), minMaxDevices, maxMaxDevices)
 			return func(env Env) (Collector, error) {
 				fs, err := openProcFS(env.Paths.ProcFS)
 				if err != nil {
 					return nil, err
 				}
-				return newNetdevCollector(fs, deviceFilter{exclude: exclude.Regexp()}), nil
+				c := newNetdevCollector(fs, deviceFilter{exclude: exclude.Regexp()})
+				c.cap = newDeviceCap(*max, "--collector.netdev.max-devices", env.Logger)
+				return c, nil
 			}
 		},
 	})
@@ -33,7 +38,9 @@ func init() {
 type netdevCollector struct {
 	fs     procfs.FS
 	filter deviceFilter
+	cap    *deviceCap
 
+	dropped                                                                *prometheus.Desc
 	rxBytes, txBytes, rxPackets, txPackets, rxErrs, txErrs, rxDrop, txDrop *prometheus.Desc
 }
 
@@ -42,8 +49,11 @@ func newNetdevCollector(fs procfs.FS, filter deviceFilter) *netdevCollector {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "network", name), help, []string{"device"}, nil)
 	}
 	return &netdevCollector{
-		fs:        fs,
-		filter:    filter,
+		fs:     fs,
+		filter: filter,
+		cap:    newDeviceCap(defaultMaxDevices, "--collector.netdev.max-devices", nil),
+		dropped: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "network", "devices_dropped"),
+			"Interfaces that passed the filter but were left out because there are more than --collector.netdev.max-devices.", nil, nil),
 		rxBytes:   desc("receive_bytes_total", "Bytes received by the interface."),
 		txBytes:   desc("transmit_bytes_total", "Bytes transmitted by the interface."),
 		rxPackets: desc("receive_packets_total", "Packets received by the interface."),
@@ -58,14 +68,20 @@ func newNetdevCollector(fs procfs.FS, filter deviceFilter) *netdevCollector {
 func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	devs, err := c.fs.NetDev()
 	if err != nil {
-		return fmt.Errorf("reading net/dev: %w", err)
+		return procfsError("net/dev", err)
 	}
-	for name, d := range devs {
+	names := make([]string, 0, len(devs))
+	for name := range devs {
 		// Interface names are bytes to the kernel; one that is not UTF-8
 		// cannot be a label value.
-		if !utf8.ValidString(name) || c.filter.ignored(name) {
-			continue
+		if utf8.ValidString(name) && !c.filter.ignored(name) {
+			names = append(names, name)
 		}
+	}
+	names, dropped := c.cap.apply(names)
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.GaugeValue, float64(dropped))
+	for _, name := range names {
+		d := devs[name]
 		for _, s := range [...]struct {
 			desc *prometheus.Desc
 			v    uint64

@@ -2,7 +2,10 @@ package collector
 
 import (
 	"fmt"
+	"log/slog"
 	"regexp"
+	"sort"
+	"sync/atomic"
 
 	"github.com/alecthomas/kingpin/v2"
 )
@@ -67,4 +70,36 @@ func newIncludeExcludeFilter(include, exclude *regexpFlag, includeName, excludeN
 		return deviceFilter{include: include.re}, nil
 	}
 	return deviceFilter{exclude: exclude.re}, nil
+}
+
+// deviceCap bounds the devices one collector reports, so that a container
+// host (a veth per container, a mount per pod) cannot grow a POP's series
+// without bound. It keeps the first max names in byte order, so the same
+// ones are kept from scrape to scrape, and logs once when it first drops
+// some: the count and the flag, never a name.
+type deviceCap struct {
+	max    int
+	flag   string
+	logger *slog.Logger
+	logged atomic.Bool
+}
+
+func newDeviceCap(max int, flag string, logger *slog.Logger) *deviceCap {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &deviceCap{max: max, flag: flag, logger: logger}
+}
+
+// apply sorts names and returns the ones kept and how many were dropped.
+func (c *deviceCap) apply(names []string) ([]string, int) {
+	sort.Strings(names)
+	if len(names) <= c.max {
+		return names, 0
+	}
+	dropped := len(names) - c.max
+	if c.logged.CompareAndSwap(false, true) {
+		c.logger.Warn("more devices than "+c.flag+"; reporting the first by name", "max", c.max, "dropped", dropped)
+	}
+	return names[:c.max], dropped
 }

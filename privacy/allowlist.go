@@ -33,13 +33,14 @@ var allowedFamilies = map[string][]string{
 	"clavis_load15": nil,
 
 	// filesystem
-	"clavis_filesystem_size_bytes":   {"device", "mountpoint", "fstype"},
-	"clavis_filesystem_free_bytes":   {"device", "mountpoint", "fstype"},
-	"clavis_filesystem_avail_bytes":  {"device", "mountpoint", "fstype"},
-	"clavis_filesystem_files":        {"device", "mountpoint", "fstype"},
-	"clavis_filesystem_files_free":   {"device", "mountpoint", "fstype"},
-	"clavis_filesystem_readonly":     {"device", "mountpoint", "fstype"},
-	"clavis_filesystem_device_error": {"device", "mountpoint", "fstype"},
+	"clavis_filesystem_size_bytes":     {"device", "mountpoint", "fstype"},
+	"clavis_filesystem_free_bytes":     {"device", "mountpoint", "fstype"},
+	"clavis_filesystem_avail_bytes":    {"device", "mountpoint", "fstype"},
+	"clavis_filesystem_files":          {"device", "mountpoint", "fstype"},
+	"clavis_filesystem_files_free":     {"device", "mountpoint", "fstype"},
+	"clavis_filesystem_readonly":       {"device", "mountpoint", "fstype"},
+	"clavis_filesystem_device_error":   {"device", "mountpoint", "fstype"},
+	"clavis_filesystem_mounts_dropped": nil, // over --collector.filesystem.max-mounts
 
 	// diskstats
 	"clavis_disk_read_bytes_total":       {"device"},
@@ -47,6 +48,7 @@ var allowedFamilies = map[string][]string{
 	"clavis_disk_reads_completed_total":  {"device"},
 	"clavis_disk_writes_completed_total": {"device"},
 	"clavis_disk_io_time_seconds_total":  {"device"},
+	"clavis_disk_devices_dropped":        nil, // over --collector.diskstats.max-devices
 
 	// netdev
 	"clavis_network_receive_bytes_total":    {"device"},
@@ -57,6 +59,7 @@ var allowedFamilies = map[string][]string{
 	"clavis_network_transmit_errs_total":    {"device"},
 	"clavis_network_receive_drop_total":     {"device"},
 	"clavis_network_transmit_drop_total":    {"device"},
+	"clavis_network_devices_dropped":        nil, // over --collector.netdev.max-devices
 
 	// vault
 	"clavis_vaults":                       nil,

@@ -51,8 +51,8 @@ const proxyPoll = 20 * time.Millisecond
 // bytes; a v2 header with more TLVs than this is refused.
 const maxProxyHeader = 536
 
-// Clients due within batchWindow of the first one due are served in the
-// same wake-up of the scheduler, early: a line a little early only costs a
+// Clients due within the batch window after the first one due are served
+// in the same turn of the scheduler, early: a line a little early only costs a
 // few bytes, a line late could let a scanner with a timeout go, so no line
 // is sent late. The window is a tenth of the interval, at most maxBatch.
 //
@@ -306,9 +306,16 @@ func (s *scheduler) dropUnsourced(c *client) {
 	unix.Close(int(c.fd))
 }
 
-// serveTrap writes one line to every trapped client that is due.
+// serveTrap writes one line to every trapped client that is due, once the
+// first is: with it, those due within the batch window after it. The
+// window is anchored at the first due time, not at now, so a turn woken
+// early (a new client) serves nobody early.
 func (s *scheduler) serveTrap(now int64) {
-	for s.trap.n > 0 && s.trap.front().due <= now+s.batch {
+	if s.trap.n == 0 || s.trap.front().due > now {
+		return
+	}
+	limit := s.trap.front().due + s.batch
+	for s.trap.n > 0 && s.trap.front().due <= limit {
 		c := s.trap.pop()
 		if c.forged {
 			s.checkForged(&c)

@@ -47,6 +47,13 @@ func TestSchedulerBatchesEarlyNeverLate(t *testing.T) {
 	if w := s.untilNextTurn(0); w != time.Second {
 		t.Fatalf("first turn planned in %v, want at the first due time (1s)", w)
 	}
+	// A turn woken before anyone is due (a new client) serves nobody.
+	s.serveTrap(int64(990 * time.Millisecond))
+	for i := range peers {
+		if got(i) {
+			t.Fatalf("client %d served at 0.99s, before the first due time", i)
+		}
+	}
 	now := int64(time.Second)
 	s.serveTrap(now)
 	for i := range peers {

@@ -222,7 +222,7 @@ func (l scrapeErrorLog) Println(v ...any) {
 func isClientWriteError(err error) bool {
 	var op *net.OpError
 	switch {
-	case errors.As(err, &op), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET),
+	case errors.As(err, &op) && op.Op == "write", errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
 		return true
 	}

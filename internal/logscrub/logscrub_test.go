@@ -303,6 +303,7 @@ func TestScrapeErrorLogLevels(t *testing.T) {
 		{errors.New("client disconnected"), "DEBUG"}, // net/http's HTTP/2 server
 		{errors.New("http2: stream closed"), "DEBUG"},
 		{errors.New("expected counter in metric foo"), "ERROR"},
+		{&net.OpError{Op: "dial", Net: "unix", Err: syscall.ENOENT}, "ERROR"}, // not the client's
 	} {
 		var buf bytes.Buffer
 		ScrapeErrorLog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))).

@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MaxBodyBytes is the largest webhook body accepted (1 MiB); larger bodies
@@ -161,18 +163,34 @@ func DecodePayloadAt(body []byte, now time.Time) (*Payload, error) {
 // walks encoding/json's tokens; body is known to be valid JSON. (The
 // standard library's encoding/json/v2, which refuses duplicates itself,
 // still needs GOEXPERIMENT=jsonv2 in Go 1.26.)
+//
+// The objects that decode into structs (the payload, each of its alerts)
+// compare names as encoding/json matches them to fields, case-insensitively
+// (foldName): "Alerts" and "alerts" fill the same field, so the second
+// would drop the first one's alerts just the same. The others are maps
+// (labels, annotations, ...), whose keys are compared exactly: "a" and
+// "A" are two labels.
 func checkDuplicateNames(body []byte) error {
-	type object struct {
-		names  []string            // the names so far, while few
-		set    map[string]struct{} // then a set
-		atName bool                // the next string is a name
+	const (
+		exact   = iota // a map or an ignored value: names compared exactly
+		payload        // the payload object (a Payload)
+		alert          // an object of the payload's alerts array (an Alert)
+	)
+	type frame struct {
+		array  bool
+		kind   int               // objects: how names compare; arrays: the kind of their objects
+		names  []string          // objects: the keys so far, while few
+		origs  []string          // and the names as sent
+		set    map[string]string // then a set, key to name as sent
+		atName bool              // the next string is a name
+		member string            // the key of the member whose value is next
 	}
 	const few = 16
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()     // numbers are not parsed
-	var stack []*object // nil entries are arrays
+	dec.UseNumber()    // numbers are not parsed
+	var stack []*frame // the open objects and arrays
 	valueDone := func() {
-		if n := len(stack); n > 0 && stack[n-1] != nil {
+		if n := len(stack); n > 0 && !stack[n-1].array {
 			stack[n-1].atName = true
 		}
 	}
@@ -184,43 +202,69 @@ func checkDuplicateNames(body []byte) error {
 		if err != nil {
 			return badRequest("bad_json", "invalid JSON: %v", err)
 		}
+		var parent *frame
+		if n := len(stack); n > 0 {
+			parent = stack[n-1]
+		}
 		switch tok := tok.(type) {
 		case json.Delim:
 			switch tok {
 			case '{':
-				stack = append(stack, &object{atName: true})
+				kind := exact
+				switch {
+				case parent == nil:
+					kind = payload
+				case parent.array:
+					kind = parent.kind
+				}
+				stack = append(stack, &frame{kind: kind, atName: true})
 			case '[':
-				stack = append(stack, nil)
+				kind := exact
+				if parent != nil && !parent.array && parent.kind == payload && parent.member == "ALERTS" {
+					kind = alert
+				}
+				stack = append(stack, &frame{array: true, kind: kind})
 			default:
 				stack = stack[:len(stack)-1]
 				valueDone()
 			}
 			continue
 		case string:
-			o := (*object)(nil)
-			if n := len(stack); n > 0 {
-				o = stack[n-1]
-			}
-			if o == nil || !o.atName {
+			o := parent
+			if o == nil || o.array || !o.atName {
 				break // a value
 			}
 			o.atName = false
-			dup := false
+			key := tok
+			if o.kind != exact {
+				key = string(foldName([]byte(tok)))
+			}
+			o.member = key
+			first, dup := "", false
 			if o.set != nil {
-				_, dup = o.set[tok]
-				o.set[tok] = struct{}{}
+				first, dup = o.set[key]
+				if !dup {
+					o.set[key] = tok
+				}
 			} else {
-				for _, n := range o.names {
-					dup = dup || n == tok
-				}
-				o.names = append(o.names, tok)
-				if len(o.names) > few {
-					o.set = make(map[string]struct{}, 2*few)
-					for _, n := range o.names {
-						o.set[n] = struct{}{}
+				for i, n := range o.names {
+					if n == key {
+						first, dup = o.origs[i], true
+						break
 					}
-					o.names = nil
 				}
+				o.names = append(o.names, key)
+				o.origs = append(o.origs, tok)
+				if len(o.names) > few {
+					o.set = make(map[string]string, 2*few)
+					for i := len(o.names) - 1; i >= 0; i-- {
+						o.set[o.names[i]] = o.origs[i] // the first one sent wins
+					}
+					o.names, o.origs = nil, nil
+				}
+			}
+			if dup && first != tok {
+				return badRequest("bad_json", "invalid JSON: duplicate object member name %q (before byte %d): it names the same field as %q (field names match case-insensitively); each name may appear once", TruncateUTF8(tok, 64), dec.InputOffset(), TruncateUTF8(first, 64))
 			}
 			if dup {
 				return badRequest("bad_json", "invalid JSON: duplicate object member name %q (before byte %d): each name may appear once", TruncateUTF8(tok, 64), dec.InputOffset())
@@ -228,6 +272,39 @@ func checkDuplicateNames(body []byte) error {
 			continue
 		}
 		valueDone()
+	}
+}
+
+// foldName returns name folded as encoding/json folds the member names it
+// matches to struct fields (its fold.go): ASCII letters upper-cased, other
+// runes mapped to the smallest rune of their simple case folding orbit
+// (so 'ſ' matches "S" and the Kelvin sign "K").
+func foldName(name []byte) []byte {
+	out := make([]byte, 0, len(name))
+	for i := 0; i < len(name); {
+		if c := name[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			out = append(out, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(name[i:])
+		out = utf8.AppendRune(out, foldRune(r))
+		i += n
+	}
+	return out
+}
+
+// foldRune returns the smallest rune of r's simple case folding orbit.
+func foldRune(r rune) rune {
+	for {
+		r2 := unicode.SimpleFold(r)
+		if r2 <= r {
+			return r2
+		}
+		r = r2
 	}
 }
 

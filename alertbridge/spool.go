@@ -507,9 +507,12 @@ func salvage(damaged string, db *bolt.DB) (n int) {
 		})
 	})
 	db.Update(func(tx *bolt.Tx) error {
+		// renumbered maps an ntfy record's old sequence number (its key)
+		// to its new one, for the attempted marks.
+		renumbered := map[string]uint64{}
 		for name, kvs := range got {
-			if string(name) == string(bucketMeta) {
-				continue // depths are recounted below
+			if name == string(bucketMeta) || name == string(bucketNtfyAttempted) {
+				continue // depths are recounted, marks renumbered, below
 			}
 			b := tx.Bucket([]byte(name))
 			if !strings.HasPrefix(name, "q.") {
@@ -530,10 +533,23 @@ func salvage(damaged string, db *bolt.DB) (n int) {
 				seq++
 				if b.Put(u64(seq), e.v) == nil {
 					n++
+					if name == string(queueBucket(TargetNtfy)) {
+						renumbered[string(e.k)] = seq
+					}
 				}
 			}
 			b.SetSequence(seq)
 			tx.Bucket(bucketMeta).Put(depthKey(strings.TrimPrefix(name, "q.")), u64(uint64(b.Stats().KeyN)))
+		}
+		// A mark names an ntfy record by its sequence number: it follows
+		// the record to its new number, and goes with a record not copied
+		// (kept as it was, it would mark whichever page now has that
+		// number as a possible repeat, and not the one in flight).
+		at := tx.Bucket(bucketNtfyAttempted)
+		for _, e := range got[string(bucketNtfyAttempted)] {
+			if seq, ok := renumbered[string(e.k)]; ok {
+				at.Put(u64(seq), nil)
+			}
 		}
 		return nil
 	})

@@ -245,6 +245,8 @@ func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.M
 	// never blocks.
 	results := make(chan result, len(mounts))
 	started := make([]bool, len(mounts))
+	startedAt := make([]time.Time, len(mounts))
+	stuck := make([]bool, len(mounts))
 	next, inFlight := 0, 0
 	// start launches statfs calls until maxConcurrentStatfs are in flight,
 	// skipping mounts whose call from an earlier scrape is still pending.
@@ -253,11 +255,12 @@ func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.M
 		defer c.mu.Unlock()
 		for ; next < len(mounts) && inFlight < maxConcurrentStatfs; next++ {
 			i, m := next, mounts[next]
-			if _, stuck := c.pending[m.statPath]; stuck {
+			if _, pending := c.pending[m.statPath]; pending {
+				stuck[i] = true
 				continue
 			}
 			c.pending[m.statPath] = struct{}{}
-			started[i] = true
+			started[i], startedAt[i] = true, time.Now()
 			inFlight++
 			go func() {
 				st, err := c.cfg.stat(m.statPath)
@@ -290,14 +293,22 @@ collect:
 	gauge := func(d *prometheus.Desc, v float64, labels []string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
+	unasked := 0
 	for i, m := range mounts {
 		labels := m.labels
 		gauge(c.readonly, m.readonly, labels)
 		r := stats[i]
 		switch {
+		case r == nil && !stuck[i] && (!started[i] || time.Since(startedAt[i]) < c.cfg.statTimeout):
+			// Never asked, or asked too late to have its whole timeout:
+			// the calls ahead of it (at most maxConcurrentStatfs at once)
+			// used up the scrape's. Nothing is known of it, so no
+			// device_error either: 1 would blame a healthy file system,
+			// the same ones every scrape. A hung one is blamed next
+			// scrape, its call still pending.
+			unasked++
 		case r == nil:
-			// Still running (logged), stuck since an earlier scrape, or
-			// never started because the stat timeout ran out first.
+			// Still running (logged), or stuck since an earlier scrape.
 			if started[i] {
 				c.cfg.logger.Warn("statfs did not answer in time; skipping this mount until it does",
 					"mountpoint", labels[1], "fstype", labels[2], "timeout", c.cfg.statTimeout)
@@ -314,6 +325,10 @@ collect:
 			gauge(c.files, float64(r.st.files), labels)
 			gauge(c.filesFree, float64(r.st.filesFree), labels)
 		}
+	}
+	if unasked > 0 {
+		c.cfg.logger.Warn("statfs calls ahead used up the stat timeout; some mount points were not asked this scrape",
+			"mount_points", unasked, "timeout", c.cfg.statTimeout, "flag", "--collector.filesystem.stat-timeout")
 	}
 	return nil
 }

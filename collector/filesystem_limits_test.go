@@ -259,3 +259,49 @@ func TestFilesystemMountinfoMalformedNotQuoted(t *testing.T) {
 		t.Errorf("the log quotes the line:\n%s", logs)
 	}
 }
+
+// TestFilesystemUnaskedMountsNotBlamed: when slow statfs calls ahead use up
+// the stat timeout, the mounts never asked get no device_error=1 (healthy
+// file systems, the same ones every scrape), and the log says how many.
+func TestFilesystemUnaskedMountsNotBlamed(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("27 1 254:0 / / rw - ext4 /dev/vda rw\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "%d 27 254:16 / /srv/m%04d rw - ext4 /dev/vd%d rw\n", 100+i, i, i)
+	}
+	proc := writeMountinfo(t, b.String(), b.String())
+	cfg := defaultFilesystemConfig(t, proc, func(string) (fsStats, error) {
+		time.Sleep(150 * time.Millisecond) // slow, but answers
+		return fakeStats, nil
+	})
+	cfg.statTimeout = 500 * time.Millisecond
+	var logs bytes.Buffer
+	cfg.logger = slog.New(slog.NewTextHandler(&logs, nil))
+	c := newFilesystemCollector(cfg)
+	ms, err := collectAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readonly, ok, blamed := 0, 0, 0
+	for _, m := range ms {
+		s := metricSample(t, m)
+		switch {
+		case s.name == "clavis_filesystem_readonly":
+			readonly++
+		case s.name == "clavis_filesystem_device_error" && s.value == 0:
+			ok++
+		case s.name == "clavis_filesystem_device_error":
+			blamed++
+		}
+	}
+	if readonly != 41 || ok == 0 || ok == 41 {
+		t.Fatalf("%d mounts, %d answered: the test did not run out of time part-way", readonly, ok)
+	}
+	if blamed != 0 {
+		t.Errorf("%d healthy mounts that were never asked got device_error 1", blamed)
+	}
+	if !strings.Contains(logs.String(), fmt.Sprintf("mount_points=%d", 41-ok)) {
+		t.Errorf("the unasked mounts are not counted in the log:\n%s", logs.String())
+	}
+}

@@ -538,9 +538,11 @@ func (v vaultPlace) dataMount(ms []mount) string {
 // it in this process's own mountinfo gives its file system (major:minor)
 // and its path inside that file system (the mount's root field, the bind
 // source); every mount of that file system in the reported table whose
-// root contains that path shows the directory at a host path. Device and
-// inode numbers are not used: stat on a host path runs on the scrape path,
-// and a dead network mount would hang it.
+// root contains that path shows the directory at a host path. Host paths
+// are never stat'ed for device and inode numbers: this runs on the scrape
+// path, and a dead network mount would hang it. Only the flag's own path
+// is resolved (EvalSymlinks, an lstat per component), once per change of
+// the mount table; it is the vault index's directory, local to the POP.
 //
 // Fail safe: when the reported table is another namespace's and this
 // process's own mountinfo cannot be read (or names no mount holding the

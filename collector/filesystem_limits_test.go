@@ -173,13 +173,8 @@ func TestFilesystemVaultDirUnknownFailsSafe(t *testing.T) {
 // no more than maxConcurrentStatfs statfs calls run at once.
 func TestFilesystemMaxMounts(t *testing.T) {
 	t.Parallel()
-	var b strings.Builder
-	b.WriteString("27 1 254:0 / / rw - ext4 /dev/vda rw\n")
-	for i := range 500 {
-		fmt.Fprintf(&b, "%d 27 254:16 / /srv/m%04d rw - ext4 /dev/vd%d rw\n", 100+i, i, i)
-	}
-	b.WriteString("9 27 254:17 / /zz/vaults rw - ext4 /dev/vdz rw\n")
-	proc := writeMountinfo(t, b.String(), b.String())
+	table := srvMounts(500) + "9 27 254:17 / /zz/vaults rw - ext4 /dev/vdz rw\n"
+	proc := writeMountinfo(t, table, table)
 	var inFlight, peak atomic.Int32
 	cfg := defaultFilesystemConfig(t, proc, func(string) (fsStats, error) {
 		n := inFlight.Add(1)
@@ -265,12 +260,8 @@ func TestFilesystemMountinfoMalformedNotQuoted(t *testing.T) {
 // file systems, the same ones every scrape), and the log says how many.
 func TestFilesystemUnaskedMountsNotBlamed(t *testing.T) {
 	t.Parallel()
-	var b strings.Builder
-	b.WriteString("27 1 254:0 / / rw - ext4 /dev/vda rw\n")
-	for i := range 40 {
-		fmt.Fprintf(&b, "%d 27 254:16 / /srv/m%04d rw - ext4 /dev/vd%d rw\n", 100+i, i, i)
-	}
-	proc := writeMountinfo(t, b.String(), b.String())
+	table := srvMounts(40)
+	proc := writeMountinfo(t, table, table)
 	cfg := defaultFilesystemConfig(t, proc, func(string) (fsStats, error) {
 		time.Sleep(150 * time.Millisecond) // slow, but answers
 		return fakeStats, nil
@@ -304,4 +295,14 @@ func TestFilesystemUnaskedMountsNotBlamed(t *testing.T) {
 	if !strings.Contains(logs.String(), fmt.Sprintf("mount_points=%d", 41-ok)) {
 		t.Errorf("the unasked mounts are not counted in the log:\n%s", logs.String())
 	}
+}
+
+// srvMounts is a mountinfo table of / and n ext4 mounts /srv/m0000 ...
+func srvMounts(n int) string {
+	var b strings.Builder
+	b.WriteString("27 1 254:0 / / rw - ext4 /dev/vda rw\n")
+	for i := range n {
+		fmt.Fprintf(&b, "%d 27 254:16 / /srv/m%04d rw - ext4 /dev/vd%d rw\n", 100+i, i, i)
+	}
+	return b.String()
 }

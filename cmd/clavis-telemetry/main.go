@@ -181,15 +181,19 @@ type appFlags struct {
 
 // newApp declares every flag of this edition on a new kingpin application.
 // The README's flag table is checked against its model (readme_test.go).
+// A plain `go build` sets no ldflags: take the version from what the
+// toolchain recorded, for --version, the landing page, the start-up line
+// and clavis_build_info alike. Once, before main, as ldflags would: run is
+// called by parallel tests, and the version is the process's.
+func init() {
+	version.Version, version.Revision = buildVersion(version.Version, version.GetRevision(), debug.ReadBuildInfo)
+}
+
 func newApp(stderr io.Writer) (*kingpin.Application, *appFlags) {
 	app := kingpin.New(program, "Operational telemetry and scanner tarpit for a Clavitor POP ("+edition+" edition).")
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
 	app.Terminate(nil)
-	// A plain `go build` sets no ldflags: take the version from what the
-	// toolchain recorded, for --version, the landing page, the start-up
-	// line and clavis_build_info alike.
-	version.Version, version.Revision = buildVersion(version.Version, version.GetRevision(), debug.ReadBuildInfo)
 	app.Version(version.Print(program))
 	app.HelpFlag.Short('h')
 

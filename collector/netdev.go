@@ -2,7 +2,10 @@ package collector
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -18,7 +21,7 @@ func init() {
 			exclude := addRegexpFlag(app, "collector.netdev.device-exclude",
 				"Regexp of network interfaces to leave out of netdev.", "^lo$")
 			max := AddIntFlag(app, "collector.netdev.max-devices",
-				"Most interfaces reported; beyond it the first by name are kept and the rest counted in clavis_network_devices_dropped (1 to 65536).",
+				"Most interfaces reported; beyond it physical interfaces are kept first, then the first by name, and the rest counted in clavis_network_devices_dropped (1 to 65536).",
 				strconv.Itoa(defaultMaxDevices), minMaxDevices, maxMaxDevices)
 			return func(env Env) (Collector, error) {
 				fs, err := openProcFS(env.Paths.ProcFS)
@@ -27,6 +30,7 @@ func init() {
 				}
 				c := newNetdevCollector(fs, deviceFilter{exclude: exclude.Regexp()})
 				c.cap = newDeviceCap(*max, "--collector.netdev.max-devices", env.Logger)
+				c.sysfs = env.Paths.SysFS
 				return c, nil
 			}
 		},
@@ -39,6 +43,9 @@ type netdevCollector struct {
 	fs     procfs.FS
 	filter deviceFilter
 	cap    *deviceCap
+	// sysfs (--path.sysfs) tells physical interfaces from virtual ones when
+	// the cap is exceeded; empty: no preference.
+	sysfs string
 
 	dropped                                                                *prometheus.Desc
 	rxBytes, txBytes, rxPackets, txPackets, rxErrs, txErrs, rxDrop, txDrop *prometheus.Desc
@@ -65,6 +72,19 @@ func newNetdevCollector(fs procfs.FS, filter deviceFilter) *netdevCollector {
 	}
 }
 
+// physical reports whether the kernel backs the interface with a device
+// (sysfs class/net/NAME/device), as it does eth0 and not a container's
+// veth or a bridge. On a host with more than --collector.netdev.max-devices
+// veths (one per container), this keeps the uplink in the report instead
+// of whatever sorts first by name.
+func (c *netdevCollector) physical(name string) bool {
+	if c.sysfs == "" || name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(c.sysfs, "class", "net", name, "device"))
+	return err == nil
+}
+
 func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	devs, err := c.fs.NetDev()
 	if err != nil {
@@ -78,7 +98,7 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 			names = append(names, name)
 		}
 	}
-	names, dropped := c.cap.apply(names)
+	names, dropped := c.cap.applyPreferring(names, c.physical)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.GaugeValue, float64(dropped))
 	for _, name := range names {
 		d := devs[name]

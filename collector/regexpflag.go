@@ -93,13 +93,42 @@ func newDeviceCap(max int, flag string, logger *slog.Logger) *deviceCap {
 
 // apply sorts names and returns the ones kept and how many were dropped.
 func (c *deviceCap) apply(names []string) ([]string, int) {
+	return c.applyPreferring(names, nil)
+}
+
+// applyPreferring is apply, except that when names must be dropped the ones
+// for which prefer is true are kept first (then the first by name). prefer
+// is only called when the cap is exceeded, so its cost is paid by the hosts
+// that need it. The names kept are returned sorted.
+func (c *deviceCap) applyPreferring(names []string, prefer func(string) bool) ([]string, int) {
 	sort.Strings(names)
 	if len(names) <= c.max {
 		return names, 0
 	}
 	dropped := len(names) - c.max
+	if prefer != nil {
+		first := make([]string, 0, c.max)
+		var rest []string
+		for _, n := range names {
+			if len(first) < c.max && prefer(n) {
+				first = append(first, n)
+			} else {
+				rest = append(rest, n)
+			}
+		}
+		kept := append(first, rest[:c.max-len(first)]...)
+		sort.Strings(kept)
+		names = kept
+	}
 	if c.logged.CompareAndSwap(false, true) {
-		c.logger.Warn("more devices than "+c.flag+"; reporting the first by name", "max", c.max, "dropped", dropped)
+		c.logger.Warn("more devices than "+c.flag+"; reporting "+c.order(prefer != nil), "max", c.max, "dropped", dropped)
 	}
 	return names[:c.max], dropped
+}
+
+func (c *deviceCap) order(preferring bool) string {
+	if preferring {
+		return "physical devices first, then the first by name"
+	}
+	return "the first by name"
 }

@@ -94,3 +94,64 @@ func TestMaxDevicesFlagBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestNetdevCapKeepsPhysicalInterfaces: on a container host with more
+// veths than the cap, the uplinks (interfaces sysfs backs with a device)
+// are kept, whatever their names sort as, and the rest of the room goes to
+// the first by name. Without the preference, eth0 and ens5 sort after
+// "cali*" and were dropped.
+func TestNetdevCapKeepsPhysicalInterfaces(t *testing.T) {
+	t.Parallel()
+	proc, sys := t.TempDir(), t.TempDir()
+	var net strings.Builder
+	net.WriteString("Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n")
+	names := []string{"eth0", "ens5", "docker0"}
+	for i := range 300 {
+		names = append(names, fmt.Sprintf("cali%04d", i))
+	}
+	for _, n := range names {
+		fmt.Fprintf(&net, "%s: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n", n)
+		dir := filepath.Join(sys, "class", "net", n)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if n == "eth0" || n == "ens5" {
+			// A physical NIC: sysfs links it to its bus device.
+			if err := os.MkdirAll(filepath.Join(sys, "devices", "pci0000:00", n), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(sys, "devices", "pci0000:00", n), filepath.Join(dir, "device")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(proc, "net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "net", "dev"), []byte(net.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nd := newNetdevCollector(mustProcFS(t, proc), deviceFilter{})
+	nd.cap = newDeviceCap(4, "--collector.netdev.max-devices", nil)
+	nd.sysfs = sys
+	ms, err := collectAll(nd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var devs []string
+	for _, m := range ms {
+		s := metricSample(t, m)
+		if s.name == "clavis_network_devices_dropped" {
+			if s.value != 299 {
+				t.Errorf("dropped = %v, want 299", s.value)
+			}
+		} else if d := s.labels["device"]; !seen[d] {
+			seen[d] = true
+			devs = append(devs, d)
+		}
+	}
+	if got, want := strings.Join(devs, " "), "cali0000 cali0001 ens5 eth0"; got != want {
+		t.Errorf("kept %s, want %s", got, want)
+	}
+}

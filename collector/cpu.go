@@ -128,6 +128,15 @@ func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 		}
 	}
 	now := c.now()
+	// The first reading of a (cpu, mode) has no earlier one to be compared
+	// with, but it cannot exceed the time since boot: one that does is not
+	// adopted (it would hold the counter there for good) and its series
+	// waits for a sane reading. An unknown or future boot time checks
+	// nothing.
+	var sinceBoot float64
+	if stat.BootTime > 0 {
+		sinceBoot = now.Sub(time.Unix(int64(stat.BootTime), 0)).Seconds()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, cs := range stat.CPU {
@@ -138,13 +147,17 @@ func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 		}
 		label := strconv.FormatInt(id, 10)
 		for i, v := range cpuModeSeconds(cs) {
+			seen := !prev.at[i].IsZero()
 			switch {
+			case !seen && sinceBoot > 0 && v > cpuJumpFactor*sinceBoot+cpuJumpSlack.Seconds():
+				c.logger.Debug("CPU counter exceeds the time since boot; not exported until it is sane",
+					"cpu", label, "mode", cpuModes[i], "now", v, "since_boot", sinceBoot)
+				continue
 			case v < prev.v[i]:
 				c.logger.Debug("CPU counter went backwards; keeping the last value",
 					"cpu", label, "mode", cpuModes[i], "last", prev.v[i], "now", v)
 				v = prev.v[i]
-			// The first reading of a CPU has nothing to be compared with.
-			case ok && v-prev.v[i] > cpuJumpFactor*now.Sub(prev.at[i]).Seconds()+cpuJumpSlack.Seconds():
+			case seen && v-prev.v[i] > cpuJumpFactor*now.Sub(prev.at[i]).Seconds()+cpuJumpSlack.Seconds():
 				c.logger.Debug("CPU counter grew faster than wall time allows; keeping the last value",
 					"cpu", label, "mode", cpuModes[i], "last", prev.v[i], "now", v)
 				v = prev.v[i]

@@ -71,6 +71,54 @@ func TestCPUOneAbsurdReadingDoesNotStick(t *testing.T) {
 	}
 }
 
+// TestCPUAbsurdFirstReadingIsNotAdopted: a first reading beyond the time
+// since boot has nothing earlier to be compared with; it is not exported
+// (nor adopted, which would hold the counter there for good), and the
+// first sane reading after it is.
+func TestCPUAbsurdFirstReadingIsNotAdopted(t *testing.T) {
+	t.Parallel()
+	proc := t.TempDir()
+	c := newCPUCollector(mustProcFS(t, proc), nil)
+	now := time.Unix(100+1000, 0) // 1,000 s after btime 100
+	c.now = func() time.Time { return now }
+	for i, tc := range []struct {
+		user    string
+		want    float64
+		present bool
+	}{
+		{"1e300", 0, false}, {"900000", 0, false}, {"50000", 500, true}, {"60000", 600, true},
+	} {
+		stat := "cpu 1 1 1 1 1 1 1 1 0 0\ncpu0 " + tc.user + " 1 1 1 1 1 1 1 0 0\nbtime 100\n"
+		if err := os.WriteFile(filepath.Join(proc, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := collectAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, system := false, false
+		for _, m := range ms {
+			s := metricSample(t, m)
+			switch s.labels["mode"] {
+			case "user":
+				found = true
+				if s.value != tc.want {
+					t.Errorf("round %d: user %v, want %v", i, s.value, tc.want)
+				}
+			case "system":
+				system = true
+			}
+		}
+		if found != tc.present {
+			t.Errorf("round %d: user series present %v, want %v", i, found, tc.present)
+		}
+		if !system {
+			t.Errorf("round %d: the sane modes beside it were not exported", i)
+		}
+		now = now.Add(100 * time.Second)
+	}
+}
+
 // TestProcfsErrorsQuoteNothing: procfs quotes the line it could not parse;
 // the collectors' errors (which are logged) do not.
 func TestProcfsErrorsQuoteNothing(t *testing.T) {

@@ -56,7 +56,7 @@ func TestCounterCounts(t *testing.T) {
 		`192.0.2.1 - - [29/Nov/2026:02:00:00 +0000] "GET /api/v1/vault/abc HTTP/1.1" 200 100 "-" "ua" 0.003`,
 		`192.0.2.2 - - [29/Nov/2026:02:00:01 +0000] "GET /api/v1/vault/def?x HTTP/1.1" 500 5 "-" "ua" 0.2`,
 		`192.0.2.1 - - [29/Nov/2026:02:00:02 +0000] "GET /healthz HTTP/1.1" 200 2 "-" "ua" 0.001`,
-		`192.0.2.3 - - [29/Nov/2026:02:00:03 +0000] "BREW /healthz HTTP/1.1" 418 0 "-" "ua" 20`,
+		`192.0.2.3 - - [29/Nov/2026:02:00:03 +0000] "BREW /healthz HTTP/1.1" 418 0 "-" "ua" 20.000`,
 		`{"remote_addr":"::ffff:192.0.2.3","request_method":"POST","request_uri":"/login","status":302,"body_bytes_sent":0}`,
 		`garbage`,
 		``,

@@ -147,10 +147,13 @@ var (
 //
 // Extras after the user agent are optional: the first quoted one is taken
 // as X-Forwarded-For (nginx's "main" format appends "$http_x_forwarded_for"),
-// the first bare number (optionally written rt=N or request_time=N) as the
-// request time in seconds (nginx's $request_time), skipping
+// the first bare decimal number (or rt=N, request_time=N, which may be
+// whole) as the request time in seconds (nginx's $request_time), skipping
 // $upstream_response_time lists and taking the larger of two adjacent
-// decimal times (see the loop below). A request field that is not
+// decimal times (see the loop below). A bare integer is never the request
+// time: nginx writes its times with a decimal point ("0.004"), always, and
+// an integer is Apache's %D (microseconds), %T (whole seconds) or %{ms}T,
+// which cannot be told apart, or an nginx count such as $request_length. A request field that is not
 // "METHOD target PROTO" (nginx logs "-" or the raw bytes of a bad request)
 // still counts, with method other and an empty path.
 func ParseCombined(line []byte, r *Record) error {
@@ -228,8 +231,9 @@ func ParseCombined(line []byte, r *Record) error {
 	// Optional "referer" "user-agent" and extras. None of them is kept;
 	// they are walked to find X-Forwarded-For and the request time.
 	//
-	// The request time is the first bare number after the user agent (or
-	// rt=N, request_time=N), with two exceptions for nginx's
+	// The request time is the first bare decimal number after the user
+	// agent (or rt=N, request_time=N; integers are passed over), with two
+	// exceptions for nginx's
 	// $upstream_response_time next to $request_time. Its lists ("0.001,
 	// 0.002" for retries, "0.001 : 0.002" for internal redirects) are
 	// never the request time. And of two adjacent bare decimal times, the
@@ -283,7 +287,7 @@ func ParseCombined(line []byte, r *Record) error {
 						tok = nil
 					}
 				}
-				if d, ok := parseSeconds(tok); ok && d < maxRequestSeconds {
+				if d, ok := parseSeconds(tok); ok && d < maxRequestSeconds && (labeled || indexFrom(tok, 0, '.') >= 0) {
 					r.Duration, r.HasDuration = d, true
 					ts, openAt = tsOpen, i
 					if labeled {
@@ -335,6 +339,9 @@ func requestTime(tok []byte, ts uint8, open []byte, r *Record) uint8 {
 	switch {
 	case ok && d >= maxRequestSeconds:
 		// A Unix time ($msec), not a duration: passed over.
+		return ts &^ tsList
+	case ts&tsOpen == 0 && ok && !labeled && indexFrom(tok, 0, '.') < 0:
+		// An unlabeled integer is no time (see ParseCombined): passed over.
 		return ts &^ tsList
 	case ts&tsOpen == 0 && ok:
 		// Not reached from ParseCombined (it reads this case inline);

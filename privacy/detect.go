@@ -201,12 +201,16 @@ func emailSpans(s string, first bool) []span {
 
 // emailDomain reads the domain starting at j: the end of its last label,
 // and whether it has the shape of one: two labels or more, one of them
-// after the first of two bytes or more.
+// after the first of two bytes or more and not all digits. A top-level
+// domain is never all-numeric (RFC 3696, 2), so a version such as
+// "node@18.19.0" or "pkg@1.2.3" is not an address; an address written
+// with digits only is an IP address, which the address reader finds.
 func emailDomain(s string, j int) (int, bool) {
-	labels, cur, lastEnd, from, ok := 0, 0, 0, j, false
+	labels, cur, lastEnd, from, ok, digits := 0, 0, 0, j, false, true
 	for ; j <= len(s); j++ {
 		if j < len(s) && isDomainByte(s[j]) {
 			cur++
+			digits = digits && isDigit(s[j])
 			continue
 		}
 		if cur == 0 {
@@ -216,9 +220,9 @@ func emailDomain(s string, j int) (int, bool) {
 		lastEnd = j
 		// Any label after the first of two bytes or more may end it: what
 		// follows is glued text ("alice@example.comdav.x").
-		ok = ok || labels >= 2 && cur >= 2
+		ok = ok || labels >= 2 && cur >= 2 && !digits
 		if j < len(s) && s[j] == '.' {
-			cur = 0
+			cur, digits = 0, true
 			continue
 		}
 		break

@@ -113,12 +113,16 @@ func TestIssueExamplesAreAddresses(t *testing.T) {
 			t.Errorf("ScrubAddresses(%q) = %q", v, s)
 		}
 	}
-	for _, v := range []string{"alice@example.com", "/home/bob.smith@mail.example.org/x", "u%40h.example"} {
+	for _, v := range []string{"alice@example.com", "/home/bob.smith@mail.example.org/x", "u%40h.example",
+		"carol@mail.example.1", "dave@10.example", "erin@例え.jp"} {
 		if !IsEmailShaped(v) {
 			t.Errorf("IsEmailShaped(%q) = false", v)
 		}
 	}
-	for _, v := range []string{"pool/ds@snap", "@", "a@b", "user@localhost", "sda1", "/var/lib"} {
+	// A version after '@' (npm, snap, pinned package paths) has an
+	// all-numeric last label, which no domain has.
+	for _, v := range []string{"pool/ds@snap", "@", "a@b", "user@localhost", "sda1", "/var/lib",
+		"node@18.19.0", "/snap/pkg@1.2.3/x", "lib@2.0", "/opt/app@2026.12.03/bin"} {
 		if IsEmailShaped(v) {
 			t.Errorf("IsEmailShaped(%q) = true", v)
 		}

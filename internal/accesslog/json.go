@@ -14,7 +14,10 @@ package accesslog
 //
 // Also accepted: "request" as a string ("GET /x HTTP/1.1", nginx $request),
 // "uri", "bytes_sent", "size", "msec", "time_local", numbers written as
-// strings. Unknown keys and nested values are skipped without being kept.
+// strings, and every duration_format of Caddy's "duration" (see
+// caddyDuration). A request time of a million seconds or more is none, as
+// in ParseCombined. Unknown keys and nested values are skipped without
+// being kept.
 // The scanner is hand-written and does not allocate.
 func ParseJSON(line []byte, r *Record) error {
 	*r = Record{Method: MethodOther}
@@ -119,7 +122,11 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool) error {
 		if err != nil {
 			return err
 		}
-		if d, ok := parseSeconds(v); ok {
+		d, ok := parseSeconds(v)
+		if key[0] == 'd' {
+			d, ok = caddyDuration(v)
+		}
+		if ok && d < maxRequestSeconds {
 			r.Duration, r.HasDuration = d, true
 		}
 		return nil
@@ -356,4 +363,74 @@ func (s *jsonScanner) skip() error {
 		return err
 	}
 	return errJSONSyntax
+}
+
+// caddyDuration reads Caddy's "duration" in any of its duration_format
+// encodings: float seconds ("seconds", the default: 0.000929675), integer
+// nanoseconds ("ns": 929675) or a Go duration string ("string":
+// "929.675µs"). An integer is nanoseconds: float seconds are written as
+// an integer only for a duration of exactly whole seconds, to the
+// nanosecond. ("ms", float milliseconds, cannot be told from seconds.)
+func caddyDuration(v []byte) (float64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	if last := v[len(v)-1]; last >= 'a' && last <= 'z' {
+		return parseGoDuration(v)
+	}
+	for _, c := range v {
+		if !isDigit(c) {
+			return parseSeconds(v)
+		}
+	}
+	ns, ok := parseSize(v)
+	return float64(ns) / 1e9, ok
+}
+
+// parseGoDuration reads a non-negative time.Duration.String() such as
+// "1.5s", "2m3.5s" or "929.675µs" (µ as U+00B5, U+03BC, "u", or escaped
+// U+00B5 when the JSON writer escaped it) in seconds, without allocating.
+func parseGoDuration(b []byte) (float64, bool) {
+	if len(b) > 40 {
+		return 0, false
+	}
+	total := 0.0
+	for len(b) > 0 {
+		k := 0
+		for k < len(b) && (isDigit(b[k]) || b[k] == '.') {
+			k++
+		}
+		v, ok := parseSeconds(b[:k])
+		if !ok {
+			return 0, false
+		}
+		b = b[k:]
+		u := 0
+		if len(b) >= 6 && b[0] == '\\' {
+			u = 6 // an escaped µ: \u00b5
+		}
+		for u < len(b) && !isDigit(b[u]) && b[u] != '.' {
+			u++
+		}
+		var unit float64
+		switch string(b[:u]) {
+		case "ns":
+			unit = 1e-9
+		case "us", "µs", "μs", `\u00b5s`, `\u03bcs`, `\u00B5s`, `\u03BCs`:
+			unit = 1e-6
+		case "ms":
+			unit = 1e-3
+		case "s":
+			unit = 1
+		case "m":
+			unit = 60
+		case "h":
+			unit = 3600
+		default:
+			return 0, false
+		}
+		total += v * unit
+		b = b[u:]
+	}
+	return total, true
 }

@@ -43,3 +43,80 @@ func TestParseCombinedIntegerIsNoRequestTime(t *testing.T) {
 		}
 	}
 }
+
+// caddyLine is an access log line as Caddy v2 writes it, with dur as the
+// value of "duration".
+func caddyLine(ts, dur string) string {
+	return `{"level":"info","ts":` + ts + `,"logger":"http.log.access.log0","msg":"handled request",` +
+		`"request":{"remote_ip":"127.0.0.1","remote_port":"41342","client_ip":"198.51.100.4","proto":"HTTP/2.0","method":"GET",` +
+		`"host":"pop.example","uri":"/api/v1/entry/42?full=1","headers":{"User-Agent":["curl/8.5"],"Accept":["*/*"]},` +
+		`"tls":{"resumed":false,"version":772,"cipher_suite":4865,"proto":"h2","server_name":"pop.example"}},` +
+		`"bytes_read":0,"user_id":"","duration":` + dur + `,"size":10900,"status":200,"resp_headers":{"Server":["Caddy"]}}`
+}
+
+// TestParseJSONCaddyDurationFormats: Caddy's duration_format writes
+// "duration" as float seconds (the default, "seconds"), integer
+// nanoseconds ("ns"), or a Go duration string ("string"). Integer
+// nanoseconds read as seconds put a 1 ms request at 11 days. (Whole
+// seconds as a float, "1", would need a duration of exactly 1 s to the
+// nanosecond.) Times of a million seconds or more, or negative ones, are
+// none: 1e300 would make the histogram's sum +Inf for good.
+func TestParseJSONCaddyDurationFormats(t *testing.T) {
+	t.Parallel()
+	for dur, want := range map[string]float64{
+		`0.000929675`:             0.000929675,
+		`0.5`:                     0.5,
+		`929675`:                  0.000929675, // ns
+		`1500000000`:              1.5,
+		`0`:                       0,
+		`"929.675µs"`:             0.000929675,
+		`"929.675μs"`:             0.000929675, // Greek mu
+		`"929.675us"`:             0.000929675,
+		`"929.675\u00b5s"`:        0.000929675,
+		`"1.5s"`:                  1.5,
+		`"2m3.5s"`:                123.5,
+		`"1h0m0s"`:                3600,
+		`"0s"`:                    0,
+		`"120ns"`:                 120e-9,
+		`"250ms"`:                 0.25,
+		`"0.250"`:                 0.25, // a number written as a string: seconds
+		`1.2e-05`:                 1.2e-05,
+		`1e300`:                   -1,
+		`1e6`:                     -1,
+		`1000000000000000`:        -1, // 1e15 ns: 11.6 days
+		`-0.5`:                    -1,
+		`"-1.5s"`:                 -1,
+		`"5x"`:                    -1,
+		`"s"`:                     -1,
+		`"1.5"`:                   1.5,
+		`null`:                    -1,
+		`"1.5s2"`:                 -1,
+		`"9999999999999h"`:        -1,
+		`99999999999999999999999`: -1,
+	} {
+		line := caddyLine(`1764669600.5`, dur)
+		var r Record
+		if err := ParseJSON([]byte(line), &r); err != nil {
+			t.Errorf("duration %s: %v", dur, err)
+			continue
+		}
+		if r.Status != 200 || r.Method != MethodGET || string(r.Path) != "/api/v1/entry/42" || r.Size != 10900 {
+			t.Errorf("duration %s: %+v", dur, r)
+		}
+		if want < 0 {
+			if r.HasDuration {
+				t.Errorf("duration %s: %v, want none", dur, r.Duration)
+			}
+			continue
+		}
+		if !r.HasDuration || r.Duration < want*(1-1e-12) || r.Duration > want*(1+1e-12) {
+			t.Errorf("duration %s: %v/%v, want %v", dur, r.Duration, r.HasDuration, want)
+		}
+	}
+	for _, line := range []string{`{"status":200,"request_time":1e300}`, `{"status":200,"request_time":"1e7"}`} {
+		var r Record
+		if err := ParseJSON([]byte(line), &r); err != nil || r.HasDuration {
+			t.Errorf("%s: duration %v/%v (%v), want none", line, r.Duration, r.HasDuration, err)
+		}
+	}
+}

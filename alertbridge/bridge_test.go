@@ -660,17 +660,7 @@ func TestKumaState(t *testing.T) {
 
 func TestKumaUnknownTokenIsConfigError(t *testing.T) {
 	t.Parallel()
-	for _, legacy := range []bool{false, true} {
-		t.Run(fmt.Sprintf("kuma1x=%v", legacy), func(t *testing.T) {
-			t.Parallel()
-			testKumaUnknownToken(t, legacy)
-		})
-	}
-}
-
-func testKumaUnknownToken(t *testing.T, legacy bool) {
 	kuma := fakenotify.NewKuma()
-	kuma.NotFound404 = legacy
 	ks := newServer(t, kuma)
 	tb := startBridge(t, "", func(c *Config) {
 		c.Kuma = &KumaConfig{PushURL: ks.URL() + "/api/push/typo", ConfigErrorBackoff: 200 * time.Millisecond}

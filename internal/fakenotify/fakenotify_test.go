@@ -152,13 +152,14 @@ func TestServerDownRefusesConnections(t *testing.T) {
 }
 
 // TestKuma checks the fake against Uptime Kuma's push route
-// (server/routers/api-router.js): every method, status "up" or down,
-// msg defaulting to "OK", ping validated before the token lookup, unknown
-// tokens 500 (2.x) or 404 (1.x).
+// (server/routers/api-router.js, 1.23 to 2.x): every method, status "up"
+// or down, msg defaulting to "OK", ping read as parseFloat reads it and
+// validated (2.1+) before the token lookup, every error 404 with
+// {"ok":false}, and the universal route's 200 index.html for any other GET.
 func TestKuma(t *testing.T) {
 	t.Parallel()
 	k := NewKuma("good")
-	srv := httptest.NewServer(Mux(nil, k))
+	srv := httptest.NewServer(k)
 	defer srv.Close()
 	do := func(method, path string) (int, string) {
 		req, _ := http.NewRequest(method, srv.URL+path, nil)
@@ -182,9 +183,11 @@ func TestKuma(t *testing.T) {
 		{"POST", "?status=up&ping=12.5", 200, "up", "OK", 12.5, `"ok":true`},
 		{"PUT", "?status=banana", 200, "down", "OK", -1, `"ok":true`},     // anything but "up" is down
 		{"DELETE", "?status=UP&msg=", 200, "down", "OK", -1, `"ok":true`}, // case matters
-		{"GET", "?status=up&ping=abc", 400, "", "", 0, "is not a valid number"},
-		{"GET", "?status=up&ping=-1", 400, "", "", 0, "cannot be negative"},
-		{"GET", "?status=up&ping=86400001", 400, "", "", 0, "exceeds maximum"},
+		{"GET", "?status=up&ping=abc", 200, "up", "OK", -1, `"ok":true`},  // parseFloat: NaN, no ping
+		{"GET", "?status=up&ping=0", 200, "up", "OK", -1, `"ok":true`},    // 0 || null
+		{"GET", "?status=up&ping=%2012ms", 200, "up", "OK", 12, `"ok":true`},
+		{"GET", "?status=up&ping=-1", 404, "", "", 0, `"ok":false,"msg":"Invalid ping value. Must be between 0 and 100000000000 ms."`},
+		{"GET", "?status=up&ping=1e12", 404, "", "", 0, "Invalid ping value"},
 	} {
 		n := len(k.Pushes())
 		code, body := do(c.method, "/api/push/good"+c.query)
@@ -203,16 +206,54 @@ func TestKuma(t *testing.T) {
 			t.Errorf("%s %s: stored %+v", c.method, c.query, p)
 		}
 	}
+	if code, body := do("GET", "/api/push/good/?status=down&msg=x"); code != 200 || !strings.Contains(body, `"ok":true`) {
+		t.Errorf("trailing slash (Express routes it): %d %s", code, body)
+	}
 	// Ping is validated before the token is looked up.
-	if code, _ := do("GET", "/api/push/unknown?ping=x"); code != 400 {
-		t.Errorf("bad ping, unknown token: %d", code)
+	if code, body := do("GET", "/api/push/unknown?ping=-5"); code != 404 || !strings.Contains(body, "Invalid ping value") {
+		t.Errorf("bad ping, unknown token: %d %s", code, body)
 	}
-	if code, body := do("GET", "/api/push/unknown?status=up"); code != 500 || !strings.Contains(body, "Monitor not found or not active.") {
-		t.Errorf("unknown token (Kuma 2.x): %d %s", code, body)
+	if code, body := do("GET", "/api/push/unknown?status=up"); code != 404 || !strings.Contains(body, `{"ok":false,"msg":"Monitor not found or not active."}`) {
+		t.Errorf("unknown token: %d %s", code, body)
 	}
-	k.NotFound404 = true
-	if code, _ := do("GET", "/api/push/unknown?status=up"); code != 404 {
-		t.Errorf("unknown token (Kuma 1.x): %d", code)
+	// An error thrown after the lookup (a database error) is a 404 too.
+	k.FailNext(1, "SQLITE_BUSY: database is locked")
+	n := len(k.Pushes())
+	if code, body := do("GET", "/api/push/good?status=up"); code != 404 || !strings.Contains(body, `"ok":false,"msg":"SQLITE_BUSY: database is locked"`) {
+		t.Errorf("failing push: %d %s", code, body)
+	}
+	if code, _ := do("GET", "/api/push/good?status=up"); code != 200 || len(k.Pushes()) != n+1 {
+		t.Errorf("push after the failure: %d, %d pushes", code, len(k.Pushes())-n)
+	}
+	// The universal route: any other GET is the web app, 200.
+	for _, path := range []string{"/api/push/", "/api/push", "/push/good?status=down", "/api/push/good/extra"} {
+		if code, body := do("GET", path); code != 200 || !strings.Contains(body, "<title>Uptime Kuma</title>") {
+			t.Errorf("GET %s: %d %.60q, want the web app", path, code, body)
+		}
+	}
+	if code, body := do("POST", "/push/good"); code != 404 || !strings.Contains(body, "Cannot POST /push/good") {
+		t.Errorf("POST to an unrouted path: %d %.80q", code, body)
+	}
+}
+
+// TestNtfyTopicGET: a GET of a topic URL is ntfy's web app (200), not a
+// publish: what a publish turned into a GET by a redirect gets.
+func TestNtfyTopicGET(t *testing.T) {
+	t.Parallel()
+	n := NewNtfy(NtfyOptions{})
+	srv := httptest.NewServer(n)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(b), "ntfy web") {
+		t.Errorf("GET /alerts: %d %s %.60q, want the web app", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	if len(n.Messages()) != 0 {
+		t.Errorf("a GET published %d messages", len(n.Messages()))
 	}
 }
 

@@ -296,6 +296,10 @@ func (n *Ntfy) Reset() {
 	n.mu.Unlock()
 }
 
+// WebAppHTML is what the fake answers a GET of a topic URL with: the start
+// of ntfy's web app, as ntfy (web-root "/", the default) serves it.
+const WebAppHTML = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"UTF-8\">\n<title>ntfy web</title>\n</head>\n<body><div id=\"root\"></div></body>\n</html>\n"
+
 var topicRE = regexp.MustCompile(`^/([-_A-Za-z0-9]{1,64})(/json)?$`)
 
 // errHTTP mirrors the JSON error body ntfy sends with every non-200 answer.
@@ -351,8 +355,9 @@ func (n *Ntfy) fail(w http.ResponseWriter, r *http.Request, e errHTTP, detail st
 	w.Write(append(b, '\n'))
 }
 
-// ServeHTTP implements ntfy's publish API (POST/PUT /<topic>) and a poll
-// of the cached messages (GET /<topic>/json?poll=1).
+// ServeHTTP implements ntfy's publish API (POST/PUT /<topic>), a poll of
+// the cached messages (GET /<topic>/json?poll=1) and the web app a GET of
+// a topic gets (GET /<topic>).
 func (n *Ntfy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.mu.Lock()
 	mode, release := n.mode, n.release
@@ -384,6 +389,18 @@ func (n *Ntfy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		n.poll(w, topic)
+		return
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		// ntfy's handleTopic: a browser opening the topic URL gets the
+		// web app (200), and so does a publish a redirect turned into a
+		// GET (net/http and curl -L do that on 301, 302 and 303).
+		n.mu.Lock()
+		n.status[http.StatusOK]++
+		n.mu.Unlock()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, WebAppHTML)
 		return
 	}
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {

@@ -133,11 +133,15 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool) error {
 	case "http_x_forwarded_for":
 		return s.stringInto(&r.XFF)
 	case "ts", "msec":
+		kind := timeUnix
+		if s.peek() == '"' {
+			kind = timeText // Caddy's time_format iso8601, rfc3339, common_log, ...
+		}
 		v, err := s.number()
 		if err != nil {
 			return err
 		}
-		r.Time, r.timeKind = v, timeUnix
+		r.Time, r.timeKind = v, kind
 		return nil
 	case "time_iso8601":
 		if err := s.stringInto(&r.Time); err != nil {

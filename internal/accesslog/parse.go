@@ -104,7 +104,8 @@ const (
 	timeNone    timeKind = iota
 	timeCLF              // 10/Oct/2000:13:55:36 -0700
 	timeISO8601          // 2000-10-10T13:55:36-07:00
-	timeUnix             // 971211336.123 (Caddy ts, nginx $msec)
+	timeUnix             // 971211336.123 (Caddy ts, nginx $msec); also milli-, micro- or nanoseconds
+	timeText             // a string of one of the above (Caddy's ts in its time_format)
 )
 
 // Record is one parsed line. Its byte slices point into the line and are

@@ -120,3 +120,55 @@ func TestParseJSONCaddyDurationFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestCaddyTimeFormats: the last-line timestamp is right in every Caddy
+// time_format that writes a zone (UTC by default) or a Unix time, not
+// only in the default float seconds: unix_milli_float and unix_nano read
+// as seconds put the gauge tens of thousands of years ahead, and an
+// iso8601 string was not read at all. "wall" formats have no zone: the
+// read time stands in, as for a line without a time.
+func TestCaddyTimeFormats(t *testing.T) {
+	t.Parallel()
+	const want = 1796205600.5 // 2026-12-02T10:00:00.5Z
+	for ts, want := range map[string]float64{
+		`1796205600.5`:                   want, // unix_seconds_float
+		`1796205600500`:                  want, // unix_milli_float, whole
+		`1796205600500.0`:                want,
+		`1796205600500000000`:            want, // unix_nano
+		`"2026-12-02T10:00:00.500Z"`:     want, // iso8601 (zap: .000Z0700)
+		`"2026-12-02T11:00:00.500+0100"`: want, // iso8601, time_local
+		`"2026-12-02T10:00:00Z"`:         want - 0.5,
+		`"2026-12-02T10:00:00.5+00:00"`:  want,       // rfc3339_nano
+		`"02/Dec/2026:10:00:00 +0000"`:   want - 0.5, // common_log
+		`"02/Dec/2026:11:00:00 +0100"`:   want - 0.5,
+		`"1796205600.5"`:                 want,
+		`"2026/12/02 10:00:00"`:          -1, // wall: no zone
+		`"2026-12-02T10:00:00"`:          -1,
+		`"yesterday"`:                    -1,
+		`"2026-12-02T10:00:00.500+01"`:   -1,
+		`99999999999999999999`:           -1,
+	} {
+		c := newTestCounter(t, Options{Format: FormatJSON})
+		st := c.NewStream()
+		st.Write([]byte(caddyLine(ts, `0.001`) + "\n"))
+		got := c.Snapshot(testNow).LastLineTimestamp
+		if want < 0 {
+			want = float64(testNow.UnixNano()) / 1e9
+		}
+		if got < want-1e-3 || got > want+1e-3 {
+			t.Errorf("ts %s: last line timestamp %f, want %f", ts, got, want)
+		}
+	}
+	// nginx's $msec and $time_iso8601 are unchanged.
+	for line, want := range map[string]float64{
+		`{"msec":1796205600.500,"status":200}`:                      want,
+		`{"time_iso8601":"2026-12-02T10:00:00+00:00","status":200}`: want - 0.5,
+		`{"time_local":"02/Dec/2026:10:00:00 +0000","status":200}`:  want - 0.5,
+	} {
+		c := newTestCounter(t, Options{Format: FormatJSON})
+		c.NewStream().Write([]byte(line + "\n"))
+		if got := c.Snapshot(testNow).LastLineTimestamp; got != want {
+			t.Errorf("%s: last line timestamp %f, want %f", line, got, want)
+		}
+	}
+}

@@ -13,15 +13,51 @@ func parseTime(kind timeKind, b []byte) (float64, bool) {
 	case timeCLF:
 		return parseCLF(b)
 	case timeISO8601:
-		t, err := time.Parse(time.RFC3339, string(b))
-		if err != nil {
-			return 0, false
-		}
-		return float64(t.UnixNano()) / 1e9, true
+		return parseISO8601(b)
 	case timeUnix:
-		return parseSeconds(b)
+		return parseUnix(b)
+	case timeText:
+		switch {
+		case len(b) >= 20 && b[4] == '-' && b[10] == 'T':
+			return parseISO8601(b)
+		case len(b) == 26 && b[2] == '/':
+			return parseCLF(b)
+		}
+		return parseUnix(b)
 	}
 	return 0, false
+}
+
+// parseISO8601 parses RFC 3339 (nginx's $time_iso8601, Caddy's rfc3339 and
+// rfc3339_nano) and zap's ISO 8601 layout, whose zone has no colon (Caddy's
+// iso8601 with time_local: 2026-12-02T11:00:00.500+0100). Fractional
+// seconds are optional in both.
+func parseISO8601(b []byte) (float64, bool) {
+	t, err := time.Parse(time.RFC3339, string(b))
+	if err != nil {
+		if t, err = time.Parse("2006-01-02T15:04:05Z0700", string(b)); err != nil {
+			return 0, false
+		}
+	}
+	return float64(t.UnixNano()) / 1e9, true
+}
+
+// parseUnix reads a Unix time in seconds, or in milli-, micro- or
+// nanoseconds (Caddy's unix_milli_float, unix_nano), told apart by size:
+// 1e11 seconds is the year 5138.
+func parseUnix(b []byte) (float64, bool) {
+	v, ok := parseSeconds(b)
+	switch {
+	case !ok:
+		return 0, false
+	case v >= 1e17:
+		v /= 1e9
+	case v >= 1e14:
+		v /= 1e6
+	case v >= 1e11:
+		v /= 1e3
+	}
+	return v, true
 }
 
 // parseCLF parses 10/Oct/2000:13:55:36 -0700.

@@ -74,15 +74,17 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool) error {
 		if err := s.stringInto(&req); err != nil {
 			return err
 		}
-		m, set := r.Method, r.methodSet
-		if r.Path == nil {
-			splitRequest(req, r)
+		// An explicit request_method or request_uri wins, whichever
+		// comes first.
+		m, set, path := r.Method, r.methodSet, r.Path
+		splitRequest(req, r)
+		if path != nil {
+			r.Path = path
 		}
-		if set { // an explicit request_method wins
+		if set {
 			r.Method = m
-		} else {
-			r.methodSet = true
 		}
+		r.methodSet = true
 		return nil
 	case "remote_addr", "remote_ip":
 		return s.stringInto(&r.Remote)
@@ -276,8 +278,8 @@ func (s *jsonScanner) stringInto(dst *[]byte) error {
 // route matching.
 func (s *jsonScanner) pathInto(dst *[]byte) error {
 	var v []byte
-	if err := s.stringInto(&v); err != nil {
-		return err
+	if err := s.stringInto(&v); err != nil || v == nil {
+		return err // null leaves a path another key gave
 	}
 	*dst = stripQuery(v)
 	return nil

@@ -172,3 +172,35 @@ func TestCaddyTimeFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestParseJSONKeyOrder: nginx escape=json layouts put "request",
+// "request_uri" and "request_method" in any order; the record must not
+// depend on it. An explicit request_method and request_uri win over what
+// "request" says, and a null value leaves what another key gave.
+func TestParseJSONKeyOrder(t *testing.T) {
+	t.Parallel()
+	for line, want := range map[string]struct {
+		m    Method
+		path string
+	}{
+		`{"request":"GET /x?a HTTP/1.1","request_uri":"/y?b","status":200}`:                               {MethodGET, "/y"},
+		`{"request_uri":"/y?b","request":"GET /x?a HTTP/1.1","status":200}`:                               {MethodGET, "/y"},
+		`{"request_uri":"/y","request":"DELETE /x HTTP/1.1","request_method":"PUT","status":200}`:         {MethodPUT, "/y"},
+		`{"request_method":"PUT","request_uri":"/y","request":"DELETE /x HTTP/1.1","status":200}`:         {MethodPUT, "/y"},
+		`{"request":"POST /x HTTP/1.1","request_uri":null,"status":200}`:                                  {MethodPOST, "/x"},
+		`{"request_uri":"/y","request":null,"status":200}`:                                                {MethodOther, "/y"},
+		`{"request_uri":"/y","request":"\\x16\\x03\\x01","status":400}`:                                   {MethodOther, "/y"},
+		`{"request_method":"GET","request":"-","status":400}`:                                             {MethodGET, ""},
+		`{"status":200,"request":{"method":"HEAD","uri":"/z"},"request_uri":null}`:                        {MethodHEAD, "/z"},
+		`{"uri":"/u","request":{"remote_ip":"192.0.2.1","proto":"HTTP/1.1"},"method":"GET","status":200}`: {MethodGET, "/u"},
+	} {
+		var r Record
+		if err := ParseJSON([]byte(line), &r); err != nil {
+			t.Errorf("%s: %v", line, err)
+			continue
+		}
+		if r.Method != want.m || string(r.Path) != want.path {
+			t.Errorf("%s: method %v path %q, want %v %q", line, r.Method, r.Path, want.m, want.path)
+		}
+	}
+}

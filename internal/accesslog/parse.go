@@ -424,7 +424,13 @@ func splitRequest(req []byte, r *Record) {
 	r.Path = stripQuery(target)
 }
 
+// stripQuery returns the path of a request target: without the query or
+// fragment, and without the scheme and authority of an absolute-form
+// target (see originPath).
 func stripQuery(target []byte) []byte {
+	if len(target) > 0 && target[0] != '/' {
+		target = originPath(target)
+	}
 	if k := bytes.IndexByte(target, '?'); k >= 0 {
 		target = target[:k]
 	}
@@ -433,6 +439,35 @@ func stripQuery(target []byte) []byte {
 		target = target[:k]
 	}
 	return target
+}
+
+// originPath returns the path of an absolute-form target
+// ("https://pop.example/x?y": "/x?y"), which servers must accept (RFC 9112
+// 3.2.2) and route by its path, as nginx and Caddy do; proxy scanners send
+// it all day, and both log it as received. An empty path is "/" (the
+// slash of "://": a slice of the target, like every field of a Record).
+// Any other target (authority-form for CONNECT, "*") is returned as is.
+func originPath(t []byte) []byte {
+	if len(t) < 7 || t[0]|0x20 != 'h' || t[1]|0x20 != 't' || t[2]|0x20 != 't' || t[3]|0x20 != 'p' {
+		return t
+	}
+	n := 4
+	if t[n]|0x20 == 's' {
+		n++
+	}
+	if len(t) < n+3 || t[n] != ':' || t[n+1] != '/' || t[n+2] != '/' {
+		return t
+	}
+	n += 3
+	for k := n; k < len(t); k++ {
+		switch t[k] {
+		case '/':
+			return t[k:]
+		case '?', '#':
+			return t[n-1 : n]
+		}
+	}
+	return t[n-1 : n]
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

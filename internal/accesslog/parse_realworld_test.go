@@ -204,3 +204,36 @@ func TestParseJSONKeyOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestAbsoluteFormTarget: a request target in absolute form ("GET
+// https://pop.example/api/v1/x HTTP/1.1", which servers must accept, RFC
+// 9112 3.2.2; proxy scanners send it all day, and Caddy's uri keeps it)
+// is routed by its path, as nginx and Caddy serve it: the route regexes
+// are anchored at "/". Other forms are left as they are.
+func TestAbsoluteFormTarget(t *testing.T) {
+	t.Parallel()
+	for target, want := range map[string]string{
+		"https://pop.example/api/v1/entry/42?full=1": "/api/v1/entry/42",
+		"http://pop.example:8080/x#frag":             "/x",
+		"HTTP://pop.example/x":                       "/x",
+		"http://[2001:db8::1]:443/v?x":               "/v",
+		"http://pop.example":                         "/",
+		"http://pop.example?x=1":                     "/",
+		"https://":                                   "/",
+		"/api/v1/x?http://y/z":                       "/api/v1/x",
+		"pop.example:443":                            "pop.example:443", // CONNECT
+		"*":                                          "*",               // OPTIONS *
+		"ftp://pop.example/x":                        "ftp://pop.example/x",
+		"http:/x":                                    "http:/x",
+	} {
+		line := `203.0.113.9 - - [02/Dec/2026:10:00:00 +0000] "GET ` + target + ` HTTP/1.1" 200 5 "-" "ua" 0.004`
+		var r Record
+		if err := ParseCombined([]byte(line), &r); err != nil || string(r.Path) != want {
+			t.Errorf("combined %q: path %q (%v), want %q", target, r.Path, err, want)
+		}
+		js := `{"request":{"method":"GET","uri":"` + target + `"},"status":200}`
+		if err := ParseJSON([]byte(js), &r); err != nil || string(r.Path) != want {
+			t.Errorf("json %q: path %q (%v), want %q", target, r.Path, err, want)
+		}
+	}
+}

@@ -249,6 +249,7 @@ func (fl *Follower) check(tf *tailFile, initial bool) {
 			fl.closeFile(tf.cur)
 			tf.cur = nil
 			tf.missingSince = time.Time{}
+			fl.updateFollowing()
 		}
 		return
 	}
@@ -278,6 +279,10 @@ func (fl *Follower) check(tf *tailFile, initial bool) {
 	}
 	tf.seen = true
 	tf.cur = of
+	// Open before the first line of it counts: a long backlog is read
+	// here, and a scrape meanwhile must not see its lines counted from a
+	// log said not to be open.
+	fl.updateFollowing()
 	fl.read(tf, of)
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -365,4 +366,58 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestFollowerFollowingBeforeCounting: clavis_accesslog_following counts a
+// file as open before any of its lines is counted. It was set after the
+// first read, so a scrape during a long backlog (a log read from its start)
+// saw lines counted from a log said not to be open (and the collector's
+// fixture test failed now and then).
+func TestFollowerFollowingBeforeCounting(t *testing.T) {
+	t.Parallel()
+	for _, appearsLater := range []bool{false, true} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "access.log")
+		var b strings.Builder
+		for i := range 200000 {
+			b.WriteString(logLine(i))
+		}
+		write := func() {
+			if err := os.WriteFile(path+".tmp", []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(path+".tmp", path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !appearsLater {
+			write()
+		}
+		c := newTestCounter(t, Options{})
+		fl, err := NewFollower(c, FollowOptions{Paths: []string{path}, FromStart: true, Poll: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { fl.Run(ctx); close(done) }()
+		if appearsLater {
+			<-fl.started
+			write()
+		}
+		parsed := func() uint64 {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.lines[ResultParsed]
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for parsed() == 0 && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+		if n, f := parsed(), fl.Following(); n == 0 || f != 1 {
+			t.Errorf("appears later %v: %d lines counted, following %d, want 1", appearsLater, n, f)
+		}
+		cancel()
+		<-done
+	}
 }

@@ -75,7 +75,8 @@ type Config struct {
 	// log stays on whatever --log.level says.
 	OutageLogger *slog.Logger
 	Registerer   prometheus.Registerer
-	// Client is the HTTP client for deliveries (default: a fresh one).
+	// Client is the HTTP client for deliveries (default: a fresh one). A
+	// copy is used, with checkRedirect unless it has a CheckRedirect.
 	Client *http.Client
 }
 
@@ -240,8 +241,7 @@ func New(cfg Config) (*Bridge, error) {
 	for _, t := range targets {
 		b.wake[t] = make(chan struct{}, 1)
 	}
-	b.client = cfg.Client
-	if b.client == nil {
+	b.client = deliveryClient(cfg.Client, func() http.RoundTripper {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		// Every ntfy publish in flight, the Kuma push and a follow-up may
 		// share one host: fewer idle connections than that means a dial
@@ -250,8 +250,8 @@ func New(cfg Config) (*Bridge, error) {
 		if cfg.Ntfy != nil {
 			tr.MaxIdleConnsPerHost = max(8, cfg.Ntfy.Concurrency+4)
 		}
-		b.client = &http.Client{Transport: tr}
-	}
+		return tr
+	})
 	if cfg.WebhookToken != "" {
 		b.token = sha256.Sum256([]byte(cfg.WebhookToken))
 	}

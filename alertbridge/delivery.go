@@ -68,13 +68,61 @@ type sendError struct {
 	// retry may be a repeat.
 	ambiguous bool
 	timeout   bool
+	// location: a redirect that was not followed (checkRedirect), its
+	// Location redacted.
+	location string
 }
 
 func (e *sendError) Error() string {
 	if e.status == 0 {
 		return e.err.Error()
 	}
+	if e.redirect() {
+		return fmt.Sprintf("HTTP %d: redirect to %s not followed (it would turn the request into a GET, or leave https)", e.status, e.location)
+	}
 	return fmt.Sprintf("HTTP %d: %s", e.status, e.body)
+}
+
+// redirect reports whether the target answered with a redirect that
+// checkRedirect did not follow.
+func (e *sendError) redirect() bool { return e.status >= 300 && e.status < 400 }
+
+// checkRedirect is the CheckRedirect of the delivery client. It follows a
+// redirect only when the request stays what it was: the same method (on
+// 301, 302 and 303 net/http turns a POST into a GET without its body, and
+// ntfy answers a GET of a topic with its web app, 200: a page counted
+// delivered that nobody got) and https, once used, kept (a redirect to
+// http would carry the token, and Kuma's push token in the URL, in clear
+// text). Otherwise the redirect itself is the answer, which do() reports.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	first := via[0]
+	if req.Method != first.Method {
+		return http.ErrUseLastResponse
+	}
+	for _, v := range via {
+		if v.URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return http.ErrUseLastResponse
+		}
+	}
+	return nil
+}
+
+// deliveryClient is c (or a new client) with checkRedirect, unless c has
+// a redirect policy of its own.
+func deliveryClient(c *http.Client, newTransport func() http.RoundTripper) *http.Client {
+	var out http.Client
+	if c != nil {
+		out = *c
+	} else {
+		out.Transport = newTransport()
+	}
+	if out.CheckRedirect == nil {
+		out.CheckRedirect = checkRedirect
+	}
+	return &out
 }
 
 // class is the failure's label value in delivery_failures_total.
@@ -94,7 +142,9 @@ func (e *sendError) class() string {
 
 // do sends req and classifies the answer: nil for 2xx; retryable for 429
 // (with Retry-After), 408, 5xx, timeouts and connection errors; permanent
-// for every other status. Errors never carry the request URL unredacted.
+// for every other status, a redirect checkRedirect did not follow too
+// (the callers hold their notifications on it: a configuration error).
+// Errors never carry the request URL unredacted.
 func do(client *http.Client, req *http.Request) error {
 	resp, err := client.Do(req)
 	if err != nil {
@@ -120,6 +170,12 @@ func do(client *http.Client, req *http.Request) error {
 		return nil
 	}
 	e := &sendError{status: resp.StatusCode, body: strings.TrimSpace(strings.ToValidUTF8(string(body), "?"))}
+	if e.redirect() {
+		e.location = "(none)"
+		if loc, err := resp.Location(); err == nil {
+			e.location = RedactURL(loc.String())
+		}
+	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.retryable = true

@@ -422,6 +422,11 @@ func (b *Bridge) pushKuma(ctx context.Context, status, msg string) error {
 		b.m.failures.WithLabelValues(TargetKuma, se.class()).Inc()
 		var wait time.Duration
 		switch {
+		case se.redirect():
+			b.m.kumaConfigErr.Inc()
+			wait = b.cfg.Kuma.ConfigErrorBackoff
+			b.log.Error("KUMA CONFIGURATION ERROR: the push URL answers with a redirect that is not followed (it leaves https); set --kuma.push-url / KUMA_PUSH_URL to the URL it redirects to",
+				"status", se.status, "location", se.location, "retry_in", wait)
 		case se.status == http.StatusNotFound || strings.Contains(se.body, "Monitor not found"):
 			// Kuma 1.x answers an unknown push token 404, 2.x 500.
 			b.m.kumaConfigErr.Inc()

@@ -82,7 +82,7 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogM
 		ntfyAuthErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "ntfy_auth_errors_total",
 			Help: "ntfy answers 401 or 403: the token is wrong, revoked or lacks write access; pages stay spooled."}),
 		ntfyAuthFailing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "ntfy_auth_failing",
-			Help: "1 while ntfy refuses the token (last answer 401 or 403)."}),
+			Help: "1 while ntfy refuses the token (last answer 401 or 403) or the ntfy URL answers with a redirect: pages are held."}),
 
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "actions_total",
 			Help: "Phone actions (silence, ack) called, by result: ok, forged, expired, replayed, failed."}, []string{"action", "result"}),

@@ -473,7 +473,7 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 		if d.authState != "" {
 			d.authState = ""
 			d.b.setNtfyAuthProblem("")
-			d.b.log.Info("ntfy accepts alertbridge's token again; delivering the held pages")
+			d.b.log.Info("ntfy accepts alertbridge's pages again; delivering the held pages", "was", d.authState)
 		}
 		if r.digest {
 			d.b.m.digests.Inc()
@@ -511,6 +511,17 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
 		d.b.log.Error("NTFY REFUSES THE TOKEN: pages stay in the spool and are retried; fix --ntfy.token / NTFY_ALERT_TOKEN or the token's write access to the topic",
 			"status", se.status, "response", se.body, "retry_in", wait, "held_pages", d.loaded)
+	case se.redirect():
+		// Not a delivery, and nothing a retry soon changes: the URL is
+		// wrong (http:// where ntfy redirects to https://, an old host).
+		// Held like a refused token, so Kuma shows it.
+		wait := d.b.cfg.Ntfy.AuthErrorBackoff
+		d.pause = now.Add(wait)
+		d.authState = fmt.Sprintf("HTTP %d", se.status)
+		d.b.setNtfyAuthProblem(fmt.Sprintf("ntfy URL answers with a redirect (HTTP %d); pages held", se.status))
+		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+		d.b.log.Error("NTFY URL REDIRECTS: pages stay in the spool and are retried; set --ntfy.url / NTFY_ALERT_URL to the URL it redirects to",
+			"status", se.status, "location", se.location, "retry_in", wait, "held_pages", d.loaded)
 	case !r.digest && !r.groups[0].shortened && se.status == http.StatusRequestHeaderFieldsTooLarge:
 		// Headers refused as too large (a proxy with a smaller limit than
 		// the bounds): send the page once more with the fewest headers.

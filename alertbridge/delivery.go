@@ -71,11 +71,17 @@ type sendError struct {
 	// location: a redirect that was not followed (checkRedirect), its
 	// Location redacted.
 	location string
+	// unexpected: a 2xx answer that is not the target's (a web page where
+	// Kuma answers {"ok":true}).
+	unexpected bool
 }
 
 func (e *sendError) Error() string {
 	if e.status == 0 {
 		return e.err.Error()
+	}
+	if e.unexpected {
+		return fmt.Sprintf("HTTP %d, but not the expected answer: %s", e.status, e.body)
 	}
 	if e.redirect() {
 		return fmt.Sprintf("HTTP %d: redirect to %s not followed (it would turn the request into a GET, or leave https)", e.status, e.location)
@@ -132,6 +138,8 @@ func (e *sendError) class() string {
 		return "5xx"
 	case e.status >= 400:
 		return "4xx"
+	case e.unexpected:
+		return "other"
 	case e.status > 0:
 		return "other"
 	case e.timeout:
@@ -145,7 +153,11 @@ func (e *sendError) class() string {
 // for every other status, a redirect checkRedirect did not follow too
 // (the callers hold their notifications on it: a configuration error).
 // Errors never carry the request URL unredacted.
-func do(client *http.Client, req *http.Request) error {
+func do(client *http.Client, req *http.Request) error { return doAnswer(client, req, nil) }
+
+// doAnswer is do, and a 2xx answer whose body (its first 512 bytes) ok
+// refuses is an error too, with unexpected set.
+func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool) error {
 	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -166,10 +178,14 @@ func do(client *http.Client, req *http.Request) error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return nil
-	}
 	e := &sendError{status: resp.StatusCode, body: strings.TrimSpace(strings.ToValidUTF8(string(body), "?"))}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if ok == nil || ok(body) {
+			return nil
+		}
+		e.unexpected = true
+		return e
+	}
 	if e.redirect() {
 		e.location = "(none)"
 		if loc, err := resp.Location(); err == nil {

@@ -2,6 +2,7 @@ package alertbridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -387,9 +388,32 @@ func (b *Bridge) kumaWorker(ctx context.Context) {
 	}
 }
 
-// pushKuma sends one push, retrying 429/5xx/network errors with backoff and
-// a 404 (unknown push token: a configuration error) slowly, until Kuma
-// answers 2xx, a permanent error, or shutdown.
+// kumaPushOK reports whether a 2xx body is Kuma's push answer, {"ok":true}.
+func kumaPushOK(body []byte) bool {
+	var a struct {
+		OK bool `json:"ok"`
+	}
+	return json.Unmarshal(body, &a) == nil && a.OK
+}
+
+// kumaErrorMsg returns the msg of Kuma's error answer {"ok":false,"msg":...}
+// and whether body is one.
+func kumaErrorMsg(body string) (string, bool) {
+	var a struct {
+		OK  *bool  `json:"ok"`
+		Msg string `json:"msg"`
+	}
+	if json.Unmarshal([]byte(body), &a) != nil || a.OK == nil || *a.OK {
+		return "", false
+	}
+	return a.Msg, true
+}
+
+// pushKuma sends one push until Kuma answers {"ok":true}, a permanent
+// error, or shutdown. It retries 429/5xx/network errors and Kuma's own
+// errors with backoff, and configuration errors slowly: an unknown push
+// token, a URL that is not Kuma's push route (a web page answering 2xx)
+// or a redirect not followed.
 func (b *Bridge) pushKuma(ctx context.Context, status, msg string) error {
 	u, err := url.Parse(b.cfg.Kuma.PushURL)
 	if err != nil {
@@ -407,7 +431,7 @@ func (b *Bridge) pushKuma(ctx context.Context, status, msg string) error {
 			cancel()
 			return err
 		}
-		err = do(b.client, req)
+		err = doAnswer(b.client, req, kumaPushOK)
 		cancel()
 		if err == nil {
 			return nil
@@ -421,19 +445,33 @@ func (b *Bridge) pushKuma(ctx context.Context, status, msg string) error {
 		}
 		b.m.failures.WithLabelValues(TargetKuma, se.class()).Inc()
 		var wait time.Duration
+		kumaMsg, isKumaError := kumaErrorMsg(se.body)
 		switch {
 		case se.redirect():
 			b.m.kumaConfigErr.Inc()
 			wait = b.cfg.Kuma.ConfigErrorBackoff
 			b.log.Error("KUMA CONFIGURATION ERROR: the push URL answers with a redirect that is not followed (it leaves https); set --kuma.push-url / KUMA_PUSH_URL to the URL it redirects to",
 				"status", se.status, "location", se.location, "retry_in", wait)
-		case se.status == http.StatusNotFound || strings.Contains(se.body, "Monitor not found"):
-			// Kuma 1.x answers an unknown push token 404, 2.x 500.
+		case se.unexpected:
+			// Kuma's universal route answers every GET its push route
+			// does not match (no /api/push/, no token) with its web app,
+			// 200; so does a login page in front of it.
+			b.m.kumaConfigErr.Inc()
+			wait = b.cfg.Kuma.ConfigErrorBackoff
+			b.log.Error("KUMA CONFIGURATION ERROR: the push URL answers 2xx but not with Kuma's push answer {\"ok\":true}: check that --kuma.push-url / KUMA_PUSH_URL is the monitor's push URL (https://kuma/api/push/<token>) and that no login page is in front of it",
+				"status", se.status, "response", se.body, "retry_in", wait)
+		case strings.Contains(kumaMsg, "Monitor not found") || (se.status == http.StatusNotFound && !isKumaError):
+			// Kuma answers an unknown or inactive push token 404 with
+			// {"ok":false,"msg":"Monitor not found or not active."}; a
+			// 404 that is not Kuma's JSON is a path Kuma does not route.
 			b.m.kumaConfigErr.Inc()
 			wait = b.cfg.Kuma.ConfigErrorBackoff
 			b.log.Error("KUMA CONFIGURATION ERROR: push token unknown to Uptime Kuma; check --kuma.push-url / KUMA_PUSH_URL and that the push monitor exists and is active",
 				"status", se.status, "response", se.body, "retry_in", wait)
-		case se.retryable:
+		case se.retryable || isKumaError:
+			// Kuma answers every other error its push handler throws
+			// (a database error, SQLITE_BUSY) 404 too: worth retrying
+			// soon, not a configuration error.
 			wait = b.cfg.Backoff.wait(attempt, se.retryAfter)
 			b.log.Warn("kuma push failed; will retry", "attempt", attempt+1, "retry_in", wait, "err", err)
 		default:

@@ -416,6 +416,13 @@ func (s *Stream) Write(p []byte) (int, error) {
 // feed handles m new bytes at buf[s.n:].
 func (s *Stream) feed(m int) {
 	data := s.buf[:s.n+m]
+	if !s.skipping && len(data) <= MaxLineBytes && bytes.IndexByte(data[s.n:], '\n') < 0 {
+		// More of a line in progress: nothing to count, and the bytes
+		// held before need no second look (a line fed in small pieces
+		// would otherwise cost its length squared).
+		s.n = len(data)
+		return
+	}
 	start := 0
 	if s.skipping {
 		nl := bytes.IndexByte(data, '\n')

@@ -542,7 +542,32 @@ func (s *stack) trapScanner() {
 // promQuery runs an instant query and returns the number of series (or 1
 // for a scalar) and the raw result.
 func (s *stack) promQuery(promAddr, q string) (int, string, error) {
-	resp, err := s.client.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
+	return s.promQueryWith(s.client.Get, promAddr, q)
+}
+
+// getPatiently is a GET for the one-shot reads that fail a test at once
+// (those inside eventually retry anyway): a loaded CI machine can stall a
+// Prometheus past the client's timeout for a few seconds, which says
+// nothing of what is tested, so a transport error is tried again, up to
+// four times in all, two seconds apart. An answer, whatever its status, is
+// returned as it came.
+func (s *stack) getPatiently(u string) (*http.Response, error) {
+	var err error
+	for attempt := range 4 {
+		if attempt > 0 {
+			s.t.Logf("GET %s: %v; trying again", u, err)
+			time.Sleep(2 * time.Second)
+		}
+		var resp *http.Response
+		if resp, err = s.client.Get(u); err == nil {
+			return resp, nil
+		}
+	}
+	return nil, err
+}
+
+func (s *stack) promQueryWith(get func(string) (*http.Response, error), promAddr, q string) (int, string, error) {
+	resp, err := get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
 		return 0, "", err
 	}
@@ -718,7 +743,7 @@ func newHTTPClient() *http.Client { return &http.Client{Timeout: 5 * time.Second
 // stored samples with their own timestamps).
 func (s *stack) promFirstSample(t *testing.T, promAddr, sel string, keep func(float64) bool) time.Time {
 	t.Helper()
-	_, raw, err := s.promQuery(promAddr, sel+"[15m]")
+	_, raw, err := s.promQueryWith(s.getPatiently, promAddr, sel+"[15m]")
 	if err != nil {
 		t.Fatalf("samples of %s: %v", sel, err)
 	}
@@ -757,7 +782,7 @@ func (s *stack) promFirstSample(t *testing.T, promAddr, sel string, keep func(fl
 // pending (the activeAt of /api/v1/alerts).
 func (s *stack) promActiveAt(t *testing.T, promAddr, alertname, pop string) time.Time {
 	t.Helper()
-	resp, err := s.client.Get("http://" + promAddr + "/api/v1/alerts")
+	resp, err := s.getPatiently("http://" + promAddr + "/api/v1/alerts")
 	if err != nil {
 		t.Fatal(err)
 	}

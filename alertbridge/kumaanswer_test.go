@@ -35,8 +35,8 @@ func TestKumaWebPageIsNotAPush(t *testing.T) {
 				c.Kuma = &KumaConfig{PushURL: ks.URL() + path, ConfigErrorBackoff: time.Hour}
 			})
 			tb.mustPost(t, mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0)))
-			waitFor(t, 5*time.Second, "an answer from Kuma", func() bool { return kuma.StatusCounts()[200] > 0 })
-			waitFor(t, 5*time.Second, "the configuration error", func() bool {
+			waitFor(t, 15*time.Second, "an answer from Kuma", func() bool { return kuma.StatusCounts()[200] > 0 })
+			waitFor(t, 15*time.Second, "the configuration error", func() bool {
 				return tb.counter("clavis_alertbridge_kuma_config_errors_total") == 1
 			})
 			if n := tb.counter("clavis_alertbridge_notifications_sent_total", "target", "kuma"); n != 0 {
@@ -62,7 +62,7 @@ func TestKumaErrorIsRetried(t *testing.T) {
 		c.Kuma = &KumaConfig{PushURL: ks.URL() + "/api/push/pushtok", ConfigErrorBackoff: time.Hour}
 	})
 	tb.mustPost(t, mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0)))
-	waitFor(t, 5*time.Second, "the down push", func() bool { _, ok := kuma.Last(); return ok })
+	waitFor(t, 15*time.Second, "the down push", func() bool { _, ok := kuma.Last(); return ok })
 	if p, _ := kuma.Last(); p.Status != "down" || p.Msg != "PopDown fra1" {
 		t.Errorf("push %+v", p)
 	}

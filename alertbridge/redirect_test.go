@@ -49,7 +49,7 @@ func TestNtfyRedirectIsNotDelivery(t *testing.T) {
 				c.Ntfy = &NtfyConfig{URL: rs.URL + "/alerts", Token: testToken, AuthErrorBackoff: 200 * time.Millisecond}
 			})
 			tb.mustPost(t, mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0)))
-			waitFor(t, 5*time.Second, "the redirect reported", func() bool {
+			waitFor(t, 15*time.Second, "the redirect reported", func() bool {
 				return strings.Contains(tb.log.String(), "NTFY URL REDIRECTS")
 			})
 			if got := tb.counter("clavis_alertbridge_notifications_sent_total", "target", "ntfy"); got != 0 {
@@ -62,8 +62,8 @@ func TestNtfyRedirectIsNotDelivery(t *testing.T) {
 				t.Errorf("problem for Kuma %q, want the redirect", p)
 			}
 			status.Store(http.StatusPermanentRedirect)
-			waitFor(t, 5*time.Second, "the page after the fix", func() bool { return len(ntfy.Messages()) == 1 })
-			tb.waitDrained(t, 5*time.Second)
+			waitFor(t, 15*time.Second, "the page after the fix", func() bool { return len(ntfy.Messages()) == 1 })
+			tb.waitDrained(t, 15*time.Second)
 			if p := tb.ntfyAuthProblem(); p != "" {
 				t.Errorf("problem %q left after delivery", p)
 			}
@@ -93,7 +93,7 @@ func TestNtfyRedirectToPlainHTTPNotFollowed(t *testing.T) {
 		c.Client = rs.Client()
 	})
 	tb.mustPost(t, mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0)))
-	waitFor(t, 5*time.Second, "the redirect reported", func() bool {
+	waitFor(t, 15*time.Second, "the redirect reported", func() bool {
 		return strings.Contains(tb.log.String(), "NTFY URL REDIRECTS")
 	})
 	if n := seen.Load(); n != 0 {
@@ -123,7 +123,7 @@ func TestKumaRedirectToPlainHTTPNotFollowed(t *testing.T) {
 		c.Client = rs.Client()
 	})
 	tb.mustPost(t, mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0)))
-	waitFor(t, 5*time.Second, "the config error", func() bool {
+	waitFor(t, 15*time.Second, "the config error", func() bool {
 		return tb.counter("clavis_alertbridge_kuma_config_errors_total") >= 1
 	})
 	if n := seen.Load(); n != 0 {

@@ -74,10 +74,14 @@ type sendError struct {
 	// unexpected: a 2xx answer that is not the target's (a web page where
 	// Kuma answers {"ok":true}).
 	unexpected bool
+	errMsg     string // err's message with the request's secrets scrubbed
 }
 
 func (e *sendError) Error() string {
 	if e.status == 0 {
+		if e.errMsg != "" {
+			return e.errMsg
+		}
 		return e.err.Error()
 	}
 	if e.unexpected {
@@ -158,13 +162,14 @@ func do(client *http.Client, req *http.Request) error { return doAnswer(client, 
 // doAnswer is do, and a 2xx answer whose body (its first 512 bytes) ok
 // refuses is an error too, with unexpected set.
 func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool) error {
+	secrets := requestSecrets(req)
 	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			ue.URL = RedactURL(ue.URL)
 		}
-		se := &sendError{retryable: true, err: err, ambiguous: true}
+		se := &sendError{retryable: true, err: err, ambiguous: true, errMsg: scrub(err.Error(), secrets)}
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
 			se.ambiguous = false // nothing was sent
@@ -178,7 +183,7 @@ func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	e := &sendError{status: resp.StatusCode, body: strings.TrimSpace(strings.ToValidUTF8(string(body), "?"))}
+	e := &sendError{status: resp.StatusCode, body: scrub(strings.TrimSpace(strings.ToValidUTF8(string(body), "?")), secrets)}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if ok == nil || ok(body) {
 			return nil
@@ -200,6 +205,47 @@ func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool)
 		e.retryable = true
 	}
 	return e
+}
+
+// requestSecrets are the credentials req carries: the Authorization
+// header's credentials, the URL's user info and a Kuma push token.
+// Answers can quote them: Kuma's error message for a database error is
+// knex's, which quotes the query with its bound values (push_token =
+// '<token>'), and a proxy's error page may quote the request.
+func requestSecrets(req *http.Request) []string {
+	var out []string
+	if h := req.Header.Get("Authorization"); h != "" {
+		out = append(out, h)
+		if _, cred, ok := strings.Cut(h, " "); ok {
+			out = append(out, strings.TrimSpace(cred))
+		}
+	}
+	if u := req.URL.User; u != nil {
+		if p, ok := u.Password(); ok {
+			out = append(out, p)
+		}
+		out = append(out, u.Username())
+	}
+	if i := strings.Index(req.URL.Path, "/api/push/"); i >= 0 {
+		tok, _, _ := strings.Cut(req.URL.Path[i+len("/api/push/"):], "/")
+		out = append(out, tok)
+	}
+	return out
+}
+
+// scrub replaces every secret in s (and its URL-escaped forms) with
+// REDACTED. Secrets shorter than 4 bytes are left: they would take common
+// text with them.
+func scrub(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) < 4 {
+			continue
+		}
+		for _, form := range []string{sec, url.PathEscape(sec), url.QueryEscape(sec)} {
+			s = strings.ReplaceAll(s, form, "REDACTED")
+		}
+	}
+	return s
 }
 
 // RedactURL hides the secrets a notification URL can carry: the password

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -336,6 +337,12 @@ func TestParseRetryAfter(t *testing.T) {
 		"Tuesday, 01-Dec-26 12:01:00 GMT": time.Minute,      // RFC 850
 		"Tue Dec  1 12:00:05 2026":        5 * time.Second,  // asctime
 		"Tue, 01 Dec 2026 11:00:00 GMT":   0,                // in the past
+		// Seconds beyond what a Duration holds: as long as possible (the
+		// caller caps it at --delivery.max-retry-after), never wrapped
+		// (18446744074 s wrapped to 0.29 s, 9223372036854775807 s to -1 s).
+		"18446744074":          math.MaxInt64,
+		"9223372036854775807":  math.MaxInt64,
+		"99999999999999999999": math.MaxInt64,
 	} {
 		if got := parseRetryAfter(v, now); got != want {
 			t.Errorf("parseRetryAfter(%q) = %s, want %s", v, got, want)

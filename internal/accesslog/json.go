@@ -39,7 +39,29 @@ func ParseJSON(line []byte, r *Record) error {
 	if !status {
 		return errNoStatus
 	}
+	if r.otherLogger {
+		return errNotAccess
+	}
 	return nil
+}
+
+// isOtherHTTPLogger says whether a zap logger name is one of Caddy's HTTP
+// loggers other than its access log (http.log.access, http.log.access.NAME):
+// http.log.error writes an entry, status included, for every failed request
+// the access log also has, and http.handlers.reverse_proxy one per proxied
+// request at debug level. Counted, they would count requests twice.
+func isOtherHTTPLogger(name []byte) bool {
+	const access = "http.log.access"
+	if string(name) == "http" {
+		return true
+	}
+	if len(name) < 5 || string(name[:5]) != "http." {
+		return false
+	}
+	if len(name) >= len(access) && string(name[:len(access)]) == access {
+		return len(name) > len(access) && name[len(access)] != '.'
+	}
+	return true
 }
 
 // jsonField handles one top-level key; the scanner is positioned at its value.
@@ -150,6 +172,13 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool) error {
 			return err
 		}
 		r.timeKind = timeISO8601
+		return nil
+	case "logger":
+		var name []byte
+		if err := s.stringInto(&name); err != nil {
+			return err
+		}
+		r.otherLogger = isOtherHTTPLogger(name)
 		return nil
 	case "time_local":
 		if err := s.stringInto(&r.Time); err != nil {

@@ -123,6 +123,7 @@ type Record struct {
 	Time        []byte
 	timeKind    timeKind
 	methodSet   bool
+	otherLogger bool // JSON: an entry of a Caddy logger that is not the access log
 }
 
 // Errors of the line parsers. They name what is wrong, never the content.
@@ -136,6 +137,7 @@ var (
 	errNotJSON    = errors.New("not a JSON object")
 	errJSONSyntax = errors.New("JSON syntax error")
 	errNoStatus   = errors.New("JSON line has no status")
+	errNotAccess  = errors.New("JSON line of a Caddy logger other than the access log")
 )
 
 // ParseCombined parses one line of the NCSA common or combined log format as

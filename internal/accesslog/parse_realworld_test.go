@@ -237,3 +237,39 @@ func TestAbsoluteFormTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestParseJSONCaddyOtherLoggers: a file with more of Caddy's log than its
+// access log (the default logger to a file, docker logs) holds entries of
+// other loggers that carry a request and a status too: http.log.error
+// writes one for every failed request that the access log also has, and
+// reverse_proxy's "upstream roundtrip" debug entries one per proxied
+// request. Counted, every 5xx counted twice. Only http.log.access entries
+// (and lines without a logger, as nginx writes them) are requests; the
+// others count as malformed, as Caddy's entries without a status already
+// did.
+func TestParseJSONCaddyOtherLoggers(t *testing.T) {
+	t.Parallel()
+	req := `"request":{"remote_ip":"127.0.0.1","client_ip":"198.51.100.4","proto":"HTTP/2.0","method":"GET","host":"pop.example","uri":"/api/v1/x"}`
+	for line, request := range map[string]bool{
+		`{"level":"info","ts":1796205600.5,"logger":"http.log.access.log0","msg":"handled request",` + req + `,"duration":0.0018,"size":0,"status":502}`:        true,
+		`{"level":"info","ts":1796205600.5,"logger":"http.log.access.pop_example","msg":"handled request",` + req + `,"duration":0.0018,"size":0,"status":502}`: true,
+		`{"level":"info","ts":1796205600.5,"logger":"http.log.access","msg":"handled request",` + req + `,"duration":0.0018,"size":0,"status":502}`:             true,
+		`{"level":"info",` + req + `,"duration":0.0018,"size":0,"status":502,"logger":"http.log.access.log0"}`:                                                  true,
+		`{"remote_addr":"192.0.2.1","request":"GET / HTTP/1.1","status":200,"logger":"nginx"}`:                                                                  true,
+		`{"remote_addr":"192.0.2.1","request":"GET / HTTP/1.1","status":200}`:                                                                                   true,
+		`{"remote_addr":"192.0.2.1","request":"GET / HTTP/1.1","status":200,"logger":"httpd"}`:                                                                  true,
+		`{"remote_addr":"192.0.2.1","request":"GET / HTTP/1.1","status":200,"logger":null}`:                                                                     true,
+		`{"level":"info","logger":"http","msg":"x","status":200}`:                                                                                               false,
+		`{"level":"error","ts":1796205600.5,"logger":"http.log.error","msg":"dial tcp 127.0.0.1:42996: connect: connection refused",` + req + `,"duration":0.0018,"status":502,"err_id":"6pue15j76","err_trace":"reverseproxy.statusError (reverseproxy.go:1626)"}`: false,
+		`{"level":"error","ts":1796205600.5,"logger":"http.log.error.log0","msg":"x",` + req + `,"duration":0.0018,"status":502}`:                                                                                                                                   false,
+		`{"level":"debug","ts":1796205600.5,"logger":"http.handlers.reverse_proxy","msg":"upstream roundtrip","upstream":"127.0.0.1:8080","duration":0.0012,` + req + `,"headers":{"Content-Type":["text/html"]},"status":200}`:                                     false,
+		`{"level":"info",` + req + `,"status":502,"logger":"http.log.error"}`:         false,
+		`{"level":"info","ts":1796205600.5,"logger":"http.log.accessx","status":200}`: false,
+	} {
+		var r Record
+		err := ParseJSON([]byte(line), &r)
+		if (err == nil) != request {
+			t.Errorf("%.90s: err %v, want a request %v", line, err, request)
+		}
+	}
+}

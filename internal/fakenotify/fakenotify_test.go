@@ -454,3 +454,21 @@ func TestMuxControlEndpoints(t *testing.T) {
 		t.Errorf("unavailable kuma: %d", r2.StatusCode)
 	}
 }
+
+// TestNtfyRootPublish: ntfy takes only JSON messages at its root; a plain
+// body posted there is answered 40017, like ntfy.
+func TestNtfyRootPublish(t *testing.T) {
+	t.Parallel()
+	n := NewNtfy(NtfyOptions{})
+	srv := httptest.NewServer(n)
+	defer srv.Close()
+	if code, body := post(t, srv.URL+"/", "", "PopDown fra1", nil); code != 400 || !strings.Contains(body, `"code":40017`) {
+		t.Errorf("POST /: %d %s", code, body)
+	}
+	if code, body := post(t, srv.URL+"/v1/alerts", "", "x", nil); code != 404 || !strings.Contains(body, `"code":40401`) {
+		t.Errorf("POST /v1/alerts: %d %s", code, body)
+	}
+	if len(n.Messages()) != 0 {
+		t.Errorf("%d messages published", len(n.Messages()))
+	}
+}

@@ -317,6 +317,7 @@ var (
 	errPriorityInvalid     = errHTTP{40007, 400, "invalid priority parameter", "https://ntfy.sh/docs/publish/#message-priority"}
 	errAttachmentsDisabled = errHTTP{40014, 400, "invalid request: attachments not allowed", "https://ntfy.sh/docs/config/#attachments"}
 	errActionsInvalid      = errHTTP{40018, 400, "invalid request: actions invalid", "https://ntfy.sh/docs/publish/#action-buttons"}
+	errMessageJSONInvalid  = errHTTP{40017, 400, "invalid request: request body must be message JSON", "https://ntfy.sh/docs/publish/#publish-as-json"}
 	errNotFound            = errHTTP{40401, 404, "page not found", ""}
 	errUnavailable         = errHTTP{50301, 503, "service unavailable (fake ntfy is down)", ""}
 	errAttachmentTooLarge  = errHTTP{41301, 413, "attachment too large, or bandwidth limit reached", "https://ntfy.sh/docs/publish/#limitations"}
@@ -372,6 +373,13 @@ func (n *Ntfy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		}
 		panic(http.ErrAbortHandler)
+	}
+	if r.URL.Path == "/" && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+		// ntfy publishes a JSON message (with its topic inside) posted to
+		// the root; the fake does not implement that, and answers what
+		// ntfy answers any other body.
+		n.fail(w, r, errMessageJSONInvalid, "")
+		return
 	}
 	m := topicRE.FindStringSubmatch(r.URL.Path)
 	if m == nil {

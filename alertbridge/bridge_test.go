@@ -342,19 +342,20 @@ func TestNtfyAuthErrorsHoldPages(t *testing.T) {
 	}
 }
 
-// TestNtfyPermanentErrors: 400 is final (counted, logged with ntfy's
-// answer, not retried) and holds back no other page; 413 is answered by
-// sending the page once more, cut short.
+// TestNtfyPermanentErrors: a page refused with 400 is sent once more
+// plain; refused again, it is final (counted, logged with ntfy's answer,
+// not retried) and holds back no other page; 413 is answered by sending
+// the page once more, cut short.
 func TestNtfyPermanentErrors(t *testing.T) {
 	t.Parallel()
 	ntfy := newNtfy(fakenotify.NtfyOptions{})
 	ns := newServer(t, ntfy)
 	tb := startBridge(t, "", func(c *Config) { c.Ntfy = ntfyTo(ns) })
-	ntfy.ForceStatus(400, 1, "")
+	ntfy.ForceStatus(400, 2, "")
 	tb.mustPost(t, mkPayload(mkAlert("A", "fra1", "critical", "firing", t0)))
 	tb.waitDrained(t, 10*time.Second)
-	if c := ntfy.StatusCounts()[400]; c != 1 {
-		t.Errorf("400 answered %d times, want 1 (not retried)", c)
+	if c := ntfy.StatusCounts()[400]; c != 2 {
+		t.Errorf("400 answered %d times, want 2 (sent once more plain, then final)", c)
 	}
 	if f := tb.counter("clavis_alertbridge_notifications_failed_total", "target", "ntfy"); f != 1 {
 		t.Errorf("failed = %v, want 1", f)
@@ -362,8 +363,8 @@ func TestNtfyPermanentErrors(t *testing.T) {
 	if !strings.Contains(tb.log.String(), "notification failed permanently") || !strings.Contains(tb.log.String(), "invalid request") {
 		t.Errorf("400 not logged with ntfy's answer")
 	}
-	if f := tb.counter("clavis_alertbridge_delivery_failures_total", "target", "ntfy", "class", "4xx"); f != 1 {
-		t.Errorf("4xx failures = %v", f)
+	if f := tb.counter("clavis_alertbridge_delivery_failures_total", "target", "ntfy", "class", "4xx"); f != 2 {
+		t.Errorf("4xx failures = %v, want 2", f)
 	}
 	tb.mustPost(t, mkPayload(mkAlert("B", "fra1", "critical", "firing", t0)))
 	ntfy.ForceStatus(413, 1, "")

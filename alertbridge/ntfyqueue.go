@@ -511,6 +511,29 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
 		d.b.log.Error("NTFY REFUSES THE TOKEN: pages stay in the spool and are retried; fix --ntfy.token / NTFY_ALERT_TOKEN or the token's write access to the topic",
 			"status", se.status, "response", se.body, "retry_in", wait, "held_pages", d.loaded)
+	case ntfyURLRefused(se):
+		// The same for every page: the URL names no topic ntfy
+		// publishes to. Held like a refused token, so Kuma shows it.
+		wait := d.b.cfg.Ntfy.AuthErrorBackoff
+		d.pause = now.Add(wait)
+		d.authState = fmt.Sprintf("HTTP %d", se.status)
+		d.b.setNtfyAuthProblem(fmt.Sprintf("ntfy refuses the URL (HTTP %d); pages held", se.status))
+		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+		d.b.log.Error("NTFY URL REFUSED: pages stay in the spool and are retried; set --ntfy.url / NTFY_ALERT_URL to the topic's URL, https://ntfy.example/<topic>",
+			"status", se.status, "response", se.body, "retry_in", wait, "held_pages", d.loaded)
+	case !r.digest && !r.groups[0].shortened && se.status == http.StatusBadRequest && !strings.Contains(se.body, "40014"):
+		// ntfy refused something this page carries (its actions, as
+		// ntfy parses them; a header a proxy mangled): send it once more
+		// with its title, priority and body only, rather than lose it.
+		g := r.groups[0]
+		g.shortened = true
+		pg := &g.items[0].page
+		pg.Actions, pg.Click, pg.Markdown = nil, "", false
+		if len(pg.Tags) > 1 {
+			pg.Tags = pg.Tags[:1]
+		}
+		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+		d.b.log.Warn("ntfy refused the page; sending it once more without actions, click URL and markdown", "title", pg.Title, "err", se)
 	case se.redirect():
 		// Not a delivery, and nothing a retry soon changes: the URL is
 		// wrong (http:// where ntfy redirects to https://, an old host).
@@ -575,6 +598,28 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 			d.settle(ctx, g, its, failedPermanently)
 		}
 	}
+}
+
+// ntfyURLRefused reports whether ntfy's answer refuses the URL rather
+// than the page: a path that is no topic (404, 405), an invalid or
+// disallowed topic name (40009, 40010), or the root URL, where ntfy takes
+// JSON messages only (40017).
+func ntfyURLRefused(se *sendError) bool {
+	switch se.status {
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return true
+	case http.StatusBadRequest:
+		var e struct {
+			Code int `json:"code"`
+		}
+		if json.Unmarshal([]byte(se.body), &e) == nil {
+			switch e.Code {
+			case 40009, 40010, 40017:
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func containsItem(items []*pageItem, it *pageItem) bool {

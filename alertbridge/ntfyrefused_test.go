@@ -1,0 +1,70 @@
+package alertbridge
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clavitor/clavis-telemetry/internal/fakenotify"
+)
+
+// TestNtfyRefusedActionsStillPage: ntfy answers 400 when it cannot parse
+// a page's actions (40018); the page was dropped. It goes out once more
+// with its title, priority and body only.
+func TestNtfyRefusedActionsStillPage(t *testing.T) {
+	t.Parallel()
+	ntfy := newNtfy(fakenotify.NtfyOptions{})
+	ntfy.RefuseWhen(func(r *http.Request) (int, string, bool) {
+		return http.StatusBadRequest, "", r.Header.Get("X-Actions") != ""
+	})
+	ns := newServer(t, ntfy)
+	tb := startBridge(t, "", func(c *Config) {
+		c.Ntfy = ntfyTo(ns)
+		c.Ntfy.DashboardURL = "https://dash.example/"
+	})
+	tb.mustPost(t, mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0)))
+	tb.waitDrained(t, 15*time.Second)
+	msgs := ntfy.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d pages delivered, want 1 (failed %v)", len(msgs), tb.counter("clavis_alertbridge_notifications_failed_total", "target", "ntfy"))
+	}
+	if m := msgs[0]; m.Title != "[FIRING:1] PopDown fra1" || m.Priority != 5 || len(m.Actions) != 0 || !strings.Contains(m.Message, "PopDown") {
+		t.Errorf("page %+v", m)
+	}
+}
+
+// TestNtfyURLRefusedHoldsPages: a URL that names no topic is refused for
+// every page alike (404 for a path that is no topic, 40017 for the root,
+// where ntfy takes JSON only). Each page was dropped as failed; they are
+// held, loudly, as for a refused token.
+func TestNtfyURLRefusedHoldsPages(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"/", "/v1/alerts"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			ntfy := newNtfy(fakenotify.NtfyOptions{})
+			ns := newServer(t, ntfy)
+			tb := startBridge(t, "", func(c *Config) {
+				c.Ntfy = &NtfyConfig{URL: ns.URL() + path, Token: testToken, AuthErrorBackoff: 100 * time.Millisecond}
+			})
+			tb.mustPost(t, mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0)))
+			tb.mustPost(t, mkPayload(mkAlert("PopDown", "ams1", "critical", "firing", t0)))
+			waitFor(t, 15*time.Second, "retries", func() bool {
+				return tb.counter("clavis_alertbridge_delivery_failures_total", "target", "ntfy", "class", "4xx") >= 4
+			})
+			if f := tb.counter("clavis_alertbridge_notifications_failed_total", "target", "ntfy"); f != 0 {
+				t.Errorf("%v pages dropped as failed", f)
+			}
+			if d := tb.counter("clavis_alertbridge_spool_depth", "target", "ntfy"); d != 2 {
+				t.Errorf("ntfy spool depth %v, want both pages held", d)
+			}
+			if p := tb.ntfyAuthProblem(); !strings.Contains(p, "refuses the URL") {
+				t.Errorf("problem for Kuma %q", p)
+			}
+			if !strings.Contains(tb.log.String(), "NTFY URL REFUSED") {
+				t.Error("not logged loudly")
+			}
+		})
+	}
+}

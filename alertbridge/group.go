@@ -330,6 +330,12 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	if in.prev != nil && len(added) > 0 {
 		lists[1].head = "Still firing"
 	}
+	if pg.State == "resolved" {
+		// Nothing the page names fires: the alerts Alertmanager left out
+		// are not known to be firing, and a resolved page must not say
+		// "Firing (N)". They get a line of their own below.
+		lists[1].extra = 0
+	}
 	if in.reminder {
 		// Unchanged: every alert is listed as firing, none as new.
 		lists[1].names = append(append([]string(nil), added...), stillFiring...)
@@ -362,6 +368,9 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 		if l.extra > 0 {
 			lb.WriteString("\n- +" + strconv.Itoa(l.extra) + " more (not sent by Alertmanager: max_alerts)")
 		}
+	}
+	if pg.State == "resolved" && in.p.TruncatedAlerts > 0 {
+		lb.WriteString("\n\n+" + strconv.Itoa(in.p.TruncatedAlerts) + " more alerts not sent by Alertmanager (max_alerts), status unknown")
 	}
 	pg.Body = TruncateUTF8(strings.ToValidUTF8(body+lb.String(), "\uFFFD"), NtfyMaxMessageBytes)
 

@@ -29,3 +29,21 @@ func TestTruncatedAlertsValidated(t *testing.T) {
 		t.Errorf("list head overflowed:\n%s", pg.Body)
 	}
 }
+
+// TestTruncatedAlertsOnAResolvedPage: a resolved notification that
+// Alertmanager cut (max_alerts) said "Firing (3): +3 more" under
+// RESOLVED, as if three alerts still fired; nothing says they do.
+func TestTruncatedAlertsOnAResolvedPage(t *testing.T) {
+	t.Parallel()
+	a := mkAlert("PopDown", "fra1", "critical", "resolved", t0)
+	cfg := &NtfyConfig{Priorities: DefaultPriorities(), DefaultPriority: 3, ResolvedPriority: 3}
+	p := &Payload{Version: "4", Status: "resolved", TruncatedAlerts: 3, GroupLabels: map[string]string{"alertname": "PopDown"}, Alerts: []Alert{a}}
+	in := pageInput{p: p, alerts: p.Alerts, fresh: []bool{true}}
+	pg := renderPage(cfg, &in, t0)
+	if !strings.HasPrefix(pg.Title, "[RESOLVED:1]") {
+		t.Errorf("title %q", pg.Title)
+	}
+	if strings.Contains(pg.Body, "Firing") || !strings.Contains(pg.Body, "+3 more alerts not sent by Alertmanager (max_alerts)") {
+		t.Errorf("body:\n%s", pg.Body)
+	}
+}

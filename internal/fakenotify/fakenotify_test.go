@@ -472,3 +472,31 @@ func TestNtfyRootPublish(t *testing.T) {
 		t.Errorf("%d messages published", len(n.Messages()))
 	}
 }
+
+// TestNtfyAuthFailureLimit: after AuthFailureBurst failed credentials,
+// requests with credentials get 429 code 42909, a good token too, until
+// the bucket refills; requests without credentials are not limited.
+func TestNtfyAuthFailureLimit(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	n := NewNtfy(NtfyOptions{Tokens: map[string]bool{"good": true}, AllowAnonymous: true, AuthFailureBurst: 2,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	srv := httptest.NewServer(n)
+	defer srv.Close()
+	for i, c := range []struct {
+		token string
+		code  int
+		body  string
+	}{{"bad", 401, "40101"}, {"bad", 401, "40101"}, {"bad", 429, "42909"}, {"good", 429, "42909"}, {"", 200, ""}} {
+		if code, body := post(t, srv.URL+"/alerts", c.token, "x", nil); code != c.code || !strings.Contains(body, c.body) {
+			t.Errorf("%d: %q: %d %s, want %d %s", i, c.token, code, body, c.code, c.body)
+		}
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if code, body := post(t, srv.URL+"/alerts", "good", "x", nil); code != 200 {
+		t.Errorf("after a refill: %d %s", code, body)
+	}
+}

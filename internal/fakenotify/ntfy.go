@@ -53,6 +53,14 @@ type NtfyOptions struct {
 	// RetryAfter, if positive, is sent as Retry-After on 429 answers. The
 	// real ntfy does not send one; a proxy in front of it may.
 	RetryAfter time.Duration
+	// AuthFailureBurst and AuthFailureReplenish are ntfy's
+	// visitor-auth-failure-limit-burst and -replenish (ntfy's defaults:
+	// 30 and 1m): once a visitor's credentials failed that often, every
+	// request carrying credentials is answered 429 (code 42909, "too many
+	// auth failures") before they are checked. Zero AuthFailureBurst:
+	// no limit.
+	AuthFailureBurst     int
+	AuthFailureReplenish time.Duration
 
 	// MessageSizeLimit is ntfy's message-size-limit (default 4096 bytes).
 	// A larger (or non-UTF-8) body becomes an attachment when
@@ -144,6 +152,9 @@ type Ntfy struct {
 	requests  []Request
 	release   chan struct{}
 	onMessage func(Message)
+	// authTokens is the auth failure bucket (AuthFailureBurst).
+	authTokens   float64
+	authLastFill time.Time
 }
 
 type forcedAnswer struct {
@@ -166,6 +177,9 @@ func NewNtfy(opts NtfyOptions) *Ntfy {
 	if opts.RateBurst > 0 && opts.RateReplenish <= 0 {
 		opts.RateReplenish = 5 * time.Second
 	}
+	if opts.AuthFailureBurst > 0 && opts.AuthFailureReplenish <= 0 {
+		opts.AuthFailureReplenish = time.Minute
+	}
 	if opts.AttachmentFileSizeLimit <= 0 {
 		opts.AttachmentFileSizeLimit = 15 << 20
 	}
@@ -177,9 +191,12 @@ func NewNtfy(opts NtfyOptions) *Ntfy {
 		status:   map[int]int{},
 		tokens:   float64(opts.RateBurst),
 		lastFill: opts.Now(),
-		release:  make(chan struct{}),
-		grants:   map[string][]string{},
-		revoked:  map[string]bool{},
+
+		authTokens:   float64(opts.AuthFailureBurst),
+		authLastFill: opts.Now(),
+		release:      make(chan struct{}),
+		grants:       map[string][]string{},
+		revoked:      map[string]bool{},
 	}
 	for tok, topics := range opts.TopicWrite {
 		n.grants[tok] = append([]string(nil), topics...)
@@ -314,6 +331,7 @@ var (
 	errUnauthorized        = errHTTP{40101, 401, "unauthorized", "https://ntfy.sh/docs/publish/#authentication"}
 	errForbidden           = errHTTP{40301, 403, "forbidden", "https://ntfy.sh/docs/publish/#authentication"}
 	errTooManyRequests     = errHTTP{42901, 429, "limit reached: too many requests, please be nice", "https://ntfy.sh/docs/publish/#limitations"}
+	errTooManyAuthFailures = errHTTP{42909, 429, "limit reached: too many auth failures", "https://ntfy.sh/docs/publish/#limitations"}
 	errPriorityInvalid     = errHTTP{40007, 400, "invalid priority parameter", "https://ntfy.sh/docs/publish/#message-priority"}
 	errAttachmentsDisabled = errHTTP{40014, 400, "invalid request: attachments not allowed", "https://ntfy.sh/docs/config/#attachments"}
 	errActionsInvalid      = errHTTP{40018, 400, "invalid request: actions invalid", "https://ntfy.sh/docs/publish/#action-buttons"}
@@ -507,10 +525,23 @@ func (n *Ntfy) authorize(r *http.Request, write bool, topic string) (errHTTP, bo
 		}
 		return errForbidden, false
 	}
+	if n.opts.AuthFailureBurst > 0 {
+		// ntfy's maybeAuthenticate: the limiter is checked before the
+		// credentials, and only failures take from it.
+		now := n.opts.Now()
+		n.authTokens = min(float64(n.opts.AuthFailureBurst), n.authTokens+float64(now.Sub(n.authLastFill))/float64(n.opts.AuthFailureReplenish))
+		n.authLastFill = now
+		if n.authTokens < 1 {
+			return errTooManyAuthFailures, false
+		}
+	}
 	tok := bearer(r)
 	canWrite, known := n.opts.Tokens[tok]
 	grants, granted := n.grants[tok]
 	if tok == "" || (!known && !granted) {
+		if n.opts.AuthFailureBurst > 0 {
+			n.authTokens--
+		}
 		return errUnauthorized, false
 	}
 	if !write {

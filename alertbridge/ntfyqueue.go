@@ -502,7 +502,10 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 	}
 	d.b.m.failures.WithLabelValues(TargetNtfy, se.class()).Inc()
 	switch {
-	case se.status == http.StatusUnauthorized || se.status == http.StatusForbidden:
+	case se.status == http.StatusUnauthorized || se.status == http.StatusForbidden || ntfyAuthFailureLimit(se):
+		// 429 with code 42909: ntfy counted too many failed credentials
+		// from this address (after 30 401s, by default) and answers so
+		// before it checks the token: the token is still the problem.
 		wait := d.b.cfg.Ntfy.AuthErrorBackoff
 		d.pause = now.Add(wait)
 		d.authState = fmt.Sprintf("HTTP %d", se.status)
@@ -598,6 +601,18 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 			d.settle(ctx, g, its, failedPermanently)
 		}
 	}
+}
+
+// ntfyAuthFailureLimit reports whether the answer is ntfy's 429 for too
+// many failed credentials (code 42909), not its request rate limit.
+func ntfyAuthFailureLimit(se *sendError) bool {
+	if se.status != http.StatusTooManyRequests {
+		return false
+	}
+	var e struct {
+		Code int `json:"code"`
+	}
+	return json.Unmarshal([]byte(se.body), &e) == nil && e.Code == 42909
 }
 
 // ntfyURLRefused reports whether ntfy's answer refuses the URL rather

@@ -68,3 +68,36 @@ func TestNtfyURLRefusedHoldsPages(t *testing.T) {
 		})
 	}
 }
+
+// TestNtfyAuthFailureLimitIsAnAuthProblem: once ntfy counted too many
+// failed credentials from the bridge's address it answers 429 code 42909
+// before it looks at the token (here: left from before a restart). That
+// was taken for the request rate limit: retried within seconds, and
+// neither ntfy_auth_failing nor Kuma said that pages were held.
+func TestNtfyAuthFailureLimitIsAnAuthProblem(t *testing.T) {
+	t.Parallel()
+	ntfy := newNtfy(fakenotify.NtfyOptions{AuthFailureBurst: 1, AuthFailureReplenish: time.Hour})
+	ns := newServer(t, ntfy)
+	req, _ := http.NewRequest(http.MethodPost, ns.URL()+"/alerts", strings.NewReader("x"))
+	req.Header.Set("Authorization", "Bearer tk_wrong")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("the failure before the start: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	tb := startBridge(t, "", func(c *Config) {
+		c.Ntfy = ntfyTo(ns)
+		c.Ntfy.AuthErrorBackoff = time.Hour
+	})
+	tb.mustPost(t, mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0)))
+	waitFor(t, 15*time.Second, "the auth problem", func() bool {
+		return tb.counter("clavis_alertbridge_ntfy_auth_failing") == 1
+	})
+	if p := tb.ntfyAuthProblem(); !strings.Contains(p, "token") {
+		t.Errorf("problem for Kuma %q", p)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := ntfy.StatusCounts()[429]; n != 1 {
+		t.Errorf("429 answered %d times, want 1 (then the auth error backoff)", n)
+	}
+}

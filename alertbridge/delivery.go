@@ -154,9 +154,10 @@ func (e *sendError) class() string {
 }
 
 // do sends req and classifies the answer: nil for 2xx; retryable for 429
-// (with Retry-After), 408, 5xx, timeouts and connection errors; permanent
-// for every other status, a redirect checkRedirect did not follow too
-// (the callers hold their notifications on it: a configuration error).
+// and 503 (with Retry-After), 408, other 5xx, timeouts and connection
+// errors; permanent for every other status, a redirect checkRedirect did
+// not follow too (the callers hold their notifications on it: a
+// configuration error).
 // Errors never carry the request URL unredacted.
 func do(client *http.Client, req *http.Request) error { return doAnswer(client, req, nil) }
 
@@ -199,7 +200,9 @@ func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool)
 		}
 	}
 	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
+	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusServiceUnavailable:
+		// Both may say how long to wait (RFC 9110, 10.2.3): a rate limit,
+		// or a proxy or server in maintenance.
 		e.retryable = true
 		e.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:

@@ -502,6 +502,11 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.reject(w, http.StatusBadRequest, reason, err.Error())
 		return
 	}
+	if refused := p.Refused(); len(refused) > 0 {
+		b.m.refused.Add(float64(len(refused)))
+		b.log.Error("ALERTS REFUSED: alerts of this notification failed validation and were left out; the others were taken",
+			"refused", len(refused), "first", logText(refused[0]), "receiver", logText(p.Receiver), "groupKey", logText(p.GroupKey))
+	}
 	if p.TruncatedAlerts > 0 {
 		b.m.truncated.Add(float64(p.TruncatedAlerts))
 		b.log.Info("Alertmanager left alerts out of this notification (max_alerts); the page counts them as \"+N more\"",
@@ -515,6 +520,10 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b.kick()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if refused := p.Refused(); len(refused) > 0 {
+		fmt.Fprintf(w, "ok: %d accepted, %d duplicate, %d stale, %d refused (%s)\n", res.accepted, res.dup, res.stale, len(refused), TruncateUTF8(strings.Join(refused, "; "), 1024))
+		return
+	}
 	fmt.Fprintf(w, "ok: %d accepted, %d duplicate, %d stale\n", res.accepted, res.dup, res.stale)
 }
 

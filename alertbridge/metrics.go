@@ -30,6 +30,7 @@ type metrics struct {
 	failures        *prometheus.CounterVec
 	stale           prometheus.Counter
 	truncated       prometheus.Counter
+	refused         prometheus.Counter
 	digests         prometheus.Counter
 	merged          prometheus.Counter
 	repeats         prometheus.Counter
@@ -73,6 +74,8 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogM
 			Help: "Firing alerts dropped because a resolution of the same or a later episode was already seen (late HA copies)."}),
 		truncated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "alerts_truncated_total",
 			Help: "Alerts Alertmanager left out of notifications (max_alerts), counted in the pages as +N more."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "alerts_refused_total",
+			Help: "Alerts left out of an accepted notification because they failed validation (the notification's other alerts were taken)."}),
 		digests: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "storm_digests_total",
 			Help: "Digest messages sent by the storm guard."}),
 		merged: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "storm_merged_pages_total",
@@ -110,7 +113,7 @@ func newMetrics(reg prometheus.Registerer, s *Spool, targets []string, watchdogM
 	}
 	reg.MustRegister(m.received, m.rejected, m.accepted, m.duplicate, m.sent, m.failed, m.retried, m.dropped,
 		m.duration, m.watchdog, m.kumaConfigErr, &spoolCollector{s: s, targets: targets},
-		m.failures, m.stale, m.truncated, m.digests, m.merged, m.repeats, m.ntfyAuthErrors, m.ntfyAuthFailing,
+		m.failures, m.stale, m.truncated, m.refused, m.digests, m.merged, m.repeats, m.ntfyAuthErrors, m.ntfyAuthFailing,
 		m.spoolRecoveries, m.spoolSalvaged, m.compactFailures, m.actions, m.reminders)
 	for _, a := range []string{ActionSilence, ActionAck} {
 		for _, r := range actionResults {

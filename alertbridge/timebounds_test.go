@@ -187,3 +187,36 @@ func TestKumaResolvedSurvivesRestart(t *testing.T) {
 		t.Fatalf("resolution read back as %+v %v", r, ok)
 	}
 }
+
+// TestInvalidAlertLeavesTheOthers: one alert whose startsAt a sender put
+// hours ahead (a time zone taken for UTC) refused its whole notification,
+// on every retry: the valid alerts of its group never paged. It is left
+// out, loudly; the others are taken.
+func TestInvalidAlertLeavesTheOthers(t *testing.T) {
+	t.Parallel()
+	ntfy := newNtfy(fakenotify.NtfyOptions{})
+	ns := newServer(t, ntfy)
+	tb := startBridge(t, "", func(c *Config) { c.Ntfy = ntfyTo(ns) })
+	now := time.Now()
+	good := mkAlert("PopDown", "fra1", "critical", "firing", now.Add(-time.Minute))
+	bad := mkAlert("PopDown", "ams1", "critical", "firing", now.Add(2*time.Hour))
+	code, msg := tb.post(t, mkPayload(good, bad))
+	if code != 200 || !strings.Contains(msg, "1 accepted") || !strings.Contains(msg, "1 refused") || !strings.Contains(msg, "alert 1: startsAt") {
+		t.Fatalf("webhook answered %d %q", code, msg)
+	}
+	tb.waitDrained(t, 15*time.Second)
+	msgs := ntfy.Messages()
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Message, "fra1") || strings.Contains(msgs[0].Message, "ams1") {
+		t.Fatalf("pages %+v", msgs)
+	}
+	if n := tb.counter("clavis_alertbridge_alerts_refused_total"); n != 1 {
+		t.Errorf("alerts_refused_total %v", n)
+	}
+	if !strings.Contains(tb.log.String(), "ALERTS REFUSED") {
+		t.Error("not logged")
+	}
+	// A notification with no valid alert is still refused whole.
+	if code, msg := tb.post(t, mkPayload(bad)); code != 400 || !strings.Contains(msg, "ahead of alertbridge's clock") {
+		t.Errorf("all invalid: %d %q", code, msg)
+	}
+}

@@ -38,7 +38,14 @@ type Payload struct {
 	CommonAnnotations map[string]string `json:"commonAnnotations"`
 	ExternalURL       string            `json:"externalURL"`
 	Alerts            []Alert           `json:"alerts"`
+
+	// refused: why alerts of a payload with valid ones too were left out
+	// (one message each, in order); see DecodePayloadAt.
+	refused []string
 }
+
+// Refused lists why alerts of the payload were left out (DecodePayloadAt).
+func (p *Payload) Refused() []string { return p.refused }
 
 // Alert is one alert of a webhook payload.
 type Alert struct {
@@ -100,7 +107,12 @@ func DecodePayload(body []byte) (*Payload, error) {
 
 // DecodePayloadAt parses and validates one webhook body received at now
 // (startsAt may be at most MaxStartsAtAhead after it). Every error it
-// returns is a *BadRequestError.
+// returns is a *BadRequestError. An alert that fails validation in a
+// payload that also has valid ones is left out (Refused says why): the
+// payload stays one notification, and refusing it whole would have lost
+// its valid alerts too, on every retry (one alert whose startsAt a
+// sender's clock or time zone put hours ahead kept its whole group from
+// paging). A payload without a valid alert is refused.
 func DecodePayloadAt(body []byte, now time.Time) (*Payload, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var p Payload
@@ -122,39 +134,59 @@ func DecodePayloadAt(body []byte, now time.Time) (*Payload, error) {
 	if p.TruncatedAlerts < 0 {
 		return nil, badRequest("invalid", "invalid truncatedAlerts %d: want 0 or more", p.TruncatedAlerts)
 	}
+	var firstErr error
+	valid := p.Alerts[:0]
 	for i := range p.Alerts {
-		a := &p.Alerts[i]
-		if a.Status != "firing" && a.Status != "resolved" {
-			return nil, badRequest("invalid", "alert %d: invalid status %q: want firing or resolved", i, a.Status)
+		if err := checkAlert(&p.Alerts[i], i, now); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			p.refused = append(p.refused, err.Error())
+			continue
 		}
-		if len(a.Labels) == 0 {
-			return nil, badRequest("invalid", "alert %d: no labels", i)
-		}
-		if a.StartsAt.IsZero() {
-			return nil, badRequest("invalid", "alert %d: startsAt missing", i)
-		}
-		if !storableTime(a.StartsAt) {
-			return nil, badRequest("invalid", "alert %d: startsAt %s out of range: want a time between the years 1678 and 2262", i, a.StartsAt.UTC().Format(time.RFC3339))
-		}
-		if !plausibleStart(a.StartsAt, now) {
-			return nil, badRequest("invalid", "alert %d: startsAt %s is more than %s ahead of alertbridge's clock (%s): check the clocks of Prometheus and Alertmanager",
-				i, a.StartsAt.UTC().Format(time.RFC3339), MaxStartsAtAhead, now.UTC().Format(time.RFC3339))
-		}
-		// Alertmanager sends the zero time (0001-01-01) as the endsAt of an
-		// alert without one.
-		if !a.EndsAt.IsZero() && !storableTime(a.EndsAt) {
-			return nil, badRequest("invalid", "alert %d: endsAt %s out of range: want a time between the years 1678 and 2262, or 0001-01-01T00:00:00Z for none", i, a.EndsAt.UTC().Format(time.RFC3339))
-		}
-		if a.Fingerprint == "" {
-			// Alertmanager before 0.19 sent no fingerprint; derive one
-			// from the label set, as Alertmanager does.
-			a.Fingerprint = labelFingerprint(a.Labels)
-		}
-		if len(a.Fingerprint) > 128 {
-			return nil, badRequest("invalid", "alert %d: fingerprint longer than 128 bytes", i)
-		}
+		valid = append(valid, p.Alerts[i])
 	}
+	if firstErr != nil && len(valid) == 0 {
+		return nil, firstErr
+	}
+	clear(p.Alerts[len(valid):])
+	p.Alerts = valid
 	return &p, nil
+}
+
+// checkAlert validates alert i of a payload received at now, filling in a
+// missing fingerprint. Its error is a *BadRequestError.
+func checkAlert(a *Alert, i int, now time.Time) error {
+	if a.Status != "firing" && a.Status != "resolved" {
+		return badRequest("invalid", "alert %d: invalid status %q: want firing or resolved", i, a.Status)
+	}
+	if len(a.Labels) == 0 {
+		return badRequest("invalid", "alert %d: no labels", i)
+	}
+	if a.StartsAt.IsZero() {
+		return badRequest("invalid", "alert %d: startsAt missing", i)
+	}
+	if !storableTime(a.StartsAt) {
+		return badRequest("invalid", "alert %d: startsAt %s out of range: want a time between the years 1678 and 2262", i, a.StartsAt.UTC().Format(time.RFC3339))
+	}
+	if !plausibleStart(a.StartsAt, now) {
+		return badRequest("invalid", "alert %d: startsAt %s is more than %s ahead of alertbridge's clock (%s): check the clocks of Prometheus and Alertmanager",
+			i, a.StartsAt.UTC().Format(time.RFC3339), MaxStartsAtAhead, now.UTC().Format(time.RFC3339))
+	}
+	// Alertmanager sends the zero time (0001-01-01) as the endsAt of an
+	// alert without one.
+	if !a.EndsAt.IsZero() && !storableTime(a.EndsAt) {
+		return badRequest("invalid", "alert %d: endsAt %s out of range: want a time between the years 1678 and 2262, or 0001-01-01T00:00:00Z for none", i, a.EndsAt.UTC().Format(time.RFC3339))
+	}
+	if a.Fingerprint == "" {
+		// Alertmanager before 0.19 sent no fingerprint; derive one
+		// from the label set, as Alertmanager does.
+		a.Fingerprint = labelFingerprint(a.Labels)
+	}
+	if len(a.Fingerprint) > 128 {
+		return badRequest("invalid", "alert %d: fingerprint longer than 128 bytes", i)
+	}
+	return nil
 }
 
 // checkDuplicateNames refuses an object that names a member twice

@@ -2,6 +2,8 @@ package alertbridge
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -176,6 +178,9 @@ func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool)
 		if errors.As(err, &op) && op.Op == "dial" {
 			se.ambiguous = false // nothing was sent
 		}
+		if tlsHandshakeFailed(err) {
+			se.ambiguous = false // the request was never written
+		}
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 			se.timeout = true
@@ -209,6 +214,23 @@ func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool)
 		e.retryable = true
 	}
 	return e
+}
+
+// tlsHandshakeFailed reports whether err is a failed TLS handshake (a
+// certificate not trusted, expired or for another name, a TLS alert from
+// the server): the request was never sent.
+func tlsHandshakeFailed(err error) bool {
+	var (
+		cv  *tls.CertificateVerificationError
+		ua  x509.UnknownAuthorityError
+		he  x509.HostnameError
+		ci  x509.CertificateInvalidError
+		rh  tls.RecordHeaderError
+		ae  tls.AlertError
+		eae *tls.ECHRejectionError
+	)
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) ||
+		errors.As(err, &rh) || errors.As(err, &ae) || errors.As(err, &eae)
 }
 
 // requestSecrets are the credentials req carries: the Authorization

@@ -234,7 +234,8 @@ func tlsHandshakeFailed(err error) bool {
 }
 
 // requestSecrets are the credentials req carries: the Authorization
-// header's credentials, the URL's user info and a Kuma push token.
+// header's credentials, the URL's user info, a Kuma push token and
+// credential query parameters.
 // Answers can quote them: Kuma's error message for a database error is
 // knex's, which quotes the query with its bound values (push_token =
 // '<token>'), and a proxy's error page may quote the request.
@@ -256,7 +257,22 @@ func requestSecrets(req *http.Request) []string {
 		tok, _, _ := strings.Cut(req.URL.Path[i+len("/api/push/"):], "/")
 		out = append(out, tok)
 	}
+	for k, vs := range req.URL.Query() {
+		if credentialParam(k) {
+			out = append(out, vs...)
+		}
+	}
 	return out
+}
+
+// credentialParam reports whether a query parameter holds credentials
+// (ntfy's auth=, and the usual names).
+func credentialParam(name string) bool {
+	switch strings.ToLower(name) {
+	case "auth", "token", "access_token", "password", "key":
+		return true
+	}
+	return false
 }
 
 // scrub replaces every secret in s (and its URL-escaped forms) with
@@ -299,8 +315,7 @@ func RedactURL(s string) string {
 	q := u.Query()
 	changed := false
 	for k := range q {
-		switch strings.ToLower(k) {
-		case "auth", "token", "access_token", "password", "key":
+		if credentialParam(k) {
 			q.Set(k, "REDACTED")
 			changed = true
 		}

@@ -62,3 +62,22 @@ func TestNtfyErrorQuotingTheTokenIsScrubbed(t *testing.T) {
 		t.Errorf("the ntfy token is in the log:\n%s", l)
 	}
 }
+
+// TestQueryCredentialsScrubbed: ntfy takes credentials in ?auth= too;
+// an answer quoting the request line must not bring them into the log.
+func TestQueryCredentialsScrubbed(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad gateway for "+r.Method+" "+r.URL.RequestURI(), http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	const auth = "QmVhcmVyIHRrX3F1ZXJ5c2VjcmV0"
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/alerts?auth="+auth, nil)
+	err := do(srv.Client(), req)
+	if err == nil || !strings.Contains(err.Error(), "bad gateway") {
+		t.Fatalf("error %v", err)
+	}
+	if strings.Contains(err.Error(), auth) {
+		t.Errorf("error carries the ?auth= credentials: %v", err)
+	}
+}

@@ -113,9 +113,11 @@ type dispatcher struct {
 	// failStreak counts retryable failures since the last publish that
 	// went through.
 	failStreak int
-	results    chan sendResult
-	wg         sync.WaitGroup
-	authState  string
+	// noDigest: ntfy refused a digest; pages are no longer merged.
+	noDigest  bool
+	results   chan sendResult
+	wg        sync.WaitGroup
+	authState string
 
 	busy        atomic.Int64 // pages loaded or in flight (mirrors loaded)
 	pendingDone atomic.Int64 // settled, not yet removed from the spool
@@ -274,7 +276,7 @@ func (d *dispatcher) dispatch(ctx context.Context, now time.Time) {
 		}
 		if d.guard.storm {
 			d.guard.storm = false
-			if len(ready) > 1 {
+			if len(ready) > 1 && !d.noDigest {
 				d.sendDigest(ctx, ready)
 				return
 			}
@@ -568,6 +570,14 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 		g.items[0].page.Body = TruncateUTF8(g.items[0].page.Body, 512)
 		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
 		d.b.log.Warn("ntfy refused the page as too large; sending it cut to 512 bytes", "title", g.items[0].page.Title, "err", se)
+	case r.digest && se.status >= 400 && se.status < 500 && !se.retryable:
+		// Dropping it would drop every page it merged. Digests stay off
+		// from now on; the pages go out one by one, within the storm
+		// guard's budget, each with its own handling of a refusal.
+		d.noDigest = true
+		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+		d.b.log.Error("ntfy refused a storm digest; its pages go out one by one, and no more digests are sent until restart",
+			"groups", len(r.groups), "pages", len(r.items), "err", se)
 	case se.retryable:
 		d.failStreak++
 		for _, g := range r.groups {

@@ -1,6 +1,7 @@
 package alertbridge
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -99,5 +100,34 @@ func TestNtfyAuthFailureLimitIsAnAuthProblem(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := ntfy.StatusCounts()[429]; n != 1 {
 		t.Errorf("429 answered %d times, want 1 (then the auth error backoff)", n)
+	}
+}
+
+// TestNtfyRefusedDigestKeepsItsPages: a storm digest ntfy refused (400)
+// took every page it merged with it, as failed. Its pages now go out one
+// by one.
+func TestNtfyRefusedDigestKeepsItsPages(t *testing.T) {
+	t.Parallel()
+	ntfy := newNtfy(fakenotify.NtfyOptions{})
+	ntfy.RefuseWhen(func(r *http.Request) (int, string, bool) {
+		return http.StatusBadRequest, "", strings.Contains(r.Header.Get("X-Title"), "DIGEST")
+	})
+	ns := newServer(t, ntfy)
+	tb := startBridge(t, "", func(c *Config) {
+		c.Ntfy = ntfyTo(ns)
+		c.Ntfy.PerMinute, c.Ntfy.StormWindow = 2, 300*time.Millisecond
+	})
+	for i := 0; i < 6; i++ {
+		tb.mustPost(t, mkPayload(mkAlert("PopDown", fmt.Sprintf("pop%02d", i), "critical", "firing", t0)))
+	}
+	tb.waitDrained(t, 15*time.Second)
+	if f := tb.counter("clavis_alertbridge_notifications_failed_total", "target", "ntfy"); f != 0 {
+		t.Errorf("%v pages failed", f)
+	}
+	if got := titles(ntfy.Messages()); len(got) != 6 {
+		t.Errorf("delivered %v, want the 6 pages", got)
+	}
+	if ntfy.StatusCounts()[400] == 0 {
+		t.Error("no digest was refused: the test tests nothing")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 )
 
 // ConfigError is a configuration the bridge refuses (a bad URL, token,
@@ -41,6 +42,11 @@ func (c Config) Validate() error {
 		if err := checkURL(flagNtfyURL, c.Ntfy.URL); err != nil {
 			return err
 		}
+		if u, _ := url.Parse(c.Ntfy.URL); strings.Trim(u.Path, "/") == "" {
+			// ntfy answers a plain publish to its root 400 (it takes JSON
+			// there): every page would be held.
+			return configErrorf("%s=%s names no topic: want the topic's URL, https://ntfy.example/<topic>", flagNtfyURL, RedactURL(c.Ntfy.URL))
+		}
 		if err := CheckToken(flagNtfyToken, c.Ntfy.Token); err != nil {
 			return err
 		}
@@ -72,6 +78,12 @@ func (c Config) Validate() error {
 		if err := checkURL(flagKumaURL, c.Kuma.PushURL); err != nil {
 			return err
 		}
+		if u, _ := url.Parse(c.Kuma.PushURL); !kumaPushPath(u.Path) {
+			// Kuma answers every other GET with its web app, 200. Where
+			// the token is in such a URL is unknown: its path is not shown.
+			shown := url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/REDACTED"}
+			return configErrorf("%s=%s is not an Uptime Kuma push URL: want the push monitor's URL, https://kuma.example/api/push/<token>", flagKumaURL, shown.String())
+		}
 	}
 	if err := CheckToken("--webhook.token-file", c.WebhookToken); err != nil {
 		return err
@@ -80,6 +92,17 @@ func (c Config) Validate() error {
 		return configErrorf("%s is empty", flagSpoolPath)
 	}
 	return CheckSpoolPath(c.SpoolPath)
+}
+
+// kumaPushPath reports whether path ends in Kuma's push route,
+// /api/push/<token> (a trailing slash allowed, as Express routes it).
+func kumaPushPath(path string) bool {
+	i := strings.LastIndex(path, "/api/push/")
+	if i < 0 {
+		return false
+	}
+	tok := strings.TrimSuffix(path[i+len("/api/push/"):], "/")
+	return tok != "" && !strings.Contains(tok, "/")
 }
 
 // checkURL wants an absolute http(s) URL. Its error shows the URL redacted

@@ -173,6 +173,11 @@ func TestClientAddr(t *testing.T) {
 	}
 	xffTrusted := newTestCounter(t, Options{ClientIP: ClientXForwardedFor, TrustedProxies: trusted})
 	xffAny := newTestCounter(t, Options{ClientIP: ClientXForwardedFor})
+	noLoopback, err := ParseTrustedProxies("10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	xffNoLoopback := newTestCounter(t, Options{ClientIP: ClientXForwardedFor, TrustedProxies: noLoopback})
 	remote := newTestCounter(t, Options{ClientIP: ClientRemoteAddr, TrustedProxies: trusted})
 	cases := []struct {
 		c                     *Counter
@@ -190,6 +195,15 @@ func TestClientAddr(t *testing.T) {
 		{xffTrusted, "127.0.0.1", " ::ffff:198.51.100.1 ", "", "::ffff:198.51.100.1"},
 		{xffAny, "192.0.2.99", "198.51.100.1, 203.0.113.9", "", "203.0.113.9"}, // no trusted list: peer is the proxy
 		{xffAny, "127.0.0.1", "", "198.51.100.4", "198.51.100.4"},              // Caddy's client_ip
+		// A unix-socket peer is local: trusted as loopback is (127.0.0.1 here).
+		{xffTrusted, "unix:", "198.51.100.1", "", "198.51.100.1"},
+		{xffTrusted, "unix:/run/nginx.sock", "203.0.113.5, 10.0.0.7", "", "203.0.113.5"},
+		{xffAny, "unix:", "198.51.100.1", "", "198.51.100.1"},
+	}
+	// Loopback not trusted: neither is a unix-socket peer, so its header is
+	// not believed, and the peer has no address to count.
+	if got, ok := xffNoLoopback.clientAddr(&Record{Remote: []byte("unix:"), XFF: []byte("198.51.100.1")}); ok {
+		t.Errorf("unix peer, loopback untrusted: counted %v", got)
 	}
 	for _, tc := range cases {
 		r := Record{Remote: []byte(tc.remote), XFF: []byte(tc.xff), ClientIP: []byte(tc.clientIP)}

@@ -127,7 +127,10 @@ type Counter struct {
 	classify *classifier
 	clientIP ClientIPSource
 	trusted  []netip.Prefix
-	now      func() time.Time
+	// unixTrusted: a peer on a unix socket (nginx logs "unix:") is a
+	// process on this host, trusted as a proxy when loopback is.
+	unixTrusted bool
+	now         func() time.Time
 
 	unique24h *sketch.Window
 	unique1h  *sketch.Window
@@ -177,6 +180,7 @@ func NewCounter(opts Options) (*Counter, error) {
 		durations: make([]routeHistogram, len(cl.names)),
 		hashes:    make([]uint64, 0, 1024),
 	}
+	c.unixTrusted = c.isTrusted(netip.AddrFrom4([4]byte{127, 0, 0, 1})) || c.isTrusted(netip.IPv6Loopback())
 	for i := range c.durations {
 		c.durations[i].buckets = make([]uint64, len(durationBuckets)+1)
 	}
@@ -295,7 +299,9 @@ func (c *Counter) flushHashes(now time.Time) {
 // believed (anyone can send X-Forwarded-For) and the peer counts. The client
 // is the rightmost hop that is not a trusted proxy; if every hop is trusted,
 // the leftmost. A hop that does not parse ends the walk there: what lies left
-// of it cannot be trusted either, so the last good hop counts.
+// of it cannot be trusted either, so the last good hop counts. A peer on a
+// unix socket ("unix:", nginx's $remote_addr there) is a local process: it
+// is trusted when loopback is, as a proxy on 127.0.0.1 would be.
 func (c *Counter) clientAddr(r *Record) (netip.Addr, bool) {
 	peer, peerOK := ParseAddr(r.Remote)
 	if c.clientIP == ClientRemoteAddr {
@@ -306,7 +312,8 @@ func (c *Counter) clientAddr(r *Record) (netip.Addr, bool) {
 			return a, true
 		}
 	}
-	if len(r.XFF) == 0 || (len(c.trusted) > 0 && (!peerOK || !c.isTrusted(peer))) {
+	peerTrusted := peerOK && c.isTrusted(peer) || !peerOK && c.unixTrusted && bytes.HasPrefix(r.Remote, []byte("unix:"))
+	if len(r.XFF) == 0 || (len(c.trusted) > 0 && !peerTrusted) {
 		return peer, peerOK
 	}
 	best, bestOK := peer, peerOK

@@ -177,6 +177,7 @@ func newAccesslogCollector(cfg *accesslogConfig, env Env) (*accesslogCollector, 
 		Paths:     cfg.paths,
 		FromStart: cfg.fromStart,
 		Logger:    env.Logger,
+		Settle:    env.Settle,
 	})
 	if err != nil {
 		return nil, err

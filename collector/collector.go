@@ -66,6 +66,10 @@ type Env struct {
 	Tarpit TarpitSource
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// Settle, if not zero, replaces how long the vault index and the
+	// access-log follower gather file events before they look (both 1 s
+	// by default, so the agent is not woken per change); tests shorten it.
+	Settle time.Duration
 }
 
 // Factory builds a collector once flags are parsed.

@@ -136,7 +136,7 @@ func newPrivacyPOP(tb testing.TB) *privacyPOP {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	scraper, err := set.Build(Env{Logger: logger, Context: ctx})
+	scraper, err := set.Build(Env{Logger: logger, Context: ctx, Settle: 5 * time.Millisecond})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -99,6 +99,7 @@ func setupVault(app *kingpin.Application) Factory {
 			return nil, err
 		}
 		cfg.Logger, cfg.Now = env.Logger, env.Now
+		cfg.Settle = env.Settle
 		return startVaultCollector(env.Context, cfg, vaultStartupWait), nil
 	}
 }

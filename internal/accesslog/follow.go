@@ -16,12 +16,15 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// settleDelay is how long after a file event the follower reads: it bounds
-// the reads to five a second however the front writes (nginx without
+// defaultSettle is how long after a file event the follower reads: it bounds
+// the reads to about one a second however the front writes (nginx without
 // buffer= writes every request), at no cost to freshness that a scrape
-// could notice: a line is counted at most settleDelay (plus the read)
-// after it is written.
-const settleDelay = 200 * time.Millisecond
+// could notice: a line is counted at most defaultSettle (plus the read)
+// after it is written. Each wake of an idle Go process costs tens of
+// microseconds (mostly the runtime's sysmon spinning up again); at 200 ms,
+// with the vault index's own window, the agent on bench/pop.sh woke about
+// 150 times a second and took a third more CPU (docs/benchmarks.md).
+const defaultSettle = time.Second
 
 // FollowOptions configure a Follower.
 type FollowOptions struct {
@@ -37,7 +40,10 @@ type FollowOptions struct {
 	// Grace is how long a rotated-away (renamed or deleted) file is still
 	// read after it goes quiet, for writers that reopen late (nginx after
 	// logrotate's postrotate, workers after USR1); default 30s.
-	Grace  time.Duration
+	Grace time.Duration
+	// Settle is how long after a file event the follower reads; default
+	// 1s (defaultSettle).
+	Settle time.Duration
 	Logger *slog.Logger
 }
 
@@ -77,6 +83,9 @@ type openFile struct {
 func NewFollower(c *Counter, opts FollowOptions) (*Follower, error) {
 	if c == nil {
 		return nil, errors.New("accesslog: nil counter")
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = defaultSettle
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
@@ -180,7 +189,7 @@ func (fl *Follower) Run(ctx context.Context) {
 			// (a stat each: there are a few), and one read per file takes
 			// the whole batch.
 			take = nil
-			settle.Reset(settleDelay)
+			settle.Reset(fl.opts.Settle)
 		case <-settle.C:
 			take = events
 			for _, tf := range fl.files {
@@ -195,6 +204,12 @@ func (fl *Follower) Run(ctx context.Context) {
 			}
 			fl.logger.Warn("access log: file notification error; the poll continues", "err", err)
 		case <-ticker.C:
+			// This pass reads every file, so a settle window running
+			// would only read again: it ends here.
+			if take == nil && events != nil {
+				settle.Stop()
+				take = events
+			}
 			watchDirs()
 			for _, tf := range fl.files {
 				fl.check(tf, false)

@@ -57,7 +57,8 @@ type Config struct {
 	// one snapshot per window, however many events (a vault written in
 	// several steps is a create and a few writes). A live count is at most
 	// Settle (plus the time to lstat the window's names) behind the
-	// directory. Default 200ms; negative re-checks at once.
+	// directory. Default 1s (fewer wakes; see newWatcher); negative
+	// re-checks at once.
 	Settle time.Duration
 	// OnScanStart, if set, is called in the scan's goroutine before each
 	// full scan lists the directory (tests hold it to play a cold scan of a
@@ -102,8 +103,8 @@ type Index struct {
 	seeds [2]maphash.Seed
 	snap  atomic.Pointer[Snapshot]
 
-	// newWatcher makes a watcher whose event channel holds eventBuffer
-	// events; tests replace it to reach the instance limit.
+	// newWatcher makes the watcher (an unbuffered one, see newWatcher);
+	// tests replace it to reach the instance limit.
 	newWatcher func() (*fsnotify.Watcher, error)
 	// beforeEvent, if set (tests), is called before each event is taken
 	// from the watcher: blocking in it lets the kernel's queue overflow.
@@ -131,7 +132,7 @@ func New(cfg Config) *Index {
 		cfg.Retry = 2 * time.Second
 	}
 	if cfg.Settle == 0 {
-		cfg.Settle = 200 * time.Millisecond
+		cfg.Settle = time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -317,12 +318,16 @@ func (x *Index) session(ctx context.Context, st *state) error {
 	rescan := time.NewTimer(interval)
 	defer rescan.Stop()
 
-	// While a settle window runs, events wait in the watcher's buffer and
-	// the kernel's queue (take is nil): this goroutine is not woken per
-	// event, and the window's events are read in one go when it ends. After a window of maxBatch names or more the index
-	// re-checks without settling, as it did before windows existed, until
-	// a quieter window: at that rate a window could fill the kernel's
-	// queue (fs.inotify.max_queued_events) and cost a full rescan.
+	// While a settle window runs, events wait in the kernel's queue (take
+	// is nil, and fsnotify's reader blocks on its unbuffered channel): no
+	// goroutine is woken per event, and the window's events are read in
+	// one go when it ends. After a window of maxBatch names or more the
+	// index re-checks without settling, as it did before windows existed,
+	// until a quieter window: at that rate a window could fill the
+	// kernel's queue (fs.inotify.max_queued_events, 16,384 by default) and
+	// cost a full rescan. Only a burst of more events than that within the
+	// first window of a quiet directory (a restore of thousands of vaults
+	// in a second) does: the count is then right after one rescan.
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()
@@ -414,6 +419,9 @@ type session struct {
 	files map[key]int64
 	bytes int64
 	asOf  time.Time // start of the scan the count comes from
+
+	// drainWait is drain's timer, made once per session.
+	drainWait *time.Timer
 
 	// A scan in flight: its result arrives on scanDone; events meanwhile
 	// are recorded in pending and re-checked once it is in.
@@ -535,15 +543,24 @@ func (s *session) finishScan(res scanResult) error {
 // maxBatch bounds the names re-checked in one go.
 const maxBatch = 1024
 
-// eventBuffer is the capacity of the watcher's event channel. While a
-// settle window runs the session does not read events, and fsnotify's
-// reader moves them from the kernel's queue into this buffer; at the end
-// the session drains it without waiting. With an unbuffered channel each
-// receive would have to wait for the reader to be scheduled again, and the
-// drain would end after one event.
-const eventBuffer = 4096
+// drainWait is how long a drain waits for fsnotify's reader to offer the
+// next event before it takes the window's events for read (drain), and
+// drainMax how long one drain may last.
+const (
+	drainWait = 2 * time.Millisecond
+	drainMax  = 100 * time.Millisecond
+)
 
-func newWatcher() (*fsnotify.Watcher, error) { return fsnotify.NewBufferedWatcher(eventBuffer) }
+// newWatcher's channel is unbuffered. While a settle window runs, the
+// session does not read events; fsnotify's reader then blocks on its first
+// send and further events wait in the kernel's queue, so nothing in this
+// process wakes per event: each wake of an idle Go process costs tens of
+// microseconds, mostly the runtime's sysmon spinning up again. With this,
+// the 1 s windows and the access-log follower's, the agent on bench/pop.sh
+// (10 vault changes a second) woke 63 times a second instead of 155 and
+// used a third less CPU (docs/benchmarks.md). At the end of the window the
+// session drains (see drain).
+func newWatcher() (*fsnotify.Watcher, error) { return fsnotify.NewWatcher() }
 
 // gather records the name ev concerns for the next re-check.
 func (s *session) gather(ev fsnotify.Event) error {
@@ -561,8 +578,17 @@ func (s *session) gather(ev fsnotify.Event) error {
 // drain gathers every event already queued, re-checking in batches of
 // maxBatch names, and publishes once: a burst of events about one file
 // costs one lstat. It returns the number of names re-checked.
+//
+// fsnotify's reader hands events over one at a time (newWatcher): after
+// each, it has to run again (read the kernel's queue, parse) before it
+// offers the next. So an empty channel is the end of the window's events
+// only once the reader has had drainWait to offer another; a drain lasts
+// at most drainMax however fast events come, and what is left waits for
+// the next window. A handoff missed loses nothing: its names come in the
+// next window, at one more look each.
 func (s *session) drain(events <-chan fsnotify.Event) (int, error) {
 	n := 0
+	deadline := time.Now().Add(drainMax)
 	for {
 		if len(s.batch) >= maxBatch {
 			n += len(s.batch)
@@ -570,19 +596,36 @@ func (s *session) drain(events <-chan fsnotify.Event) (int, error) {
 				return n, err
 			}
 		}
+		var ev fsnotify.Event
+		var ok, got bool
 		select {
-		case ev, ok := <-events:
-			if !ok {
-				return n, errRestart
-			}
-			if err := s.gather(ev); err != nil {
-				return n, err
-			}
-			continue
+		case ev, ok = <-events:
+			got = true
 		default:
 		}
-		n += len(s.batch)
-		return n, s.flush(true)
+		if !got && time.Now().Before(deadline) {
+			if s.drainWait == nil {
+				s.drainWait = time.NewTimer(drainWait)
+			} else {
+				s.drainWait.Reset(drainWait)
+			}
+			select {
+			case ev, ok = <-events:
+				got = true
+				s.drainWait.Stop()
+			case <-s.drainWait.C:
+			}
+		}
+		if !got {
+			n += len(s.batch)
+			return n, s.flush(true)
+		}
+		if !ok {
+			return n, errRestart
+		}
+		if err := s.gather(ev); err != nil {
+			return n, err
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
 	amclient "github.com/prometheus/alertmanager/api/v2/client"
 	"github.com/prometheus/alertmanager/api/v2/client/silence"
@@ -152,8 +153,16 @@ func newActionHandler(b *Bridge) (*actionHandler, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, configErrorf("%s=%s: want http(s)://host[:port][/path]", flagAMURL, RedactURL(b.cfg.Actions.AlertmanagerURL))
 	}
-	tc := amclient.DefaultTransportConfig().WithHost(u.Host).WithBasePath(path.Join("/", u.Path, "/api/v2")).WithSchemes([]string{u.Scheme})
-	return &actionHandler{b: b, am: amclient.NewHTTPClientWithConfig(strfmt.Default, tc)}, nil
+	rt := httptransport.New(u.Host, path.Join("/", u.Path, "/api/v2"), []string{u.Scheme})
+	// An Alertmanager behind basic auth (its own --web.config.file, or a
+	// proxy) is named with the credentials in the URL, as Prometheus's
+	// alertmanager_config would be given them: they become the
+	// Authorization header (the URL itself carries them nowhere).
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		rt.DefaultAuthentication = httptransport.BasicAuth(u.User.Username(), pw)
+	}
+	return &actionHandler{b: b, am: amclient.New(rt, strfmt.Default)}, nil
 }
 
 func (h *actionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

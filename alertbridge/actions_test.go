@@ -2,10 +2,13 @@ package alertbridge
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,5 +130,77 @@ func TestAckHoldsReminders(t *testing.T) {
 	if tb.counter("clavis_alertbridge_actions_total", "action", "ack", "result", "ok") != 1 ||
 		tb.counter("clavis_alertbridge_actions_total", "action", "ack", "result", "replayed") != 1 {
 		t.Errorf("action metrics")
+	}
+}
+
+// TestSilenceActionUsesAlertmanagerURLCredentials: an Alertmanager behind
+// basic auth is named with the credentials in --alertmanager.url; the
+// silence is posted with them as the Authorization header, and they reach
+// no log line.
+func TestSilenceActionUsesAlertmanagerURLCredentials(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var auths []string
+	am := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/am/api/v2/silences" {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if u, p, ok := r.BasicAuth(); !ok || u != "bridge" || p != "S3cretPW" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"silenceID":"5f0c1e9a"}`)
+	}))
+	defer am.Close()
+	amURL, _ := url.Parse(am.URL + "/am")
+	amURL.User = url.UserPassword("bridge", "S3cretPW")
+
+	ntfy := newNtfy(fakenotify.NtfyOptions{})
+	ns := newServer(t, ntfy)
+	tb := startBridge(t, "", func(c *Config) {
+		c.Ntfy = ntfyTo(ns)
+		c.Actions = &ActionsConfig{ExternalURL: "http://ab.example", Secret: []byte("0123456789abcdef"), AlertmanagerURL: amURL.String()}
+	})
+	actions := httptest.NewServer(tb.ActionHandler())
+	defer actions.Close()
+	tb.mustPost(t, mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0)))
+	tb.waitDrained(t, 10*time.Second)
+	msgs := ntfy.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("pages %v", titles(msgs))
+	}
+	var silence string
+	for _, act := range msgs[0].Actions {
+		if strings.HasPrefix(act.Label, "Silence") {
+			silence = act.URL
+		}
+	}
+	if silence == "" {
+		t.Fatalf("no Silence action in %+v", msgs[0].Actions)
+	}
+	pu, _ := url.Parse(silence)
+	resp, err := http.Post(actions.URL+pu.RequestURI(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("silence: %d %s", resp.StatusCode, body)
+	}
+	mu.Lock()
+	got := slices.Clone(auths)
+	mu.Unlock()
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("bridge:S3cretPW"))
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("Authorization headers at Alertmanager %q, want one %q", got, want)
+	}
+	if logs := tb.log.String(); strings.Contains(logs, "S3cretPW") {
+		t.Errorf("the Alertmanager password reached the log:\n%s", logs)
 	}
 }

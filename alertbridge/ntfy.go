@@ -83,9 +83,31 @@ func matchers(labels map[string]string) string {
 	sort.Strings(names)
 	parts := make([]string, len(names))
 	for i, k := range names {
-		parts[i] = k + "=" + strconv.Quote(labels[k])
+		name := k
+		if !legacyLabelName(k) {
+			// A UTF-8 name (Prometheus 3, Alertmanager 0.27+) is quoted in
+			// a matcher, or Alertmanager's silence form cannot parse it.
+			name = strconv.Quote(k)
+		}
+		parts[i] = name + "=" + strconv.Quote(labels[k])
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// legacyLabelName reports whether name is [a-zA-Z_][a-zA-Z0-9_]*, a label
+// name every Alertmanager reads unquoted.
+func legacyLabelName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // TruncateUTF8 cuts s to at most max bytes without splitting a UTF-8

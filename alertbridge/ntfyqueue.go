@@ -508,22 +508,14 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 		// 429 with code 42909: ntfy counted too many failed credentials
 		// from this address (after 30 401s, by default) and answers so
 		// before it checks the token: the token is still the problem.
-		wait := d.b.cfg.Ntfy.AuthErrorBackoff
-		d.pause = now.Add(wait)
-		d.authState = fmt.Sprintf("HTTP %d", se.status)
-		d.b.setNtfyAuthProblem(fmt.Sprintf("ntfy refuses alertbridge's token (HTTP %d); pages held", se.status))
+		wait := d.hold(now, se.status, fmt.Sprintf("ntfy refuses alertbridge's token (HTTP %d); pages held", se.status))
 		d.b.m.ntfyAuthErrors.Inc()
-		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
 		d.b.log.Error("NTFY REFUSES THE TOKEN: pages stay in the spool and are retried; fix --ntfy.token / NTFY_ALERT_TOKEN or the token's write access to the topic",
 			"status", se.status, "response", se.body, "retry_in", wait, "held_pages", d.loaded)
 	case ntfyURLRefused(se):
 		// The same for every page: the URL names no topic ntfy
 		// publishes to. Held like a refused token, so Kuma shows it.
-		wait := d.b.cfg.Ntfy.AuthErrorBackoff
-		d.pause = now.Add(wait)
-		d.authState = fmt.Sprintf("HTTP %d", se.status)
-		d.b.setNtfyAuthProblem(fmt.Sprintf("ntfy refuses the URL (HTTP %d); pages held", se.status))
-		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+		wait := d.hold(now, se.status, fmt.Sprintf("ntfy refuses the URL (HTTP %d); pages held", se.status))
 		d.b.log.Error("NTFY URL REFUSED: pages stay in the spool and are retried; set --ntfy.url / NTFY_ALERT_URL to the topic's URL, https://ntfy.example/<topic>",
 			"status", se.status, "response", se.body, "retry_in", wait, "held_pages", d.loaded)
 	case !r.digest && !r.groups[0].shortened && se.status == http.StatusBadRequest && !strings.Contains(se.body, "40014"):
@@ -543,11 +535,7 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 		// Not a delivery, and nothing a retry soon changes: the URL is
 		// wrong (http:// where ntfy redirects to https://, an old host).
 		// Held like a refused token, so Kuma shows it.
-		wait := d.b.cfg.Ntfy.AuthErrorBackoff
-		d.pause = now.Add(wait)
-		d.authState = fmt.Sprintf("HTTP %d", se.status)
-		d.b.setNtfyAuthProblem(fmt.Sprintf("ntfy URL answers with a redirect (HTTP %d); pages held", se.status))
-		d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+		wait := d.hold(now, se.status, fmt.Sprintf("ntfy URL answers with a redirect (HTTP %d); pages held", se.status))
 		d.b.log.Error("NTFY URL REDIRECTS: pages stay in the spool and are retried; set --ntfy.url / NTFY_ALERT_URL to the URL it redirects to",
 			"status", se.status, "location", se.location, "retry_in", wait, "held_pages", d.loaded)
 	case !r.digest && !r.groups[0].shortened && se.status == http.StatusRequestHeaderFieldsTooLarge:
@@ -746,4 +734,16 @@ func (d *dispatcher) settler(ctx context.Context) {
 		}
 		d.pendingDone.Add(-int64(len(batch)))
 	}
+}
+
+// hold keeps every page spooled for --ntfy.auth-error-backoff after an
+// answer that would be the same for each of them (a refused token or URL,
+// a redirect), and says why where on-call looks (Kuma, ntfy_auth_failing).
+func (d *dispatcher) hold(now time.Time, status int, problem string) time.Duration {
+	wait := d.b.cfg.Ntfy.AuthErrorBackoff
+	d.pause = now.Add(wait)
+	d.authState = fmt.Sprintf("HTTP %d", status)
+	d.b.setNtfyAuthProblem(problem)
+	d.b.m.retried.WithLabelValues(TargetNtfy).Inc()
+	return wait
 }

@@ -23,7 +23,7 @@ import (
 // after it is written. Each wake of an idle Go process costs tens of
 // microseconds (mostly the runtime's sysmon spinning up again); at 200 ms,
 // with the vault index's own window, the agent on bench/pop.sh woke about
-// 150 times a second and took a third more CPU (docs/benchmarks.md).
+// 155 times a second and used 1.5-1.6 times the CPU (docs/benchmarks.md).
 const defaultSettle = time.Second
 
 // FollowOptions configure a Follower.

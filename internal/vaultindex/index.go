@@ -544,8 +544,8 @@ func (s *session) finishScan(res scanResult) error {
 const maxBatch = 1024
 
 // drainWait is how long a drain waits for fsnotify's reader to offer the
-// next event before it takes the window's events for read (drain), and
-// drainMax how long one drain may last.
+// next event before it takes an empty channel for the end of the window's
+// events, and drainMax how long one drain may last (see drain).
 const (
 	drainWait = 2 * time.Millisecond
 	drainMax  = 100 * time.Millisecond

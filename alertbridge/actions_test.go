@@ -40,9 +40,12 @@ func TestActionTokens(t *testing.T) {
 	for name, bad := range map[string]string{
 		"widened matchers": base64.RawURLEncoding.EncodeToString([]byte(widened)) + "." + mac,
 		"flipped MAC":      body + "." + flipFirst(mac),
-		"no MAC":           body,
-		"garbage":          "x.y",
-		"empty":            "",
+		// The same MAC bytes, its last character spelled with other
+		// unused low bits: one token has one spelling.
+		"MAC respelled": body + "." + respellLast(mac),
+		"no MAC":        body,
+		"garbage":       "x.y",
+		"empty":         "",
 	} {
 		if _, err := c.verify(bad, t0); err != errForged {
 			t.Errorf("%s: %v", name, err)
@@ -52,6 +55,15 @@ func TestActionTokens(t *testing.T) {
 	if _, err := other.verify(tok, t0); err != errForged {
 		t.Errorf("other key: %v", err)
 	}
+}
+
+// respellLast changes the last character of an unpadded base64url string
+// whose length leaves unused bits in it (32 bytes: 43 characters, 2 bits
+// unused) to the one that differs only in its lowest, unused bit.
+func respellLast(s string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alphabet, s[len(s)-1])
+	return s[:len(s)-1] + string(alphabet[i^1])
 }
 
 // flipFirst changes the first character of a base64url string to a

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestCPUAndLoadavgRejectNonFinite: NaN, infinities and negative values,
@@ -54,14 +56,7 @@ func TestCPUOneAbsurdReadingDoesNotStick(t *testing.T) {
 	}{
 		{"10000", 100}, {"1e300", 100}, {"20000", 200}, {"30000", 300},
 	} {
-		stat := "cpu 1 1 1 1 1 1 1 1 0 0\ncpu0 " + tc.user + " 1 1 1 1 1 1 1 0 0\nbtime 100\n"
-		if err := os.WriteFile(filepath.Join(proc, "stat"), []byte(stat), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ms, err := collectAll(c)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ms := collectCPU0User(t, c, proc, tc.user)
 		for _, m := range ms {
 			if s := metricSample(t, m); s.labels["mode"] == "user" && s.value != tc.want {
 				t.Errorf("round %d: user %v, want %v", i, s.value, tc.want)
@@ -69,6 +64,21 @@ func TestCPUOneAbsurdReadingDoesNotStick(t *testing.T) {
 		}
 		now = now.Add(100 * time.Second)
 	}
+}
+
+// collectCPU0User writes a /proc/stat whose cpu0 has user ticks user
+// (booted at 100 s) and collects c once.
+func collectCPU0User(t *testing.T, c *cpuCollector, proc, user string) []prometheus.Metric {
+	t.Helper()
+	stat := "cpu 1 1 1 1 1 1 1 1 0 0\ncpu0 " + user + " 1 1 1 1 1 1 1 0 0\nbtime 100\n"
+	if err := os.WriteFile(filepath.Join(proc, "stat"), []byte(stat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := collectAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }
 
 // TestCPUAbsurdFirstReadingIsNotAdopted: a first reading beyond the time
@@ -88,14 +98,7 @@ func TestCPUAbsurdFirstReadingIsNotAdopted(t *testing.T) {
 	}{
 		{"1e300", 0, false}, {"900000", 0, false}, {"50000", 500, true}, {"60000", 600, true},
 	} {
-		stat := "cpu 1 1 1 1 1 1 1 1 0 0\ncpu0 " + tc.user + " 1 1 1 1 1 1 1 0 0\nbtime 100\n"
-		if err := os.WriteFile(filepath.Join(proc, "stat"), []byte(stat), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ms, err := collectAll(c)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ms := collectCPU0User(t, c, proc, tc.user)
 		found, system := false, false
 		for _, m := range ms {
 			s := metricSample(t, m)

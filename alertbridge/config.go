@@ -39,7 +39,7 @@ const (
 // *ConfigError.
 func (c Config) Validate() error {
 	if c.Ntfy != nil {
-		if err := checkURL(flagNtfyURL, c.Ntfy.URL); err != nil {
+		if err := checkURLRedacted(flagNtfyURL, c.Ntfy.URL, RedactNtfyURL); err != nil {
 			return err
 		}
 		if u, _ := url.Parse(c.Ntfy.URL); strings.Trim(u.Path, "/") == "" {
@@ -107,7 +107,10 @@ func kumaPushPath(path string) bool {
 
 // checkURL wants an absolute http(s) URL. Its error shows the URL redacted
 // (RedactURL) and never the parser's message whole, which quotes the URL.
-func checkURL(name, s string) error {
+func checkURL(name, s string) error { return checkURLRedacted(name, s, RedactURL) }
+
+// checkURLRedacted is checkURL showing the URL as redact does.
+func checkURLRedacted(name, s string, redact func(string) string) error {
 	if s == "" {
 		return configErrorf("%s is empty: want an absolute http:// or https:// URL", name)
 	}
@@ -117,10 +120,10 @@ func checkURL(name, s string) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return configErrorf("%s=%s: %v: want an absolute http:// or https:// URL", name, RedactURL(s), err)
+		return configErrorf("%s=%s: %v: want an absolute http:// or https:// URL", name, redact(s), err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return configErrorf("%s=%s: want an absolute http:// or https:// URL", name, RedactURL(s))
+		return configErrorf("%s=%s: want an absolute http:// or https:// URL", name, redact(s))
 	}
 	return nil
 }

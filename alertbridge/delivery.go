@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -161,17 +162,22 @@ func (e *sendError) class() string {
 // not follow too (the callers hold their notifications on it: a
 // configuration error).
 // Errors never carry the request URL unredacted.
-func do(client *http.Client, req *http.Request) error { return doAnswer(client, req, nil) }
+// pathSecrets are path segments of the target's own to keep out of the
+// error (an ntfy topic): hidden where the URL or a Location shows them,
+// scrubbed from a quoted answer.
+func do(client *http.Client, req *http.Request, pathSecrets ...string) error {
+	return doAnswer(client, req, nil, pathSecrets...)
+}
 
 // doAnswer is do, and a 2xx answer whose body (its first 512 bytes) ok
 // refuses is an error too, with unexpected set.
-func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool) error {
+func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool, pathSecrets ...string) error {
 	secrets := requestSecrets(req)
 	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			ue.URL = RedactURL(ue.URL)
+			ue.URL = redactSegments(RedactURL(ue.URL), pathSecrets)
 		}
 		se := &sendError{retryable: true, err: err, ambiguous: true, errMsg: scrub(err.Error(), secrets)}
 		var op *net.OpError
@@ -190,7 +196,7 @@ func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	e := &sendError{status: resp.StatusCode, body: scrub(strings.TrimSpace(strings.ToValidUTF8(string(body), "?")), secrets)}
+	e := &sendError{status: resp.StatusCode, body: scrub(strings.TrimSpace(strings.ToValidUTF8(string(body), "?")), append(secrets, pathSecrets...))}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if ok == nil || ok(body) {
 			return nil
@@ -201,7 +207,7 @@ func doAnswer(client *http.Client, req *http.Request, ok func(body []byte) bool)
 	if e.redirect() {
 		e.location = "(none)"
 		if loc, err := resp.Location(); err == nil {
-			e.location = RedactURL(loc.String())
+			e.location = redactSegments(RedactURL(loc.String()), pathSecrets)
 		}
 	}
 	switch {
@@ -323,6 +329,51 @@ func RedactURL(s string) string {
 	if changed {
 		u.RawQuery = q.Encode()
 	}
+	return u.String()
+}
+
+// NtfyTopic is the topic of an ntfy topic URL, its last path segment.
+// Anyone who knows a topic may read it on a server without access control
+// (ntfy.sh): a log line never shows it (see RedactNtfyURL).
+func NtfyTopic(topicURL string) string {
+	u, err := url.Parse(topicURL)
+	if err != nil {
+		return ""
+	}
+	p := strings.TrimRight(u.Path, "/")
+	return p[strings.LastIndex(p, "/")+1:]
+}
+
+// RedactNtfyURL is RedactURL with the topic hidden too.
+func RedactNtfyURL(s string) string {
+	if t := NtfyTopic(s); t != "" {
+		return redactSegments(RedactURL(s), []string{t})
+	}
+	return RedactURL(s)
+}
+
+// redactSegments replaces every path segment of the URL s that is one of
+// secrets with REDACTED. Whole segments only: a topic "ntfy" must not take
+// the host ntfy.example with it.
+func redactSegments(s string, secrets []string) string {
+	if len(secrets) == 0 {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Opaque != "" {
+		return s
+	}
+	segs := strings.Split(u.Path, "/")
+	changed := false
+	for i, seg := range segs {
+		if seg != "" && slices.Contains(secrets, seg) {
+			segs[i], changed = "REDACTED", true
+		}
+	}
+	if !changed {
+		return s
+	}
+	u.Path, u.RawPath = strings.Join(segs, "/"), ""
 	return u.String()
 }
 

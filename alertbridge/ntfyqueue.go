@@ -448,7 +448,7 @@ func (d *dispatcher) start(ctx context.Context, r sendResult, pg Page) {
 		req, err := http.NewRequestWithContext(actx, http.MethodPost, cfg.URL, strings.NewReader(body))
 		if err == nil {
 			req.Header = pg.Header(cfg.Token, r.repeat)
-			err = do(d.b.client, req)
+			err = do(d.b.client, req, NtfyTopic(cfg.URL))
 		}
 		r.err = err
 		select {

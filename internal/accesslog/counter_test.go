@@ -339,3 +339,30 @@ func BenchmarkParseJSON(b *testing.B) {
 		ParseJSON(line, &r)
 	}
 }
+
+// TestByteOrderMarkAndIndentedJSON: a log whose first line carries a UTF-8
+// byte order mark, and JSON lines an encoder indented, are requests in
+// every format that reads them, not malformed lines.
+func TestByteOrderMarkAndIndentedJSON(t *testing.T) {
+	t.Parallel()
+	const bom = "\xEF\xBB\xBF"
+	combined := `192.0.2.1 - - [29/Nov/2026:02:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "ua"`
+	jsonLine := `{"remote_addr":"192.0.2.2","request_method":"GET","request_uri":"/","status":200,"body_bytes_sent":1}`
+	for _, c := range []struct {
+		format Format
+		lines  []string
+	}{
+		{FormatAuto, []string{bom + combined, combined}},
+		{FormatAuto, []string{bom + jsonLine, "  " + jsonLine, "\t" + jsonLine, bom + " " + jsonLine}},
+		{FormatCombined, []string{bom + combined}},
+		{FormatJSON, []string{bom + jsonLine, " " + jsonLine}},
+	} {
+		ctr := newTestCounter(t, Options{Format: c.format})
+		if _, err := ctr.NewStream().Write([]byte(strings.Join(c.lines, "\n") + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		if l := ctr.Snapshot(testNow).Lines; l["parsed"] != uint64(len(c.lines)) || l["malformed"] != 0 {
+			t.Errorf("format %d, %q: lines %v, want %d parsed", c.format, c.lines, l, len(c.lines))
+		}
+	}
+}

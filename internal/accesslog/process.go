@@ -20,7 +20,7 @@ type Format uint8
 
 // The formats of --accesslog.format.
 const (
-	FormatAuto     Format = iota // per line: '{' starts JSON, anything else combined
+	FormatAuto     Format = iota // per line: '{' (after spaces and tabs) starts JSON, anything else combined
 	FormatCombined               // NCSA common/combined, optional extras
 	FormatJSON                   // JSON lines (Caddy, nginx escape=json)
 )
@@ -187,15 +187,26 @@ func NewCounter(opts Options) (*Counter, error) {
 	return c, nil
 }
 
-// parse dispatches on the configured format.
+// parse dispatches on the configured format. A UTF-8 byte order mark
+// (a log begun by a Windows editor or tool, or a JSON encoder that writes
+// one) is not part of the line.
 func (c *Counter) parse(line []byte, r *Record) error {
+	if len(line) >= 3 && line[0] == 0xEF && line[1] == 0xBB && line[2] == 0xBF {
+		line = line[3:]
+	}
 	switch c.format {
 	case FormatCombined:
 		return ParseCombined(line, r)
 	case FormatJSON:
 		return ParseJSON(line, r)
 	}
-	if len(line) > 0 && line[0] == '{' {
+	// JSON may be indented by its encoder: the first byte that is not a
+	// space or tab decides (no combined line starts with either).
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if i < len(line) && line[i] == '{' {
 		return ParseJSON(line, r)
 	}
 	return ParseCombined(line, r)

@@ -1,6 +1,7 @@
 package accesslog
 
-// ParseJSON parses one JSON-lines access log record. Two layouts are known:
+// ParseJSON parses one JSON-lines access log record. Two layouts are known
+// (and Traefik's, below):
 //
 // Caddy's default access log (fields of the "http.log.access" logger):
 //
@@ -12,6 +13,9 @@ package accesslog
 //	{"time_iso8601":"…","remote_addr":"…","request_method":"GET","request_uri":"/…","status":200,
 //	 "body_bytes_sent":1234,"request_time":0.001,"http_x_forwarded_for":"…"}
 //
+// Traefik's JSON access log is read by its own field names (ClientHost,
+// RequestMethod, RequestPath, DownstreamStatus, DownstreamContentSize,
+// Duration in nanoseconds, StartUTC, request_X-Forwarded-For).
 // Also accepted: "request" as a string ("GET /x HTTP/1.1", nginx $request),
 // "uri", "bytes_sent", "size", "msec", "time_local", numbers written as
 // strings, and every duration_format of Caddy's "duration" (see
@@ -108,20 +112,20 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool) error {
 		}
 		r.methodSet = true
 		return nil
-	case "remote_addr", "remote_ip":
+	case "remote_addr", "remote_ip", "ClientHost": // ClientHost: Traefik
 		return s.stringInto(&r.Remote)
 	case "client_ip":
 		return s.stringInto(&r.ClientIP)
-	case "request_method", "method":
+	case "request_method", "method", "RequestMethod":
 		var m []byte
 		if err := s.stringInto(&m); err != nil {
 			return err
 		}
 		r.Method, r.methodSet = parseMethod(m), true
 		return nil
-	case "request_uri", "uri":
+	case "request_uri", "uri", "RequestPath":
 		return s.pathInto(&r.Path)
-	case "status":
+	case "status", "DownstreamStatus": // Traefik: what the client got
 		v, err := s.number()
 		if err != nil {
 			return err
@@ -132,7 +136,7 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool) error {
 		}
 		r.Status, *status = int(st), true
 		return nil
-	case "body_bytes_sent", "bytes_sent", "size":
+	case "body_bytes_sent", "bytes_sent", "size", "DownstreamContentSize":
 		v, err := s.number()
 		if err != nil {
 			return err
@@ -154,8 +158,23 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool) error {
 			r.Duration, r.HasDuration = d, true
 		}
 		return nil
-	case "http_x_forwarded_for":
+	case "Duration": // Traefik: integer nanoseconds
+		v, err := s.number()
+		if err != nil {
+			return err
+		}
+		if ns, ok := parseSeconds(v); ok && ns/1e9 < maxRequestSeconds {
+			r.Duration, r.HasDuration = ns/1e9, true
+		}
+		return nil
+	case "http_x_forwarded_for", "request_X-Forwarded-For": // the latter: Traefik with the header kept
 		return s.stringInto(&r.XFF)
+	case "StartUTC": // Traefik
+		if err := s.stringInto(&r.Time); err != nil {
+			return err
+		}
+		r.timeKind = timeISO8601
+		return nil
 	case "ts", "msec":
 		kind := timeUnix
 		if s.peek() == '"' {

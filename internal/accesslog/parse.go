@@ -296,6 +296,8 @@ func ParseCombined(line []byte, r *Record) error {
 					if labeled {
 						ts = tsSettled
 					}
+				} else if d, ok := millis(tok); ok {
+					r.Duration, r.HasDuration, ts = d, true, tsSettled
 				}
 			} else {
 				ts = requestTime(tok, ts, line[openAt:], r)
@@ -361,6 +363,20 @@ func requestTime(tok []byte, ts uint8, open []byte, r *Record) uint8 {
 		return tsSettled
 	}
 	return 0
+}
+
+// millis reads a token "<N>ms", Traefik's request duration (the last field
+// of its common log format), as seconds.
+func millis(tok []byte) (float64, bool) {
+	n := len(tok)
+	if n < 3 || tok[n-2] != 'm' || tok[n-1] != 's' {
+		return 0, false
+	}
+	v, ok := parseSeconds(tok[:n-2])
+	if !ok || v/1e3 >= maxRequestSeconds {
+		return 0, false
+	}
+	return v / 1e3, true
 }
 
 // bareSeconds reads a bare token as a time: N, rt=N or request_time=N.

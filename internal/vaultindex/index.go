@@ -233,14 +233,21 @@ func statID(path string) (dirID, error) {
 // isMountPoint: the directory's device differs from its parent's, or,
 // for a bind mount of the parent's own file system (same device), the
 // mount table lists it. Looked at once a session, not per scrape.
+//
+// The parent is the resolved directory's: for a data directory reached
+// through a symlink (vaults -> /srv/disk/vaults) the symlink's own parent
+// is another directory, often on another file system, and comparing with
+// it took a plain sub-directory of a mounted disk for a mount point; once
+// the symlink was pointed at a directory on the parent's file system, the
+// index reported ErrUnmounted for ever.
 func isMountPoint(dir string, id dirID) bool {
-	parent, err := statID(filepath.Join(dir, ".."))
-	if err == nil && parent.dev != id.dev {
-		return true
-	}
 	resolved, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return false
+	}
+	parent, err := statID(filepath.Dir(resolved))
+	if err == nil && parent.dev != id.dev {
+		return true
 	}
 	mounts, err := procfs.GetMounts()
 	if err != nil {

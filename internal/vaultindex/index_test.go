@@ -687,3 +687,45 @@ func TestIndexBindMountLost(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexSymlinkIntoMountIsNoMountPoint: a data directory that is a
+// symlink to a plain sub-directory of another file system is no mount
+// point (the symlink's own parent is not the directory's parent). Taken for
+// one, it reported ErrUnmounted for ever once the symlink was pointed at a
+// directory on the symlink's own file system.
+func TestIndexSymlinkIntoMountIsNoMountPoint(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	disk, plain := filepath.Join(root, "disk"), filepath.Join(root, "plain")
+	for _, d := range []string{disk, plain} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mountTmpfs(t, disk)
+	t.Cleanup(func() { syscall.Unmount(disk, syscall.MNT_DETACH) })
+	if err := os.Mkdir(filepath.Join(disk, "vaults"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(disk, "vaults", "v1"), 4)
+	writeFile(t, filepath.Join(plain, "v2"), 2)
+	writeFile(t, filepath.Join(plain, "v3"), 2)
+	dir := filepath.Join(root, "vaults")
+	if err := os.Symlink(filepath.Join(disk, "vaults"), dir); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := start(t, Config{Dir: dir}, nil)
+	waitFor(t, x, "first scan", ready(1, 4))
+	if err := os.Symlink(plain, dir+".new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir+".new", dir); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, x, "the directory the symlink now names, counted", func(s *Snapshot) bool {
+		return s.Err != nil || (s.Ready && s.Count == 2)
+	})
+	if s := x.Snapshot(); s.Err != nil {
+		t.Fatalf("after the symlink was pointed at a plain directory: %v", s.Err)
+	}
+}

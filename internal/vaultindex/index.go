@@ -254,12 +254,33 @@ func isMountPoint(dir string, id dirID) bool {
 		return false
 	}
 	for _, m := range mounts {
-		if m.MountPoint == resolved {
+		if unescapeMountPoint(m.MountPoint) == resolved {
 			return true
 		}
 	}
 	return false
 }
+
+// unescapeMountPoint undoes the kernel's octal escapes in a mount point of
+// /proc/self/mountinfo (space \040, tab \011, newline \012, backslash
+// \134), which procfs leaves in place.
+func unescapeMountPoint(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // watchLimit reports whether err is inotify's instance or watch limit.
 func watchLimit(err error) bool {

@@ -729,3 +729,51 @@ func TestIndexSymlinkIntoMountIsNoMountPoint(t *testing.T) {
 		t.Fatalf("after the symlink was pointed at a plain directory: %v", s.Err)
 	}
 }
+
+// TestIndexBindMountLostEscapedPath: the mount table writes a space, tab,
+// newline or backslash in a mount point as an octal escape (\040); a data
+// directory whose path holds one was never found in it, so the unmount of
+// its bind mount went unnoticed and the empty directory underneath counted
+// as live.
+func TestIndexBindMountLostEscapedPath(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	src, dir := filepath.Join(root, "src"), filepath.Join(root, "vault data\\dir")
+	for _, d := range []string{src, dir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		writeFile(t, filepath.Join(src, "v"+strconv.Itoa(i)), 10)
+	}
+	mountBind(t, src, dir)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			syscall.Unmount(dir, syscall.MNT_DETACH)
+		}
+	})
+	x, _ := start(t, Config{Dir: dir}, nil)
+	waitFor(t, x, "the bind mount's count", ready(2, 20))
+	if err := syscall.Unmount(dir, 0); err != nil {
+		t.Fatalf("unmount: %v", err)
+	}
+	mounted = false
+	s := waitFor(t, x, "the unmount to be reported", func(s *Snapshot) bool { return s.Err != nil || s.Count == 0 })
+	if !errors.Is(s.Err, ErrUnmounted) || s.Ready {
+		t.Errorf("after unmount: %+v, want ErrUnmounted", *s)
+	}
+}
+
+func TestUnescapeMountPoint(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		`/a\040b`: "/a b", `/a\011b\012c`: "/a\tb\nc", `/a\134b`: `/a\b`, `/plain`: "/plain",
+		`/bad\04`: `/bad\04`, `/bad\9x1`: `/bad\9x1`, `/end\`: `/end\`,
+	} {
+		if got := unescapeMountPoint(in); got != want {
+			t.Errorf("unescapeMountPoint(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -181,6 +181,7 @@ type filesystemCollector struct {
 	tableMu      sync.Mutex
 	table        []mount
 	tableDropped int      // mount points the table left out for --collector.filesystem.max-mounts
+	tableErr     error    // malformed lines the table was read without (reported every scrape it is used)
 	tableFile    *os.File // open on the mountinfo file the table came from
 	tableFd      int32    // tableFile's descriptor: os.File.Fd costs an fcntl per call
 	canPoll      bool     // tableFile is on procfs, whose poll reports changes
@@ -230,8 +231,11 @@ type mount struct {
 }
 
 func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	// With malformed lines in the mount table, err says so and mounts
+	// still holds the file systems of every other line: they are
+	// reported, and the collector fails for the scrape.
 	mounts, dropped, err := c.mounts()
-	if err != nil {
+	if mounts == nil && err != nil {
 		return err
 	}
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.GaugeValue, float64(dropped))
@@ -330,11 +334,12 @@ collect:
 		c.cfg.logger.Warn("statfs calls ahead used up the stat timeout; some mount points were not asked this scrape",
 			"mount_points", unasked, "timeout", c.cfg.statTimeout, "flag", "--collector.filesystem.stat-timeout")
 	}
-	return nil
+	return err
 }
 
 // mounts returns the file systems to report, one per mount point, and how
-// many were left out for the cap.
+// many were left out for the cap. Its error, with a non-nil table, names
+// malformed lines the table was read without.
 //
 // Reading and parsing mountinfo was the most expensive part of a scrape, and
 // the table rarely changes. The kernel tells when it does: poll on an open
@@ -346,14 +351,14 @@ func (c *filesystemCollector) mounts() ([]mount, int, error) {
 	c.tableMu.Lock()
 	defer c.tableMu.Unlock()
 	if c.tableFile != nil && c.canPoll && !mountTableChanged(c.tableFd) {
-		return c.table, c.tableDropped, nil
+		return c.table, c.tableDropped, c.tableErr
 	}
 	if c.tableFile != nil {
 		c.tableFile.Close()
-		c.tableFile, c.table, c.tableDropped = nil, nil, 0
+		c.tableFile, c.table, c.tableDropped, c.tableErr = nil, nil, 0, nil
 	}
 	table, dropped, f, err := c.readMountTable()
-	if err != nil {
+	if table == nil {
 		return nil, 0, err
 	}
 	if dropped > 0 && !c.capLogged {
@@ -364,8 +369,8 @@ func (c *filesystemCollector) mounts() ([]mount, int, error) {
 	var st unix.Statfs_t
 	c.tableFd = int32(f.Fd())
 	c.canPoll = unix.Fstatfs(int(c.tableFd), &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
-	c.table, c.tableDropped, c.tableFile = table, dropped, f
-	return table, dropped, nil
+	c.table, c.tableDropped, c.tableFile, c.tableErr = table, dropped, f, err
+	return table, dropped, err
 }
 
 // mountTableChanged polls the open mountinfo file without waiting.
@@ -379,7 +384,8 @@ func mountTableChanged(fd int32) bool {
 
 // readMountTable opens the mountinfo file (kept open to poll it later),
 // reads the table from it and filters it. Opening before reading means a
-// change in between is seen by the next poll.
+// change in between is seen by the next poll. A table read without some
+// malformed lines is returned with the error saying so.
 func (c *filesystemCollector) readMountTable() ([]mount, int, *os.File, error) {
 	// PID 1's table is the host's view when we run in a container sharing
 	// the host's PID namespace; /proc/1 may be hidden (hidepid), so fall back
@@ -394,11 +400,11 @@ func (c *filesystemCollector) readMountTable() ([]mount, int, *os.File, error) {
 		return nil, 0, nil, fmt.Errorf("reading mountinfo: %w", err)
 	}
 	infos, err := readMountinfo(f)
-	if err != nil {
+	if err != nil && !isMalformedLines(err) {
 		f.Close()
 		return nil, 0, nil, err
 	}
-	vault := c.locateVaultDir(infos, own)
+	vault := c.locateVaultDir(infos, own, err != nil)
 	if !vault.known {
 		c.cfg.logger.Warn("cannot tell where --vault.data-dir is in the host's mount table; reporting only the root file system, so that no mount inside it is exported")
 	}
@@ -442,7 +448,7 @@ func (c *filesystemCollector) readMountTable() ([]mount, int, *os.File, error) {
 		out = append(out, m)
 	}
 	out, dropped := capMounts(out, c.cfg.maxMounts, vault.dataMount(out))
-	return out, dropped, f, nil
+	return out, dropped, f, err
 }
 
 // capMounts keeps at most max mounts: "/" and the vault data directory's
@@ -551,7 +557,9 @@ func (v vaultPlace) dataMount(ms []mount) string {
 // never be exported, so only the root file system is reported, with a
 // warning. When the directory's file system is simply not mounted in the
 // reported namespace, no mount there can be inside it: that is known.
-func (c *filesystemCollector) locateVaultDir(table []mountEntry, own bool) vaultPlace {
+// So is a table with malformed lines (tableBad) when it is this process's
+// own: the line skipped may have been the mount holding the directory.
+func (c *filesystemCollector) locateVaultDir(table []mountEntry, own, tableBad bool) vaultPlace {
 	dir := c.cfg.vaultDir
 	if dir == "" {
 		return vaultPlace{known: true}
@@ -577,7 +585,11 @@ func (c *filesystemCollector) locateVaultDir(table []mountEntry, own bool) vault
 		add(resolved)
 	}
 	ownTable := table
+	if own && tableBad {
+		return v
+	}
 	if !own {
+		// Any error, malformed lines included, leaves the place unknown.
 		t, err := c.readOwnMountinfo()
 		if err != nil {
 			return v
@@ -779,6 +791,9 @@ const maxMountinfoBytes = 64 << 20
 // into the collector's error log. Here lines have no length limit, and an
 // error names the line's number only. Only the fields the collector uses
 // are taken.
+//
+// A malformed line costs only itself: the entries of every other line are
+// returned with a *malformedLinesError (see isMalformedLines).
 func readMountinfo(r io.Reader) ([]mountEntry, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxMountinfoBytes+1))
 	if err != nil {
@@ -792,24 +807,55 @@ func readMountinfo(r io.Reader) ([]mountEntry, error) {
 		return nil, nil
 	}
 	var out []mountEntry
+	var bad *malformedLinesError
 	n := 0
 	for line := range strings.SplitSeq(text, "\n") {
 		n++
 		mi, ok := parseMountinfoLine(line)
 		if !ok {
-			return nil, fmt.Errorf("reading mountinfo: line %d is malformed", n)
+			if bad == nil {
+				bad = &malformedLinesError{first: n}
+			}
+			bad.count++
+			continue
 		}
 		out = append(out, mi)
 	}
+	if bad != nil {
+		return out, bad
+	}
 	return out, nil
+}
+
+// malformedLinesError is readMountinfo's error when lines were skipped. It
+// names the first one by number, never by content.
+type malformedLinesError struct{ first, count int }
+
+func (e *malformedLinesError) Error() string {
+	if e.count == 1 {
+		return fmt.Sprintf("reading mountinfo: line %d is malformed", e.first)
+	}
+	return fmt.Sprintf("reading mountinfo: line %d is malformed, and %d more", e.first, e.count-1)
+}
+
+// isMalformedLines reports whether err is readMountinfo's "lines skipped",
+// which comes with the other lines' entries.
+func isMalformedLines(err error) bool {
+	var e *malformedLinesError
+	return errors.As(err, &e)
 }
 
 // parseMountinfoLine parses "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 -
 // ext3 /dev/root rw,errors=continue": mount ID, parent ID, major:minor,
 // root, mount point, mount options, optional fields up to "-", then file
 // system type, source and super options.
+//
+// Fields are split at runs of spaces (the kernel escapes a space in a path
+// as \040 and writes one between fields; procfs, and so node_exporter,
+// accept more), and only at spaces: a path may hold a no-break or other
+// Unicode space, which the kernel writes as is.
 func parseMountinfoLine(line string) (mountEntry, bool) {
-	fields := strings.Split(line, " ")
+	fields := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' })
 	sep := slices.Index(fields, "-")
 	if sep < 6 || len(fields) < sep+4 {
 		return mountEntry{}, false

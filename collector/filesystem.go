@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -426,20 +428,20 @@ func (c *filesystemCollector) readMountTable() ([]mount, int, *os.File, error) {
 		if mi.readonly {
 			ro = 1
 		}
-		// Paths are bytes to the kernel; label values must be UTF-8.
-		mp = strings.ToValidUTF8(mp, "\uFFFD")
+		mp = mountPointLabel(mp)
 		m := mount{
 			labels: []string{
-				strings.ToValidUTF8(deviceLabel(mi.source), "\uFFFD"),
+				labelValue(deviceLabel(mi.source)),
 				mp,
-				strings.ToValidUTF8(mi.fsType, "\uFFFD"),
+				labelValue(mi.fsType),
 			},
 			readonly: ro,
 			statPath: statPath,
 		}
 		// A mount point mounted over several times shows the last mount
-		// (later lines are on top); one series per mount point also keeps
-		// the exposition free of duplicates.
+		// (later lines are on top); one series per mount point (per label
+		// value: two mount points may read the same once cut or scrubbed)
+		// also keeps the exposition free of duplicates.
 		if i, dup := seen[mp]; dup {
 			out[i] = m
 			continue
@@ -701,6 +703,110 @@ func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 // unchanged.
 func deviceLabel(source string) string {
 	return privacy.ReplaceAddresses(deviceLabelHostless(source), "_")
+}
+
+// labelValue makes a label value of a mount's text (the device label,
+// the file system type; mountPointLabel for the mount point): valid UTF-8
+// (paths are bytes to the kernel), no e-mail-shaped path component or
+// address in it, and at most privacy.MaxLabelValueBytes long (the gate
+// drops a longer one with its series: a kubelet volume's mount point is
+// often 150 bytes or more). A longer value keeps its head and tail, and
+// a hash of the whole in between, so two long values stay two series.
+func labelValue(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if strings.ContainsAny(s, "@%") || hasNonASCIIByte(s) {
+		parts := strings.Split(s, "/")
+		for i, p := range parts {
+			if privacy.IsEmailShaped(p) {
+				parts[i] = "_"
+			}
+		}
+		s = strings.Join(parts, "/")
+		// An e-mail shape across components ("/@0.0A": the gate takes
+		// any byte but white space for a local part) goes with its span.
+		if privacy.IsEmailShaped(s) {
+			s = strings.ReplaceAll(privacy.ScrubAddresses(s), privacy.Redacted, "_")
+		}
+	}
+	s = privacy.ReplaceAddresses(s, "_")
+	if len(s) > privacy.MaxLabelValueBytes {
+		s = cutLabel(s)
+	}
+	// What the detectors still find (a shape the replacing passes made)
+	// leaves nothing of the value.
+	if privacy.ContainsAddress(s) || privacy.IsEmailShaped(s) {
+		return "_"
+	}
+	return s
+}
+
+// cutLabel cuts a label value longer than privacy.MaxLabelValueBytes to
+// fit: its head and tail, on character boundaries, around a hash of the
+// whole.
+func cutLabel(s string) string {
+	// The hash is of text already scrubbed: it stands for nothing that
+	// could not be exported as is.
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	mid := fmt.Sprintf("…%08x…", h.Sum32())
+	room := privacy.MaxLabelValueBytes - len(mid)
+	head, tail := room/2, room-room/2
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	start := len(s) - tail
+	for start < len(s) && !utf8.RuneStart(s[start]) {
+		start++
+	}
+	// Cutting can join what is left into an address ("…1.2.3.45" of
+	// "1.2.3.45678"): scrub once more; that only shortens it.
+	return privacy.ReplaceAddresses(s[:head]+mid+s[start:], "_")
+}
+
+// mountPointLabel is labelValue for a mount point, where a path component
+// shaped user@host ("/mnt/alice@devbox", an sshfs habit) is cut as well:
+// the gate lets a host without a dot through, a label must not carry it.
+func mountPointLabel(mp string) string {
+	if strings.IndexByte(mp, '@') >= 0 {
+		parts := strings.Split(mp, "/")
+		for i, p := range parts {
+			if userAtHost(p) {
+				parts[i] = "_"
+			}
+		}
+		mp = strings.Join(parts, "/")
+	}
+	return labelValue(mp)
+}
+
+// userAtHost reports whether a path component reads as user@host: text,
+// '@', then a host name (a letter, then letters, digits, '.', '-').
+// "@home" (a btrfs subvolume) and "backup@2024" are not.
+func userAtHost(p string) bool {
+	i := strings.LastIndexByte(p, '@')
+	if i <= 0 || i == len(p)-1 {
+		return false
+	}
+	host := p[i+1:]
+	for j := 0; j < len(host); j++ {
+		c := host[j]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case j > 0 && (c >= '0' && c <= '9' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func hasNonASCIIByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
 }
 
 func deviceLabelHostless(source string) string {

@@ -1,0 +1,110 @@
+package collector
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clavitor/clavis-telemetry/privacy"
+)
+
+// gatedMountPoints scrapes the filesystem collector through the privacy
+// gate and returns the mount points exported, the collector's success and
+// the series the gate dropped.
+func gatedMountPoints(t *testing.T, cfg filesystemConfig) (mps []string, success, redacted float64) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewScraper([]Named{{"filesystem", newFilesystemCollector(cfg)}}, 5e9, nil))
+	mfs, err := privacy.NewGate(reg, nil).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "clavis_filesystem_readonly":
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "mountpoint" {
+						mps = append(mps, l.GetValue())
+					}
+				}
+			case "clavis_scrape_collector_success":
+				success = m.GetGauge().GetValue()
+			case "clavis_privacy_redactions_total":
+				redacted += m.GetCounter().GetValue()
+			}
+		}
+	}
+	slices.Sort(mps)
+	return mps, success, redacted
+}
+
+// TestFilesystemLongMountPoints: kubelet volume mount points (these two
+// lines are node_exporter's fixture proc/1/mountinfo, differing only in
+// an escaped space and tab) run past the gate's 128-byte bound on label
+// values. They are exported cut to fit, still two series, instead of being
+// dropped by the gate (which counts every such drop as a collector bug).
+func TestFilesystemLongMountPoints(t *testing.T) {
+	t.Parallel()
+	const vmdk = `bafb9e5a-8856-7e6c-699c-801844e77a4a/kubernetes-dynamic-pvc-3eba5bba-48a3-11e8-89ab-005056b92113.vmdk`
+	table := "29 1 259:2 / / rw,relatime shared:1 - ext4 /dev/dm-2 errors=remount-ro,data=ordered\n" +
+		`3148 3003 260:0 / /var/lib/kubelet/plugins/kubernetes.io/vsphere-volume/mounts/[vsanDatastore]\040` + vmdk + " rw,relatime shared:31 - ext4 /dev/sda rw,data=ordered\n" +
+		`3149 3004 260:0 / /var/lib/kubelet/plugins/kubernetes.io/vsphere-volume/mounts/[vsanDatastore]\011` + vmdk + " rw,relatime shared:32 - ext4 /dev/sda rw,data=ordered\n" +
+		// A long name made of multi-byte characters is cut on a character boundary.
+		"3150 29 260:1 / /srv/" + strings.Repeat("é", 100) + " rw - ext4 /dev/sdb rw\n"
+	cfg := defaultFilesystemConfig(t, writeMountinfo(t, table, table), func(string) (fsStats, error) { return fakeStats, nil })
+	mps, ok, redacted := gatedMountPoints(t, cfg)
+	if ok != 1 || redacted != 0 || len(mps) != 4 {
+		t.Fatalf("success %v, %v series dropped by the gate, mount points %q", ok, redacted, mps)
+	}
+	for _, mp := range mps {
+		if len(mp) > privacy.MaxLabelValueBytes || !utf8.ValidString(mp) {
+			t.Errorf("mount point label %q: %d bytes, valid UTF-8 %v", mp, len(mp), utf8.ValidString(mp))
+		}
+		if mp != "/" && !strings.HasPrefix(mp, "/var/lib/kubelet/plugins/") && !strings.HasPrefix(mp, "/srv/éé") {
+			t.Errorf("mount point label %q lost its head", mp)
+		}
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(mps)))) != 4 {
+		t.Errorf("the long mount points collapsed into one series: %q", mps)
+	}
+}
+
+// TestFilesystemMountPointsCarryNoAddress: a mount point naming a host
+// (autofs's /net/<host>, a mount per user@host, an e-mail address) is
+// exported with the host cut, as the device label is, not left for the
+// gate to drop (or, user@host without a dot, to let through).
+func TestFilesystemMountPointsCarryNoAddress(t *testing.T) {
+	t.Parallel()
+	table := "27 1 254:0 / / rw - ext4 /dev/vda rw\n" +
+		"40 27 254:16 / /net/10.0.0.5/export rw - ext4 /dev/vdb rw\n" +
+		"41 27 254:17 / /mnt/alice@devbox/src rw - ext4 /dev/vdc rw\n" +
+		"42 27 254:18 / /mnt/bob@example.com rw - ext4 /dev/vdd rw\n" +
+		"43 27 254:19 / /srv/backup@2024 rw - ext4 /dev/vde rw\n"
+	cfg := defaultFilesystemConfig(t, writeMountinfo(t, table, table), func(string) (fsStats, error) { return fakeStats, nil })
+	mps, ok, redacted := gatedMountPoints(t, cfg)
+	want := []string{"/", "/mnt/_", "/mnt/_/src", "/net/_/export", "/srv/backup@2024"}
+	if ok != 1 || redacted != 0 || !slices.Equal(mps, want) {
+		t.Errorf("success %v, %v series dropped by the gate, mount points %q, want %q", ok, redacted, mps, want)
+	}
+}
+
+// FuzzMountLabels: whatever a mountinfo path holds, its label is valid
+// UTF-8, within the gate's bound and carries no address or e-mail address
+// the gate would drop it for.
+func FuzzMountLabels(f *testing.F) {
+	for _, s := range []string{"/", "/net/10.0.0.5/export", "/mnt/alice@devbox", "/srv/" + strings.Repeat("é", 100),
+		"/a/" + strings.Repeat("x", 130) + "1.2.3.45678", strings.Repeat("1.2.3.4/", 40), "/mnt/bob@example.com/" + strings.Repeat("y", 200)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, l := range []string{mountPointLabel(s), labelValue(deviceLabel(s)), labelValue(s)} {
+			if !utf8.ValidString(l) || len(l) > privacy.MaxLabelValueBytes || privacy.ContainsAddress(l) || privacy.IsEmailShaped(l) {
+				t.Fatalf("%q -> %q", s, l)
+			}
+		}
+	})
+}

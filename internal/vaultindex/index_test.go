@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fsnotify/fsnotify"
 	"pgregory.net/rapid"
@@ -115,11 +116,37 @@ func TestFilter(t *testing.T) {
 			t.Errorf("Match(%q) = %v, want %v", name, got, want)
 		}
 	}
-	for _, bad := range []string{"", "[a-", "sub/*.db"} {
+	for _, bad := range []string{"", "[a-", "sub/*.db", "x*[", "a*b\\", "v*[z-", "*.db[", "a?[^"} {
 		if _, err := NewFilter(bad); err == nil {
 			t.Errorf("NewFilter(%q) accepted", bad)
 		}
 	}
+	for _, good := range []string{"*", "*.db", "[a-z]*", "[^.]*.db", "\\*x", "[\\]]", "v[0-9][0-9]", "??*", "[*]"} {
+		if _, err := NewFilter(good); err != nil {
+			t.Errorf("NewFilter(%q): %v", good, err)
+		}
+	}
+}
+
+// TestFilterAcceptsOnlyWellFormed: a pattern NewFilter accepts never makes
+// filepath.Match fail on any name (Match would swallow the error and count
+// nothing). filepath.Match(pattern, "") alone let "x*[" through.
+func TestFilterAcceptsOnlyWellFormed(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(rt *rapid.T) {
+		alphabet := rapid.SampledFrom([]rune{'a', 'b', 'x', '*', '?', '[', ']', '^', '-', '\\', '.', 'é', '\xff'})
+		pattern := string(rapid.SliceOfN(alphabet, 1, 8).Draw(rt, "pattern"))
+		if !utf8.ValidString(pattern) {
+			pattern = strings.ToValidUTF8(pattern, "\xff")
+		}
+		_, nerr := NewFilter(pattern)
+		names := rapid.SliceOfN(rapid.StringOfN(rapid.SampledFrom([]rune{'a', 'b', 'x', ']', '-', '.', 'é'}), 0, 8, -1), 1, 20).Draw(rt, "names")
+		for _, name := range names {
+			if _, err := filepath.Match(pattern, name); err != nil && nerr == nil {
+				rt.Fatalf("NewFilter(%q) accepted; filepath.Match(%q, %q): %v", pattern, pattern, name, err)
+			}
+		}
+	})
 }
 
 // vaultFixture holds three vaults and every kind of entry that is not one.

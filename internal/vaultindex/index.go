@@ -180,7 +180,7 @@ func (x *Index) Run(ctx context.Context) {
 			if prev := x.snap.Load(); prev != nil && prev.Ready && prev.Err == nil {
 				stale := *prev
 				if stale.Live {
-					stale.AsOf = time.Now()
+					stale.AsOf = x.cfg.Now()
 				}
 				stale.Live, stale.Watching = false, false
 				x.snap.Store(&stale)

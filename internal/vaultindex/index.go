@@ -10,6 +10,17 @@
 // hash of its name (names can be vault identifiers), mapped to its size.
 // Names pass through only while an event is being handled. No error or log
 // line carries a name; they name the directory, which is configuration.
+//
+// Hard links count once per name, each with the file's full size: a vault
+// hard-linked under two matching names is two vaults and twice its bytes,
+// in a scan and from events alike (bench/vault.sh relies on this: its
+// millions of "vaults" are hard links of one empty file). Deduplicating by
+// (device, inode) would cost every vault an inode number in memory or miss
+// links made under a name indexed before (link(2) reports only the new
+// name). One known drift: a write through one name is reported by inotify
+// for that name only, so the other names of the inode keep their old size
+// (clavis_vault_storage_bytes off by the difference, the count still
+// exact) until the next full rescan.
 package vaultindex
 
 import (

@@ -808,3 +808,29 @@ func TestUnescapeMountPoint(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexHardLinksCountPerName pins the documented (package comment)
+// treatment of hard links: each matching name is a vault with the file's
+// size, whether it was found by the scan or by an event, and a removed name
+// leaves the other counted.
+func TestIndexHardLinksCountPerName(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a"), 3)
+	if err := os.Link(filepath.Join(dir, "a"), filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := start(t, Config{Dir: dir}, nil)
+	waitFor(t, x, "the scan of two names of one file", ready(2, 6))
+	if err := os.Link(filepath.Join(dir, "a"), filepath.Join(dir, "c")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, x, "a third name from its event", ready(3, 9))
+	if err := os.Remove(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	s := waitFor(t, x, "one name removed", ready(2, 6))
+	if s.Scans != 1 {
+		t.Errorf("counted by a rescan, not by events: %+v", *s)
+	}
+}

@@ -2,6 +2,9 @@ package collector
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,6 +34,7 @@ func init() {
 				c := newNetdevCollector(fs, deviceFilter{exclude: exclude.Regexp()})
 				c.cap = newDeviceCap(*max, "--collector.netdev.max-devices", env.Logger)
 				c.sysfs = env.Paths.SysFS
+				c.procRoot = env.Paths.ProcFS
 				return c, nil
 			}
 		},
@@ -46,6 +50,9 @@ type netdevCollector struct {
 	// sysfs (--path.sysfs) tells physical interfaces from virtual ones when
 	// the cap is exceeded; empty: no preference.
 	sysfs string
+	// procRoot (--path.procfs) is where net/dev is read line by line when
+	// procfs cannot parse it (see salvageNetDev); empty: not read again.
+	procRoot string
 
 	dropped                                                                *prometheus.Desc
 	rxBytes, txBytes, rxPackets, txPackets, rxErrs, txErrs, rxDrop, txDrop *prometheus.Desc
@@ -86,9 +93,9 @@ func (c *netdevCollector) physical(name string) bool {
 }
 
 func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	devs, err := c.fs.NetDev()
-	if err != nil {
-		return procfsError("net/dev", err)
+	devs, err := c.read()
+	if devs == nil {
+		return err
 	}
 	names := make([]string, 0, len(devs))
 	for name := range devs {
@@ -114,5 +121,92 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 			ch <- prometheus.MustNewConstMetric(s.desc, prometheus.CounterValue, float64(s.v), name)
 		}
 	}
-	return nil
+	return err
+}
+
+// read returns the interfaces of net/dev. When procfs cannot parse the
+// file, the lines it could parse are returned with an error that says
+// how many it could not.
+func (c *netdevCollector) read() (procfs.NetDev, error) {
+	devs, err := netDevOf(c.fs)
+	if err == nil {
+		return devs, nil
+	}
+	if _, osErr := errors.AsType[*fs.PathError](err); osErr || c.procRoot == "" {
+		return nil, procfsError("net/dev", err)
+	}
+	devs, bad, serr := salvageNetDev(filepath.Join(c.procRoot, "net", "dev"))
+	if serr != nil {
+		return nil, procfsError("net/dev", serr)
+	}
+	if bad == 0 {
+		return devs, procfsError("net/dev", err)
+	}
+	return devs, fmt.Errorf("reading net/dev: %d malformed lines skipped", bad)
+}
+
+// netDevOf is procfs' reading of net/dev, with a panic made an error:
+// procfs v0.23.0 indexes the columns of a line without counting them, so a
+// short line panics.
+func netDevOf(pfs procfs.FS) (devs procfs.NetDev, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			devs, err = nil, errors.New("procfs panicked on a malformed line")
+		}
+	}()
+	return pfs.NetDev()
+}
+
+// salvageNetDev reads net/dev line by line, as procfs does (two header
+// lines, then "name: 16 counters"), keeping every line that parses and
+// counting those that do not.
+//
+// Bespoke, and only used when procfs fails, for a user-visible target:
+// one malformed line must not cost the other interfaces' series; procfs
+// fails the whole file on one (or panics on a short one).
+func salvageNetDev(path string) (procfs.NetDev, int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	devs, bad := procfs.NetDev{}, 0
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	for i, line := range lines {
+		if i < 2 {
+			continue
+		}
+		l, ok := parseNetDevLine(line)
+		if !ok {
+			bad++
+			continue
+		}
+		devs[l.Name] = l
+	}
+	return devs, bad, nil
+}
+
+func parseNetDevLine(line string) (procfs.NetDevLine, bool) {
+	idx := strings.LastIndexByte(line, ':')
+	if idx < 0 {
+		return procfs.NetDevLine{}, false
+	}
+	name := strings.TrimSpace(line[:idx])
+	fields := strings.Fields(line[idx+1:])
+	if name == "" || len(fields) < 16 {
+		return procfs.NetDevLine{}, false
+	}
+	var v [16]uint64
+	for i := range v {
+		n, err := strconv.ParseUint(fields[i], 10, 64)
+		if err != nil {
+			return procfs.NetDevLine{}, false
+		}
+		v[i] = n
+	}
+	return procfs.NetDevLine{
+		Name: name, RxBytes: v[0], RxPackets: v[1], RxErrors: v[2], RxDropped: v[3],
+		RxFIFO: v[4], RxFrame: v[5], RxCompressed: v[6], RxMulticast: v[7],
+		TxBytes: v[8], TxPackets: v[9], TxErrors: v[10], TxDropped: v[11],
+		TxFIFO: v[12], TxCollisions: v[13], TxCarrier: v[14], TxCompressed: v[15],
+	}, true
 }

@@ -33,6 +33,8 @@ func systemCollectorsAt(t testing.TB, proc, sys string, stat statFunc) []Named {
 		t.Fatal(err)
 	}
 	cfg := defaultFilesystemConfig(t, proc, stat)
+	netdev := newNetdevCollector(fs, deviceFilter{exclude: mustRegexpFlag(t, "^lo$")})
+	netdev.procRoot = proc // as the factory sets it
 	if proc == "/proc" {
 		cfg.rootfs = "/"
 	}
@@ -42,7 +44,7 @@ func systemCollectorsAt(t testing.TB, proc, sys string, stat statFunc) []Named {
 		{"loadavg", newLoadavgCollector(fs)},
 		{"filesystem", newFilesystemCollector(cfg)},
 		{"diskstats", newDiskstatsCollector(block, deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})},
-		{"netdev", newNetdevCollector(fs, deviceFilter{exclude: mustRegexpFlag(t, "^lo$")})},
+		{"netdev", netdev},
 	}
 }
 

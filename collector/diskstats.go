@@ -2,8 +2,13 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -37,6 +42,7 @@ func init() {
 				}
 				c := newDiskstatsCollector(fs, deviceFilter{exclude: exclude.Regexp()})
 				c.cap = newDeviceCap(*max, "--collector.diskstats.max-devices", env.Logger)
+				c.procRoot = env.Paths.ProcFS
 				return c, nil
 			}
 		},
@@ -66,6 +72,9 @@ type diskstatsCollector struct {
 	fs     blockdevice.FS
 	filter deviceFilter
 	cap    *deviceCap
+	// procRoot (--path.procfs) is where diskstats is read line by line when
+	// procfs cannot parse it (see salvageDiskstats); empty: not read again.
+	procRoot string
 
 	dropped                                        *prometheus.Desc
 	readBytes, writtenBytes, reads, writes, ioTime *prometheus.Desc
@@ -90,9 +99,9 @@ func newDiskstatsCollector(fs blockdevice.FS, filter deviceFilter) *diskstatsCol
 }
 
 func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	disks, err := c.fs.ProcDiskstats()
-	if err != nil {
-		return procfsError("diskstats", err)
+	disks, err := c.read()
+	if disks == nil && err != nil {
+		return err
 	}
 	byName := make(map[string]int, len(disks))
 	names := make([]string, 0, len(disks))
@@ -117,5 +126,71 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(d.WriteIOs), name)
 		ch <- prometheus.MustNewConstMetric(c.ioTime, prometheus.CounterValue, float64(d.IOsTotalTicks)/1000, name)
 	}
-	return nil
+	return err
+}
+
+// read returns the devices of diskstats. When procfs cannot parse the
+// file, the lines it could parse are returned with an error that says
+// how many it could not.
+func (c *diskstatsCollector) read() ([]blockdevice.Diskstats, error) {
+	disks, err := c.fs.ProcDiskstats()
+	if err == nil {
+		return disks, nil
+	}
+	if _, osErr := errors.AsType[*fs.PathError](err); osErr || c.procRoot == "" {
+		return nil, procfsError("diskstats", err)
+	}
+	disks, bad, serr := salvageDiskstats(filepath.Join(c.procRoot, "diskstats"))
+	if serr != nil {
+		return nil, procfsError("diskstats", serr)
+	}
+	if bad == 0 {
+		return disks, procfsError("diskstats", err)
+	}
+	return disks, fmt.Errorf("reading diskstats: %d malformed lines skipped", bad)
+}
+
+// salvageDiskstats reads diskstats line by line with procfs' rules (major,
+// minor, name, then 11 to 17 counters; fewer is an old kernel's partition
+// line, left out), keeping every line that parses and counting those that
+// do not.
+//
+// Bespoke, and only used when procfs fails, for a user-visible target:
+// one malformed line must not cost the other devices' series; procfs
+// fails the whole file on one.
+func salvageDiskstats(path string) ([]blockdevice.Diskstats, int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	disks, bad := []blockdevice.Diskstats{}, 0
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 14 {
+			continue
+		}
+		f = f[:min(len(f), 20)]
+		d := blockdevice.Diskstats{IoStatsCount: len(f)}
+		d.DeviceName = f[2]
+		counters := []*uint64{&d.ReadIOs, &d.ReadMerges, &d.ReadSectors, &d.ReadTicks,
+			&d.WriteIOs, &d.WriteMerges, &d.WriteSectors, &d.WriteTicks,
+			&d.IOsInProgress, &d.IOsTotalTicks, &d.WeightedIOTicks,
+			&d.DiscardIOs, &d.DiscardMerges, &d.DiscardSectors, &d.DiscardTicks,
+			&d.FlushRequestsCompleted, &d.TimeSpentFlushing}
+		major, err1 := strconv.ParseUint(f[0], 10, 32)
+		minor, err2 := strconv.ParseUint(f[1], 10, 32)
+		ok := err1 == nil && err2 == nil
+		for i, v := range f[3:] {
+			n, err := strconv.ParseUint(v, 10, 64)
+			ok = ok && err == nil
+			*counters[i] = n
+		}
+		if !ok {
+			bad++
+			continue
+		}
+		d.MajorNumber, d.MinorNumber = uint32(major), uint32(minor)
+		disks = append(disks, d)
+	}
+	return disks, bad, nil
 }

@@ -34,7 +34,9 @@ func systemCollectorsAt(t testing.TB, proc, sys string, stat statFunc) []Named {
 	}
 	cfg := defaultFilesystemConfig(t, proc, stat)
 	netdev := newNetdevCollector(fs, deviceFilter{exclude: mustRegexpFlag(t, "^lo$")})
-	netdev.procRoot = proc // as the factory sets it
+	netdev.procRoot = proc // as the factories set them
+	disk := newDiskstatsCollector(block, deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})
+	disk.procRoot = proc
 	if proc == "/proc" {
 		cfg.rootfs = "/"
 	}
@@ -43,7 +45,7 @@ func systemCollectorsAt(t testing.TB, proc, sys string, stat statFunc) []Named {
 		{"memory", newMemoryCollector(fs)},
 		{"loadavg", newLoadavgCollector(fs)},
 		{"filesystem", newFilesystemCollector(cfg)},
-		{"diskstats", newDiskstatsCollector(block, deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})},
+		{"diskstats", disk},
 		{"netdev", netdev},
 	}
 }

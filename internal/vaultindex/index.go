@@ -238,6 +238,13 @@ func statID(path string) (dirID, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return dirID{}, &os.PathError{Op: "open vault data directory", Path: path, Err: syscall.ENOTDIR}
 	}
+	if st.Nlink == 0 {
+		// Removed, yet still reached under its path: a bind mount (a
+		// container's volume) of a directory the host has removed. It
+		// stays empty while the vault service writes to the one that
+		// replaced it.
+		return dirID{}, &os.PathError{Op: "stat vault data directory (removed; a bind mount of a deleted directory?)", Path: path, Err: syscall.ENOENT}
+	}
 	return dirID{uint64(st.Dev), uint64(st.Ino)}, nil
 }
 

@@ -834,3 +834,31 @@ func TestIndexHardLinksCountPerName(t *testing.T) {
 		t.Errorf("counted by a rescan, not by events: %+v", *s)
 	}
 }
+
+// TestIndexDeletedDirectoryBehindBindMount: a data directory that is a bind
+// mount (a container's volume) of a directory the host then removes still
+// opens, lists and watches under its path, empty and deleted, while the
+// vault service writes to the new directory the host made. It was indexed
+// again as a live empty directory; it must fail as a removed one.
+func TestIndexDeletedDirectoryBehindBindMount(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	src, dir := filepath.Join(root, "host"), filepath.Join(root, "vaults")
+	for _, d := range []string{src, dir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(src, "v1"), 10)
+	mountBind(t, src, dir)
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	x, _ := start(t, Config{Dir: dir}, nil)
+	waitFor(t, x, "the volume's count", ready(1, 10))
+	if err := os.RemoveAll(src); err != nil { // the host removes the directory
+		t.Fatal(err)
+	}
+	s := waitFor(t, x, "the removal", func(s *Snapshot) bool { return s.Err != nil || (s.Ready && s.Count == 0 && s.Scans > 1) })
+	if s.Err == nil || !errors.Is(s.Err, os.ErrNotExist) {
+		t.Errorf("after the directory behind the mount was removed: %+v, want a not-exist error", *s)
+	}
+}

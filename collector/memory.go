@@ -60,20 +60,32 @@ func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 	// A field the kernel does not provide (MemAvailable before Linux 3.14)
 	// is left out rather than reported as 0, which would read as "no memory".
 	for _, f := range []struct {
-		desc  *prometheus.Desc
-		bytes *uint64
+		desc       *prometheus.Desc
+		raw, bytes *uint64
 	}{
-		{c.total, m.MemTotalBytes},
-		{c.available, m.MemAvailableBytes},
-		{c.free, m.MemFreeBytes},
-		{c.buffers, m.BuffersBytes},
-		{c.cached, m.CachedBytes},
-		{c.swapTotal, m.SwapTotalBytes},
-		{c.swapFree, m.SwapFreeBytes},
+		{c.total, m.MemTotal, m.MemTotalBytes},
+		{c.available, m.MemAvailable, m.MemAvailableBytes},
+		{c.free, m.MemFree, m.MemFreeBytes},
+		{c.buffers, m.Buffers, m.BuffersBytes},
+		{c.cached, m.Cached, m.CachedBytes},
+		{c.swapTotal, m.SwapTotal, m.SwapTotalBytes},
+		{c.swapFree, m.SwapFree, m.SwapFreeBytes},
 	} {
-		if f.bytes != nil {
-			ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, float64(*f.bytes))
+		if f.bytes != nil && f.raw != nil {
+			ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, meminfoBytes(*f.raw, *f.bytes))
 		}
 	}
 	return nil
+}
+
+// meminfoBytes is a meminfo field in bytes, from the number written (raw)
+// and procfs' bytes for it. procfs multiplies a kB value by 1024 in uint64,
+// which wraps past 16 EiB (2^54 kB reads as 0 bytes): a kB value is
+// multiplied here in float64 instead. procfs' bytes equal the number
+// written when the line has no unit (or the value is 0).
+func meminfoBytes(raw, bytes uint64) float64 {
+	if bytes == raw {
+		return float64(raw)
+	}
+	return float64(raw) * 1024
 }

@@ -1,6 +1,11 @@
 package collector
 
-import "testing"
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 const memoryHelp = `# HELP clavis_memory_available_bytes Memory available for new work without swapping, as estimated by the kernel (MemAvailable).
 # TYPE clavis_memory_available_bytes gauge
@@ -66,4 +71,35 @@ clavis_memory_total_bytes 2.097152e+09
 ` + successHelp + `clavis_scrape_collector_success{collector="memory"} 1
 `
 	compareCollector(t, "memory", c, want, memoryFamilies...)
+}
+
+// TestMemoryHugeValues: kB values whose byte count does not fit 64 bits
+// (procfs multiplies in uint64: 2^54 kB wrapped to 0 bytes, 2^54+1 kB to
+// 1024) are exported as the bytes they say, not as the wrapped remainder.
+func TestMemoryHugeValues(t *testing.T) {
+	t.Parallel()
+	proc := t.TempDir()
+	if err := os.WriteFile(filepath.Join(proc, "meminfo"), []byte("MemTotal:       18014398509481984 kB\nMemFree:        18014398509481985 kB\nBuffers:        1 kB\nCached:         0 kB\nSwapTotal:      18446744073709551615 kB\nSwapFree:       5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := collectAll(newMemoryCollector(mustProcFS(t, proc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, m := range ms {
+		s := metricSample(t, m)
+		got[s.name] = s.value
+	}
+	want := map[string]float64{
+		"clavis_memory_total_bytes":      1 << 64,
+		"clavis_memory_free_bytes":       (1<<54 + 1) * 1024,
+		"clavis_memory_buffers_bytes":    1024,
+		"clavis_memory_cached_bytes":     0,
+		"clavis_memory_swap_total_bytes": 18446744073709551615 * 1024.0,
+		"clavis_memory_swap_free_bytes":  5,
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -272,9 +273,32 @@ func isMountPoint(dir string, id dirID) bool {
 		return false
 	}
 	for _, m := range mounts {
-		if unescapeMountPoint(m.MountPoint) == resolved {
+		if unescapeMountPoint(m.MountPoint) == resolved && !selfBind(m, mounts) {
 			return true
 		}
+	}
+	return false
+}
+
+// selfBind reports whether m is a bind mount of the very directory it is
+// mounted on (systemd's ReadOnlyPaths= makes one of the data directory):
+// it hides nothing, and gone, it leaves the same directory, not an empty
+// one. Taken for a vault volume, the directory removed and made again on
+// the host, which detaches the unit's bind mount, was ErrUnmounted for ever.
+func selfBind(m *procfs.MountInfo, mounts []*procfs.MountInfo) bool {
+	for _, p := range mounts {
+		if p.MountID != m.ParentID {
+			continue
+		}
+		if p.MajorMinorVer != m.MajorMinorVer {
+			return false
+		}
+		pm := unescapeMountPoint(p.MountPoint)
+		rel, ok := strings.CutPrefix(unescapeMountPoint(m.MountPoint), pm)
+		if !ok || (pm != "/" && rel != "" && rel[0] != '/') {
+			return false
+		}
+		return unescapeMountPoint(m.Root) == path.Join(unescapeMountPoint(p.Root), rel)
 	}
 	return false
 }

@@ -862,3 +862,40 @@ func TestIndexDeletedDirectoryBehindBindMount(t *testing.T) {
 		t.Errorf("after the directory behind the mount was removed: %+v, want a not-exist error", *s)
 	}
 }
+
+// TestIndexSelfBindMountIsNoMountPoint: systemd's ReadOnlyPaths= (the
+// unit's) bind-mounts the data directory onto itself. That mount hides
+// nothing: it is no vault volume whose unmount would leave an empty
+// directory. Taken for one, the directory removed and made again on the
+// host (which detaches the unit's bind mount) was reported ErrUnmounted
+// for ever.
+func TestIndexSelfBindMountIsNoMountPoint(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "vaults")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "v1"), 10)
+	mountBind(t, dir, dir)
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	x, _ := start(t, Config{Dir: dir}, nil)
+	waitFor(t, x, "first scan", ready(1, 10))
+	// What the host's rm -r and mkdir do to the unit's view.
+	if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "v2"), 3)
+	writeFile(t, filepath.Join(dir, "v3"), 3)
+	waitFor(t, x, "the new directory's count", func(s *Snapshot) bool {
+		return errors.Is(s.Err, ErrUnmounted) || (s.Ready && s.Err == nil && s.Count == 2)
+	})
+	if s := x.Snapshot(); s.Err != nil {
+		t.Fatalf("after the directory was made again: %v", s.Err)
+	}
+}

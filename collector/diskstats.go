@@ -118,8 +118,17 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 	}
 	names, dropped := c.cap.apply(names)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.GaugeValue, float64(dropped))
+	used := make(map[string]bool, len(names))
 	for _, name := range names {
 		d := disks[byName[name]]
+		// As for interfaces (netdev.go): an address in a name is cut, and
+		// names that then read the same give one series set.
+		label := labelValue(name)
+		if used[label] {
+			continue
+		}
+		used[label] = true
+		name := label
 		ch <- prometheus.MustNewConstMetric(c.readBytes, prometheus.CounterValue, float64(d.ReadSectors)*diskSectorSize, name)
 		ch <- prometheus.MustNewConstMetric(c.writtenBytes, prometheus.CounterValue, float64(d.WriteSectors)*diskSectorSize, name)
 		ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(d.ReadIOs), name)

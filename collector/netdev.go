@@ -107,8 +107,18 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 	}
 	names, dropped := c.cap.applyPreferring(names, c.physical)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.GaugeValue, float64(dropped))
+	used := make(map[string]bool, len(names))
 	for _, name := range names {
 		d := devs[name]
+		// A name holding an address (a tunnel named after its peer,
+		// "gre-10.0.0.5") has it cut, as the gate would drop the series;
+		// two names that then read the same give one series set, the
+		// first by name.
+		label := labelValue(name)
+		if used[label] {
+			continue
+		}
+		used[label] = true
 		for _, s := range [...]struct {
 			desc *prometheus.Desc
 			v    uint64
@@ -118,7 +128,7 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 			{c.rxErrs, d.RxErrors}, {c.txErrs, d.TxErrors},
 			{c.rxDrop, d.RxDropped}, {c.txDrop, d.TxDropped},
 		} {
-			ch <- prometheus.MustNewConstMetric(s.desc, prometheus.CounterValue, float64(s.v), name)
+			ch <- prometheus.MustNewConstMetric(s.desc, prometheus.CounterValue, float64(s.v), label)
 		}
 	}
 	return err

@@ -324,6 +324,20 @@ func unescapeMountPoint(s string) string {
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
+// limitToRaise names the limit behind a watchLimit error: inotify_init1
+// fails with EMFILE at the instance limit (or the process's open-file
+// limit, the same errno), inotify_add_watch with ENOSPC at the watch limit.
+func limitToRaise(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return "fs.inotify.max_user_watches"
+	case errors.Is(err, syscall.EMFILE):
+		return "fs.inotify.max_user_instances (or the open-file limit, LimitNOFILE)"
+	default:
+		return "the system's open-file limit (fs.file-max)"
+	}
+}
+
 // watchLimit reports whether err is inotify's instance or watch limit.
 func watchLimit(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.ENFILE)
@@ -366,8 +380,8 @@ func (x *Index) session(ctx context.Context, st *state) error {
 		st.limitReported = false
 	case watchLimit(werr):
 		if !st.limitReported {
-			x.cfg.Logger.Warn("inotify limit reached: the vault count is refreshed by a full scan every poll interval instead of live; raise fs.inotify.max_user_instances / max_user_watches",
-				"dir", dir, "err", werr, "poll", x.cfg.Poll)
+			x.cfg.Logger.Warn("inotify limit reached: the vault count is refreshed by a full scan every poll interval instead of live",
+				"dir", dir, "err", werr, "raise", limitToRaise(werr), "poll", x.cfg.Poll)
 			st.limitReported = true
 		}
 	default:

@@ -110,7 +110,7 @@ func checkRootKept(mounts deviceFilter) error {
 
 // fsStats is what one statfs call tells about a mount, in bytes and inodes.
 type fsStats struct {
-	size, free, avail, files, filesFree uint64
+	size, free, avail, files, filesFree float64
 }
 
 // statFunc reads a mounted file system's usage. It is a field of the
@@ -127,19 +127,26 @@ func statfs(path string) (fsStats, error) {
 	if err := unix.Statfs(path, &buf); err != nil {
 		return fsStats{}, err
 	}
+	return statsOf(&buf), nil
+}
+
+// statsOf converts what statfs answered to bytes and inodes. Blocks times
+// block size is multiplied in float64: a FUSE daemon (any user may mount
+// one) answers what it likes, and in uint64 2^60 blocks of 1 MiB wrap to 0.
+func statsOf(buf *unix.Statfs_t) fsStats {
 	// POSIX counts blocks in fragment-size units; Linux reports f_frsize
 	// equal to f_bsize on every common file system, but some do differ.
-	unit := uint64(buf.Frsize)
-	if unit == 0 {
-		unit = uint64(buf.Bsize)
+	unit := float64(buf.Frsize)
+	if buf.Frsize <= 0 {
+		unit = float64(max(buf.Bsize, 0))
 	}
 	return fsStats{
-		size:      buf.Blocks * unit,
-		free:      buf.Bfree * unit,
-		avail:     buf.Bavail * unit,
-		files:     buf.Files,
-		filesFree: buf.Ffree,
-	}, nil
+		size:      float64(buf.Blocks) * unit,
+		free:      float64(buf.Bfree) * unit,
+		avail:     float64(buf.Bavail) * unit,
+		files:     float64(buf.Files),
+		filesFree: float64(buf.Ffree),
+	}
 }
 
 type filesystemConfig struct {
@@ -325,11 +332,11 @@ collect:
 			gauge(c.deviceError, 1, labels)
 		default:
 			gauge(c.deviceError, 0, labels)
-			gauge(c.size, float64(r.st.size), labels)
-			gauge(c.free, float64(r.st.free), labels)
-			gauge(c.avail, float64(r.st.avail), labels)
-			gauge(c.files, float64(r.st.files), labels)
-			gauge(c.filesFree, float64(r.st.filesFree), labels)
+			gauge(c.size, r.st.size, labels)
+			gauge(c.free, r.st.free, labels)
+			gauge(c.avail, r.st.avail, labels)
+			gauge(c.files, r.st.files, labels)
+			gauge(c.filesFree, r.st.filesFree, labels)
 		}
 	}
 	if unasked > 0 {

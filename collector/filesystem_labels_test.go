@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/clavitor/clavis-telemetry/privacy"
 )
@@ -107,4 +108,22 @@ func FuzzMountLabels(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFilesystemStatsDoNotWrap: a FUSE daemon answers statfs with what it
+// likes; sizes past 2^64 bytes are exported as the bytes they say (in
+// uint64, 2^60 blocks of 1 MiB wrapped to 0), and a block size of 0 or
+// less falls back to f_bsize, then to 0.
+func TestFilesystemStatsDoNotWrap(t *testing.T) {
+	t.Parallel()
+	st := statsOf(&unix.Statfs_t{Blocks: 1 << 60, Bfree: 1<<60 + 1, Bavail: 3, Files: 1<<64 - 1, Ffree: 7, Frsize: 1 << 20, Bsize: 4096})
+	if want := (fsStats{size: 1 << 80, free: (1<<60 + 1) << 20, avail: 3 << 20, files: 1<<64 - 1, filesFree: 7}); st != want {
+		t.Errorf("got %+v, want %+v", st, want)
+	}
+	if st := statsOf(&unix.Statfs_t{Blocks: 10, Frsize: 0, Bsize: 4096}); st.size != 40960 {
+		t.Errorf("f_frsize 0: size %v, want f_bsize's 40960", st.size)
+	}
+	if st := statsOf(&unix.Statfs_t{Blocks: 10, Frsize: -1, Bsize: -1}); st.size != 0 {
+		t.Errorf("negative block sizes: size %v, want 0", st.size)
+	}
 }

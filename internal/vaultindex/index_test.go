@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -902,5 +903,173 @@ func TestIndexSelfBindMountIsNoMountPoint(t *testing.T) {
 	})
 	if s := x.Snapshot(); s.Err != nil {
 		t.Fatalf("after the directory was made again: %v", s.Err)
+	}
+}
+
+// TestIndexRunLeavesNoGoroutine: Run returns once ctx is done and leaves
+// nothing running (scan goroutine, fsnotify reader, timers), whether it is
+// stopped during a scan that waits for ctx, while live, while polling at
+// the inotify limit, or while retrying a missing directory. Not parallel:
+// it counts the process's goroutines.
+func TestIndexRunLeavesNoGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for _, mode := range []string{"in a scan", "live", "polling", "retrying"} {
+		for range 3 {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "a"), 3)
+			held := make(chan struct{})
+			var once sync.Once
+			cfg := Config{Dir: dir, Filter: mustFilter(t, "*"), Poll: time.Millisecond, Retry: time.Millisecond}
+			if mode == "in a scan" {
+				cfg.OnScanStart = func(ctx context.Context) {
+					once.Do(func() { close(held) })
+					<-ctx.Done()
+				}
+			}
+			if mode == "retrying" {
+				cfg.Dir = filepath.Join(dir, "missing")
+			}
+			x := New(cfg)
+			if mode == "polling" {
+				x.newWatcher = func() (*fsnotify.Watcher, error) { return nil, syscall.EMFILE }
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { x.Run(ctx); close(done) }()
+			switch mode {
+			case "in a scan":
+				<-held
+			case "retrying":
+				waitFor(t, x, "the failure", func(s *Snapshot) bool { return s.Err != nil })
+			default:
+				waitFor(t, x, "first scan", ready(1, 3))
+			}
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: Run did not return after cancel", mode)
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after the indexes stopped, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestIndexExactWhileRescansRace: events that race full rescans (a rescan
+// every 1-3 ms, so scans start and finish between and during the changes)
+// leave the index exact. Once the changes stop, scans are held: what makes
+// the count right then is events and the re-check of names that changed
+// during a scan, not a later scan.
+func TestIndexExactWhileRescansRace(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(rt *rapid.T) {
+		root := t.TempDir()
+		dir, out := filepath.Join(root, "v"), filepath.Join(root, "o")
+		for _, d := range []string{dir, out} {
+			if err := os.Mkdir(d, 0o700); err != nil {
+				rt.Fatal(err)
+			}
+		}
+		var frozen atomic.Bool
+		blocked := make(chan struct{}, 1)
+		settle := rapid.SampledFrom([]time.Duration{-1, time.Millisecond, 5 * time.Millisecond}).Draw(rt, "settle")
+		rescan := time.Duration(rapid.IntRange(1, 3).Draw(rt, "rescan ms")) * time.Millisecond
+		x, _ := start(t, Config{Dir: dir, Rescan: rescan, Settle: settle, OnScanStart: func(ctx context.Context) {
+			if frozen.Load() {
+				select {
+				case blocked <- struct{}{}:
+				default:
+				}
+				<-ctx.Done()
+			}
+		}}, nil)
+		waitFor(t, x, "first scan", func(s *Snapshot) bool { return s.Ready })
+		names := []string{"a", "b", "c", "d", "e.tmp", ".f"}
+		present := map[string]int{}
+		for range rapid.IntRange(20, 150).Draw(rt, "ops") {
+			n := rapid.SampledFrom(names).Draw(rt, "name")
+			p := filepath.Join(dir, n)
+			switch rapid.IntRange(0, 4).Draw(rt, "op") {
+			case 0, 1:
+				size := rapid.IntRange(0, 50).Draw(rt, "size")
+				writeFile(t, p, size)
+				present[n] = size
+			case 2:
+				os.Remove(p)
+				delete(present, n)
+			case 3:
+				to := rapid.SampledFrom(names).Draw(rt, "to")
+				if size, ok := present[n]; ok && to != n {
+					if err := os.Rename(p, filepath.Join(dir, to)); err != nil {
+						rt.Fatal(err)
+					}
+					delete(present, n)
+					present[to] = size
+				}
+			case 4:
+				if _, ok := present[n]; ok {
+					if err := os.Rename(p, filepath.Join(out, n)); err != nil {
+						rt.Fatal(err)
+					}
+					delete(present, n)
+				}
+			}
+			if rapid.IntRange(0, 9).Draw(rt, "pause") == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		frozen.Store(true)
+		<-blocked // every scan from now on waits: no scan corrects the count
+		scans := x.Snapshot().Scans
+		var count, size int64
+		for n, sz := range present {
+			if mustFilter(t, "*").Match(n) {
+				count++
+				size += int64(sz)
+			}
+		}
+		s := waitFor(t, x, fmt.Sprintf("%d vaults, %d bytes from events", count, size), ready(count, size))
+		if s.Scans != scans {
+			rt.Fatalf("a scan completed after scans were held: %+v", *s)
+		}
+	})
+}
+
+// TestIndexOddNames: names with a newline, invalid UTF-8, terminal escapes
+// or 255 bytes are counted like any other, by events and by a scan, and
+// none reaches a log line; truncation (also to a sparse size, counted
+// apparent as documented) is followed from write events.
+func TestIndexOddNames(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	x, logs := start(t, Config{Dir: dir}, nil)
+	waitFor(t, x, "first scan", ready(0, 0))
+	names := []string{"secret\nnewline", "secret\xff\xfeutf8", "secret" + strings.Repeat("L", 249), "secret\x1b[31mred", "secret\ttab"}
+	for _, n := range names {
+		writeFile(t, filepath.Join(dir, n), 3)
+	}
+	n := int64(len(names))
+	waitFor(t, x, "odd names from events", ready(n, 3*n))
+	if err := os.Truncate(filepath.Join(dir, names[0]), 1<<40); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, x, "a sparse 1 TiB file, apparent size", ready(n, 3*n-3+1<<40))
+	if err := os.Truncate(filepath.Join(dir, names[0]), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, x, "truncated to 0", ready(n, 3*n-3))
+	x2, logs2 := start(t, Config{Dir: dir}, nil)
+	waitFor(t, x2, "odd names by a scan", ready(n, 3*n-3))
+	for _, l := range []string{logs.String(), logs2.String()} {
+		if strings.Contains(l, "secret") || strings.Contains(l, "LLLL") {
+			t.Errorf("a file name reached the log:\n%s", l)
+		}
 	}
 }

@@ -427,7 +427,7 @@ func (c *filesystemCollector) readMountTable() ([]mount, int, *os.File, error) {
 		if c.cfg.mountPoints.ignored(mp) || c.cfg.fsTypes.ignored(mi.fsType) {
 			continue
 		}
-		if vault.holds(mi) || inPersonalDir(mp) {
+		if vault.holds(mi) || inPersonalDir(mp) || vault.holdsSource(mi.source) {
 			continue
 		}
 		statPath := filepath.Join(c.cfg.rootfs, mp)
@@ -438,7 +438,7 @@ func (c *filesystemCollector) readMountTable() ([]mount, int, *os.File, error) {
 		mp = mountPointLabel(mp)
 		m := mount{
 			labels: []string{
-				labelValue(deviceLabel(mi.source)),
+				labelValue(cutPersonalDirs(deviceLabel(mi.source))),
 				mp,
 				labelValue(mi.fsType),
 			},
@@ -517,6 +517,24 @@ func (v vaultPlace) holds(mi mountEntry) bool {
 		}
 	}
 	return v.root != "" && mi.dev == v.dev && insideDir(mi.root, v.root)
+}
+
+// holdsSource reports whether a mount's source is a path inside the vault
+// data directory: a FUSE file system over one vault's files (gocryptfs,
+// encfs, bindfs name their source after the directory they serve) is a
+// mount of that vault, wherever it is mounted, and its device label would
+// carry the vault's identifier. Such a mount is not reported at all: its
+// mount point is as likely to be named after the vault.
+func (v vaultPlace) holdsSource(source string) bool {
+	if !strings.HasPrefix(source, "/") {
+		return false
+	}
+	for _, p := range v.paths {
+		if insideDir(source, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // dataMount returns the mount point, among ms, of the file system holding
@@ -668,6 +686,31 @@ func inPersonalDir(mp string) bool {
 		}
 	}
 	return false
+}
+
+// cutPersonalDirs replaces, in a device label, the path component that
+// names a person below a personal tree (see inPersonalDir) with "_": a
+// FUSE source (/home/alice/.encrypted) or a network server's path
+// (_:/home/alice) would carry the user's name. "/home" alone is kept.
+func cutPersonalDirs(label string) string {
+	for _, dir := range [...]string{"/home/", "/var/home/", "/run/user/", "/media/", "/run/media/"} {
+		for from := 0; ; {
+			i := strings.Index(label[from:], dir)
+			if i < 0 {
+				break
+			}
+			start := from + i + len(dir)
+			end := strings.IndexByte(label[start:], '/')
+			if end < 0 {
+				end = len(label) - start
+			}
+			if end > 0 && label[start:start+end] != "_" {
+				label = label[:start] + "_" + label[start+end:]
+			}
+			from = start
+		}
+	}
+	return label
 }
 
 // unescapeMountinfo decodes the octal escapes (\040 for a space, \011, \012,

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -125,5 +126,43 @@ func TestFilesystemStatsDoNotWrap(t *testing.T) {
 	}
 	if st := statsOf(&unix.Statfs_t{Blocks: 10, Frsize: -1, Bsize: -1}); st.size != 0 {
 		t.Errorf("negative block sizes: size %v, want 0", st.size)
+	}
+}
+
+// TestFilesystemSourcesInsideVaultOrHomeDirs: a FUSE file system's source
+// is the directory it serves. One serving a vault's files (gocryptfs over
+// /var/lib/clavitor/vaults/<id>) is that vault's mount wherever it is
+// mounted, and is not reported (its device label would be a raw path under
+// the data directory, naming the vault); one serving a user's directory
+// has the user's name cut from its device label, as a network server's
+// path does.
+func TestFilesystemSourcesInsideVaultOrHomeDirs(t *testing.T) {
+	t.Parallel()
+	table := "27 1 254:0 / / rw - ext4 /dev/vda rw\n" +
+		"60 27 254:16 / /var/lib/clavitor/vaults rw - ext4 /dev/vdb rw\n" +
+		"70 27 0:90 / /run/clavitor/open/" + testVaultID + " rw - fuse.gocryptfs /var/lib/clavitor/vaults/" + testVaultID + " rw\n" +
+		"71 27 0:91 / /mnt/private rw - fuse.encfs /home/alice/.encrypted rw\n" +
+		"72 27 0:92 / /mnt/src rw - fuse.sshfs bob@devbox:/home/bob/src rw\n" +
+		"73 27 0:93 / /mnt/media rw - fuse.bindfs /run/media/carol/USB rw\n"
+	cfg := defaultFilesystemConfig(t, writeMountinfo(t, table, table), func(string) (fsStats, error) { return fakeStats, nil })
+	cfg.fsTypes = deviceFilter{}
+	cfg.vaultDir = "/var/lib/clavitor/vaults"
+	c := newFilesystemCollector(cfg)
+	ms, err := collectAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices := map[string]string{}
+	for _, m := range ms {
+		if s := metricSample(t, m); s.name == "clavis_filesystem_readonly" {
+			devices[s.labels["mountpoint"]] = s.labels["device"]
+		}
+	}
+	want := map[string]string{
+		"/": "/dev/vda", "/var/lib/clavitor/vaults": "/dev/vdb",
+		"/mnt/private": "/home/_/.encrypted", "/mnt/src": "_:/home/_/src", "/mnt/media": "/run/media/_/USB",
+	}
+	if !maps.Equal(devices, want) {
+		t.Errorf("mount point -> device %v, want %v", devices, want)
 	}
 }

@@ -1034,8 +1034,14 @@ func parseMountinfoLine(line string) (mountEntry, bool) {
 	if !strings.HasPrefix(mi.mountPoint, "/") || mi.fsType == "" {
 		return mountEntry{}, false
 	}
-	for opt := range strings.SplitSeq(fields[5], ",") {
-		if opt == "ro" {
+	// Read-only is a flag of the mount (its options) or of the file system
+	// (the super options): a file system the kernel turned read-only after
+	// errors (ext4's errors=remount-ro; recent kernels' ext4 may say
+	// "emergency_ro" instead) keeps "rw" in the mount's options, and only
+	// its super options say so. The PopFilesystemReadOnly alert is for
+	// that case.
+	for opt := range strings.SplitSeq(fields[5]+","+fields[sep+3], ",") {
+		if opt == "ro" || opt == "emergency_ro" {
 			mi.readonly = true
 		}
 	}

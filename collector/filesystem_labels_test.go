@@ -166,3 +166,30 @@ func TestFilesystemSourcesInsideVaultOrHomeDirs(t *testing.T) {
 		t.Errorf("mount point -> device %v, want %v", devices, want)
 	}
 }
+
+// TestFilesystemReadonlyFromSuperOptions: a file system the kernel made
+// read-only after I/O errors keeps "rw" in the mount's options and says
+// "ro" (or ext4's "emergency_ro") only in its super options; it must read
+// as readonly 1, or the PopFilesystemReadOnly alert never fires for it.
+func TestFilesystemReadonlyFromSuperOptions(t *testing.T) {
+	t.Parallel()
+	table := "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,errors=remount-ro\n" +
+		"28 27 254:16 / /data rw,relatime shared:1 - ext4 /dev/vdb ro,errors=remount-ro\n" +
+		"29 27 254:32 / /srv rw,relatime - ext4 /dev/vdc rw,emergency_ro\n" +
+		"30 27 254:48 / /mnt/ro rw,relatime - xfs /dev/vdd ro\n" +
+		"31 27 254:64 / /mnt/m ro,relatime - xfs /dev/vde rw\n"
+	cfg := defaultFilesystemConfig(t, writeMountinfo(t, table, table), func(string) (fsStats, error) { return fakeStats, nil })
+	ms, err := collectAll(newFilesystemCollector(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, m := range ms {
+		if s := metricSample(t, m); s.name == "clavis_filesystem_readonly" {
+			got[s.labels["mountpoint"]] = s.value
+		}
+	}
+	if want := map[string]float64{"/": 0, "/data": 1, "/srv": 1, "/mnt/ro": 1, "/mnt/m": 1}; !maps.Equal(got, want) {
+		t.Errorf("readonly %v, want %v", got, want)
+	}
+}

@@ -111,6 +111,10 @@ func checkRootKept(mounts deviceFilter) error {
 // fsStats is what one statfs call tells about a mount, in bytes and inodes.
 type fsStats struct {
 	size, free, avail, files, filesFree float64
+	// readonly is statfs' ST_RDONLY: the mount's or the superblock's
+	// read-only flag as it is now (ext4 sets the latter when errors make
+	// it remount read-only, which the cached mount table does not see).
+	readonly bool
 }
 
 // statFunc reads a mounted file system's usage. It is a field of the
@@ -146,6 +150,7 @@ func statsOf(buf *unix.Statfs_t) fsStats {
 		avail:     float64(buf.Bavail) * unit,
 		files:     float64(buf.Files),
 		filesFree: float64(buf.Ffree),
+		readonly:  buf.Flags&unix.ST_RDONLY != 0,
 	}
 }
 
@@ -189,12 +194,16 @@ type filesystemCollector struct {
 	// only when the kernel says it changed (see mounts).
 	tableMu      sync.Mutex
 	table        []mount
-	tableDropped int      // mount points the table left out for --collector.filesystem.max-mounts
-	tableErr     error    // malformed lines the table was read without (reported every scrape it is used)
-	tableFile    *os.File // open on the mountinfo file the table came from
-	tableFd      int32    // tableFile's descriptor: os.File.Fd costs an fcntl per call
-	canPoll      bool     // tableFile is on procfs, whose poll reports changes
-	capLogged    bool     // the cap was logged once
+	tableDropped int       // mount points the table left out for --collector.filesystem.max-mounts
+	tableErr     error     // malformed lines the table was read without (reported every scrape it is used)
+	tableFile    *os.File  // open on the mountinfo file the table came from
+	tableFd      int32     // tableFile's descriptor: os.File.Fd costs an fcntl per call
+	canPoll      bool      // tableFile is on procfs, whose poll reports changes
+	tableAt      time.Time // when the table was read (see mountTableMaxAge)
+	capLogged    bool      // the cap was logged once
+
+	// now is the clock; tests replace it.
+	now func() time.Time
 }
 
 // maxConcurrentStatfs bounds the statfs calls one scrape has in flight: a
@@ -229,6 +238,7 @@ func newFilesystemCollector(cfg filesystemConfig) *filesystemCollector {
 		dropped: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "filesystem", "mounts_dropped"),
 			"Mount points that passed the filters but were left out because there are more than --collector.filesystem.max-mounts.", nil, nil),
 		pending: map[string]struct{}{},
+		now:     time.Now,
 	}
 }
 
@@ -309,8 +319,12 @@ collect:
 	unasked := 0
 	for i, m := range mounts {
 		labels := m.labels
-		gauge(c.readonly, m.readonly, labels)
 		r := stats[i]
+		if r != nil && r.err == nil && r.st.readonly {
+			gauge(c.readonly, 1, labels)
+		} else {
+			gauge(c.readonly, m.readonly, labels)
+		}
 		switch {
 		case r == nil && !stuck[i] && (!started[i] || time.Since(startedAt[i]) < c.cfg.statTimeout):
 			// Never asked, or asked too late to have its whole timeout:
@@ -355,11 +369,12 @@ collect:
 // mountinfo file reports POLLPRI after any mount or unmount in its
 // namespace. So the filtered table is kept, and read again only when that
 // poll fires (or when the file is not on procfs, as with test fixtures,
-// where poll cannot tell).
+// where poll cannot tell), or once it is mountTableMaxAge old.
 func (c *filesystemCollector) mounts() ([]mount, int, error) {
 	c.tableMu.Lock()
 	defer c.tableMu.Unlock()
-	if c.tableFile != nil && c.canPoll && !mountTableChanged(c.tableFd) {
+	now := c.now()
+	if c.tableFile != nil && c.canPoll && now.Sub(c.tableAt) < mountTableMaxAge && !mountTableChanged(c.tableFd) {
 		return c.table, c.tableDropped, c.tableErr
 	}
 	if c.tableFile != nil {
@@ -379,8 +394,19 @@ func (c *filesystemCollector) mounts() ([]mount, int, error) {
 	c.tableFd = int32(f.Fd())
 	c.canPoll = unix.Fstatfs(int(c.tableFd), &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
 	c.table, c.tableDropped, c.tableFile, c.tableErr = table, dropped, f, err
+	c.tableAt = now
 	return table, dropped, err
 }
+
+// mountTableMaxAge bounds how long the cached mount table is used even
+// though poll reports no change. Poll only sees mounts, unmounts and
+// remounts; a file system the kernel turns read-only after an error
+// changes nothing it watches, and on kernels that mark it "emergency_ro"
+// (not the superblock's read-only flag, which statfs would report) the
+// super options of mountinfo are the only place that says so. The
+// PopFilesystemReadOnly alert waits 2m; reading a table a minute costs
+// nothing a scrape notices.
+const mountTableMaxAge = time.Minute
 
 // mountTableChanged polls the open mountinfo file without waiting.
 func mountTableChanged(fd int32) bool {

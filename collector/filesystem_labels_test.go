@@ -2,9 +2,13 @@ package collector
 
 import (
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -191,5 +195,58 @@ func TestFilesystemReadonlyFromSuperOptions(t *testing.T) {
 	}
 	if want := map[string]float64{"/": 0, "/data": 1, "/srv": 1, "/mnt/ro": 1, "/mnt/m": 1}; !maps.Equal(got, want) {
 		t.Errorf("readonly %v, want %v", got, want)
+	}
+}
+
+// TestFilesystemReadonlyNoticedWithoutMountEvent: a file system the kernel
+// turns read-only after errors sends no mount event, so the cached mount
+// table (read again only when poll says the table changed) would report
+// it writable for good. statfs' ST_RDONLY, asked every scrape, says it at
+// once; super options that only mountinfo shows (ext4's emergency_ro) are
+// seen once the table is mountTableMaxAge old.
+func TestFilesystemReadonlyNoticedWithoutMountEvent(t *testing.T) {
+	t.Parallel()
+	rw := "27 1 254:0 / / rw - ext4 /dev/vda rw\n28 27 254:16 / /data rw - ext4 /dev/vdb rw\n29 27 254:32 / /srv rw - ext4 /dev/vdc rw\n"
+	proc := writeMountinfo(t, rw, rw)
+	var dataRO atomic.Bool
+	cfg := defaultFilesystemConfig(t, proc, func(path string) (fsStats, error) {
+		st := fakeStats
+		st.readonly = path == "/rootfs/data" && dataRO.Load()
+		return st, nil
+	})
+	c := newFilesystemCollector(cfg)
+	now := time.Unix(1_800_000_000, 0)
+	c.now = func() time.Time { return now }
+	readonly := func() map[string]float64 {
+		t.Helper()
+		ms, err := collectAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, m := range ms {
+			if s := metricSample(t, m); s.name == "clavis_filesystem_readonly" {
+				got[s.labels["mountpoint"]] = s.value
+			}
+		}
+		return got
+	}
+	readonly()
+	// The fixture is no procfs file; act as if poll had said "no change"
+	// since the first read, as it does on /proc for an error remount.
+	c.tableMu.Lock()
+	c.canPoll = true
+	c.tableMu.Unlock()
+	dataRO.Store(true)
+	if err := os.WriteFile(filepath.Join(proc, "1", "mountinfo"), []byte(strings.Replace(rw, "/dev/vdc rw", "/dev/vdc rw,emergency_ro", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(15 * time.Second)
+	if got, want := readonly(), map[string]float64{"/": 0, "/data": 1, "/srv": 0}; !maps.Equal(got, want) {
+		t.Errorf("after /data went read-only: %v, want %v", got, want)
+	}
+	now = now.Add(mountTableMaxAge)
+	if got, want := readonly(), map[string]float64{"/": 0, "/data": 1, "/srv": 1}; !maps.Equal(got, want) {
+		t.Errorf("a table age later: %v, want %v", got, want)
 	}
 }

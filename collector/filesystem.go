@@ -111,10 +111,6 @@ func checkRootKept(mounts deviceFilter) error {
 // fsStats is what one statfs call tells about a mount, in bytes and inodes.
 type fsStats struct {
 	size, free, avail, files, filesFree float64
-	// readonly is statfs' ST_RDONLY: the mount's or the superblock's
-	// read-only flag as it is now (ext4 sets the latter when errors make
-	// it remount read-only, which the cached mount table does not see).
-	readonly bool
 }
 
 // statFunc reads a mounted file system's usage. It is a field of the
@@ -150,7 +146,6 @@ func statsOf(buf *unix.Statfs_t) fsStats {
 		avail:     float64(buf.Bavail) * unit,
 		files:     float64(buf.Files),
 		filesFree: float64(buf.Ffree),
-		readonly:  buf.Flags&unix.ST_RDONLY != 0,
 	}
 }
 
@@ -319,12 +314,8 @@ collect:
 	unasked := 0
 	for i, m := range mounts {
 		labels := m.labels
+		gauge(c.readonly, m.readonly, labels)
 		r := stats[i]
-		if r != nil && r.err == nil && r.st.readonly {
-			gauge(c.readonly, 1, labels)
-		} else {
-			gauge(c.readonly, m.readonly, labels)
-		}
 		switch {
 		case r == nil && !stuck[i] && (!started[i] || time.Since(startedAt[i]) < c.cfg.statTimeout):
 			// Never asked, or asked too late to have its whole timeout:
@@ -401,11 +392,12 @@ func (c *filesystemCollector) mounts() ([]mount, int, error) {
 // mountTableMaxAge bounds how long the cached mount table is used even
 // though poll reports no change. Poll only sees mounts, unmounts and
 // remounts; a file system the kernel turns read-only after an error
-// changes nothing it watches, and on kernels that mark it "emergency_ro"
-// (not the superblock's read-only flag, which statfs would report) the
-// super options of mountinfo are the only place that says so. The
-// PopFilesystemReadOnly alert waits 2m; reading a table a minute costs
-// nothing a scrape notices.
+// changes nothing it watches, and only the super options in mountinfo say
+// so. (statfs' ST_RDONLY, asked every scrape, would say it at once, but it
+// also holds the read-only flag of the mount statfs goes through: in the
+// README's container, every file system is seen through the read-only
+// bind mount of / at --path.rootfs.) The PopFilesystemReadOnly alert
+// waits 2m; reading the table once a minute costs nothing a scrape notices.
 const mountTableMaxAge = time.Minute
 
 // mountTableChanged polls the open mountinfo file without waiting.

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -200,21 +199,16 @@ func TestFilesystemReadonlyFromSuperOptions(t *testing.T) {
 
 // TestFilesystemReadonlyNoticedWithoutMountEvent: a file system the kernel
 // turns read-only after errors sends no mount event, so the cached mount
-// table (read again only when poll says the table changed) would report
-// it writable for good. statfs' ST_RDONLY, asked every scrape, says it at
-// once; super options that only mountinfo shows (ext4's emergency_ro) are
-// seen once the table is mountTableMaxAge old.
+// table (read again when poll says the table changed) would report it
+// writable for good: the table is read again once mountTableMaxAge old.
+// statfs' read-only flag is not used for it: it also holds the flag of
+// the mount statfs goes through, and in the README's container that is
+// the read-only bind of / at --path.rootfs, for every file system.
 func TestFilesystemReadonlyNoticedWithoutMountEvent(t *testing.T) {
 	t.Parallel()
 	rw := "27 1 254:0 / / rw - ext4 /dev/vda rw\n28 27 254:16 / /data rw - ext4 /dev/vdb rw\n29 27 254:32 / /srv rw - ext4 /dev/vdc rw\n"
 	proc := writeMountinfo(t, rw, rw)
-	var dataRO atomic.Bool
-	cfg := defaultFilesystemConfig(t, proc, func(path string) (fsStats, error) {
-		st := fakeStats
-		st.readonly = path == "/rootfs/data" && dataRO.Load()
-		return st, nil
-	})
-	c := newFilesystemCollector(cfg)
+	c := newFilesystemCollector(defaultFilesystemConfig(t, proc, func(string) (fsStats, error) { return fakeStats, nil }))
 	now := time.Unix(1_800_000_000, 0)
 	c.now = func() time.Time { return now }
 	readonly := func() map[string]float64 {
@@ -237,13 +231,13 @@ func TestFilesystemReadonlyNoticedWithoutMountEvent(t *testing.T) {
 	c.tableMu.Lock()
 	c.canPoll = true
 	c.tableMu.Unlock()
-	dataRO.Store(true)
-	if err := os.WriteFile(filepath.Join(proc, "1", "mountinfo"), []byte(strings.Replace(rw, "/dev/vdc rw", "/dev/vdc rw,emergency_ro", 1)), 0o644); err != nil {
+	errored := strings.NewReplacer("/dev/vdb rw", "/dev/vdb ro,errors=remount-ro", "/dev/vdc rw", "/dev/vdc rw,emergency_ro").Replace(rw)
+	if err := os.WriteFile(filepath.Join(proc, "1", "mountinfo"), []byte(errored), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(15 * time.Second)
-	if got, want := readonly(), map[string]float64{"/": 0, "/data": 1, "/srv": 0}; !maps.Equal(got, want) {
-		t.Errorf("after /data went read-only: %v, want %v", got, want)
+	if got, want := readonly(), map[string]float64{"/": 0, "/data": 0, "/srv": 0}; !maps.Equal(got, want) {
+		t.Errorf("before the table is read again: %v, want %v (the cached table)", got, want)
 	}
 	now = now.Add(mountTableMaxAge)
 	if got, want := readonly(), map[string]float64{"/": 0, "/data": 1, "/srv": 1}; !maps.Equal(got, want) {

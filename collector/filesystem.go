@@ -196,6 +196,9 @@ type filesystemCollector struct {
 	canPoll      bool      // tableFile is on procfs, whose poll reports changes
 	tableAt      time.Time // when the table was read (see mountTableMaxAge)
 	capLogged    bool      // the cap was logged once
+	// vaultUnknownLogged: the vault data directory could not be placed at
+	// the last read of the table, and that was logged.
+	vaultUnknownLogged bool
 
 	// now is the clock; tests replace it.
 	now func() time.Time
@@ -432,9 +435,12 @@ func (c *filesystemCollector) readMountTable() ([]mount, int, *os.File, error) {
 		return nil, 0, nil, err
 	}
 	vault := c.locateVaultDir(infos, own, err != nil)
-	if !vault.known {
-		c.cfg.logger.Warn("cannot tell where --vault.data-dir is in the host's mount table; reporting only the root file system, so that no mount inside it is exported")
+	// Logged when it starts, not at every read of the table (once a
+	// minute at least: mountTableMaxAge).
+	if !vault.known && !c.vaultUnknownLogged {
+		c.cfg.logger.Warn("cannot tell where --vault.data-dir is in the mount table (another namespace's, or one with malformed lines); reporting only the root file system, so that no mount inside it is exported")
 	}
+	c.vaultUnknownLogged = !vault.known
 	out := make([]mount, 0, len(infos))
 	seen := make(map[string]int, len(infos))
 	for _, mi := range infos {

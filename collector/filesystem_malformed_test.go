@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"bytes"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -47,5 +49,27 @@ func TestFilesystemVaultDirMalformedOwnTableFailsSafe(t *testing.T) {
 		if ok != 0 || !slices.Equal(mps, []string{"/"}) {
 			t.Errorf("PID 1's table given %v: success %v, reported %q, want only /", pid1 != "", ok, mps)
 		}
+	}
+}
+
+// TestFilesystemVaultDirUnknownLoggedOnce: the warning that the vault
+// data directory cannot be placed (only / is then reported) is logged when
+// that starts, not at every read of the mount table (at least once a
+// minute, and at every scrape where poll cannot tell a change).
+func TestFilesystemVaultDirUnknownLoggedOnce(t *testing.T) {
+	t.Parallel()
+	host := "27 1 254:0 / / rw - ext4 /dev/vda rw\n60 27 254:16 / /srv/vaults rw - ext4 /dev/vdb rw\n"
+	cfg := defaultFilesystemConfig(t, writeMountinfo(t, host, ""), func(string) (fsStats, error) { return fakeStats, nil })
+	cfg.rootfs, cfg.vaultDir = "/host", "/vaults"
+	var logs bytes.Buffer
+	cfg.logger = slog.New(slog.NewTextHandler(&logs, nil))
+	c := newFilesystemCollector(cfg)
+	for range 3 {
+		if _, err := collectAll(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(logs.String(), "--vault.data-dir"); n != 1 {
+		t.Errorf("warned %d times over 3 reads of the table, want 1:\n%s", n, logs.String())
 	}
 }

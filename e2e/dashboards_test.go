@@ -518,20 +518,23 @@ func TestDashboardsForAFleet(t *testing.T) {
 	// screen) is 1.08 million points per panel, and those queries took
 	// 2.0-2.8 s at p99 (bench/fleet.sh); a line per POP of a 5-minute rate
 	// shows nothing more at 20 s. The state timeline of raw up keeps the
-	// auto step: a short outage must not fall between two steps.
-	for _, p := range fleet.allPanels() {
-		if p.Type != "timeseries" {
-			continue
-		}
-		perPOP := false
-		for _, tg := range p.Targets {
-			perPOP = perPOP || strings.Contains(tg.LegendFormat, "{{pop}}") || regexp.MustCompile(`^pop:|by \(pop\)`).MatchString(strings.TrimSpace(tg.Expr))
-		}
-		if !perPOP {
-			continue
-		}
-		if d, err := time.ParseDuration(p.Interval); err != nil || d < time.Minute {
-			t.Errorf("fleet panel %q: one line per POP with min interval %q, want 1m or more", p.Title, p.Interval)
+	// auto step: a short outage must not fall between two steps. The
+	// tarpit dashboard's lines per POP read raw counters, dearer still.
+	for _, d := range []dashboard{fleet, byTitle["Clavis tarpit"]} {
+		for _, p := range d.allPanels() {
+			if p.Type != "timeseries" {
+				continue
+			}
+			perPOP := false
+			for _, tg := range p.Targets {
+				perPOP = perPOP || strings.Contains(tg.LegendFormat, "{{pop}}") || regexp.MustCompile(`^pop:|by \((pop|pop, [a-z_, ]+)\)`).MatchString(strings.TrimSpace(tg.Expr))
+			}
+			if !perPOP {
+				continue
+			}
+			if iv, err := time.ParseDuration(p.Interval); err != nil || iv < time.Minute {
+				t.Errorf("%s panel %q: one line per POP with min interval %q, want 1m or more", d.Title, p.Title, p.Interval)
+			}
 		}
 	}
 	if !has(fleet, func(p panel) bool { return p.Type == "state-timeline" && names(p, `\bup\{job="clavis-pop"`) }) {

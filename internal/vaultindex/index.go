@@ -124,8 +124,14 @@ type Index struct {
 	// afterRestart, if set (tests), is called when a session has ended
 	// because the directory changed, before the next one starts.
 	afterRestart func()
+	// beforeCheck, if set (tests), is called before each identity check:
+	// blocking in it plays a stat that hangs.
+	beforeCheck func()
 	// rechecked counts names looked at again after events (tests).
 	rechecked atomic.Uint64
+	// beat is when (Config.Now, Unix ns) the session last came round its
+	// loop; see Snapshot.
+	beat atomic.Int64
 }
 
 // New returns an index of cfg.Dir; nothing happens until Run.
@@ -158,7 +164,29 @@ func New(cfg Config) *Index {
 }
 
 // Snapshot returns the latest published result.
-func (x *Index) Snapshot() *Snapshot { return x.snap.Load() }
+//
+// The session comes round its loop at least every Check. One that has not
+// for hungAfter checks is stuck in a look at the directory (a stat on a
+// dead network mount never returns): it follows no change, and its last
+// count is returned not live, as of its last round, instead of passing for
+// live at age 0 for as long as the hang lasts.
+func (x *Index) Snapshot() *Snapshot {
+	s := x.snap.Load()
+	if !s.Live {
+		return s
+	}
+	beat := x.beat.Load()
+	if x.cfg.Now().UnixNano()-beat <= int64(hungAfter)*int64(x.cfg.Check) {
+		return s
+	}
+	stale := *s
+	stale.Live, stale.AsOf = false, time.Unix(0, beat)
+	return &stale
+}
+
+// hungAfter is how many Check intervals the session may go without coming
+// round its loop before its count stops passing for live.
+const hungAfter = 3
 
 func (x *Index) hash(name string) key {
 	return key{maphash.String(x.seeds[0], name), maphash.String(x.seeds[1], name)}
@@ -419,6 +447,7 @@ func (x *Index) session(ctx context.Context, st *state) error {
 	busy := false
 
 	for {
+		x.beat.Store(x.cfg.Now().UnixNano())
 		if x.beforeEvent != nil {
 			x.beforeEvent()
 		}
@@ -479,6 +508,9 @@ func (x *Index) session(ctx context.Context, st *state) error {
 			}
 			s.wantScan()
 		case <-check.C:
+			if x.beforeCheck != nil {
+				x.beforeCheck()
+			}
 			now, err := statID(dir)
 			if err != nil {
 				return err

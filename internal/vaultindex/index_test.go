@@ -1073,3 +1073,33 @@ func TestIndexOddNames(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexHungDirectoryIsNotLive: when a look at the directory hangs (a
+// dead network mount: stat or lstat never returns), the index cannot
+// follow changes any more. Its last count must stop passing for live and
+// age, instead of reading live with age 0 for as long as the hang lasts.
+func TestIndexHungDirectoryIsNotLive(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a"), 2)
+	var hang atomic.Bool
+	unhang := make(chan struct{})
+	x, _ := start(t, Config{Dir: dir, Check: 10 * time.Millisecond}, func(x *Index) {
+		x.beforeCheck = func() {
+			if hang.Load() {
+				<-unhang
+			}
+		}
+	})
+	var unhangOnce sync.Once
+	t.Cleanup(func() { unhangOnce.Do(func() { close(unhang) }) }) // before the index's cleanup
+	waitFor(t, x, "first scan", func(s *Snapshot) bool { return s.Ready && s.Live })
+	hang.Store(true)
+	s := waitFor(t, x, "the hang to show", func(s *Snapshot) bool { return !s.Live })
+	if !s.Ready || s.Count != 1 || s.AsOf.IsZero() || time.Since(s.AsOf) > 10*time.Second {
+		t.Errorf("while hung: %+v; want the last count, not live, as of the last look", *s)
+	}
+	hang.Store(false)
+	unhangOnce.Do(func() { close(unhang) })
+	waitFor(t, x, "live again", func(s *Snapshot) bool { return s.Ready && s.Live })
+}

@@ -586,3 +586,31 @@ func TestDashboardsForAFleet(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardLinksExist: every Grafana dashboard URL (/d/<uid>) that the
+// README (the ntfy click URL operators copy) or a dashboard's links name
+// is a dashboard of grafana/dashboards/, so a page's click and a table's
+// drill-down do not end on Grafana's "Dashboard not found".
+func TestDashboardLinksExist(t *testing.T) {
+	t.Parallel()
+	root := e2eutil.RepoRoot(t)
+	uids := map[string]bool{}
+	for _, d := range loadDashboards(t) {
+		uids[d.UID] = true
+	}
+	files := []string{filepath.Join(root, "README.md")}
+	dash, _ := filepath.Glob(filepath.Join(root, "grafana", "dashboards", "*.json"))
+	files = append(files, dash...)
+	link := regexp.MustCompile(`/d/([A-Za-z0-9_-]+)`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			if !uids[m[1]] {
+				t.Errorf("%s: link to dashboard %q, which grafana/dashboards/ does not have (uids %v)", filepath.Base(f), m[0], slices.Sorted(maps.Keys(uids)))
+			}
+		}
+	}
+}

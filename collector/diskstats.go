@@ -75,6 +75,7 @@ type diskstatsCollector struct {
 	// procRoot (--path.procfs) is where diskstats is read line by line when
 	// procfs cannot parse it (see salvageDiskstats); empty: not read again.
 	procRoot string
+	labels   labelMemo
 
 	dropped                                        *prometheus.Desc
 	readBytes, writtenBytes, reads, writes, ioTime *prometheus.Desc
@@ -123,7 +124,7 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		d := disks[byName[name]]
 		// As for interfaces (netdev.go): an address in a name is cut, and
 		// names that then read the same give one series set.
-		label := labelValue(name)
+		label := c.labels.get(name, 4*c.cap.max)
 		if used[label] {
 			continue
 		}

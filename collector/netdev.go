@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -53,6 +54,7 @@ type netdevCollector struct {
 	// procRoot (--path.procfs) is where net/dev is read line by line when
 	// procfs cannot parse it (see salvageNetDev); empty: not read again.
 	procRoot string
+	labels   labelMemo
 
 	dropped                                                                *prometheus.Desc
 	rxBytes, txBytes, rxPackets, txPackets, rxErrs, txErrs, rxDrop, txDrop *prometheus.Desc
@@ -114,7 +116,7 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 		// "gre-10.0.0.5") has it cut, as the gate would drop the series;
 		// two names that then read the same give one series set, the
 		// first by name.
-		label := labelValue(name)
+		label := c.labels.get(name, 4*c.cap.max)
 		if used[label] {
 			continue
 		}
@@ -219,4 +221,27 @@ func parseNetDevLine(line string) (procfs.NetDevLine, bool) {
 		TxBytes: v[8], TxPackets: v[9], TxErrors: v[10], TxDropped: v[11],
 		TxFIFO: v[12], TxCollisions: v[13], TxCarrier: v[14], TxCompressed: v[15],
 	}, true
+}
+
+// labelMemo remembers labelValue of device names: the address and e-mail
+// detectors cost about a microsecond a name, every scrape, for names that
+// rarely change. It is emptied when it reaches limit names (veths come
+// and go with containers).
+type labelMemo struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (l *labelMemo) get(name string, limit int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if v, ok := l.m[name]; ok {
+		return v
+	}
+	if l.m == nil || len(l.m) >= limit {
+		l.m = map[string]string{}
+	}
+	v := labelValue(name)
+	l.m[name] = v
+	return v
 }

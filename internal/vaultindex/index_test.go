@@ -1103,3 +1103,24 @@ func TestIndexHungDirectoryIsNotLive(t *testing.T) {
 	unhangOnce.Do(func() { close(unhang) })
 	waitFor(t, x, "live again", func(s *Snapshot) bool { return s.Ready && s.Live })
 }
+
+// TestIndexFsnotifyDebugKeepsNamesOut: with FSNOTIFY_DEBUG=1 in the
+// environment, fsnotify prints every event's path, vault file names
+// included, to stderr (the journal). The index must not watch then: it
+// counts by full scans, says why once, and names no file. Not parallel:
+// it sets the environment.
+func TestIndexFsnotifyDebugKeepsNamesOut(t *testing.T) {
+	t.Setenv("FSNOTIFY_DEBUG", "1")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "secretVault1"), 2)
+	x, logs := start(t, Config{Dir: dir, Poll: 20 * time.Millisecond}, nil)
+	s := waitFor(t, x, "first scan", ready(1, 2))
+	if s.Watching || s.Live {
+		t.Errorf("watching with FSNOTIFY_DEBUG=1: %+v", *s)
+	}
+	writeFile(t, filepath.Join(dir, "secretVault2"), 3)
+	waitFor(t, x, "the next scan", ready(2, 5))
+	if got := logs.String(); !strings.Contains(got, "FSNOTIFY_DEBUG") || strings.Contains(got, "secretVault") {
+		t.Errorf("the log should say why the index does not watch, and name no file:\n%s", got)
+	}
+}

@@ -307,6 +307,10 @@ func TestVaultCollectorBadFlags(t *testing.T) {
 		{[]string{"--vault.rescan-interval=59s"}, "--vault.rescan-interval"},
 		{[]string{"--vault.rescan-interval=25h"}, "--vault.rescan-interval"},
 		{[]string{"--vault.rescan-interval=-1h"}, "--vault.rescan-interval"},
+		{[]string{"--vault.rescan-interval=0"}, "--vault.rescan-interval"},
+		{[]string{"--vault.rescan-interval=2562047h"}, "--vault.rescan-interval"},
+		{[]string{"--vault.rescan-interval=9999999999h"}, "--vault.rescan-interval"},
+		{[]string{"--vault.rescan-interval=1h\n"}, "--vault.rescan-interval"},
 	} {
 		if _, err := newVaultFromFlags(t, tc.args...); err == nil {
 			t.Errorf("%v: accepted, want an error", tc.args)

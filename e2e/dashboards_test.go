@@ -561,7 +561,7 @@ func TestDashboardsForAFleet(t *testing.T) {
 				t.Errorf("%s: annotation %q must be enabled on the ${datasource} variable", title, a.Name)
 			}
 			alerts = alerts || strings.Contains(a.Expr, `ALERTS{alertstate="firing"`)
-			restarts = restarts || strings.Contains(a.Expr, "changes(process_start_time_seconds{")
+			restarts = restarts || strings.Contains(a.Expr, "process_start_time_seconds{")
 		}
 		if !alerts || !restarts {
 			t.Errorf("%s: annotations for firing alerts (%v) and exporter restarts (%v) wanted", title, alerts, restarts)

@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestRestartAnnotationSeesRebootedPOPs runs each dashboard's "Exporter
+// restarts" annotation query through promtool 2.x and 3.x on a POP that
+// restarts twice: once in place (a deploy: the next scrape already sees the
+// new process) and once after a reboot whose scrapes failed for 3 minutes.
+// The second is the usual restart, and a query that compares samples within
+// a 2-minute window (changes(...[2m])) never sees it: the old process's
+// last sample is out of the window when the new one's first arrives.
+func TestRestartAnnotationSeesRebootedPOPs(t *testing.T) {
+	t.Parallel()
+	var exprs []string
+	for _, d := range loadDashboards(t) {
+		for _, a := range d.Annotations.List {
+			if a.Name == "Exporter restarts" {
+				exprs = append(exprs, substitute(a.Expr, "fra1", "1m"))
+			}
+		}
+	}
+	if len(exprs) < 2 {
+		t.Fatalf("want an Exporter restarts annotation on the fleet and POP dashboards, found %d", len(exprs))
+	}
+	// 15 s scrapes. The process started at 1 s; a deploy restarts it at
+	// 295 s (first seen at 300 s); the host reboots at 600 s: scrapes fail
+	// from 615 s (a staleness marker), the new process starts at 790 s and is
+	// scraped from 795 s on. Times are Unix seconds from promtool's zero.
+	series := "1x19 295x20 stale _x11 790x40"
+	var b strings.Builder
+	b.WriteString("rule_files: []\nevaluation_interval: 1m\ntests:\n  - interval: 15s\n    input_series:\n")
+	fmt.Fprintf(&b, "      - series: 'process_start_time_seconds{job=\"clavis-pop\",instance=\"fra1:9745\",pop=\"fra1\",region=\"eu-central\"}'\n        values: '%s'\n", series)
+	b.WriteString("    promql_expr_test:\n")
+	for _, e := range exprs {
+		for _, c := range []struct {
+			at   string
+			want bool
+		}{
+			{"4m", false},  // no restart yet
+			{"6m", true},   // the deploy
+			{"9m", false},  // long after it
+			{"12m", false}, // down
+			{"14m", true},  // back after the reboot
+			{"20m", false}, // long after it
+		} {
+			fmt.Fprintf(&b, "      - expr: %s\n        eval_time: %s\n", strconv.Quote("count("+e+")"), c.at)
+			if c.want {
+				b.WriteString("        exp_samples:\n          - labels: '{}'\n            value: 1\n")
+			} else {
+				b.WriteString("        exp_samples: []\n")
+			}
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "restart_annotation_test.yml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for major, promtool := range promtools(t) {
+		out, err := exec.Command(promtool, "test", "rules", path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "SUCCESS") {
+			t.Errorf("promtool %s: the restart annotation misses a restart or marks none (%v):\n%s", major, err, out)
+		}
+	}
+}

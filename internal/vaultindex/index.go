@@ -53,10 +53,11 @@ type Config struct {
 	Dir    string
 	Filter Filter
 	// Rescan is the interval between two full scans while inotify keeps the
-	// count current (they correct any drift). Default 1h.
+	// count current (they correct any drift), from the end of one to the
+	// start of the next. Default 1h.
 	Rescan time.Duration
-	// Poll is the interval between full scans when inotify is unavailable
-	// (watch or instance limit reached). Default 1m.
+	// Poll is the interval between full scans (end to start) when inotify
+	// is unavailable (watch or instance limit reached). Default 1m.
 	Poll time.Duration
 	// Check is how often the directory's identity is verified (removed,
 	// replaced, mounted over, its file system unmounted). Default 5s.
@@ -503,9 +504,18 @@ func (x *Index) session(ctx context.Context, st *state) error {
 			if err := s.finishScan(res); err != nil {
 				return err
 			}
+			if s.scanDone == nil {
+				// The next periodic scan is an interval after this one
+				// ended: a scan longer than the interval (ten million
+				// files take minutes, the fallback polls every minute)
+				// is not followed at once by the next, for ever.
+				rescan.Reset(interval)
+			}
 		case <-rescan.C:
-			rescan.Reset(interval)
-			if !watching && s.scanDone == nil && !fsnotifyDebug() {
+			if s.scanDone != nil {
+				break // its end arms the timer again
+			}
+			if !watching && !fsnotifyDebug() {
 				// The inotify limit may have been raised (or other watchers
 				// gone): a session that can watch replaces this one.
 				if w2, err := x.newWatcher(); err == nil {

@@ -1124,3 +1124,43 @@ func TestIndexFsnotifyDebugKeepsNamesOut(t *testing.T) {
 		t.Errorf("the log should say why the index does not watch, and name no file:\n%s", got)
 	}
 }
+
+// TestIndexRescanIntervalCountsFromScanEnd: a periodic rescan comes an
+// interval after the previous scan ended. Counted from its start, a scan
+// longer than the interval (10,000,000 files take minutes; the inotify
+// fallback polls every minute) was followed by the next at once, and the
+// agent scanned without pause, a core for ever.
+func TestIndexRescanIntervalCountsFromScanEnd(t *testing.T) {
+	t.Parallel()
+	const interval = 150 * time.Millisecond
+	var mu sync.Mutex
+	var starts []time.Time
+	var ends []time.Time
+	x, _ := start(t, Config{Dir: t.TempDir(), Rescan: interval, OnScanStart: func(ctx context.Context) {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		n := len(starts)
+		mu.Unlock()
+		if n == 2 { // one slow scan: five intervals long
+			select {
+			case <-time.After(5 * interval):
+			case <-ctx.Done():
+			}
+		}
+		mu.Lock()
+		ends = append(ends, time.Now())
+		mu.Unlock()
+	}}, nil)
+	waitFor(t, x, "the scan after the slow one", func(*Snapshot) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(starts) >= 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	// ends[1] is when the slow scan's listing began; the listing of an
+	// empty directory takes microseconds.
+	if gap := starts[2].Sub(ends[1]); gap < interval*2/3 {
+		t.Errorf("the scan after a slow one started %v after it, want about the interval (%v)", gap, interval)
+	}
+}

@@ -1164,3 +1164,39 @@ func TestIndexRescanIntervalCountsFromScanEnd(t *testing.T) {
 		t.Errorf("the scan after a slow one started %v after it, want about the interval (%v)", gap, interval)
 	}
 }
+
+// FuzzFilter: no pattern or name panics NewFilter or Match, and a pattern
+// NewFilter accepts never makes filepath.Match fail (Match would count
+// nothing, silently).
+func FuzzFilter(f *testing.F) {
+	for _, p := range []string{"*", "*.db", "x*[", "[^a-z]?\\*", "a*b\\", "[]a]", "[\\]]*"} {
+		f.Add(p, "a.db")
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		flt, err := NewFilter(pattern)
+		if err != nil {
+			return
+		}
+		flt.Match(name)
+		if _, err := filepath.Match(pattern, name); err != nil {
+			t.Fatalf("NewFilter(%q) accepted; filepath.Match(%q, %q): %v", pattern, pattern, name, err)
+		}
+	})
+}
+
+// FuzzUnescapeMountPoint: any mountinfo field unescapes without a panic,
+// and one with no backslash is returned as it is.
+func FuzzUnescapeMountPoint(f *testing.F) {
+	for _, s := range []string{`/a\040b`, `/x\`, `\\\`, `/\0`, `/\777`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := unescapeMountPoint(s)
+		if !strings.Contains(s, `\`) && got != s {
+			t.Fatalf("unescapeMountPoint(%q) = %q", s, got)
+		}
+		if len(got) > len(s) {
+			t.Fatalf("unescapeMountPoint(%q) = %q, longer", s, got)
+		}
+	})
+}

@@ -71,3 +71,51 @@ func TestRestartAnnotationSeesRebootedPOPs(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLogAgeIgnoresNoLineYet: clavis_accesslog_last_line_timestamp_seconds
+// is 0 until a restarted clavis-telemetry parses its first line (on a quiet
+// POP, minutes). The POP dashboard's "Access log age" must not read that as
+// a last line in 1970 (56 years, which also flattens the panel's scale for
+// the whole range); with a real timestamp it shows the age.
+func TestAccessLogAgeIgnoresNoLineYet(t *testing.T) {
+	t.Parallel()
+	var expr string
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.allPanels() {
+			if p.Title == "Access log age" && len(p.Targets) == 1 {
+				expr = substitute(p.Targets[0].Expr, "fra1", "1m")
+			}
+		}
+	}
+	if expr == "" {
+		t.Fatal("no Access log age panel with one query")
+	}
+	// fra1's last line at 100 s; at 10m it restarts and has parsed no line.
+	test := fmt.Sprintf(`rule_files: []
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'clavis_accesslog_last_line_timestamp_seconds{job="clavis-pop",instance="fra1:9745",pop="fra1",region="eu-central"}'
+        values: '100x9 0x10'
+    promql_expr_test:
+      - expr: %s
+        eval_time: 5m
+        exp_samples:
+          - labels: '{}'
+            value: 200
+      - expr: %s
+        eval_time: 15m
+        exp_samples: []
+`, strconv.Quote(expr), strconv.Quote(expr))
+	path := filepath.Join(t.TempDir(), "accesslog_age_test.yml")
+	if err := os.WriteFile(path, []byte(test), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for major, promtool := range promtools(t) {
+		out, err := exec.Command(promtool, "test", "rules", path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "SUCCESS") {
+			t.Errorf("promtool %s: %s (%v):\n%s", major, expr, err, out)
+		}
+	}
+}

@@ -255,27 +255,45 @@ type state struct {
 	lastScanTook  time.Duration
 	limitReported bool
 	failing       bool // the last session ended in an error
+	linksCounted  bool // the directory has shown a link count above 0
 }
 
 // dirID is what identifies the directory under its path.
 type dirID struct{ dev, ino uint64 }
 
 func statID(path string) (dirID, error) {
+	id, _, err := statDir(path)
+	return id, err
+}
+
+func statDir(path string) (dirID, uint64, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return dirID{}, &os.PathError{Op: "stat vault data directory", Path: path, Err: err}
+		return dirID{}, 0, &os.PathError{Op: "stat vault data directory", Path: path, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return dirID{}, &os.PathError{Op: "open vault data directory", Path: path, Err: syscall.ENOTDIR}
+		return dirID{}, 0, &os.PathError{Op: "open vault data directory", Path: path, Err: syscall.ENOTDIR}
 	}
-	if st.Nlink == 0 {
-		// Removed, yet still reached under its path: a bind mount (a
-		// container's volume) of a directory the host has removed. It
-		// stays empty while the vault service writes to the one that
-		// replaced it.
+	return dirID{uint64(st.Dev), uint64(st.Ino)}, uint64(st.Nlink), nil
+}
+
+// statDataDir identifies the data directory and fails it if it has been
+// removed yet is still reached under its path: a bind mount (a
+// container's volume) of a directory the host removed stays empty while
+// the vault service writes to the one that replaced it, and no event says
+// so. Removed is a link count of 0, once the directory has shown a link
+// count at all: some FUSE file systems leave st_nlink 0 throughout.
+func (st *state) statDataDir(path string) (dirID, error) {
+	id, nlink, err := statDir(path)
+	switch {
+	case err != nil:
+		return id, err
+	case nlink > 0:
+		st.linksCounted = true
+	case st.linksCounted:
 		return dirID{}, &os.PathError{Op: "stat vault data directory (removed; a bind mount of a deleted directory?)", Path: path, Err: syscall.ENOENT}
 	}
-	return dirID{uint64(st.Dev), uint64(st.Ino)}, nil
+	return id, nil
 }
 
 // isMountPoint: the directory's device differs from its parent's, or,
@@ -378,7 +396,7 @@ func watchLimit(err error) bool {
 // file system from being unmounted.
 func (x *Index) session(ctx context.Context, st *state) error {
 	dir := x.cfg.Dir
-	id, err := statID(dir)
+	id, err := st.statDataDir(dir)
 	if err != nil {
 		return err
 	}
@@ -531,7 +549,7 @@ func (x *Index) session(ctx context.Context, st *state) error {
 			if x.beforeCheck != nil {
 				x.beforeCheck()
 			}
-			now, err := statID(dir)
+			now, err := st.statDataDir(dir)
 			if err != nil {
 				return err
 			}

@@ -614,3 +614,29 @@ func TestDashboardLinksExist(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardDescriptionsNameRealAlerts: a panel description that names
+// an alert (and its threshold) is what on-call reads next to the graph;
+// every alert name in one must be an alert of prometheus/rules/, so a
+// renamed or removed alert does not leave a panel pointing at nothing.
+func TestDashboardDescriptionsNameRealAlerts(t *testing.T) {
+	t.Parallel()
+	alerts := map[string]bool{}
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			if r.Alert != "" {
+				alerts[r.Alert] = true
+			}
+		}
+	}
+	name := regexp.MustCompile(`\b(?:Pop|Region|Fleet|Alertbridge|Alertmanager|Prometheus|Tarpit|AccessLog|Watchdog)[A-Z0-9][A-Za-z0-9]*\b`)
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.allPanels() {
+			for _, n := range name.FindAllString(p.Description, -1) {
+				if !alerts[n] {
+					t.Errorf("%s: panel %q: description names %s, which no rule defines: %q", d.file, p.Title, n, p.Description)
+				}
+			}
+		}
+	}
+}

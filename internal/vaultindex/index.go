@@ -131,8 +131,10 @@ type Index struct {
 	// rechecked counts names looked at again after events (tests).
 	rechecked atomic.Uint64
 	// beat is when (Config.Now, Unix ns) the session last came round its
-	// loop; see Snapshot.
-	beat atomic.Int64
+	// loop, and beatMono the same on the monotonic clock (ns since born),
+	// which a step of the wall clock does not move; see Snapshot.
+	beat, beatMono atomic.Int64
+	born           time.Time
 }
 
 // New returns an index of cfg.Dir; nothing happens until Run.
@@ -159,7 +161,7 @@ func New(cfg Config) *Index {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	x := &Index{cfg: cfg, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, newWatcher: newWatcher}
+	x := &Index{cfg: cfg, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, newWatcher: newWatcher, born: time.Now()}
 	x.snap.Store(&Snapshot{})
 	return x
 }
@@ -176,12 +178,11 @@ func (x *Index) Snapshot() *Snapshot {
 	if !s.Live {
 		return s
 	}
-	beat := x.beat.Load()
-	if x.cfg.Now().UnixNano()-beat <= int64(hungAfter)*int64(x.cfg.Check) {
+	if int64(time.Since(x.born))-x.beatMono.Load() <= int64(hungAfter)*int64(x.cfg.Check) {
 		return s
 	}
 	stale := *s
-	stale.Live, stale.AsOf = false, time.Unix(0, beat)
+	stale.Live, stale.AsOf = false, time.Unix(0, x.beat.Load())
 	return &stale
 }
 
@@ -477,6 +478,7 @@ func (x *Index) session(ctx context.Context, st *state) error {
 
 	for {
 		x.beat.Store(x.cfg.Now().UnixNano())
+		x.beatMono.Store(int64(time.Since(x.born)))
 		if x.beforeEvent != nil {
 			x.beforeEvent()
 		}

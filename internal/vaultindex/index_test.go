@@ -1200,3 +1200,18 @@ func FuzzUnescapeMountPoint(f *testing.F) {
 		}
 	})
 }
+
+// TestIndexWallClockStepIsNoHang: a step of the wall clock (NTP at boot, a
+// VM resumed) does not make a live count look hung: how long the session
+// has gone without a round is measured on the monotonic clock.
+func TestIndexWallClockStepIsNoHang(t *testing.T) {
+	t.Parallel()
+	var step atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(step.Load())) }
+	x, _ := start(t, Config{Dir: t.TempDir(), Now: clock, Check: time.Hour}, nil)
+	waitFor(t, x, "first scan", func(s *Snapshot) bool { return s.Ready && s.Live })
+	step.Store(int64(24 * time.Hour))
+	if s := x.Snapshot(); !s.Live {
+		t.Errorf("after the wall clock stepped a day: %+v, want still live", *s)
+	}
+}

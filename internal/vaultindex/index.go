@@ -135,6 +135,7 @@ type Index struct {
 	// which a step of the wall clock does not move; see Snapshot.
 	beat, beatMono atomic.Int64
 	born           time.Time
+	hung           atomic.Bool // reported stuck (Snapshot), not come round since
 }
 
 // New returns an index of cfg.Dir; nothing happens until Run.
@@ -178,8 +179,13 @@ func (x *Index) Snapshot() *Snapshot {
 	if !s.Live {
 		return s
 	}
-	if int64(time.Since(x.born))-x.beatMono.Load() <= int64(hungAfter)*int64(x.cfg.Check) {
+	since := time.Duration(int64(time.Since(x.born)) - x.beatMono.Load())
+	if since <= hungAfter*x.cfg.Check {
 		return s
+	}
+	if x.hung.CompareAndSwap(false, true) {
+		x.cfg.Logger.Warn("the vault index has not come round for a while, stuck in a look at the directory (a hung file system?); the count is not live",
+			"dir", x.cfg.Dir, "for", since.Round(time.Second))
 	}
 	stale := *s
 	stale.Live, stale.AsOf = false, time.Unix(0, x.beat.Load())
@@ -479,6 +485,9 @@ func (x *Index) session(ctx context.Context, st *state) error {
 	for {
 		x.beat.Store(x.cfg.Now().UnixNano())
 		x.beatMono.Store(int64(time.Since(x.born)))
+		if x.hung.Load() && x.hung.CompareAndSwap(true, false) {
+			x.cfg.Logger.Info("the vault index looks at the directory again", "dir", dir)
+		}
 		if x.beforeEvent != nil {
 			x.beforeEvent()
 		}

@@ -1084,7 +1084,7 @@ func TestIndexHungDirectoryIsNotLive(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "a"), 2)
 	var hang atomic.Bool
 	unhang := make(chan struct{})
-	x, _ := start(t, Config{Dir: dir, Check: 10 * time.Millisecond}, func(x *Index) {
+	x, logs := start(t, Config{Dir: dir, Check: 10 * time.Millisecond}, func(x *Index) {
 		x.beforeCheck = func() {
 			if hang.Load() {
 				<-unhang
@@ -1102,6 +1102,9 @@ func TestIndexHungDirectoryIsNotLive(t *testing.T) {
 	hang.Store(false)
 	unhangOnce.Do(func() { close(unhang) })
 	waitFor(t, x, "live again", func(s *Snapshot) bool { return s.Ready && s.Live })
+	if got := logs.String(); strings.Count(got, "has not come round") != 1 || strings.Count(got, "looks at the directory again") != 1 {
+		t.Errorf("the log should say once that the index is stuck, and once that it is back:\n%s", got)
+	}
 }
 
 // TestIndexFsnotifyDebugKeepsNamesOut: with FSNOTIFY_DEBUG=1 in the

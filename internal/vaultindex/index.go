@@ -261,8 +261,8 @@ type state struct {
 	lastScanEnd   time.Time
 	lastScanTook  time.Duration
 	limitReported bool
-	failing       bool // the last session ended in an error
-	linksCounted  bool // the directory has shown a link count above 0
+	failing       bool  // the last session ended in an error
+	linked        dirID // the directory last seen with a link count above 0
 }
 
 // dirID is what identifies the directory under its path.
@@ -288,16 +288,17 @@ func statDir(path string) (dirID, uint64, error) {
 // removed yet is still reached under its path: a bind mount (a
 // container's volume) of a directory the host removed stays empty while
 // the vault service writes to the one that replaced it, and no event says
-// so. Removed is a link count of 0, once the directory has shown a link
-// count at all: some FUSE file systems leave st_nlink 0 throughout.
+// so. Removed is a link count of 0, once the same directory (a removed
+// directory keeps its device and inode) has shown a link count above 0:
+// some FUSE file systems leave st_nlink 0 throughout.
 func (st *state) statDataDir(path string) (dirID, error) {
 	id, nlink, err := statDir(path)
 	switch {
 	case err != nil:
 		return id, err
 	case nlink > 0:
-		st.linksCounted = true
-	case st.linksCounted:
+		st.linked = id
+	case st.linked == id:
 		return dirID{}, &os.PathError{Op: "stat vault data directory (removed; a bind mount of a deleted directory?)", Path: path, Err: syscall.ENOENT}
 	}
 	return id, nil

@@ -128,6 +128,8 @@ type Index struct {
 	// beforeCheck, if set (tests), is called before each identity check:
 	// blocking in it plays a stat that hangs.
 	beforeCheck func()
+	// maxPending is maxPending; tests make it small.
+	maxPending int
 	// rechecked counts names looked at again after events (tests).
 	rechecked atomic.Uint64
 	// beat is when (Config.Now, Unix ns) the session last came round its
@@ -162,7 +164,7 @@ func New(cfg Config) *Index {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	x := &Index{cfg: cfg, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, newWatcher: newWatcher, born: time.Now()}
+	x := &Index{cfg: cfg, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, newWatcher: newWatcher, born: time.Now(), maxPending: maxPending}
 	x.snap.Store(&Snapshot{})
 	return x
 }
@@ -597,6 +599,8 @@ type session struct {
 	scanGen    uint64
 	pending    map[string]struct{}
 	again      bool // another scan is wanted once this one is done
+	// pendingDropped: pending overflowed during this scan (logged once).
+	pendingDropped bool
 
 	batch map[string]struct{} // names gathered from events, not yet re-checked
 	dirty bool                // re-checked since the last publish
@@ -639,6 +643,7 @@ func (s *session) startScan() {
 	sctx, cancel := context.WithCancel(s.ctx)
 	done := make(chan scanResult, 1)
 	s.scanDone, s.scanCancel, s.scanStart, s.scanGen = done, cancel, s.x.cfg.Now(), s.lossGen
+	s.pendingDropped = false
 	openDir, dir, match, hash, hint := s.openDir, s.x.cfg.Dir, s.x.cfg.Filter.Match, s.x.hash, len(s.files)
 	onStart := s.x.cfg.OnScanStart
 	go func() {
@@ -807,8 +812,13 @@ func (s *session) drain(events <-chan fsnotify.Event) (int, error) {
 func (s *session) flush(publish bool) error {
 	if len(s.batch) > 0 {
 		if s.scanDone != nil {
-			if len(s.pending)+len(s.batch) > maxPending {
+			if len(s.pending)+len(s.batch) > s.x.maxPending {
 				clear(s.pending) // too many to remember: the next scan sees them
+				if !s.pendingDropped {
+					s.pendingDropped = true
+					s.x.cfg.Logger.Warn("too many vault files changed during a full scan to re-check them after it; scanning again",
+						"dir", s.x.cfg.Dir, "changed", s.x.maxPending)
+				}
 				s.lost()
 			} else {
 				for name := range s.batch {

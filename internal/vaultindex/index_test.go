@@ -1218,3 +1218,37 @@ func TestIndexWallClockStepIsNoHang(t *testing.T) {
 		t.Errorf("after the wall clock stepped a day: %+v, want still live", *s)
 	}
 }
+
+// TestIndexTooManyChangesDuringScan: past maxPending names changed while a
+// scan runs, the index forgets them and scans again. The count must end
+// exact and live, and the log must say why the index scans again (as it
+// does for an inotify queue overflow), naming no file.
+func TestIndexTooManyChangesDuringScan(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	x, logs := start(t, Config{Dir: dir, OnScanStart: func(ctx context.Context) {
+		once.Do(func() {
+			close(held)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		})
+	}}, func(x *Index) { x.maxPending = 3 })
+	<-held
+	for i := range 10 {
+		writeFile(t, filepath.Join(dir, "secretVault"+strconv.Itoa(i)), 2)
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitFor(t, x, "the changes to be dropped", func(*Snapshot) bool { return strings.Contains(logs.String(), "too many vault files changed") })
+	close(release)
+	s := waitFor(t, x, "the count after the next scan", func(s *Snapshot) bool { return s.Ready && s.Live && s.Count == 10 })
+	if s.Scans < 2 || s.Bytes != 20 {
+		t.Errorf("%+v, want 10 vaults, 20 bytes, counted by a second scan", *s)
+	}
+	if strings.Contains(logs.String(), "secretVault") {
+		t.Errorf("a file name reached the log:\n%s", logs.String())
+	}
+}

@@ -55,7 +55,7 @@ var (
 		nil, nil)
 	vaultLiveDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(Namespace, "", "vault_index_live"),
-		"1 while inotify keeps clavis_vaults current between full scans, 0 when the count is as of a scan (inotify limit reached, or events lost and a rescan pending).",
+		"1 while inotify keeps clavis_vaults current between full scans, 0 when the count is as of a scan (inotify limit reached, events lost and a rescan pending, FSNOTIFY_DEBUG set, or a look at the directory hung).",
 		nil, nil)
 	vaultAgeDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(Namespace, "", "vault_result_age_seconds"),

@@ -144,7 +144,7 @@ func TestVaultCollectorCountsOnlyVaults(t *testing.T) {
 				"# HELP clavis_vault_storage_bytes Total apparent size of the vault files counted by clavis_vaults.\n" +
 				"# TYPE clavis_vault_storage_bytes gauge\n" +
 				"clavis_vault_storage_bytes " + strconv.Itoa(tc.bytes) + "\n" +
-				"# HELP clavis_vault_index_live 1 while inotify keeps clavis_vaults current between full scans, 0 when the count is as of a scan (inotify limit reached, or events lost and a rescan pending).\n" +
+				"# HELP clavis_vault_index_live 1 while inotify keeps clavis_vaults current between full scans, 0 when the count is as of a scan (inotify limit reached, events lost and a rescan pending, FSNOTIFY_DEBUG set, or a look at the directory hung).\n" +
 				"# TYPE clavis_vault_index_live gauge\n" +
 				"clavis_vault_index_live 1\n" +
 				"# HELP clavis_vault_result_age_seconds How old clavis_vaults may be: 0 while the index is live, else the seconds since the scan (or the event loss) it is as of.\n" +

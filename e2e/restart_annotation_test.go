@@ -119,3 +119,71 @@ tests:
 		}
 	}
 }
+
+// TestAlertingDashboardKeepsRegionlessAlerts: the alerting pipeline
+// dashboard's $region narrows the POP alerts, but the pipeline's own
+// alerts (AlertbridgeDown, Watchdog, FleetPopsDown) carry no region; with
+// a region chosen they must still show on that dashboard, not vanish with
+// the other regions' POPs. Every ALERTS query of it (panels and
+// annotations) through both promtools, $region set to eu-west.
+func TestAlertingDashboardKeepsRegionlessAlerts(t *testing.T) {
+	t.Parallel()
+	var exprs []string
+	for _, d := range loadDashboards(t) {
+		if d.Title != "Clavis alerting pipeline" {
+			continue
+		}
+		for _, a := range d.Annotations.List {
+			if strings.Contains(a.Expr, "ALERTS{") {
+				exprs = append(exprs, a.Expr)
+			}
+		}
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				if strings.Contains(tg.Expr, "ALERTS{") {
+					exprs = append(exprs, tg.Expr)
+				}
+			}
+		}
+	}
+	if len(exprs) < 2 {
+		t.Fatalf("want the alerts annotation and panel of the alerting dashboard, found %q", exprs)
+	}
+	r := strings.NewReplacer("${region}", "eu-west", "$region", "eu-west")
+	var b strings.Builder
+	b.WriteString(`rule_files: []
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'ALERTS{alertname="Watchdog",alertstate="firing",severity="none"}'
+        values: '1x10'
+      - series: 'ALERTS{alertname="AlertbridgeDown",alertstate="firing",severity="critical",job="alertbridge"}'
+        values: '1x10'
+      - series: 'ALERTS{alertname="PopDown",alertstate="firing",severity="critical",job="clavis-pop",pop="ams1",region="eu-west"}'
+        values: '1x10'
+      - series: 'ALERTS{alertname="PopHighCPU",alertstate="firing",severity="warning",job="clavis-pop",pop="iad1",region="us-east"}'
+        values: '1x10'
+    promql_expr_test:
+`)
+	for _, e := range exprs {
+		fmt.Fprintf(&b, "      - expr: %s\n        eval_time: 5m\n        exp_samples:\n", strconv.Quote("count by (alertname) ("+r.Replace(e)+")"))
+		want := []string{"AlertbridgeDown", "PopDown", "Watchdog"}
+		if strings.Contains(e, `alertname!="Watchdog"`) {
+			want = want[:2]
+		}
+		for _, n := range want {
+			fmt.Fprintf(&b, "          - labels: '{alertname=%q}'\n            value: 1\n", n)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "alerting_region_test.yml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for major, promtool := range promtools(t) {
+		out, err := exec.Command(promtool, "test", "rules", path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "SUCCESS") {
+			t.Errorf("promtool %s: with a region chosen (%v):\n%s", major, err, out)
+		}
+	}
+}

@@ -22,7 +22,7 @@ import (
 // count the same I/O twice; whole disks, device-mapper (dm-*) and md RAID
 // devices are kept. On LVM or RAID hosts, dm-* and md* still overlap with
 // their underlying disks: exclude one side with this flag if you sum.
-const defaultDiskstatsExclude = `^(ram\d+|loop\d+|fd\d+|(h|s|v|xv)d[a-z]+\d+|nvme\d+n\d+p\d+|mmcblk\d+p\d+)$`
+const defaultDiskstatsExclude = `^(z?ram\d+|loop\d+|fd\d+|(h|s|v|xv)d[a-z]+\d+|nvme\d+n\d+p\d+|mmcblk\d+p\d+)$`
 
 func init() {
 	Register(Spec{
@@ -122,8 +122,8 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 	used := make(map[string]bool, len(names))
 	for _, name := range names {
 		d := disks[byName[name]]
-		// As for interfaces (netdev.go): an address in a name is cut, and
-		// names that then read the same give one series set.
+		// As for interfaces (netdev.go): names whose labels read the same
+		// give one series set; an address in a name is the gate's.
 		label := c.labels.get(name, 4*c.cap.max)
 		if used[label] {
 			continue

@@ -780,36 +780,30 @@ func deviceLabel(source string) string {
 }
 
 // labelValue makes a label value of a mount's text (the device label,
-// the file system type; mountPointLabel for the mount point): valid UTF-8
-// (paths are bytes to the kernel), no e-mail-shaped path component or
-// address in it, and at most privacy.MaxLabelValueBytes long (the gate
-// drops a longer one with its series: a kubelet volume's mount point is
-// often 150 bytes or more). A longer value keeps its head and tail, and
-// a hash of the whole in between, so two long values stay two series.
+// the file system type; mountPointLabel for the mount point) or a device
+// name: valid UTF-8 (paths are bytes to the kernel) and at most
+// privacy.MaxLabelValueBytes long (the gate drops a longer one with its
+// series: a kubelet volume's mount point is often 150 bytes or more). A
+// longer value keeps its head and tail, and a hash of the whole in
+// between, so two long values stay two series.
 func labelValue(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	if strings.ContainsAny(s, "@%") || hasNonASCIIByte(s) {
-		parts := strings.Split(s, "/")
-		for i, p := range parts {
-			if privacy.IsEmailShaped(p) {
-				parts[i] = "_"
-			}
-		}
-		s = strings.Join(parts, "/")
-		// An e-mail shape across components ("/@0.0A": the gate takes
-		// any byte but white space for a local part) goes with its span.
-		if privacy.IsEmailShaped(s) {
-			s = strings.ReplaceAll(privacy.ScrubAddresses(s), privacy.Redacted, "_")
-		}
+	// An address or an e-mail address in the value is left whole for the
+	// privacy gate, which drops the series and counts it in
+	// clavis_privacy_redactions_total (issue 13: such values are dropped
+	// and counted), so the operator learns of a mount or interface named
+	// after a host instead of finding it renamed. Device labels have their
+	// hosts cut before (deviceLabel).
+	if privacy.ContainsAddress(s) || privacy.IsEmailShaped(s) {
+		return s
 	}
-	s = privacy.ReplaceAddresses(s, "_")
 	if len(s) > privacy.MaxLabelValueBytes {
 		s = cutLabel(s)
-	}
-	// What the detectors still find (a shape the replacing passes made)
-	// leaves nothing of the value.
-	if privacy.ContainsAddress(s) || privacy.IsEmailShaped(s) {
-		return "_"
+		// Cutting joined what is left into a shape the detectors find:
+		// nothing of the value is kept.
+		if privacy.ContainsAddress(s) || privacy.IsEmailShaped(s) {
+			return "_"
+		}
 	}
 	return s
 }
@@ -840,11 +834,12 @@ func cutLabel(s string) string {
 // mountPointLabel is labelValue for a mount point, where a path component
 // shaped user@host ("/mnt/alice@devbox", an sshfs habit) is cut as well:
 // the gate lets a host without a dot through, a label must not carry it.
+// An e-mail address (a host with a dot) is the gate's to drop and count.
 func mountPointLabel(mp string) string {
 	if strings.IndexByte(mp, '@') >= 0 {
 		parts := strings.Split(mp, "/")
 		for i, p := range parts {
-			if userAtHost(p) {
+			if userAtHost(p) && !privacy.IsEmailShaped(p) {
 				parts[i] = "_"
 			}
 		}

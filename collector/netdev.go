@@ -112,10 +112,11 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 	used := make(map[string]bool, len(names))
 	for _, name := range names {
 		d := devs[name]
-		// A name holding an address (a tunnel named after its peer,
-		// "gre-10.0.0.5") has it cut, as the gate would drop the series;
+		// The label is valid UTF-8 within the gate's bound (labelValue);
 		// two names that then read the same give one series set, the
-		// first by name.
+		// first by name, not duplicates that fail the scrape. A name
+		// holding an address (a tunnel named after its peer,
+		// "gre-10.0.0.5") stays whole: the gate drops and counts it.
 		label := c.labels.get(name, 4*c.cap.max)
 		if used[label] {
 			continue
@@ -223,8 +224,8 @@ func parseNetDevLine(line string) (procfs.NetDevLine, bool) {
 	}, true
 }
 
-// labelMemo remembers labelValue of device names: the address and e-mail
-// detectors cost about a microsecond a name, every scrape, for names that
+// labelMemo remembers labelValue of device names: its address and e-mail
+// checks cost about a microsecond a name, every scrape, for names that
 // rarely change. It is emptied when it reaches limit names (veths come
 // and go with containers).
 type labelMemo struct {

@@ -75,7 +75,6 @@ type diskstatsCollector struct {
 	// procRoot (--path.procfs) is where diskstats is read line by line when
 	// procfs cannot parse it (see salvageDiskstats); empty: not read again.
 	procRoot string
-	labels   labelMemo
 
 	dropped                                        *prometheus.Desc
 	readBytes, writtenBytes, reads, writes, ioTime *prometheus.Desc
@@ -124,7 +123,7 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		d := disks[byName[name]]
 		// As for interfaces (netdev.go): names whose labels read the same
 		// give one series set; an address in a name is the gate's.
-		label := c.labels.get(name, 4*c.cap.max)
+		label := labelValue(name)
 		if used[label] {
 			continue
 		}

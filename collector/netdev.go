@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -54,7 +53,6 @@ type netdevCollector struct {
 	// procRoot (--path.procfs) is where net/dev is read line by line when
 	// procfs cannot parse it (see salvageNetDev); empty: not read again.
 	procRoot string
-	labels   labelMemo
 
 	dropped                                                                *prometheus.Desc
 	rxBytes, txBytes, rxPackets, txPackets, rxErrs, txErrs, rxDrop, txDrop *prometheus.Desc
@@ -117,7 +115,7 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 		// first by name, not duplicates that fail the scrape. A name
 		// holding an address (a tunnel named after its peer,
 		// "gre-10.0.0.5") stays whole: the gate drops and counts it.
-		label := c.labels.get(name, 4*c.cap.max)
+		label := labelValue(name)
 		if used[label] {
 			continue
 		}
@@ -222,27 +220,4 @@ func parseNetDevLine(line string) (procfs.NetDevLine, bool) {
 		TxBytes: v[8], TxPackets: v[9], TxErrors: v[10], TxDropped: v[11],
 		TxFIFO: v[12], TxCollisions: v[13], TxCarrier: v[14], TxCompressed: v[15],
 	}, true
-}
-
-// labelMemo remembers labelValue of device names: its address and e-mail
-// checks cost about a microsecond a name, every scrape, for names that
-// rarely change. It is emptied when it reaches limit names (veths come
-// and go with containers).
-type labelMemo struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (l *labelMemo) get(name string, limit int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if v, ok := l.m[name]; ok {
-		return v
-	}
-	if l.m == nil || len(l.m) >= limit {
-		l.m = map[string]string{}
-	}
-	v := labelValue(name)
-	l.m[name] = v
-	return v
 }

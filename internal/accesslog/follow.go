@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 )
 
 // defaultSettle is how long after a file event the follower reads: it bounds
@@ -73,11 +75,27 @@ type tailFile struct {
 type openFile struct {
 	f      *os.File
 	info   os.FileInfo
-	offset int64
-	lim    io.LimitedReader // of f, to the size fstat gave: no read that finds nothing
-	stream *Stream
-	idle   time.Time // draining: when it last gave data
+	offset int64 // of the next byte to read: f is read with pread, its own position is not used
+	remain int64 // bytes Read may still return, to the size fstat gave (no read that finds nothing); <0: no limit
+	// tail holds the last tailN bytes before offset (the ones read last): a
+	// file truncated and refilled past offset between two reads (see
+	// sameTail) no longer has them there.
+	tail  [tailBytes]byte
+	tailN int
+	// skipNUL: the file was truncated under a writer that does not use
+	// O_APPEND, which goes on writing at its old position and leaves a run
+	// of NUL bytes (a hole, mostly) before its next line: dropped until
+	// the first other byte.
+	skipNUL bool
+	stream  *Stream
+	idle    time.Time // draining: when it last gave data
 }
+
+// tailBytes is the size of openFile's fingerprint of the bytes before the
+// read position. A whole line's worth is not needed: 64 bytes of an access
+// log hold a time, an address or a path, which the refilled file does not
+// have at the same offset, and one pread of them costs what a stat does.
+const tailBytes = 64
 
 // NewFollower validates opts. Run starts following.
 func NewFollower(c *Counter, opts FollowOptions) (*Follower, error) {
@@ -116,11 +134,13 @@ func NewFollower(c *Counter, opts FollowOptions) (*Follower, error) {
 }
 
 // Rotations counts files replaced (rename + create, delete + create) or
-// truncated (copytruncate) under a followed path.
+// truncated (copytruncate; also when refilled past the read position
+// before the follower looked) under a followed path.
 func (fl *Follower) Rotations() uint64 { return fl.rotations.Load() }
 
 // BytesRead is the number of bytes read from the followed files so far
-// (not what was skipped by starting at a file's end). Once it reaches the
+// (not what was skipped by starting at a file's end; a hole skipped after a
+// truncation counts as read). Once it reaches the
 // size of everything written, every complete line has been counted: tests
 // wait for it instead of sleeping.
 func (fl *Follower) BytesRead() uint64 { return fl.bytesRead.Load() }
@@ -327,40 +347,122 @@ func (fl *Follower) open(tf *tailFile, fromEnd bool) (*openFile, error) {
 			return nil, err
 		}
 		of.offset = off
+		// The fingerprint of what was skipped, so a truncation before the
+		// first read is noticed too.
+		n := min(off, tailBytes)
+		m, _ := f.ReadAt(of.tail[:n], off-n)
+		if int64(m) == n {
+			of.tailN = m
+		}
 	}
 	return of, nil
 }
 
 // read counts what was appended to of since the last read, first noticing
-// a truncation (copytruncate, or a writer that truncates on open).
+// a truncation: the file is shorter than the read position (copytruncate,
+// or a writer that truncates on open), or it was truncated and has grown
+// past the position again before this read (a busy front writes thousands
+// of lines a second, and a read can come seconds after the truncation):
+// the bytes before the position are no longer the ones read there. Either
+// way the file is read again from its start. The check costs one pread of
+// tailBytes per read that finds new data, none when nothing was appended.
 func (fl *Follower) read(tf *tailFile, of *openFile) int64 {
-	var r io.Reader = of.f
+	of.remain = -1
+	start := of.offset
 	if info, err := of.f.Stat(); err == nil {
-		if info.Size() < of.offset {
+		size := info.Size()
+		if size < of.offset || size > of.offset && !of.sameTail() {
 			fl.rotations.Add(1)
 			of.stream.Reset()
-			if _, err := of.f.Seek(0, io.SeekStart); err != nil {
-				fl.logErr(tf, "cannot seek after truncation", err)
-				return 0
-			}
-			of.offset = 0
+			of.offset, of.tailN, of.skipNUL = 0, 0, true
+			start = 0
 		}
-		if info.Size() == of.offset {
+		if size == of.offset {
 			return 0
+		}
+		if of.skipNUL {
+			of.skipHole(size) // the hole counts as read
 		}
 		// Read what fstat says is there and stop, instead of reading
 		// until a read finds nothing: a syscall saved per check (what is
 		// appended meanwhile is read at the next event).
-		of.lim = io.LimitedReader{R: of.f, N: info.Size() - of.offset}
-		r = &of.lim
+		of.remain = size - of.offset
 	}
-	n, err := of.stream.ReadFrom(r)
-	of.offset += n
+	_, err := of.stream.ReadFrom(of)
+	n := of.offset - start
 	fl.bytesRead.Add(uint64(n))
 	if err != nil {
 		fl.logErr(tf, "read error", err)
 	}
 	return n
+}
+
+// sameTail says whether the bytes before the read position are still the
+// ones read there. Appends never change them.
+func (of *openFile) sameTail() bool {
+	if of.tailN == 0 {
+		return true
+	}
+	var buf [tailBytes]byte
+	n, _ := of.f.ReadAt(buf[:of.tailN], of.offset-int64(of.tailN))
+	return n == of.tailN && bytes.Equal(buf[:n], of.tail[:n])
+}
+
+// skipHole moves the read position past a hole at it, where a writer
+// without O_APPEND left one after a truncation (a sparse file: it is not
+// read byte by byte). A file system that cannot tell says the data starts
+// where asked; the NUL bytes are then dropped as they are read.
+func (of *openFile) skipHole(size int64) {
+	if d, err := of.f.Seek(of.offset, unix.SEEK_DATA); err == nil && d > of.offset && d <= size {
+		of.offset = d
+	}
+}
+
+// Read is io.Reader for Stream.ReadFrom: it reads from the read position
+// (up to remain), keeps the fingerprint of what it read, and drops the NUL
+// bytes a truncation under a writer without O_APPEND left.
+func (of *openFile) Read(p []byte) (int, error) {
+	for {
+		if of.remain == 0 {
+			return 0, io.EOF
+		}
+		if of.remain > 0 && int64(len(p)) > of.remain {
+			p = p[:of.remain]
+		}
+		n, err := of.f.ReadAt(p, of.offset)
+		of.offset += int64(n)
+		if of.remain > 0 {
+			of.remain -= int64(n)
+		}
+		of.noteTail(p[:n])
+		if !of.skipNUL || n == 0 {
+			return n, err
+		}
+		k := 0
+		for k < n && p[k] == 0 {
+			k++
+		}
+		if k < n {
+			of.skipNUL = false
+			return copy(p, p[k:n]), err
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// noteTail keeps the last tailBytes of what was read.
+func (of *openFile) noteTail(b []byte) {
+	if len(b) >= tailBytes {
+		copy(of.tail[:], b[len(b)-tailBytes:])
+		of.tailN = tailBytes
+		return
+	}
+	keep := min(of.tailN, tailBytes-len(b))
+	copy(of.tail[:keep], of.tail[of.tailN-keep:of.tailN])
+	copy(of.tail[keep:], b)
+	of.tailN = keep + len(b)
 }
 
 // readDraining reads rotated-away files; on the poll it closes those quiet

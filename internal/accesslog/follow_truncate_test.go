@@ -1,0 +1,290 @@
+package accesslog
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// stepFollower is a Follower the test drives itself: each step is one
+// check of the path, what a poll pass or a settled event does, with no
+// goroutine and no timer between the test's writes and the reads. What a
+// truncation looks like to the follower then depends on nothing but the
+// test.
+type stepFollower struct {
+	t  *testing.T
+	c  *Counter
+	fl *Follower
+}
+
+func newStepFollower(t *testing.T, fromStart bool, path string) *stepFollower {
+	t.Helper()
+	c := newTestCounter(t, Options{})
+	fl, err := NewFollower(c, FollowOptions{Paths: []string{path}, FromStart: fromStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl.check(fl.files[0], true)
+	if fl.files[0].cur == nil {
+		t.Fatalf("%s not opened", path)
+	}
+	t.Cleanup(fl.closeAll)
+	return &stepFollower{t: t, c: c, fl: fl}
+}
+
+func (s *stepFollower) step() { s.fl.check(s.fl.files[0], false) }
+
+// expect checks the lines counted so far and the rotations noticed.
+func (s *stepFollower) expect(parsed uint64, rotations uint64) {
+	s.t.Helper()
+	lines := s.c.Snapshot(testNow).Lines
+	if lines["parsed"] != parsed || lines["malformed"] != 0 || lines["too_long"] != 0 {
+		s.t.Fatalf("lines %v, want %d parsed and nothing else", lines, parsed)
+	}
+	if _, reqs := s.c.totals(); reqs != parsed {
+		s.t.Fatalf("%d requests for %d parsed lines", reqs, parsed)
+	}
+	if r := s.fl.Rotations(); r != rotations {
+		s.t.Fatalf("rotations %d, want %d", r, rotations)
+	}
+}
+
+func linesText(from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		b.WriteString(logLine(i))
+	}
+	return b.String()
+}
+
+// TestFollowerTruncatedAndRefilledPastOffset: copytruncate, and the front
+// writes more than the follower had read before the follower reads again
+// (a busy nginx writes 2,000 lines a second; a read can come a second or
+// more after the truncation). The file is never shorter than the read
+// position when the follower looks, yet every line of the new content
+// counts, once, and the truncation is a rotation. Continuing at the old
+// position lost the lines before it and counted half a line as
+// malformed; in the "aligned" case the old position falls on a line
+// boundary of the new content, so only the count tells.
+func TestFollowerTruncatedAndRefilledPastOffset(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		fromStart bool
+		old, new  [2]int // line numbers [from, to) before and after the truncation
+	}{
+		{"just past", true, [2]int{0, 100}, [2]int{1000, 1101}},
+		{"far past", true, [2]int{0, 100}, [2]int{1000, 5000}},
+		{"aligned", true, [2]int{100, 150}, [2]int{600, 700}}, // lines of one length: the old end is a line end in the new
+		{"short old file", true, [2]int{0, 1}, [2]int{1000, 1010}},
+		{"before the first read", false, [2]int{0, 100}, [2]int{1000, 1200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "access.log")
+			w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			oldText, newText := linesText(tc.old[0], tc.old[1]), linesText(tc.new[0], tc.new[1])
+			if tc.name == "aligned" && (len(oldText) != 50*len(logLine(100)) || len(newText) != 100*len(logLine(100))) {
+				t.Fatal("the aligned case is not aligned")
+			}
+			w.WriteString(oldText)
+			s := newStepFollower(t, tc.fromStart, path)
+			var oldLines uint64
+			if tc.fromStart {
+				oldLines = uint64(tc.old[1] - tc.old[0])
+			}
+			s.expect(oldLines, 0)
+			// logrotate copytruncate; nginx (O_APPEND) goes on writing.
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			w.WriteString(newText)
+			if len(newText) <= len(oldText) {
+				t.Fatal("the new content does not reach past the old")
+			}
+			s.step()
+			s.expect(oldLines+uint64(tc.new[1]-tc.new[0]), 1)
+			read := uint64(len(newText))
+			if tc.fromStart {
+				read += uint64(len(oldText))
+			}
+			if got := s.fl.BytesRead(); got != read {
+				t.Fatalf("read %d bytes, want %d", got, read)
+			}
+			// And it goes on as before.
+			w.WriteString(logLine(7))
+			s.step()
+			s.step()
+			s.expect(oldLines+uint64(tc.new[1]-tc.new[0])+1, 1)
+		})
+	}
+}
+
+// TestFollowerTruncatedUnderWriterWithoutAppend: a writer that does not
+// open its log with O_APPEND (a shell's "> file", many daemons' own log
+// files) goes on writing at its old position after copytruncate: the file
+// is then a hole of NUL bytes up to there, and the new lines after it.
+// Whether the follower looks while the file is still empty or only once
+// it is past the old read position, the new lines count, once, and the
+// NUL bytes are no malformed line; also where they are written out (a
+// file system without holes), over more than one read's worth.
+func TestFollowerTruncatedUnderWriterWithoutAppend(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name           string
+		old            int
+		lookWhileEmpty bool
+		zeros          bool
+	}{
+		{"look later", 50, false, false},
+		{"look while empty", 50, true, false},
+		{"zeros written", 4000, false, true},
+	} {
+		path := filepath.Join(t.TempDir(), "access.log")
+		w, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldText := linesText(0, tc.old)
+		w.WriteString(oldText)
+		s := newStepFollower(t, true, path)
+		s.expect(uint64(tc.old), 0)
+		if err := os.Truncate(path, 0); err != nil {
+			t.Fatal(err)
+		}
+		if tc.lookWhileEmpty {
+			s.step()
+			s.expect(uint64(tc.old), 1)
+		}
+		if tc.zeros {
+			if len(oldText) <= readSize {
+				t.Fatal("the zeros fit in one read")
+			}
+			if _, err := w.WriteAt(make([]byte, len(oldText)), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.WriteString(linesText(tc.old, tc.old+20))
+		w.Close()
+		s.step()
+		s.expect(uint64(tc.old+20), 1)
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The hole is skipped or read, never both: what was read is the
+		// old file and the new one.
+		if got, want := s.fl.BytesRead(), uint64(len(oldText))+uint64(info.Size()); got != want {
+			t.Errorf("%s: read %d bytes, want %d", tc.name, got, want)
+		}
+	}
+}
+
+// TestFollowerAppendsAreNoTruncation: plain appends, in pieces of any size
+// (a byte, part of a line, many lines, a line written twice in a row), never
+// look like a truncation, however the reads fall between them.
+func TestFollowerAppendsAreNoTruncation(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "access.log")
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.WriteString(linesText(0, 3))
+	s := newStepFollower(t, false, path)
+	var text strings.Builder
+	for i := range 3000 {
+		line := logLine(i % 400) // lines repeat: so do the bytes before a read position
+		if i%7 == 0 {
+			text.WriteString(line)
+		}
+		text.WriteString(line)
+	}
+	data := text.String()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for len(data) > 0 {
+		n := min(len(data), []int{1, 2, 63, 64, 65, 100, 4096, 300000}[rng.IntN(8)])
+		w.WriteString(data[:n])
+		data = data[n:]
+		if rng.IntN(3) > 0 {
+			s.step()
+		}
+	}
+	s.step()
+	s.expect(uint64(3000+3000/7+1), 0)
+	if got, want := s.fl.BytesRead(), uint64(text.Len()); got != want {
+		t.Fatalf("read %d bytes, want %d", got, want)
+	}
+}
+
+// TestFollowerCopyTruncateRefillRunning: the same under a running
+// follower, which may look at any moment of the truncate and the refill:
+// either way every line counts once and there is one rotation.
+func TestFollowerCopyTruncateRefillRunning(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendLines(t, path, 0, 1)
+	f := startFollower(t, false, path)
+	eventually(t, "following", func() bool { return f.fl.Following() == 1 })
+	old := linesText(1, 200)
+	appendLines(t, path, 1, 200)
+	f.waitParsed(199)
+	// nginx's O_APPEND descriptor after logrotate's truncate: the file
+	// is refilled well past the old position in one write.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	newText := linesText(1000, 3000)
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString(newText)
+	w.Close()
+	want := uint64(len(old) + len(newText))
+	eventually(t, "every byte read", func() bool { return f.fl.BytesRead() >= want })
+	f.waitParsed(199 + 2000)
+	if got := f.fl.BytesRead(); got != want {
+		t.Fatalf("read %d bytes, want %d", got, want)
+	}
+	if r := f.fl.Rotations(); r != 1 {
+		t.Fatalf("rotations %d, want 1", r)
+	}
+	if m := f.c.Snapshot(testNow).Lines["malformed"]; m != 0 {
+		t.Fatalf("%d malformed lines", m)
+	}
+}
+
+// BenchmarkFollowerRead: a file's lines through the follower's read (the
+// fingerprint check, pread and line counting), from a warm page cache.
+func BenchmarkFollowerRead(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "access.log")
+	data := genCombined(20000)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	c := newTestCounter(b, Options{})
+	fl, err := NewFollower(c, FollowOptions{Paths: []string{path}, FromStart: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tf := fl.files[0]
+	fl.check(tf, true)
+	defer fl.closeAll()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		tf.cur.offset, tf.cur.tailN = 0, 0
+		if n := fl.read(tf, tf.cur); n != int64(len(data)) {
+			b.Fatalf("read %d of %d bytes", n, len(data))
+		}
+	}
+	b.ReportMetric(float64(20000*b.N)/b.Elapsed().Seconds(), "lines/s")
+}

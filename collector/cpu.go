@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +31,9 @@ func init() {
 				if err != nil {
 					return nil, err
 				}
-				return newCPUCollector(fs, env.Logger), nil
+				c := newCPUCollector(fs, env.Logger)
+				c.procRoot = env.Paths.ProcFS
+				return c, nil
 			}
 		},
 	})
@@ -59,6 +65,9 @@ type cpuCollector struct {
 	seconds *prometheus.Desc
 	count   *prometheus.Desc
 	boot    *prometheus.Desc
+	// procRoot (--path.procfs) is where stat is read line by line when
+	// procfs cannot parse it (see salvageStat); empty: not read again.
+	procRoot string
 
 	// now is the clock; tests replace it.
 	now func() time.Time
@@ -107,12 +116,20 @@ func newCPUCollector(fs procfs.FS, logger *slog.Logger) *cpuCollector {
 }
 
 func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	stat, err := c.fs.Stat()
-	if err != nil {
-		return procfsError("stat", err)
+	// readErr is nil, or says how many lines of a file procfs could not
+	// parse were skipped; what the other lines hold is exported.
+	stat, readErr := c.read()
+	if stat == nil {
+		return readErr
 	}
 	if len(stat.CPU) == 0 {
-		return errors.New("reading stat: no per-CPU lines")
+		if readErr == nil {
+			return errors.New("reading stat: no per-CPU lines")
+		}
+		if stat.BootTime > 0 {
+			ch <- prometheus.MustNewConstMetric(c.boot, prometheus.GaugeValue, float64(stat.BootTime))
+		}
+		return readErr
 	}
 	// A value procfs parsed but no kernel writes (NaN, an infinity, a
 	// negative count, a negative CPU number) fails the scrape rather than
@@ -169,10 +186,155 @@ func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 	}
 	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(stat.CPU)))
 	if stat.BootTime == 0 {
+		if readErr != nil {
+			return readErr
+		}
 		return errors.New("reading stat: no btime line")
 	}
 	ch <- prometheus.MustNewConstMetric(c.boot, prometheus.GaugeValue, float64(stat.BootTime))
-	return nil
+	return readErr
+}
+
+// read returns procfs' reading of stat. When procfs cannot parse the
+// file, the lines that parse are returned with an error that says how
+// many did not; nil is returned when nothing could be read.
+func (c *cpuCollector) read() (*procfs.Stat, error) {
+	stat, err := c.fs.Stat()
+	if err == nil {
+		return &stat, nil
+	}
+	if _, osErr := errors.AsType[*fs.PathError](err); osErr || c.procRoot == "" {
+		return nil, procfsError("stat", err)
+	}
+	salvaged, bad, serr := salvageStat(filepath.Join(c.procRoot, "stat"))
+	if serr != nil {
+		return nil, procfsError("stat", serr)
+	}
+	if bad == 0 {
+		return &salvaged, procfsError("stat", err)
+	}
+	return &salvaged, fmt.Errorf("reading stat: %d malformed lines skipped", bad)
+}
+
+// procfsMaxRead is how much of a /proc file procfs reads (its
+// parsers.ReadFileNoStat); a salvage reads the same bytes.
+const procfsMaxRead = 1024 * 1024
+
+// procLines is the first procfsMaxRead bytes of a /proc file, split into
+// lines as procfs' bufio.Scanner splits them (on "\n", one "\r" before
+// it dropped, no empty line after the last "\n").
+func procLines(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, procfsMaxRead))
+	if err != nil {
+		return nil, err
+	}
+	text := string(data)
+	if text == "" {
+		return nil, nil
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines, nil
+}
+
+// salvageStat reads stat line by line with procfs' rules (its parseStat
+// and parseCPUStat: a line of fewer than two fields is ignored; a cpuN
+// line is read by the same Sscanf, so an old kernel's line with fewer
+// trailing columns is kept, and its USER_HZ ticks are divided by 100 into
+// seconds; the "cpu" line is the aggregate, not a CPU; btime is an
+// unsigned integer), keeping the cpu and btime lines that parse and
+// counting every line procfs would fail the file on, whether it is kept
+// or not (a bad intr or softirq line too). A later good line of the same
+// key wins over an earlier one, as in procfs.
+//
+// Bespoke, and only used when procfs fails, for a user-visible target:
+// one malformed line must not cost the other CPUs' series and the boot
+// time; procfs fails the whole file on one.
+func salvageStat(path string) (procfs.Stat, int, error) {
+	lines, err := procLines(path)
+	if err != nil {
+		return procfs.Stat{}, 0, err
+	}
+	stat, bad := procfs.Stat{CPU: map[int64]procfs.CPUStat{}}, 0
+	for _, line := range lines {
+		parts := strings.Fields(line)
+		if len(parts) < 2 {
+			continue
+		}
+		ok := true
+		switch key := parts[0]; {
+		case key == "btime":
+			v, err := strconv.ParseUint(parts[1], 10, 64)
+			if ok = err == nil; ok {
+				stat.BootTime = v
+			}
+		case key == "intr":
+			for _, f := range parts[1:] {
+				if _, err := strconv.ParseUint(f, 10, 64); err != nil {
+					ok = false
+					break
+				}
+			}
+		case key == "ctxt" || key == "processes" || key == "procs_running" || key == "procs_blocked":
+			_, err := strconv.ParseUint(parts[1], 10, 64)
+			ok = err == nil
+		case key == "softirq":
+			var prefix string
+			var v [11]uint64
+			_, err := fmt.Sscanf(line, "%s %d %d %d %d %d %d %d %d %d %d %d", &prefix,
+				&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10])
+			ok = err == nil
+		case strings.HasPrefix(key, "cpu"):
+			var cs procfs.CPUStat
+			var id int64
+			if cs, id, ok = parseStatCPULine(line); ok {
+				if id == -1 {
+					stat.CPUTotal = cs
+				} else {
+					stat.CPU[id] = cs
+				}
+			}
+		}
+		if !ok {
+			bad++
+		}
+	}
+	return stat, bad, nil
+}
+
+// parseStatCPULine is procfs' parseCPUStat without the line in its
+// errors: the CPU's seconds per mode and its number, -1 for the "cpu"
+// aggregate line.
+func parseStatCPULine(line string) (procfs.CPUStat, int64, bool) {
+	var s procfs.CPUStat
+	var name string
+	n, err := fmt.Sscanf(line, "%s %f %f %f %f %f %f %f %f %f %f", &name,
+		&s.User, &s.Nice, &s.System, &s.Idle, &s.Iowait, &s.IRQ, &s.SoftIRQ, &s.Steal, &s.Guest, &s.GuestNice)
+	if (err != nil && !errors.Is(err, io.EOF)) || n == 0 {
+		return procfs.CPUStat{}, 0, false
+	}
+	const userHZ = 100 // procfs' USER_HZ
+	for _, v := range []*float64{&s.User, &s.Nice, &s.System, &s.Idle, &s.Iowait, &s.IRQ, &s.SoftIRQ, &s.Steal, &s.Guest, &s.GuestNice} {
+		*v /= userHZ
+	}
+	if name == "cpu" {
+		return s, -1, true
+	}
+	if len(name) < 3 { // procfs would panic on it
+		return procfs.CPUStat{}, 0, false
+	}
+	id, err := strconv.ParseInt(name[3:], 10, 64)
+	if err != nil {
+		return procfs.CPUStat{}, 0, false
+	}
+	return s, id, true
 }
 
 // openProcFS opens the procfs tree of --path.procfs; a path that is not a

@@ -3,6 +3,11 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +25,9 @@ func init() {
 				if err != nil {
 					return nil, err
 				}
-				return newMemoryCollector(fs), nil
+				c := newMemoryCollector(fs)
+				c.procRoot = env.Paths.ProcFS
+				return c, nil
 			}
 		},
 	})
@@ -29,7 +36,11 @@ func init() {
 // memoryCollector exports the few /proc/meminfo fields an operator needs to
 // see memory pressure; node_exporter's meminfo collector exports all ~50.
 type memoryCollector struct {
-	fs                                                           procfs.FS
+	fs procfs.FS
+	// procRoot (--path.procfs) is where meminfo is read line by line when
+	// procfs cannot parse it (see salvageMeminfo); empty: not read again.
+	procRoot string
+
 	total, available, free, buffers, cached, swapTotal, swapFree *prometheus.Desc
 }
 
@@ -50,11 +61,14 @@ func newMemoryCollector(fs procfs.FS) *memoryCollector {
 }
 
 func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	m, err := c.fs.Meminfo()
-	if err != nil {
-		return procfsError("meminfo", err)
+	// readErr is nil, or says how many lines of a file procfs could not
+	// parse were skipped; the fields of the other lines are exported, with
+	// or without MemTotal.
+	m, readErr := c.read()
+	if m == nil {
+		return readErr
 	}
-	if m.MemTotalBytes == nil {
+	if m.MemTotalBytes == nil && readErr == nil {
 		return errors.New("reading meminfo: no MemTotal line")
 	}
 	// A field the kernel does not provide (MemAvailable before Linux 3.14)
@@ -75,7 +89,86 @@ func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 			ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, meminfoBytes(*f.raw, *f.bytes))
 		}
 	}
-	return nil
+	return readErr
+}
+
+// read returns procfs' reading of meminfo. When procfs cannot parse the
+// file, the lines that parse are returned with an error that says how
+// many did not; nil is returned when nothing could be read.
+func (c *memoryCollector) read() (*procfs.Meminfo, error) {
+	m, err := c.fs.Meminfo()
+	if err == nil {
+		return &m, nil
+	}
+	if _, osErr := errors.AsType[*fs.PathError](err); osErr || c.procRoot == "" {
+		return nil, procfsError("meminfo", err)
+	}
+	salvaged, bad, serr := salvageMeminfo(filepath.Join(c.procRoot, "meminfo"))
+	if serr != nil {
+		return nil, procfsError("meminfo", serr)
+	}
+	if bad == 0 {
+		return &salvaged, procfsError("meminfo", err)
+	}
+	return &salvaged, fmt.Errorf("reading meminfo: %d malformed lines skipped", bad)
+}
+
+// salvageMeminfo reads meminfo line by line with procfs' rules (its
+// parseMemInfo: "Key: value" or "Key: value kB", the value an unsigned
+// integer in any base strconv accepts, bytes 1024 times a kB value in
+// uint64 as procfs computes them), keeping the fields this collector
+// exports from every line that parses and counting every line procfs
+// would fail the file on (an empty one too). A later good line of the
+// same key wins over an earlier one, as in procfs.
+//
+// Bespoke, and only used when procfs fails, for a user-visible target:
+// one malformed line must not cost the other memory series; procfs fails
+// the whole file on one.
+func salvageMeminfo(path string) (procfs.Meminfo, int, error) {
+	lines, err := procLines(path)
+	if err != nil {
+		return procfs.Meminfo{}, 0, err
+	}
+	var m procfs.Meminfo
+	fields := map[string][2]**uint64{
+		"MemTotal:":     {&m.MemTotal, &m.MemTotalBytes},
+		"MemFree:":      {&m.MemFree, &m.MemFreeBytes},
+		"MemAvailable:": {&m.MemAvailable, &m.MemAvailableBytes},
+		"Buffers:":      {&m.Buffers, &m.BuffersBytes},
+		"Cached:":       {&m.Cached, &m.CachedBytes},
+		"SwapTotal:":    {&m.SwapTotal, &m.SwapTotalBytes},
+		"SwapFree:":     {&m.SwapFree, &m.SwapFreeBytes},
+	}
+	bad := 0
+	for _, line := range lines {
+		key, raw, bytes, ok := parseMeminfoLine(line)
+		if !ok {
+			bad++
+			continue
+		}
+		if dst, want := fields[key]; want {
+			*dst[0], *dst[1] = &raw, &bytes
+		}
+	}
+	return m, bad, nil
+}
+
+// parseMeminfoLine is one line of meminfo as procfs reads it: its key
+// (with the colon), the number written and procfs' bytes for it.
+func parseMeminfoLine(line string) (key string, raw, bytes uint64, ok bool) {
+	f := strings.Fields(line)
+	if len(f) < 2 || len(f) > 3 || (len(f) == 3 && f[2] != "kB") {
+		return "", 0, 0, false
+	}
+	raw, err := strconv.ParseUint(f[1], 0, 64)
+	if err != nil {
+		return "", 0, 0, false
+	}
+	bytes = raw
+	if len(f) == 3 {
+		bytes = 1024 * raw // wraps as procfs' does; see meminfoBytes
+	}
+	return f[0], raw, bytes, true
 }
 
 // meminfoBytes is a meminfo field in bytes, from the number written (raw)

@@ -33,16 +33,20 @@ func systemCollectorsAt(t testing.TB, proc, sys string, stat statFunc) []Named {
 		t.Fatal(err)
 	}
 	cfg := defaultFilesystemConfig(t, proc, stat)
+	cpu := newCPUCollector(fs, nil)
+	cpu.procRoot = proc // as the factories set them
+	memory := newMemoryCollector(fs)
+	memory.procRoot = proc
 	netdev := newNetdevCollector(fs, deviceFilter{exclude: mustRegexpFlag(t, "^lo$")})
-	netdev.procRoot = proc // as the factories set them
+	netdev.procRoot = proc
 	disk := newDiskstatsCollector(block, deviceFilter{exclude: mustRegexpFlag(t, defaultDiskstatsExclude)})
 	disk.procRoot = proc
 	if proc == "/proc" {
 		cfg.rootfs = "/"
 	}
 	return []Named{
-		{"cpu", newCPUCollector(fs, nil)},
-		{"memory", newMemoryCollector(fs)},
+		{"cpu", cpu},
+		{"memory", memory},
 		{"loadavg", newLoadavgCollector(fs)},
 		{"filesystem", newFilesystemCollector(cfg)},
 		{"diskstats", disk},

@@ -138,9 +138,11 @@ func TestProcfsErrorsQuoteNothing(t *testing.T) {
 		}
 	}
 	fs := mustProcFS(t, proc)
+	memory, cpu := newMemoryCollector(fs), newCPUCollector(fs, nil)
+	memory.procRoot, cpu.procRoot = proc, proc // salvaging quotes nothing either
 	for name, c := range map[string]Collector{
-		"memory":    newMemoryCollector(fs),
-		"cpu":       newCPUCollector(fs, nil),
+		"memory":    memory,
+		"cpu":       cpu,
 		"loadavg":   newLoadavgCollector(fs),
 		"diskstats": newDiskstatsCollector(mustBlockFS(t, proc), deviceFilter{}),
 	} {

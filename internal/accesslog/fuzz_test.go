@@ -78,13 +78,45 @@ func FuzzParseJSON(f *testing.F) {
 	f.Add([]byte(`{"ts":1.5,"request":{"remote_ip":"127.0.0.1","client_ip":"::1","method":"GET","uri":"/a?b","headers":{"X":["y"]}},"duration":0.1,"size":3,"status":200}`))
 	f.Add([]byte(`{"time_iso8601":"2026-11-29T02:00:00+00:00","remote_addr":"192.0.2.5","request_method":"POST","request_uri":"/s","status":"503","body_bytes_sent":"17","request_time":"0.250"}`))
 	f.Add([]byte(`{"a":[1,{"b":[true,false,null]}],"status":1e2,"request":"GET / HTTP/1.1"}`))
+	// Caddy's console format (ParseCaddyConsole): a tab-separated head,
+	// then the same JSON, spaced.
+	f.Add([]byte("2026/12/02 10:00:00.500\t\x1b[34mINFO\x1b[0m\thttp.log.access.log0\thandled request\t" + consoleFields("200", "0.000929675")))
+	f.Add([]byte("1.7962056005e+09\tERROR\thttp.log.access\tcaddyhttp/server.go:789\tNOP\t{\"request\": {\"remote_ip\": \"::1\", \"method\": \"GET\", \"uri\": \"/\"}, \"duration\": \"1.5s\", \"status\": 502}"))
+	f.Add([]byte("2026/12/02 10:00:00.500\tERROR\thttp.log.error\tx\t{\"request\": {\"headers\": {\"X\": [\"a] \", \" 200 5 \"]}}, \"status\": 503}"))
+	f.Add([]byte("http.log.access.x\t{\"ts\": \"2026-12-02T10:00:00Z\", \"status\": 200}\t{\"status\": 201}"))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var r Record
+		if err := ParseCaddyConsole(line, &r); err == nil {
+			checkRecord(t, line, &r)
+			parseTime(r.timeKind, r.Time)
+		}
 		if err := ParseJSON(line, &r); err != nil {
 			return
 		}
 		checkRecord(t, line, &r)
 		parseTime(r.timeKind, r.Time) // must not panic
+		if line[0] != '{' {
+			return
+		}
+		// The same entry in Caddy's console format is the same record
+		// (its time from the head when the JSON has none).
+		head := "2026-12-02T10:00:00.500Z\tINFO\thttp.log.access.log0\thandled request\t"
+		cline := append([]byte(head), line...)
+		var c Record
+		if err := ParseCaddyConsole(cline, &c); err != nil {
+			t.Fatalf("%q parses as JSON, %q not as console: %v", line, cline, err)
+		}
+		if r.Time == nil {
+			if string(c.Time) != head[:24] || c.timeKind != timeText {
+				t.Fatalf("console time %q (%d), want the head's", c.Time, c.timeKind)
+			}
+			c.Time, c.timeKind = nil, r.timeKind
+		}
+		if c.Method != r.Method || c.Status != r.Status || c.Size != r.Size || c.HasDuration != r.HasDuration || c.Duration != r.Duration ||
+			!bytes.Equal(c.Path, r.Path) || !bytes.Equal(c.Remote, r.Remote) || !bytes.Equal(c.ClientIP, r.ClientIP) ||
+			!bytes.Equal(c.XFF, r.XFF) || !bytes.Equal(c.Time, r.Time) || c.timeKind != r.timeKind {
+			t.Fatalf("console record %+v, JSON record %+v", c, r)
+		}
 	})
 }
 
@@ -129,6 +161,8 @@ func FuzzStream(f *testing.F) {
 	f.Add([]byte("\n"+logLine(3)), uint8(255), uint16(0), uint32(MaxLineBytes)) // exactly the limit: counted
 	f.Add([]byte("\r\n"+logLine(4)), uint8(254), uint16(0), uint32(MaxLineBytes-1))
 	f.Add([]byte("\n"+logLine(5)), uint8(1), uint16(0), uint32(MaxLineBytes+1))
+	f.Add([]byte("2026/12/02 10:00:00.500\t\x1b[34mINFO\x1b[0m\thttp.log.access.log0\thandled request\t"+consoleFields("200", "0.001")+"\n"+
+		"2026/12/02 10:00:00.500\t\x1b[31mERROR\x1b[0m\thttp.log.error.log0\tx\t{\"status\": 502}\r\n"+logLine(6)), uint8(9), uint16(0), uint32(0))
 	// One counter for all inputs, compared before and after each: a new
 	// counter per input (its unique-IP windows are 2 MiB to clear) and a
 	// Snapshot (which merges them) cost more than most inputs.

@@ -1,5 +1,7 @@
 package accesslog
 
+import "bytes"
+
 // ParseJSON parses one JSON-lines access log record. Two layouts are known
 // (and Traefik's, below):
 //
@@ -47,6 +49,65 @@ func ParseJSON(line []byte, r *Record) error {
 		return errNotAccess
 	}
 	return nil
+}
+
+// ParseCaddyConsole parses one line of Caddy's console log encoder
+// (log { format console }, zap's console encoder): tab-separated time,
+// level, logger name, caller (with_caller only) and message, then the
+// entry's fields as a JSON object (with a space after each ':' and ','):
+//
+//	2026/12/02 10:00:00.500	\x1b[34mINFO\x1b[0m	http.log.access.log0	handled request	{"request": {"remote_ip": "…", "method": "GET", "uri": "/…", …}, "duration": 0.0012, "size": 1234, "status": 200, …}
+//
+// The object has the fields of Caddy's JSON access log and is read by
+// ParseJSON. Only entries of an access logger (http.log.access,
+// http.log.access.NAME) are requests: the logger name is the only mark of
+// one, so a line without it is none. The time is the leading field,
+// unless the object has a "ts": in any time_format, as Caddy's JSON "ts"
+// (the default for console, wall_milli, has no zone: the read time stands
+// in, as for a line without a time). The level may be coloured (Caddy's
+// default for console, also in files) or absent, like the time.
+func ParseCaddyConsole(line []byte, r *Record) error {
+	k := bytes.Index(line, []byte("\t{"))
+	if k < 0 {
+		*r = Record{Method: MethodOther}
+		return errNotConsole
+	}
+	head := line[:k]
+	access := false
+	var first []byte
+	for n := 0; !access; n++ {
+		f := head
+		t := bytes.IndexByte(head, '\t')
+		if t >= 0 {
+			f, head = head[:t], head[t+1:]
+		}
+		if n == 0 {
+			first = f
+		}
+		access = isAccessLogger(f)
+		if t < 0 {
+			break
+		}
+	}
+	if !access {
+		*r = Record{Method: MethodOther}
+		return errNotAccess
+	}
+	if err := ParseJSON(line[k+1:], r); err != nil {
+		return err
+	}
+	if r.Time == nil && len(first) > 0 && isDigit(first[0]) {
+		r.Time, r.timeKind = first, timeText
+	}
+	return nil
+}
+
+// isAccessLogger says whether a zap logger name is Caddy's access log:
+// http.log.access or http.log.access.NAME.
+func isAccessLogger(name []byte) bool {
+	const access = "http.log.access"
+	return len(name) >= len(access) && string(name[:len(access)]) == access &&
+		(len(name) == len(access) || name[len(access)] == '.')
 }
 
 // isOtherHTTPLogger says whether a zap logger name is one of Caddy's HTTP

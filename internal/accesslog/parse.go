@@ -138,6 +138,7 @@ var (
 	errJSONSyntax = errors.New("JSON syntax error")
 	errNoStatus   = errors.New("JSON line has no status")
 	errNotAccess  = errors.New("JSON line of a Caddy logger other than the access log")
+	errNotConsole = errors.New("not a Caddy console line (no tab before a JSON object)")
 )
 
 // ParseCombined parses one line of the NCSA common or combined log format as
@@ -172,6 +173,13 @@ func ParseCombined(line []byte, r *Record) error {
 		return errRemote
 	}
 	r.Remote = line[i:j]
+	// No address holds a '/' or a tab: this is a line of Caddy's console
+	// encoder, its time ("2026/12/02 10:00:00.000", "02/Dec/2026:…") or
+	// its tab-separated time, level and logger (see ParseCaddyConsole).
+	// Two byte tests for a v4 address; longer fields are scanned.
+	if j >= 5 && (line[2] == '/' || line[4] == '/') || j > 15 && indexFrom(line[:j], 0, '\t') >= 0 {
+		return errRemote
+	}
 	i = j + 1
 	// ident and user ("-" when unset; a user name may hold spaces): skip
 	// to the " [" that opens the time.

@@ -20,9 +20,9 @@ type Format uint8
 
 // The formats of --accesslog.format.
 const (
-	FormatAuto     Format = iota // per line: '{' (after spaces and tabs) starts JSON, anything else combined
+	FormatAuto     Format = iota // per line: '{' (after spaces and tabs) starts JSON, anything else combined, else Caddy console
 	FormatCombined               // NCSA common/combined, optional extras
-	FormatJSON                   // JSON lines (Caddy, nginx escape=json)
+	FormatJSON                   // JSON lines (Caddy, nginx escape=json, Traefik), and Caddy's console lines
 )
 
 // ParseFormat reads auto, combined or json.
@@ -198,7 +198,11 @@ func (c *Counter) parse(line []byte, r *Record) error {
 	case FormatCombined:
 		return ParseCombined(line, r)
 	case FormatJSON:
-		return ParseJSON(line, r)
+		err := ParseJSON(line, r)
+		if err == errNotJSON {
+			return ParseCaddyConsole(line, r)
+		}
+		return err
 	}
 	// JSON may be indented by its encoder: the first byte that is not a
 	// space or tab decides (no combined line starts with either).
@@ -209,7 +213,17 @@ func (c *Counter) parse(line []byte, r *Record) error {
 	if i < len(line) && line[i] == '{' {
 		return ParseJSON(line, r)
 	}
-	return ParseCombined(line, r)
+	// Caddy's console lines start with a time, as combined lines start
+	// with an address: they are tried only when the line is not combined,
+	// so combined lines pay (next to) nothing for them. ParseCombined
+	// refuses their first field as an address.
+	err := ParseCombined(line, r)
+	if err != nil {
+		if cerr := ParseCaddyConsole(line, r); cerr != errNotConsole {
+			return cerr
+		}
+	}
+	return err
 }
 
 // countLines counts every complete line in buf (each ending in '\n'); the

@@ -124,7 +124,7 @@ func setupAccesslog(app *kingpin.Application) Factory {
 		"Access log of the HTTP front to follow (repeatable). It may not exist yet; rotation by rename+create and by copytruncate is followed.").
 		StringsVar(&cfg.paths)
 	app.Flag("accesslog.format",
-		"Access log format: combined (nginx/Apache, optional trailing \"$http_x_forwarded_for\" and $request_time), json (Caddy, nginx escape=json) or auto (per line).").
+		"Access log format: combined (nginx/Apache, optional trailing \"$http_x_forwarded_for\" and $request_time), json (Caddy JSON or console, Traefik, nginx escape=json) or auto (per line).").
 		Default("auto").EnumVar(&cfg.format, "auto", "combined", "json")
 	app.Flag("accesslog.from-start",
 		"Read access logs that exist at start-up from their beginning (default: from their end, so a restart does not count lines twice).").

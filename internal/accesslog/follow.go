@@ -72,8 +72,17 @@ type tailFile struct {
 	lastErr      string    // last logged error, to log each change once
 }
 
+// logFile is what the follower uses of an open log: *os.File (tests put
+// one that fails in its place).
+type logFile interface {
+	io.ReaderAt
+	io.Seeker
+	io.Closer
+	Stat() (os.FileInfo, error)
+}
+
 type openFile struct {
-	f      *os.File
+	f      logFile
 	info   os.FileInfo
 	offset int64 // of the next byte to read: f is read with pread, its own position is not used
 	remain int64 // bytes Read may still return, to the size fstat gave (no read that finds nothing); <0: no limit
@@ -361,34 +370,51 @@ func (fl *Follower) open(tf *tailFile, fromEnd bool) (*openFile, error) {
 // read counts what was appended to of since the last read, first noticing
 // a truncation: the file is shorter than the read position (copytruncate,
 // or a writer that truncates on open), or it was truncated and has grown
-// past the position again before this read (a busy front writes thousands
-// of lines a second, and a read can come seconds after the truncation):
-// the bytes before the position are no longer the ones read there. Either
-// way the file is read again from its start. The check costs one pread of
-// tailBytes per read that finds new data, none when nothing was appended.
+// back to the position or past it before this read (a busy front writes
+// thousands of lines a second, and a read can come seconds after the
+// truncation): the bytes before the position are no longer the ones read
+// there. Either way the file is read again from its start. The check costs
+// one pread of tailBytes per check of a file not shorter than the position.
+//
+// A file that cannot be stat'ed, or whose fingerprint cannot be read (an
+// I/O error: a failing disk, a network file system's server away), is not
+// read until it can be: read blind, a truncation would go unnoticed, and
+// an error taken for a mismatch would read the whole file again once the
+// error passed, counting every line of it twice.
 func (fl *Follower) read(tf *tailFile, of *openFile) int64 {
-	of.remain = -1
-	start := of.offset
-	if info, err := of.f.Stat(); err == nil {
-		size := info.Size()
-		if size < of.offset || size > of.offset && !of.sameTail() {
-			fl.rotations.Add(1)
-			of.stream.Reset()
-			of.offset, of.tailN, of.skipNUL = 0, 0, true
-			start = 0
-		}
-		if size == of.offset {
+	info, err := of.f.Stat()
+	if err != nil {
+		fl.logErr(tf, "cannot stat the open file", err)
+		return 0
+	}
+	size := info.Size()
+	truncated := size < of.offset
+	if !truncated {
+		same, err := of.sameTail()
+		if err != nil {
+			fl.logErr(tf, "read error", err)
 			return 0
 		}
-		if of.skipNUL {
-			of.skipHole(size) // the hole counts as read
-		}
-		// Read what fstat says is there and stop, instead of reading
-		// until a read finds nothing: a syscall saved per check (what is
-		// appended meanwhile is read at the next event).
-		of.remain = size - of.offset
+		truncated = !same
 	}
-	_, err := of.stream.ReadFrom(of)
+	start := of.offset
+	if truncated {
+		fl.rotations.Add(1)
+		of.stream.Reset()
+		of.offset, of.tailN, of.skipNUL = 0, 0, true
+		start = 0
+	}
+	if size == of.offset {
+		return 0
+	}
+	if of.skipNUL {
+		of.skipHole(size) // the hole counts as read
+	}
+	// Read what fstat says is there and stop, instead of reading until a
+	// read finds nothing: a syscall saved per check (what is appended
+	// meanwhile is read at the next event).
+	of.remain = size - of.offset
+	_, err = of.stream.ReadFrom(of)
 	n := of.offset - start
 	fl.bytesRead.Add(uint64(n))
 	if err != nil {
@@ -398,14 +424,34 @@ func (fl *Follower) read(tf *tailFile, of *openFile) int64 {
 }
 
 // sameTail says whether the bytes before the read position are still the
-// ones read there. Appends never change them.
-func (of *openFile) sameTail() bool {
+// ones read there. Appends never change them. A NUL byte read there is no
+// mark: it was a part of the file not written yet when read (a network
+// file system can show a writer's later bytes before its earlier ones),
+// which the writer fills in later; taken for a truncation, it would count
+// the whole file again. The error is that of a read that failed (not one
+// that found the file shorter: a truncation).
+func (of *openFile) sameTail() (bool, error) {
 	if of.tailN == 0 {
-		return true
+		return true, nil
 	}
 	var buf [tailBytes]byte
-	n, _ := of.f.ReadAt(buf[:of.tailN], of.offset-int64(of.tailN))
-	return n == of.tailN && bytes.Equal(buf[:n], of.tail[:n])
+	n, err := of.f.ReadAt(buf[:of.tailN], of.offset-int64(of.tailN))
+	if n < of.tailN {
+		if err == nil || err == io.EOF {
+			return false, nil
+		}
+		return false, err
+	}
+	if bytes.Equal(buf[:n], of.tail[:n]) {
+		return true, nil
+	}
+	for i, b := range of.tail[:n] {
+		if b != 0 && buf[i] != b {
+			return false, nil
+		}
+	}
+	copy(of.tail[:n], buf[:n]) // what was filled in is the fingerprint now
+	return true, nil
 }
 
 // skipHole moves the read position past a hole at it, where a writer

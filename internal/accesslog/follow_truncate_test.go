@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -287,4 +288,186 @@ func BenchmarkFollowerRead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(20000*b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// TestFollowerRefilledToTheSameSize: truncated and refilled with other
+// lines to exactly the size already read (a harness replaying logs of one
+// length, lines of one length), the file was not checked for a
+// truncation at all: nothing was appended, so its new lines were left
+// unread until the next append, and lost for good when the file was
+// rotated away (renamed) first.
+func TestFollowerRefilledToTheSameSize(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "access.log")
+	oldText, newText := linesText(100, 150), linesText(150, 200)
+	if len(oldText) != len(newText) {
+		t.Fatal("not the same size")
+	}
+	if err := os.WriteFile(path, []byte(oldText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newStepFollower(t, true, path)
+	s.expect(50, 0)
+	if err := os.WriteFile(path, []byte(newText), 0o644); err != nil { // O_TRUNC, then the write
+		t.Fatal(err)
+	}
+	s.step()
+	s.expect(100, 1)
+	s.step()
+	s.expect(100, 1)
+	// And rotated away before anything is appended: nothing more, nothing twice.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(linesText(0, 5)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	s.fl.readDraining(false)
+	s.expect(105, 2)
+}
+
+// TestFollowerSameContentRefillIsNoTruncation: truncated and refilled
+// with the same lines before the follower looked (a harness replaying the
+// same log, cp of a backup over it), the file cannot be told from one
+// that was only appended to: what is past the read position counts, the
+// rest not again. Counting it again is the worse mistake of the two: an
+// append taken for a truncation would count a whole file twice.
+func TestFollowerSameContentRefillIsNoTruncation(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "access.log")
+	if err := os.WriteFile(path, []byte(linesText(0, 50)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newStepFollower(t, true, path)
+	for _, n := range []int{50, 60} {
+		if err := os.WriteFile(path, []byte(linesText(0, n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.step()
+		s.expect(uint64(n), 0)
+	}
+}
+
+// flakyFile is an open log whose reads or fstat fail while told to (EIO:
+// a failing disk, an NFS server gone away).
+type flakyFile struct {
+	*os.File
+	failRead, failStat bool
+	reads, stats       int // calls that failed
+}
+
+func (f *flakyFile) ReadAt(p []byte, off int64) (int, error) {
+	if f.failRead {
+		f.reads++
+		return 0, &os.PathError{Op: "read", Path: f.Name(), Err: syscall.EIO}
+	}
+	return f.File.ReadAt(p, off)
+}
+
+func (f *flakyFile) Stat() (os.FileInfo, error) {
+	if f.failStat {
+		f.stats++
+		return nil, &os.PathError{Op: "stat", Path: f.Name(), Err: syscall.EIO}
+	}
+	return f.File.Stat()
+}
+
+// TestFollowerReadErrorsAreNoTruncation: a pread of the fingerprint that
+// failed was taken for a truncation: the read position went back to 0,
+// and once reads worked again the whole file was counted a second time.
+// A failing fstat left the file read blind (no truncation check). While
+// either fails, the file is not read, nothing is counted, each check
+// returns (no retry loop); once they work the lines written meanwhile
+// count once.
+func TestFollowerReadErrorsAreNoTruncation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name             string
+		failRead, failSt bool
+	}{{"read", true, false}, {"stat", false, true}, {"both", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendLines(t, path, 0, 100)
+			s := newStepFollower(t, true, path)
+			s.expect(100, 0)
+			of := s.fl.files[0].cur
+			ff := &flakyFile{File: of.f.(*os.File), failRead: tc.failRead, failStat: tc.failSt}
+			of.f = ff
+			appendLines(t, path, 100, 150)
+			for range 3 {
+				s.step()
+				s.fl.readDraining(true)
+			}
+			s.expect(100, 0)
+			if ff.reads+ff.stats == 0 || ff.reads+ff.stats > 6 {
+				t.Fatalf("%d failed reads and %d failed stats in 3 checks", ff.reads, ff.stats)
+			}
+			ff.failRead, ff.failStat = false, false
+			appendLines(t, path, 150, 160)
+			s.step()
+			s.expect(160, 0)
+			info, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.fl.BytesRead(); got != uint64(info.Size()) {
+				t.Fatalf("read %d bytes of %d", got, info.Size())
+			}
+		})
+	}
+}
+
+// TestFollowerFilledInTailIsNoTruncation: a file whose reader saw a
+// writer's later bytes before its earlier ones (NFS: pages written back
+// out of order; the earlier ones read as NUL bytes) has those bytes
+// filled in afterwards. When they fell among the last bytes before the
+// read position, the fingerprint no longer matched, and the whole file
+// was read again: every line counted twice. (The line read with the NUL
+// bytes is malformed; nothing can be done about that.)
+func TestFollowerFilledInTailIsNoTruncation(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendLines(t, path, 0, 50)
+	s := newStepFollower(t, true, path)
+	s.expect(50, 0)
+	w, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	info, err := w.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := info.Size()
+	line := logLine(50)
+	cut := len(line) - 20 // the last 20 bytes land first, after a hole
+	if _, err := w.WriteAt([]byte(line[cut:]), end+int64(cut)); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if _, err := w.WriteAt([]byte(line[:cut]), end); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt([]byte(linesText(51, 60)), end+int64(len(line))); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	s.step()
+	lines := s.c.Snapshot(testNow).Lines
+	if lines["parsed"] != 59 || lines["malformed"] > 1 || s.fl.Rotations() != 0 {
+		t.Fatalf("lines %v, %d rotations; want 59 parsed, at most one malformed, no rotation", lines, s.fl.Rotations())
+	}
+	// The fingerprint is what was filled in now: a truncation is still
+	// noticed.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, path, 1000, 1100)
+	s.step()
+	if lines := s.c.Snapshot(testNow).Lines; lines["parsed"] != 159 || s.fl.Rotations() != 1 {
+		t.Fatalf("after copytruncate: lines %v, %d rotations", lines, s.fl.Rotations())
+	}
 }

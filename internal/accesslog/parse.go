@@ -173,18 +173,49 @@ func ParseCombined(line []byte, r *Record) error {
 		return errRemote
 	}
 	r.Remote = line[i:j]
-	// No address holds a '/' or a tab: this is a line of Caddy's console
-	// encoder, its time ("2026/12/02 10:00:00.000", "02/Dec/2026:…") or
-	// its tab-separated time, level and logger (see ParseCaddyConsole).
-	// Two byte tests for a v4 address; longer fields are scanned.
-	if j >= 5 && (line[2] == '/' || line[4] == '/') || j > 15 && indexFrom(line[:j], 0, '\t') >= 0 {
+	// No address holds a '/': this is a line of Caddy's console encoder,
+	// its time ("2026/12/02 10:00:00.000", "02/Dec/2026:…"; see
+	// ParseCaddyConsole). Two byte tests for a v4 address.
+	if j >= 5 && (line[2] == '/' || line[4] == '/') {
 		return errRemote
+	}
+	// A tab in it (see below); the field is short, a loop is quicker
+	// than a call.
+	tab := -1
+	for k := 0; k < j; k++ {
+		if line[k] == '\t' {
+			tab = k
+			break
+		}
 	}
 	i = j + 1
 	// ident and user ("-" when unset; a user name may hold spaces): skip
-	// to the " [" that opens the time.
-	if j = indexFrom(line, i, '['); j <= i || line[j-1] != ' ' {
+	// to the " [" that opens the time; a tab there, too.
+	for j = i; j < n && line[j] != '['; j++ {
+		if line[j] == '\t' && tab < 0 {
+			tab = j
+		}
+	}
+	if j >= n || j <= i || line[j-1] != ' ' {
 		return errTime
+	}
+	// Neither nginx nor Apache writes a tab of a value (they escape it):
+	// a tab before the time is one of the log format, or this is a line
+	// of Caddy's console encoder, its time, level and logger separated by
+	// tabs, in a time format of any layout ("Jan _2 15:04:05" has spaces).
+	// Its JSON fields can be made to look like a combined line's (see
+	// TestCaddyConsoleNotCombined). A format's tab after the address
+	// ("$remote_addr\t- $remote_user [...") ends the address (in
+	// vhost_combined, the one after the vhost): what the first tab ends
+	// must be one.
+	if tab >= 0 {
+		w := bytes.LastIndexByte(line[:tab], ' ') + 1
+		if !tabbedRemote(line[w:tab]) {
+			return errRemote
+		}
+		if w == 0 {
+			r.Remote = line[:tab]
+		}
 	}
 	// Apache's vhost_combined puts "%v:%p" first: four fields before the
 	// time. "- - " is 4 bytes; a client, ident and user need at least 6,
@@ -314,6 +345,14 @@ func ParseCombined(line []byte, r *Record) error {
 		i = j
 	}
 	return nil
+}
+
+// tabbedRemote says whether the first field of a combined line that a tab
+// ends is an address, as nginx writes $remote_addr (also "unix:"), and no
+// time of a Caddy console line.
+func tabbedRemote(f []byte) bool {
+	_, ok := ParseAddr(f)
+	return ok || string(f) == "unix:"
 }
 
 // maxRequestSeconds bounds what is read as a request time: a bare number

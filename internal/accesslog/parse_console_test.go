@@ -161,11 +161,15 @@ func TestCaddyConsoleTimeFormats(t *testing.T) {
 // a size. Read as combined, an http.log.error entry (no request) counted
 // as a 2xx and an access entry with its status wrong. The first field, a
 // time (or a level and logger, tab-separated), is no address: the line is
-// no combined line, in any time format.
+// no combined line, in any time format: also a time_format layout of
+// one's own with a space ("Jan _2 15:04:05", "3:04:05.000 PM"), whose
+// first field was taken for an address ("Dec", "10:00:00.500"), and an
+// error entry for a 2xx request again; the tab after it tells.
 func TestCaddyConsoleNotCombined(t *testing.T) {
 	t.Parallel()
 	fields := `{"request": {"remote_ip": "203.0.113.9", "method": "GET", "uri": "/", "headers": {"X": ["a] ", " 200 5 "]}}, "duration": 0.001, "size": 7, "status": 503}`
-	for _, head := range []string{"2026/12/02 10:00:00.500", "02/Dec/2026:10:00:00 +0000", "2026-12-02T10:00:00.500Z", "1.7962056005e+09", ""} {
+	for _, head := range []string{"2026/12/02 10:00:00.500", "02/Dec/2026:10:00:00 +0000", "2026-12-02T10:00:00.500Z", "1.7962056005e+09", "",
+		"Dec  2 10:00:00", "10:00:00.500 PM", "2026-12-02 10:00:00.500"} {
 		for logger, request := range map[string]bool{"http.log.error.log0": false, accessLog: true} {
 			line := logger + "\tx\t" + fields
 			if head != "" {
@@ -182,6 +186,42 @@ func TestCaddyConsoleNotCombined(t *testing.T) {
 			if request && (n != 1 || s.Lines["parsed"] != 1) || !request && s.Lines["malformed"] != 1 {
 				t.Errorf("%q: %d GET 5xx, lines %v, want a request %v", line, n, s.Lines, request)
 			}
+		}
+	}
+}
+
+// TestCombinedTabAfterAddress: a log_format with a tab after the address
+// ("$remote_addr\t- $remote_user [$time_local] ...") was refused once its
+// address was longer than 15 bytes (IPv6 clients, "203.0.113.100\t-")
+// and read with the tab and what follows as the address otherwise. The
+// tab ends the address; a first field that is no address before a tab
+// (a Caddy console line's time, level or logger) is still refused.
+func TestCombinedTabAfterAddress(t *testing.T) {
+	t.Parallel()
+	const rest = `- - [02/Dec/2026:10:00:00 +0000] "GET /api/v1/entry/1 HTTP/1.1" 200 5 "-" "ua" 0.004`
+	for _, remote := range []string{"192.0.2.1", "203.0.113.100", "2001:db8:85a3::8a2e:370:7334", "::ffff:198.51.100.7", "[2001:db8::1]:443", "unix:"} {
+		line := remote + "\t" + rest
+		var r Record
+		if err := ParseCombined([]byte(line), &r); err != nil {
+			t.Errorf("%q: %v", line, err)
+			continue
+		}
+		checkRecord(t, []byte(line), &r)
+		if string(r.Remote) != remote || r.Status != 200 || string(r.Path) != "/api/v1/entry/1" || r.Duration != 0.004 {
+			t.Errorf("%q: %+v", line, r)
+		}
+		// The same in vhost_combined (FuzzParseCombined's property; a
+		// '[' in the client field is taken for the time's).
+		vline := "vh.example:443 " + line
+		if err := ParseCombined([]byte(vline), &r); remote[0] != '[' && (err != nil || r.Status != 200) {
+			t.Errorf("%q: %v %+v", vline, err, r)
+		}
+	}
+	for _, first := range []string{"2026-12-02T10:00:00.500Z", "1.7962056005e+09", "INFO", "http.log.error", "example.com", "10:00:00"} {
+		line := first + "\t" + rest
+		var r Record
+		if err := ParseCombined([]byte(line), &r); err == nil {
+			t.Errorf("%q parses: %+v", line, r)
 		}
 	}
 }

@@ -232,7 +232,7 @@ var requiredAlerts = []string{
 	"PopFilesystemReadOnly", "PopFilesystemDeviceError",
 	"PopMemoryPressure", "PopHighCPU", "PopErrorBudgetBurnFast", "PopErrorBudgetBurnSlow", "PopHTTPLatencyHigh",
 	"PopNoTraffic", "PopVaultCountDropped", "PopVaultCountMissing", "PopVaultCountStale", "PopPrivacyRedactions",
-	"PopExporterRestarting", "PopScrapeNearTimeout",
+	"PopExporterRestarting", "PopExporterRestartsUnseen", "PopScrapeNearTimeout",
 	"TarpitSurge", "TarpitLogDropping", "TarpitAcceptErrors", "AccessLogStalled", "AccessLogUnparsable",
 	"RegionPopsDown", "FleetPopsDown", "PopTargetsAbsent", "PopTargetMissing", "FleetShrunk",
 	"AlertbridgeSpoolBacklog", "AlertbridgeDeliveryFailing", "AlertbridgeDown", "AlertmanagerDown",

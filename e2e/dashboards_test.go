@@ -145,11 +145,15 @@ func substitute(expr, pop, rateInterval string) string {
 		"$__rate_interval", rateInterval,
 		"${__rate_interval}", rateInterval,
 		"$__range", "1h",
+		"$__interval", "1m",
 		"${pop}", pop,
 		"$pop", pop,
 		// All regions: the region variable's "All" value.
 		"${region}", ".*",
 		"$region", ".*",
+		// The fleet dashboard's Top N, at its saved default.
+		"${topk}", "10",
+		"$topk", "10",
 	)
 	return r.Replace(expr)
 }

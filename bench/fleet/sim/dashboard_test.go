@@ -30,7 +30,7 @@ func TestDashboardQueriesOfTheFleetDashboard(t *testing.T) {
 	}
 	// The table of POPs and the stats are instant queries in Grafana, the
 	// time series range queries: the benchmark sends each as Grafana does.
-	for _, k := range []string{"POPs instant=true", "POPs up instant=true", "CPU utilisation instant=false", "Up per POP instant=false"} {
+	for _, k := range []string{"POPs instant=true", "POPs up instant=true", "CPU utilisation (busiest $topk) instant=false", "Up per POP (least available $topk) instant=false"} {
 		if !kinds[k] {
 			t.Errorf("no panel query %q in %v", k, kinds)
 		}
@@ -38,11 +38,11 @@ func TestDashboardQueriesOfTheFleetDashboard(t *testing.T) {
 	// A panel's min interval sets the step when it is longer.
 	for _, q := range qs {
 		switch q.Panel {
-		case "CPU utilisation":
+		case "CPU utilisation (busiest $topk)":
 			if q.Step != time.Minute {
 				t.Errorf("CPU utilisation: step %s, want the panel's 1m", q.Step)
 			}
-		case "Up per POP":
+		case "Up per POP (least available $topk)":
 			if q.Step != 20*time.Second {
 				t.Errorf("Up per POP: step %s, want 20s", q.Step)
 			}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,25 +194,12 @@ func (c *cpuCollector) Update(_ context.Context, ch chan<- prometheus.Metric) er
 	return readErr
 }
 
-// read returns procfs' reading of stat. When procfs cannot parse the
-// file, the lines that parse are returned with an error that says how
-// many did not; nil is returned when nothing could be read.
+// read returns procfs' reading of stat, or what salvageStat keeps of a
+// file procfs cannot parse (see readSalvaging); nil when nothing was read.
 func (c *cpuCollector) read() (*procfs.Stat, error) {
-	stat, err := c.fs.Stat()
-	if err == nil {
-		return &stat, nil
-	}
-	if _, osErr := errors.AsType[*fs.PathError](err); osErr || c.procRoot == "" {
-		return nil, procfsError("stat", err)
-	}
-	salvaged, bad, serr := salvageStat(filepath.Join(c.procRoot, "stat"))
-	if serr != nil {
-		return nil, procfsError("stat", serr)
-	}
-	if bad == 0 {
-		return &salvaged, procfsError("stat", err)
-	}
-	return &salvaged, fmt.Errorf("reading stat: %d malformed lines skipped", bad)
+	return readSalvaging("stat", c.procRoot,
+		func() (*procfs.Stat, error) { s, err := c.fs.Stat(); return &s, err },
+		func(path string) (*procfs.Stat, int, error) { s, bad, err := salvageStat(path); return &s, bad, err })
 }
 
 // procfsMaxRead is how much of a /proc file procfs reads (its

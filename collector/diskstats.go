@@ -2,11 +2,8 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -138,25 +135,10 @@ func (c *diskstatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 	return err
 }
 
-// read returns the devices of diskstats. When procfs cannot parse the
-// file, the lines it could parse are returned with an error that says
-// how many it could not.
+// read returns the devices of diskstats, or what salvageDiskstats keeps
+// of a file procfs cannot parse (see readSalvaging).
 func (c *diskstatsCollector) read() ([]blockdevice.Diskstats, error) {
-	disks, err := c.fs.ProcDiskstats()
-	if err == nil {
-		return disks, nil
-	}
-	if _, osErr := errors.AsType[*fs.PathError](err); osErr || c.procRoot == "" {
-		return nil, procfsError("diskstats", err)
-	}
-	disks, bad, serr := salvageDiskstats(filepath.Join(c.procRoot, "diskstats"))
-	if serr != nil {
-		return nil, procfsError("diskstats", serr)
-	}
-	if bad == 0 {
-		return disks, procfsError("diskstats", err)
-	}
-	return disks, fmt.Errorf("reading diskstats: %d malformed lines skipped", bad)
+	return readSalvaging("diskstats", c.procRoot, c.fs.ProcDiskstats, salvageDiskstats)
 }
 
 // salvageDiskstats reads diskstats line by line with procfs' rules (major,

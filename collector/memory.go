@@ -3,9 +3,6 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io/fs"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -92,25 +89,16 @@ func (c *memoryCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 	return readErr
 }
 
-// read returns procfs' reading of meminfo. When procfs cannot parse the
-// file, the lines that parse are returned with an error that says how
-// many did not; nil is returned when nothing could be read.
+// read returns procfs' reading of meminfo, or what salvageMeminfo keeps
+// of a file procfs cannot parse (see readSalvaging); nil when nothing was
+// read.
 func (c *memoryCollector) read() (*procfs.Meminfo, error) {
-	m, err := c.fs.Meminfo()
-	if err == nil {
-		return &m, nil
-	}
-	if _, osErr := errors.AsType[*fs.PathError](err); osErr || c.procRoot == "" {
-		return nil, procfsError("meminfo", err)
-	}
-	salvaged, bad, serr := salvageMeminfo(filepath.Join(c.procRoot, "meminfo"))
-	if serr != nil {
-		return nil, procfsError("meminfo", serr)
-	}
-	if bad == 0 {
-		return &salvaged, procfsError("meminfo", err)
-	}
-	return &salvaged, fmt.Errorf("reading meminfo: %d malformed lines skipped", bad)
+	return readSalvaging("meminfo", c.procRoot,
+		func() (*procfs.Meminfo, error) { m, err := c.fs.Meminfo(); return &m, err },
+		func(path string) (*procfs.Meminfo, int, error) {
+			m, bad, err := salvageMeminfo(path)
+			return &m, bad, err
+		})
 }
 
 // salvageMeminfo reads meminfo line by line with procfs' rules (its

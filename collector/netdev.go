@@ -3,8 +3,6 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -135,25 +133,10 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 	return err
 }
 
-// read returns the interfaces of net/dev. When procfs cannot parse the
-// file, the lines it could parse are returned with an error that says
-// how many it could not.
+// read returns the interfaces of net/dev, or what salvageNetDev keeps of
+// a file procfs cannot parse (see readSalvaging).
 func (c *netdevCollector) read() (procfs.NetDev, error) {
-	devs, err := netDevOf(c.fs)
-	if err == nil {
-		return devs, nil
-	}
-	if _, osErr := errors.AsType[*fs.PathError](err); osErr || c.procRoot == "" {
-		return nil, procfsError("net/dev", err)
-	}
-	devs, bad, serr := salvageNetDev(filepath.Join(c.procRoot, "net", "dev"))
-	if serr != nil {
-		return nil, procfsError("net/dev", serr)
-	}
-	if bad == 0 {
-		return devs, procfsError("net/dev", err)
-	}
-	return devs, fmt.Errorf("reading net/dev: %d malformed lines skipped", bad)
+	return readSalvaging("net/dev", c.procRoot, func() (procfs.NetDev, error) { return netDevOf(c.fs) }, salvageNetDev)
 }
 
 // netDevOf is procfs' reading of net/dev, with a panic made an error:

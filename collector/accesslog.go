@@ -108,6 +108,24 @@ func (f *prefixesFlag) Set(s string) error {
 
 func (f *prefixesFlag) String() string { return f.src }
 
+// durationUnitFlag is --accesslog.caddy-duration-format: auto or one of
+// Caddy's duration_format names, aliases included, checked when parsed.
+type durationUnitFlag struct {
+	src  string
+	unit accesslog.DurationUnit
+}
+
+func (f *durationUnitFlag) Set(s string) error {
+	u, err := accesslog.ParseDurationUnit(s)
+	if err != nil {
+		return err
+	}
+	f.src, f.unit = s, u
+	return nil
+}
+
+func (f *durationUnitFlag) String() string { return f.src }
+
 // accesslogConfig is the parsed command line of the collector.
 type accesslogConfig struct {
 	paths     []string
@@ -116,6 +134,7 @@ type accesslogConfig struct {
 	routes    routesFlag
 	clientIP  string
 	trusted   prefixesFlag
+	caddyDur  durationUnitFlag
 }
 
 func setupAccesslog(app *kingpin.Application) Factory {
@@ -138,6 +157,9 @@ func setupAccesslog(app *kingpin.Application) Factory {
 	app.Flag("accesslog.trusted-proxies",
 		"Comma-separated CIDR prefixes of trusted proxies for --accesslog.client-ip=x-forwarded-for. When set, X-Forwarded-For is believed only from a peer inside them.").
 		SetValue(&cfg.trusted)
+	app.Flag("accesslog.caddy-duration-format",
+		"How Caddy writes \"duration\" (its log encoder's duration_format): seconds (s, second), ms (milli, millis), ns (nano, nanos), string, or auto (float seconds, integer nanoseconds or a Go duration string, told apart by their look; ms cannot be, set it). With a unit, a number is read in it whether or not it is whole; a Go duration string is read in any.").
+		Default("auto").SetValue(&cfg.caddyDur)
 	return func(env Env) (Collector, error) {
 		return newAccesslogCollector(cfg, env)
 	}
@@ -163,6 +185,7 @@ func newAccesslogCollector(cfg *accesslogConfig, env Env) (*accesslogCollector, 
 		Routes:         cfg.routes.routes,
 		ClientIP:       clientIP,
 		TrustedProxies: cfg.trusted.prefixes,
+		CaddyDuration:  cfg.caddyDur.unit,
 		Now:            env.Now,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/clavitor/clavis-telemetry/privacy"
 )
@@ -271,11 +272,67 @@ func TestAccesslogFlagErrors(t *testing.T) {
 		{"--accesslog.route=noequals"},
 		{"--accesslog.format=xml"},
 		{"--accesslog.client-ip=header"},
+		{"--accesslog.caddy-duration-format=milliseconds"},
+		{"--accesslog.caddy-duration-format=MS"},
+		{"--accesslog.caddy-duration-format="},
 		{"--accesslog.trusted-proxies=10.0.0.0/8,nonsense"},
 		{"--accesslog.path="},
 	} {
 		if _, err := newTestAccesslog(t, time.Now(), args...); err == nil {
 			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// TestAccesslogCaddyDurationFormat: with --accesslog.caddy-duration-format
+// (here Caddy's alias milli) a Caddy log written with duration_format ms
+// gives request times in seconds, whole values (zap's 12) included; auto
+// would read 12 as nanoseconds and 1.5 as seconds.
+func TestAccesslogCaddyDurationFormat(t *testing.T) {
+	t.Parallel()
+	line := func(dur string) string {
+		return `{"level":"info","ts":1795917600.5,"logger":"http.log.access.log0","msg":"handled request",` +
+			`"request":{"remote_ip":"192.0.2.7","method":"GET","uri":"/x"},"duration":` + dur + `,"size":5,"status":200}` + "\n"
+	}
+	path := filepath.Join(t.TempDir(), "access.log")
+	if err := os.WriteFile(path, []byte(line("12")+line("1.5")+line("250")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		flag string
+		sum  float64
+	}{
+		{"--accesslog.caddy-duration-format=milli", 0.012 + 0.0015 + 0.25},
+		{"--accesslog.caddy-duration-format=auto", 12e-9 + 1.5 + 250e-9},
+	} {
+		c, err := newTestAccesslog(t, time.Now(), "--accesslog.path="+path, "--accesslog.from-start", "--accesslog.format=json", tc.flag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(directCollector{c})
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var h *dto.Histogram
+			for _, mf := range mfs {
+				if mf.GetName() == "clavis_http_request_duration_seconds" {
+					h = mf.GetMetric()[0].GetHistogram()
+				}
+			}
+			if h != nil && h.GetSampleCount() == 3 {
+				if got := h.GetSampleSum(); got < tc.sum*(1-1e-9) || got > tc.sum*(1+1e-9) {
+					t.Errorf("%s: sum %v, want %v", tc.flag, got, tc.sum)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: histogram %v", tc.flag, h)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }

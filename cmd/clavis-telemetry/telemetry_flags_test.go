@@ -31,6 +31,7 @@ func TestTelemetryFlagValuesExit2(t *testing.T) {
 		{[]string{"--collector.timeout=5m", "--web.write-timeout=1s"}, "--web.write-timeout"},
 		{[]string{"--collector.loadavg=false"}, "--no-collector.loadavg"},
 		{[]string{"--accesslog.format=xml"}, "--accesslog.format"},
+		{[]string{"--accesslog.caddy-duration-format=milliseconds"}, "--accesslog.caddy-duration-format"},
 	} {
 		var out bytes.Buffer
 		// Accepted by mistake, run would serve: the context ends it.

@@ -84,7 +84,34 @@ func FuzzParseJSON(f *testing.F) {
 	f.Add([]byte("1.7962056005e+09\tERROR\thttp.log.access\tcaddyhttp/server.go:789\tNOP\t{\"request\": {\"remote_ip\": \"::1\", \"method\": \"GET\", \"uri\": \"/\"}, \"duration\": \"1.5s\", \"status\": 502}"))
 	f.Add([]byte("2026/12/02 10:00:00.500\tERROR\thttp.log.error\tx\t{\"request\": {\"headers\": {\"X\": [\"a] \", \" 200 5 \"]}}, \"status\": 503}"))
 	f.Add([]byte("http.log.access.x\t{\"ts\": \"2026-12-02T10:00:00Z\", \"status\": 200}\t{\"status\": 201}"))
+	// Caddy's duration_format ms (whole, as zap writes 12.0, and not), ns,
+	// a Go duration string; each read in every unit below.
+	f.Add([]byte(`{"logger":"http.log.access","duration":12,"size":3,"status":200}`))
+	f.Add([]byte(`{"logger":"http.log.access","duration":0.929675,"status":200}`))
+	f.Add([]byte(`{"duration":"12","status":200}`))
+	f.Add([]byte(`{"duration":929675,"status":200}`))
+	f.Add([]byte(`{"duration":999999999.5,"status":200}`))
+	f.Add([]byte(`{"duration":"929.675\u00b5s","status":200}`))
+	f.Add([]byte("2026/12/02 10:00:00.500\tINFO\thttp.log.access.log0\thandled request\t" + consoleFields("200", "12")))
 	f.Fuzz(func(t *testing.T, line []byte) {
+		// The unit of Caddy's "duration" changes the request time only.
+		var auto Record
+		aerr := parseJSON(line, &auto, DurationAuto)
+		for unit := DurationSeconds; unit <= DurationString; unit++ {
+			var u Record
+			err := parseJSON(line, &u, unit)
+			if err != aerr {
+				t.Fatalf("unit %d: %v, auto: %v", unit, err, aerr)
+			}
+			if err != nil {
+				continue
+			}
+			checkRecord(t, line, &u)
+			u.Duration, u.HasDuration = auto.Duration, auto.HasDuration
+			if !sameRecord(&u, &auto) {
+				t.Fatalf("unit %d record %+v, auto %+v", unit, u, auto)
+			}
+		}
 		var r Record
 		if err := ParseCaddyConsole(line, &r); err == nil {
 			checkRecord(t, line, &r)
@@ -118,6 +145,14 @@ func FuzzParseJSON(f *testing.F) {
 			t.Fatalf("console record %+v, JSON record %+v", c, r)
 		}
 	})
+}
+
+// sameRecord says whether two records have the same fields.
+func sameRecord(a, b *Record) bool {
+	return a.Method == b.Method && a.methodSet == b.methodSet && a.Status == b.Status && a.Size == b.Size &&
+		a.HasDuration == b.HasDuration && a.Duration == b.Duration && a.otherLogger == b.otherLogger &&
+		bytes.Equal(a.Path, b.Path) && bytes.Equal(a.Remote, b.Remote) && bytes.Equal(a.ClientIP, b.ClientIP) &&
+		bytes.Equal(a.XFF, b.XFF) && bytes.Equal(a.Time, b.Time) && a.timeKind == b.timeKind
 }
 
 // FuzzParseAddr checks the allocation-free address parser against netip.

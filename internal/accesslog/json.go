@@ -1,6 +1,9 @@
 package accesslog
 
-import "bytes"
+import (
+	"bytes"
+	"fmt"
+)
 
 // ParseJSON parses one JSON-lines access log record. Two layouts are known
 // (and Traefik's, below):
@@ -21,11 +24,17 @@ import "bytes"
 // Also accepted: "request" as a string ("GET /x HTTP/1.1", nginx $request),
 // "uri", "bytes_sent", "size", "msec", "time_local", numbers written as
 // strings, and every duration_format of Caddy's "duration" (see
-// caddyDuration). A request time of a million seconds or more is none, as
+// caddyDuration; ParseJSON tells them apart as DurationAuto does, a
+// Counter reads them in its Options.CaddyDuration). A request time of a million seconds or more is none, as
 // in ParseCombined. Unknown keys and nested values are skipped without
 // being kept.
 // The scanner is hand-written and does not allocate.
 func ParseJSON(line []byte, r *Record) error {
+	return parseJSON(line, r, DurationAuto)
+}
+
+// parseJSON is ParseJSON reading Caddy's "duration" in unit.
+func parseJSON(line []byte, r *Record, unit DurationUnit) error {
 	*r = Record{Method: MethodOther}
 	s := jsonScanner{b: line}
 	s.ws()
@@ -34,7 +43,7 @@ func ParseJSON(line []byte, r *Record) error {
 	}
 	status := false
 	if err := s.object(func(key []byte, depth int) error {
-		return r.jsonField(&s, key, &status)
+		return r.jsonField(&s, key, &status, unit)
 	}); err != nil {
 		return err
 	}
@@ -67,6 +76,11 @@ func ParseJSON(line []byte, r *Record) error {
 // in, as for a line without a time). The level may be coloured (Caddy's
 // default for console, also in files) or absent, like the time.
 func ParseCaddyConsole(line []byte, r *Record) error {
+	return parseCaddyConsole(line, r, DurationAuto)
+}
+
+// parseCaddyConsole is ParseCaddyConsole reading "duration" in unit.
+func parseCaddyConsole(line []byte, r *Record, unit DurationUnit) error {
 	k := bytes.Index(line, []byte("\t{"))
 	if k < 0 {
 		*r = Record{Method: MethodOther}
@@ -93,7 +107,7 @@ func ParseCaddyConsole(line []byte, r *Record) error {
 		*r = Record{Method: MethodOther}
 		return errNotAccess
 	}
-	if err := ParseJSON(line[k+1:], r); err != nil {
+	if err := parseJSON(line[k+1:], r, unit); err != nil {
 		return err
 	}
 	if r.Time == nil && len(first) > 0 && isDigit(first[0]) {
@@ -129,8 +143,9 @@ func isOtherHTTPLogger(name []byte) bool {
 	return true
 }
 
-// jsonField handles one top-level key; the scanner is positioned at its value.
-func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool) error {
+// jsonField handles one top-level key; the scanner is positioned at its
+// value. unit is how Caddy's "duration" is written.
+func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool, unit DurationUnit) error {
 	switch string(key) {
 	case "request":
 		s.ws()
@@ -213,7 +228,7 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool) error {
 		}
 		d, ok := parseSeconds(v)
 		if key[0] == 'd' {
-			d, ok = caddyDuration(v)
+			d, ok = caddyDuration(v, unit)
 		}
 		if ok && d < maxRequestSeconds {
 			r.Duration, r.HasDuration = d, true
@@ -480,18 +495,69 @@ func (s *jsonScanner) skip() error {
 	return errJSONSyntax
 }
 
-// caddyDuration reads Caddy's "duration" in any of its duration_format
-// encodings: float seconds ("seconds", the default: 0.000929675), integer
-// nanoseconds ("ns": 929675) or a Go duration string ("string":
-// "929.675µs"). An integer is nanoseconds: float seconds are written as
-// an integer only for a duration of exactly whole seconds, to the
-// nanosecond. ("ms", float milliseconds, cannot be told from seconds.)
-func caddyDuration(v []byte) (float64, bool) {
+// DurationUnit is how Caddy writes an access log entry's "duration": its
+// log encoder's duration_format (--accesslog.caddy-duration-format).
+type DurationUnit uint8
+
+// The units of --accesslog.caddy-duration-format.
+const (
+	// DurationAuto tells the formats apart by their look (caddyDuration),
+	// which cannot tell milliseconds from seconds.
+	DurationAuto    DurationUnit = iota
+	DurationSeconds              // "s", "second", "seconds": float seconds, Caddy's default
+	DurationMillis               // "ms", "milli", "millis": float milliseconds
+	DurationNanos                // "ns", "nano", "nanos": integer nanoseconds
+	DurationString               // "string": a Go duration string, "929.675µs"
+)
+
+// ParseDurationUnit reads auto or one of the duration_format names Caddy
+// accepts (modules/logging/encoders.go): s, second, seconds; ms, milli,
+// millis; ns, nano, nanos; string.
+func ParseDurationUnit(s string) (DurationUnit, error) {
+	switch s {
+	case "auto":
+		return DurationAuto, nil
+	case "s", "second", "seconds":
+		return DurationSeconds, nil
+	case "ms", "milli", "millis":
+		return DurationMillis, nil
+	case "ns", "nano", "nanos":
+		return DurationNanos, nil
+	case "string":
+		return DurationString, nil
+	}
+	return 0, fmt.Errorf("duration format %q (Caddy's duration_format): want auto, seconds (s, second), ms (milli, millis), ns (nano, nanos) or string", s)
+}
+
+// caddyDuration reads Caddy's "duration", in seconds, written in unit.
+// A Go duration string ("string": "929.675µs") is read whatever the unit,
+// and with an explicit unit a number is in that unit whether written as
+// an integer or not (zap writes a whole float without a point: 12 ms is
+// 12); under DurationString a bare number is none. DurationAuto reads
+// every duration_format but one: float seconds ("seconds", the default:
+// 0.000929675), integer nanoseconds ("ns": 929675) or a Go duration
+// string. An integer is nanoseconds: float seconds are written as an
+// integer only for a duration of exactly whole seconds, to the
+// nanosecond. ("ms", float milliseconds, cannot be told from seconds or,
+// when whole, from nanoseconds: it needs the unit.)
+func caddyDuration(v []byte, unit DurationUnit) (float64, bool) {
 	if len(v) == 0 {
 		return 0, false
 	}
 	if last := v[len(v)-1]; last >= 'a' && last <= 'z' {
 		return parseGoDuration(v)
+	}
+	switch unit {
+	case DurationSeconds:
+		return parseSeconds(v)
+	case DurationMillis:
+		ms, ok := parseSeconds(v)
+		return ms / 1e3, ok
+	case DurationNanos:
+		ns, ok := parseSeconds(v)
+		return ns / 1e9, ok
+	case DurationString:
+		return 0, false
 	}
 	for _, c := range v {
 		if !isDigit(c) {

@@ -116,6 +116,9 @@ type Options struct {
 	Routes         []Route
 	ClientIP       ClientIPSource
 	TrustedProxies []netip.Prefix
+	// CaddyDuration is how Caddy's "duration" is written (its
+	// duration_format); the zero value, DurationAuto, guesses.
+	CaddyDuration DurationUnit
 	// Now is the clock of the unique-IP windows; nil means time.Now.
 	Now func() time.Time
 }
@@ -124,6 +127,7 @@ type Options struct {
 // lock is taken per batch of lines, not per line.
 type Counter struct {
 	format   Format
+	caddyDur DurationUnit
 	classify *classifier
 	clientIP ClientIPSource
 	trusted  []netip.Prefix
@@ -164,12 +168,16 @@ func NewCounter(opts Options) (*Counter, error) {
 	if opts.Format > FormatJSON {
 		return nil, fmt.Errorf("unknown format %d", opts.Format)
 	}
+	if opts.CaddyDuration > DurationString {
+		return nil, fmt.Errorf("unknown duration format %d", opts.CaddyDuration)
+	}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
 	c := &Counter{
 		format:    opts.Format,
+		caddyDur:  opts.CaddyDuration,
 		classify:  cl,
 		clientIP:  opts.ClientIP,
 		trusted:   opts.TrustedProxies,
@@ -198,9 +206,9 @@ func (c *Counter) parse(line []byte, r *Record) error {
 	case FormatCombined:
 		return ParseCombined(line, r)
 	case FormatJSON:
-		err := ParseJSON(line, r)
+		err := parseJSON(line, r, c.caddyDur)
 		if err == errNotJSON {
-			return ParseCaddyConsole(line, r)
+			return parseCaddyConsole(line, r, c.caddyDur)
 		}
 		return err
 	}
@@ -211,7 +219,7 @@ func (c *Counter) parse(line []byte, r *Record) error {
 		i++
 	}
 	if i < len(line) && line[i] == '{' {
-		return ParseJSON(line, r)
+		return parseJSON(line, r, c.caddyDur)
 	}
 	// Caddy's console lines start with a time, as combined lines start
 	// with an address: they are tried only when the line is not combined,
@@ -219,7 +227,7 @@ func (c *Counter) parse(line []byte, r *Record) error {
 	// refuses their first field as an address.
 	err := ParseCombined(line, r)
 	if err != nil {
-		if cerr := ParseCaddyConsole(line, r); cerr != errNotConsole {
+		if cerr := parseCaddyConsole(line, r, c.caddyDur); cerr != errNotConsole {
 			return cerr
 		}
 	}

@@ -54,13 +54,19 @@ deps:
 tools:
 	bash tools/build.sh
 
+# Packages holding code or tests behind the telemetry/commercial build tags.
+EDITION_PKGS = ./cmd/clavis-telemetry/ ./collector/ ./tarpit/
+
 ## test: everything — vet, unit, race, fuzz seeds, end to end, for every edition
 test: deps tools
 	$(GO) vet ./...
 	$(GO) vet -tags telemetry ./...
 	$(GO) vet -tags commercial ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags telemetry ./cmd/clavis-telemetry/
+	# The packages with edition build tags, once per tagged edition (the
+	# default build is the community one, tested above).
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags telemetry $(EDITION_PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags commercial $(EDITION_PKGS)
 	# The 10,000,000-IP sketch accuracy check takes <1 s plain, minutes under -race.
 	$(GO) test -count=1 -run '^TestWindowAccuracy10M$$' ./internal/sketch/
 

@@ -28,9 +28,15 @@ func TestRunServesMetricsInProcess(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
 	exit := make(chan int, 1)
+	args := []string{"--web.listen-address=" + addr, "--web.disable-exporter-metrics", "--tarpit.log.file="}
+	if edition == "commercial" {
+		// Its core collectors cannot be switched off: give them a tree.
+		args = append(args, "--vault.data-dir="+t.TempDir())
+	} else {
+		args = append(args, "--collector.disable-defaults")
+	}
 	go func() {
-		exit <- run(ctx, []string{"--web.listen-address=" + addr, "--collector.disable-defaults",
-			"--web.disable-exporter-metrics"}, io.Discard, &stderr)
+		exit <- run(ctx, args, io.Discard, &stderr)
 	}()
 	e2eutil.WaitHTTP(t, nil, "http://"+addr+"/-/ready", 200, 10*time.Second)
 

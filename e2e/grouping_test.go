@@ -16,6 +16,10 @@ import (
 // RegionPopsDown, whose page then names its region.
 var regionGrouped = []string{"PopDown", "PopScrapesFailing", "PopScrapeNearTimeout", "PopNoTraffic", "PopTargetMissing", "RegionPopsDown"}
 
+// fleetGrouped are alerts about a setting rather than a fault, which a
+// whole fleet may share: one group for every POP.
+var fleetGrouped = []string{"PopExporterRestartsUnseen"}
+
 type amRoute struct {
 	Receiver string    `yaml:"receiver"`
 	Matchers []string  `yaml:"matchers"`
@@ -108,6 +112,9 @@ func TestAlertGroupingPerRegion(t *testing.T) {
 			want := []string{"alertname", "pop"}
 			if slices.Contains(regionGrouped, alert) {
 				want = []string{"alertname", "region"}
+			}
+			if slices.Contains(fleetGrouped, alert) {
+				want = []string{"alertname"}
 			}
 			if alert == "Watchdog" {
 				continue // its own heartbeat receiver; one alert

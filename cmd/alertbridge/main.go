@@ -161,7 +161,15 @@ func run(args []string) int {
 		cfg.Actions = &alertbridge.ActionsConfig{ExternalURL: *externalURL, Secret: secret, AlertmanagerURL: *alertmanagerURL,
 			TTL: *actionTTL, SilenceFor: *silenceFor}
 	case n > 0:
-		return configError(errors.New("phone actions need all of --web.external-url, --action.secret-file and --alertmanager.url"))
+		var missing []string
+		for _, f := range []struct{ name, val string }{{"--web.external-url", *externalURL},
+			{"--action.secret-file", *actionSecretFile}, {"--alertmanager.url", *alertmanagerURL}} {
+			if f.val == "" {
+				missing = append(missing, f.name)
+			}
+		}
+		return configError(fmt.Errorf("phone actions need all of --web.external-url, --action.secret-file and --alertmanager.url; missing: %s (or drop the others to run without phone actions)",
+			strings.Join(missing, ", ")))
 	}
 	basicAuth, err := checkWebConfig(*webFlags.WebConfigFile)
 	if err != nil {

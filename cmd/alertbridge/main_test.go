@@ -292,3 +292,21 @@ func TestWebConfigValidatedBeforeListening(t *testing.T) {
 	code, out := runBridge(t, nil, f.args("--web.config.file="+fifo)...)
 	expectRefused(t, "fifo", code, out, []string{"--web.config.file=" + fifo})
 }
+
+// TestPhoneActionsNameMissingFlags: with some but not all of the three phone
+// action flags, the refusal names the ones missing, not only all three.
+func TestPhoneActionsNameMissingFlags(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	secret := f.write(t, "action.secret", "0123456789abcdef0123\n")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--web.external-url=https://alertbridge.example"}, "missing: --action.secret-file, --alertmanager.url"},
+		{[]string{"--action.secret-file=" + secret, "--alertmanager.url=http://127.0.0.1:9093"}, "missing: --web.external-url"},
+	} {
+		code, out := runBridge(t, nil, f.args(c.args...)...)
+		expectRefused(t, strings.Join(c.args, " "), code, out, []string{c.want})
+	}
+}

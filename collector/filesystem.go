@@ -102,8 +102,12 @@ func init() {
 // does. (The type filters are not checked: the default one rightly drops
 // the overlay root of a container.)
 func checkRootKept(mounts deviceFilter) error {
-	if mounts.ignored("/") {
-		return errors.New("the commercial edition always reports the root file system: --collector.filesystem.mount-points-include must match \"/\" (and the exclude must not)")
+	const enforced = "the commercial edition always reports the root file system"
+	switch {
+	case mounts.include != nil && !mounts.include.MatchString("/"):
+		return fmt.Errorf("%s: --collector.filesystem.mount-points-include=%s does not match \"/\"; widen it to match \"/\"", enforced, mounts.include)
+	case mounts.exclude != nil && mounts.exclude.MatchString("/"):
+		return fmt.Errorf("%s: --collector.filesystem.mount-points-exclude=%s matches \"/\"; narrow it so that \"/\" is kept", enforced, mounts.exclude)
 	}
 	return nil
 }

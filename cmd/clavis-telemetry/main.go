@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cliflag.CheckWholeNumbers(app, args)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: error: %v (try --help)\n", program, cliflag.NameError(app, args, err))
+		fmt.Fprintf(stderr, "%s: error: %v (try --help)\n", program, editionFlagHint(cliflag.NameError(app, args, err)))
 		return 2
 	}
 

@@ -4,11 +4,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -35,6 +37,31 @@ func addTelemetryFlags(app *kingpin.Application) *telemetry {
 
 func (t *telemetry) validate() error {
 	return checkListenAddresses("web.listen-address", t.listenAddresses)
+}
+
+// telemetryOnlyFlags are the flags (a trailing dot: the flag families) only
+// the telemetry editions declare. Only their names are here, no telemetry
+// code.
+var telemetryOnlyFlags = []string{"web.config.file", "web.systemd-socket", "web.disable-exporter-metrics",
+	"web.max-requests", "web.compression", "collector.", "path.", "vault.", "accesslog."}
+
+// editionFlagHint turns kingpin's "unknown long flag" for a flag of the
+// telemetry editions into an error that says why this build lacks it and
+// which build has it: an operator who followed the README's telemetry steps
+// with the default build would otherwise be told only that the flag is unknown.
+func editionFlagHint(err error) error {
+	rest, ok := strings.CutPrefix(err.Error(), "unknown long flag '--")
+	if !ok {
+		return err
+	}
+	name := strings.TrimPrefix(strings.TrimSuffix(rest, "'"), "no-")
+	for _, f := range telemetryOnlyFlags {
+		if name == f || (strings.HasSuffix(f, ".") && strings.HasPrefix(name, f)) {
+			return fmt.Errorf("%w: a flag of the telemetry editions, not of this community build without telemetry; "+
+				"use bin/clavis-telemetry-telemetry or bin/clavis-telemetry-commercial from make build (go build -tags telemetry)", err)
+		}
+	}
+	return err
 }
 
 func (*telemetry) mount(_ context.Context, mux *http.ServeMux, logger *slog.Logger, _ *tarpit.Tarpit) (http.Handler, error) {

@@ -64,6 +64,10 @@ func addTelemetryFlags(app *kingpin.Application) *telemetry {
 // validate refuses, in the commercial edition, any flag that would turn
 // core telemetry off: disabling a core collector, or a collector timeout too
 // short for any collector to finish.
+// editionFlagHint is for the community edition, which lacks this
+// edition's flags; here every flag is declared.
+func editionFlagHint(err error) error { return err }
+
 func (t *telemetry) validate() error {
 	if !*t.web.WebSystemdSocket {
 		if err := checkListenAddresses("web.listen-address", *t.web.WebListenAddresses); err != nil {

@@ -225,7 +225,7 @@ func checkWebConfig(path string) (basicAuth bool, err error) {
 		name := fmt.Sprint(u.Key)
 		hash, _ := u.Value.(string)
 		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-			return false, fmt.Errorf("--web.config.file=%s: basic_auth_users: the password of user %q is not a bcrypt hash (%v); make one with: htpasswd -nBC 10 %q", path, name, err, name)
+			return false, fmt.Errorf("--web.config.file=%s: basic_auth_users: the password of user %q is not a bcrypt hash (%v); %s", path, name, err, cliflag.HtpasswdHint(name, hash))
 		}
 	}
 	// The rest (unknown keys, TLS files, ciphers, headers) as Serve checks it.

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v2"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/clavitor/clavis-telemetry/internal/cliflag"
 )
 
 // checkWebConfig reads --web.config.file before anything listens, so a bad
@@ -37,7 +39,7 @@ func checkWebConfig(path string) error {
 	slices.Sort(names)
 	for _, name := range names {
 		if _, err := bcrypt.Cost([]byte(users.Users[name])); err != nil {
-			return fmt.Errorf("--web.config.file=%s: basic_auth_users: the password of user %q is not a bcrypt hash (%v); make one with: htpasswd -nBC 10 %q", path, name, err, name)
+			return fmt.Errorf("--web.config.file=%s: basic_auth_users: the password of user %q is not a bcrypt hash (%v); %s", path, name, err, cliflag.HtpasswdHint(name, users.Users[name]))
 		}
 	}
 	// The rest (unknown keys, TLS files, ciphers, headers) as Serve checks it.

@@ -103,3 +103,14 @@ func DescribeMode(m fs.FileMode) string {
 	}
 	return "not a regular file (" + m.Type().String() + ")"
 }
+
+// HtpasswdHint tells how to fix a basic_auth_users entry that is not a
+// bcrypt hash: how to make one, and, when the value is htpasswd's whole
+// output line (`user:$2y$...`, as an operator pastes it), to keep only the
+// hash. It never repeats the value.
+func HtpasswdHint(user, value string) string {
+	if strings.HasPrefix(value, user+":$2") {
+		return fmt.Sprintf("it is htpasswd's whole line: drop the leading %q and keep only the hash after it", user+":")
+	}
+	return fmt.Sprintf("make one with: htpasswd -nBC 10 %q (Debian package apache2-utils) and put in only what it prints after %q", user, user+":")
+}

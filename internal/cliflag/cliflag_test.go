@@ -86,3 +86,14 @@ func TestDescribeMode(t *testing.T) {
 		}
 	}
 }
+
+func TestHtpasswdHint(t *testing.T) {
+	const line = "prometheus:$2y$10$abcdefghijklmnopqrstuv"
+	if h := HtpasswdHint("prometheus", line); !strings.Contains(h, `drop the leading "prometheus:"`) || strings.Contains(h, "$2y$") {
+		t.Errorf("htpasswd's whole line: hint %q, want it to say to drop the user and not to repeat the value", h)
+	}
+	if h := HtpasswdHint("prometheus", "s3cret"); !strings.Contains(h, `htpasswd -nBC 10 "prometheus"`) ||
+		!strings.Contains(h, `after "prometheus:"`) || strings.Contains(h, "s3cret") {
+		t.Errorf("plain password: hint %q, want how to make a hash and what of htpasswd's output to keep", h)
+	}
+}

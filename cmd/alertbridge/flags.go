@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/clavitor/clavis-telemetry/alertbridge"
+	"github.com/clavitor/clavis-telemetry/internal/bcryptmsg"
 	"github.com/clavitor/clavis-telemetry/internal/cliflag"
 )
 
@@ -225,7 +226,7 @@ func checkWebConfig(path string) (basicAuth bool, err error) {
 		name := fmt.Sprint(u.Key)
 		hash, _ := u.Value.(string)
 		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-			return false, fmt.Errorf("--web.config.file=%s: basic_auth_users: the password of user %q is not a bcrypt hash (%v); %s", path, name, err, cliflag.HtpasswdHint(name, hash))
+			return false, fmt.Errorf("--web.config.file=%s: basic_auth_users: the password of user %q is not a bcrypt hash (%s); %s", path, name, bcryptmsg.Reason(err), cliflag.HtpasswdHint(name, hash))
 		}
 	}
 	// The rest (unknown keys, TLS files, ciphers, headers) as Serve checks it.

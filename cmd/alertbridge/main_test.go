@@ -310,3 +310,14 @@ func TestPhoneActionsNameMissingFlags(t *testing.T) {
 		expectRefused(t, strings.Join(c.args, " "), code, out, []string{c.want})
 	}
 }
+
+// TestWebConfigBadHashQuotesNothing: a plain password pasted where the
+// bcrypt hash belongs is refused without any of it in the output (bcrypt's
+// own error quotes its first byte).
+func TestWebConfigBadHashQuotesNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := f.write(t, "plain.yml", "basic_auth_users:\n  alertmanager: Wplain-password-pasted-as-is-"+strings.Repeat("x", 40)+"\n")
+	code, out := runBridge(t, nil, f.args("--web.config.file="+p)...)
+	expectRefused(t, "plain password", code, out, []string{`user \"alertmanager\"`}, "'W'", "Wplain")
+}

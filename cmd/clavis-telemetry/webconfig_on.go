@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v2"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/clavitor/clavis-telemetry/internal/bcryptmsg"
 	"github.com/clavitor/clavis-telemetry/internal/cliflag"
 )
 
@@ -39,7 +40,7 @@ func checkWebConfig(path string) error {
 	slices.Sort(names)
 	for _, name := range names {
 		if _, err := bcrypt.Cost([]byte(users.Users[name])); err != nil {
-			return fmt.Errorf("--web.config.file=%s: basic_auth_users: the password of user %q is not a bcrypt hash (%v); %s", path, name, err, cliflag.HtpasswdHint(name, users.Users[name]))
+			return fmt.Errorf("--web.config.file=%s: basic_auth_users: the password of user %q is not a bcrypt hash (%s); %s", path, name, bcryptmsg.Reason(err), cliflag.HtpasswdHint(name, users.Users[name]))
 		}
 	}
 	// The rest (unknown keys, TLS files, ciphers, headers) as Serve checks it.

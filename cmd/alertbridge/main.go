@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -188,7 +189,13 @@ func run(args []string) int {
 		return 1
 	}
 
-	logger.Info("starting "+program, "version", version.Info())
+	// The spool's absolute path: the default is relative to the working
+	// directory, which an operator would otherwise have to guess.
+	spoolAbs, err := filepath.Abs(*spoolPath)
+	if err != nil {
+		spoolAbs = *spoolPath
+	}
+	logger.Info("starting "+program, "version", version.Info(), "spool", spoolAbs)
 	if !cfg.Authenticated {
 		logger.Warn("webhook authentication is OFF (--webhook.insecure-no-auth): anyone who reaches the port can page; bodies limited to 1 MiB")
 	}

@@ -321,3 +321,43 @@ func TestWebConfigBadHashQuotesNothing(t *testing.T) {
 	code, out := runBridge(t, nil, f.args("--web.config.file="+p)...)
 	expectRefused(t, "plain password", code, out, []string{`user \"alertmanager\"`}, "'W'", "Wplain")
 }
+
+// TestStartupLogsSpoolPath: the start-up line names the spool's absolute
+// path, since the default (data/alertbridge.db) is relative to the working
+// directory.
+func TestStartupLogsSpoolPath(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	bin := binary(t)
+	cmd := exec.Command(bin, "--webhook.token-file="+f.token, "--spool.path=rel/spool.db", "--web.listen-address=127.0.0.1:0")
+	cmd.Dir = f.dir
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	lines := make(chan string)
+	go func() {
+		b := make([]byte, 64<<10)
+		var out []byte
+		for {
+			n, err := stderr.Read(b)
+			out = append(out, b[:n]...)
+			if strings.Contains(string(out), "Listening on") || err != nil {
+				lines <- string(out)
+				return
+			}
+		}
+	}()
+	select {
+	case out := <-lines:
+		if want := "spool=" + filepath.Join(f.dir, "rel", "spool.db"); !strings.Contains(out, want) {
+			t.Errorf("start-up log does not say %s:\n%s", want, out)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("not listening after 15 s")
+	}
+}

@@ -102,7 +102,8 @@ func (t *telemetry) serve(ctx context.Context, ws *webServer, logger *slog.Logge
 	if *t.web.WebSystemdSocket {
 		logger.Info("Listening on systemd activated listeners instead of port listeners.")
 		if listeners, err = activation.Listeners(); err == nil && len(listeners) == 0 {
-			err = errors.New("no socket activation file descriptors found")
+			err = errors.New("--web.systemd-socket: systemd passed no sockets (LISTEN_FDS unset): start the service from a .socket unit, " +
+				"or drop the flag to listen on --web.listen-address")
 		}
 	} else {
 		listeners, err = listenTCP(*t.web.WebListenAddresses)

@@ -199,13 +199,18 @@ func (c *Config) Validate() error {
 	if !c.ProxyProtocol && len(c.ProxyTrusted) > 0 {
 		errs = append(errs, errors.New("--tarpit.proxy-protocol.trusted is set but --tarpit.proxy-protocol is off"))
 	}
-	listen := func(flag string, addrs []string) {
+	listen := func(flag, example string, addrs []string) {
 		for _, a := range addrs {
 			_, port, err := net.SplitHostPort(a)
-			if err == nil && port == "" {
+			if err != nil {
+				// "address 22: missing port in address" does not say what to give.
+				errs = append(errs, fmt.Errorf("--%s=%q: want host:port or :port (e.g. %s)", flag, a, example))
+				continue
+			}
+			if port == "" {
 				// net.Listen would take a random port on every interface.
 				err = errors.New("no port: give host:port or :port")
-			} else if err == nil {
+			} else {
 				_, err = net.LookupPort("tcp", port)
 			}
 			if err != nil {
@@ -213,8 +218,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	listen("tarpit.ssh.listen-address", c.SSHListenAddresses)
-	listen("tarpit.http.listen-address", c.HTTPListenAddresses)
+	listen("tarpit.ssh.listen-address", ":22", c.SSHListenAddresses)
+	listen("tarpit.http.listen-address", ":8080", c.HTTPListenAddresses)
 	return errors.Join(errs...)
 }
 

@@ -376,7 +376,8 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--tarpit.proxy-protocol", "--tarpit.proxy-protocol.trusted=lb.example"}, "--tarpit.proxy-protocol.trusted"},
 		{[]string{"--tarpit.proxy-protocol.trusted=10.0.0.1"}, "--tarpit.proxy-protocol"},
 		{[]string{"--tarpit.ssh.listen-address=127.0.0.1:notaport"}, "--tarpit.ssh.listen-address"},
-		{[]string{"--tarpit.http.listen-address=nocolon"}, "--tarpit.http.listen-address"},
+		{[]string{"--tarpit.http.listen-address=nocolon"}, `--tarpit.http.listen-address="nocolon": want host:port or :port`},
+		{[]string{"--tarpit.ssh.listen-address=22"}, `--tarpit.ssh.listen-address="22": want host:port or :port (e.g. :22)`},
 	} {
 		app := kingpin.New("test", "")
 		cfg := AddFlags(app)

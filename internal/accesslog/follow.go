@@ -400,6 +400,9 @@ func (fl *Follower) read(tf *tailFile, of *openFile) int64 {
 	start := of.offset
 	if truncated {
 		fl.rotations.Add(1)
+		if of == tf.cur {
+			fl.bytesRead.Add(uint64(fl.readCopy(tf, of)))
+		}
 		of.stream.Reset()
 		of.offset, of.tailN, of.skipNUL = 0, 0, true
 		start = 0
@@ -421,6 +424,79 @@ func (fl *Follower) read(tf *tailFile, of *openFile) int64 {
 		fl.logErr(tf, "read error", err)
 	}
 	return n
+}
+
+// readCopy reads, from the copy logrotate's copytruncate made of the
+// file before truncating it, what of had not read yet: the lines the
+// front wrote since the follower's last read (up to a Settle or a Poll
+// earlier: on a busy front, thousands) are only there now. The copy is a
+// file next to the path whose name is the path's name followed by '.',
+// '-' or '_' (access.log.1, dateext's access.log-20261203) and that holds
+// the fingerprint of what was read (the bytes before the read position)
+// at the same place, and more after it; a copy already gzipped (compress
+// without delaycompress) does not, and its rest stays lost. What the
+// front wrote between logrotate's copy and its truncate is in neither
+// file: the copy ends before the read position if the follower read it,
+// and nothing is read twice. It returns the bytes read from the copy,
+// which were the file's; a directory read once per truncation.
+func (fl *Follower) readCopy(tf *tailFile, of *openFile) int64 {
+	if of.offset == 0 || of.tailN == 0 {
+		return 0 // nothing read: no fingerprint to find the copy by
+	}
+	dir, base := filepath.Split(tf.path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var cp *openFile
+	cpName := ""
+	for _, e := range entries {
+		name := e.Name()
+		if len(name) <= len(base) || name[:len(base)] != base || !e.Type().IsRegular() {
+			continue
+		}
+		if c := name[len(base)]; c != '.' && c != '-' && c != '_' {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() <= of.offset || os.SameFile(info, of.info) {
+			continue
+		}
+		if cp != nil && !info.ModTime().After(cp.info.ModTime()) {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			continue
+		}
+		c := &openFile{f: f, info: info, offset: of.offset, tail: of.tail, tailN: of.tailN}
+		if same, err := c.sameTail(); err != nil || !same || !sameFileInfo(f, info) {
+			f.Close()
+			continue
+		}
+		if cp != nil {
+			cp.f.Close()
+		}
+		cp, cpName = c, name
+	}
+	if cp == nil {
+		return 0
+	}
+	defer cp.f.Close()
+	cp.remain = cp.info.Size() - cp.offset
+	cp.stream = of.stream // the line the follower was in continues there
+	if _, err := cp.stream.ReadFrom(cp); err != nil {
+		fl.logErr(tf, "read error in the rotated copy", err)
+	}
+	fl.logger.Debug("access log: copytruncate: read the rest from the copy", "path", tf.path, "copy", cpName, "bytes", cp.offset-of.offset)
+	return cp.offset - of.offset
+}
+
+// sameFileInfo says whether f is still the file info was stat'ed from (not
+// replaced between the directory read and the open).
+func sameFileInfo(f *os.File, info os.FileInfo) bool {
+	fi, err := f.Stat()
+	return err == nil && os.SameFile(fi, info)
 }
 
 // sameTail says whether the bytes before the read position are still the

@@ -13,6 +13,7 @@ declare -A want=(
   [mtail]=mtail
   [endlessh]=endlessh
   [nginx]=nginx
+  [logrotate]=logrotate # collector: TestAccesslogAgainstLogrotate
   [ssh]=openssh-client
   [curl]=curl
   [openssl]=openssl

@@ -13,7 +13,8 @@ import (
 )
 
 // TestSystemdSocketWithoutSocketsSaysWhatToDo: --web.systemd-socket outside
-// socket activation fails naming the flag and the two ways out.
+// socket activation is a configuration error (exit 2, before anything
+// listens) naming the flag and the two ways out.
 func TestSystemdSocketWithoutSocketsSaysWhatToDo(t *testing.T) {
 	os.Unsetenv("LISTEN_FDS")
 	os.Unsetenv("LISTEN_PID")
@@ -25,7 +26,7 @@ func TestSystemdSocketWithoutSocketsSaysWhatToDo(t *testing.T) {
 		t.Fatalf("still running after 20 s:\n%s", stderr.String())
 	}
 	out := stderr.String()
-	if code == 0 || !strings.Contains(out, "--web.systemd-socket") || !strings.Contains(out, ".socket unit") {
-		t.Errorf("exit %d, want a failure naming --web.systemd-socket and what to do:\n%s", code, out)
+	if code != 2 || !strings.Contains(out, "--web.systemd-socket") || !strings.Contains(out, ".socket unit") {
+		t.Errorf("exit %d, want 2 (a configuration error) naming --web.systemd-socket and what to do:\n%s", code, out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -73,6 +74,10 @@ func (t *telemetry) validate() error {
 		if err := checkListenAddresses("web.listen-address", *t.web.WebListenAddresses); err != nil {
 			return err
 		}
+	} else if os.Getenv("LISTEN_FDS") == "" {
+		// A configuration error like any other flag's (exit 2, which the
+		// unit's RestartPreventExitStatus= does not restart every 5 s).
+		return errNoSystemdSockets
 	}
 	if err := checkWebConfig(*t.web.WebConfigFile); err != nil {
 		return err
@@ -92,6 +97,9 @@ func (t *telemetry) validate() error {
 	return nil
 }
 
+var errNoSystemdSockets = errors.New("--web.systemd-socket: systemd passed no sockets (LISTEN_FDS unset): start the service from a .socket unit, " +
+	"or drop the flag to listen on --web.listen-address")
+
 // serve runs every --web.listen-address (or the systemd sockets) through
 // exporter-toolkit, so TLS and basic auth come from --web.config.file and
 // follow its changes, until ctx is done. Requests for paths the exporter
@@ -102,8 +110,7 @@ func (t *telemetry) serve(ctx context.Context, ws *webServer, logger *slog.Logge
 	if *t.web.WebSystemdSocket {
 		logger.Info("Listening on systemd activated listeners instead of port listeners.")
 		if listeners, err = activation.Listeners(); err == nil && len(listeners) == 0 {
-			err = errors.New("--web.systemd-socket: systemd passed no sockets (LISTEN_FDS unset): start the service from a .socket unit, " +
-				"or drop the flag to listen on --web.listen-address")
+			err = errNoSystemdSockets
 		}
 	} else {
 		listeners, err = listenTCP(*t.web.WebListenAddresses)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,13 +41,29 @@ type Scraper struct {
 	entries []*scrapeEntry
 	timeout time.Duration
 	logger  *slog.Logger
+	now     func() time.Time // the failure log's clock; tests set it
 }
+
+// failureLogRepeat is how often a collector that keeps failing with the
+// same error is logged again. A failure lasts until an operator acts (a
+// missing vault directory, a log not yet created): one line at every
+// scrape, 240 an hour at 15 s and more with two Prometheus replicas,
+// buries everything else in the journal, while
+// clavis_scrape_collector_success says it at every scrape anyway.
+const failureLogRepeat = 10 * time.Minute
 
 type scrapeEntry struct {
 	Named
 	// running is set while a run of the collector is in flight, including
 	// one a scrape gave up on.
 	running atomic.Bool
+
+	// The failure log's state: scrapes may run concurrently.
+	logMu      sync.Mutex
+	lastErr    string    // the error last logged; "" while the collector succeeds
+	lastLogged time.Time // when it was logged
+	unlogged   int       // failures with that error since
+	failures   int       // failed scrapes since the last success
 }
 
 type runResult struct {
@@ -61,7 +78,7 @@ func NewScraper(cs []Named, timeout time.Duration, logger *slog.Logger) *Scraper
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Scraper{timeout: timeout, logger: logger}
+	s := &Scraper{timeout: timeout, logger: logger, now: time.Now}
 	for _, c := range cs {
 		s.entries = append(s.entries, &scrapeEntry{Named: c})
 	}
@@ -91,8 +108,8 @@ func (s *Scraper) Collect(ch chan<- prometheus.Metric) {
 		success := 1.0
 		if r.err != nil {
 			success = 0
-			s.logger.Error("collector failed", "collector", e.Name, "duration_seconds", seconds, "err", r.err)
 		}
+		s.logOutcome(e, r.err, seconds)
 		// Metrics a collector managed to send before failing are still
 		// useful: export them next to success 0.
 		for _, m := range r.metrics {
@@ -101,6 +118,33 @@ func (s *Scraper) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, seconds, e.Name)
 		ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, success, e.Name)
 	}
+}
+
+// logOutcome logs a collector's failure when it starts, when its error
+// changes and every failureLogRepeat while it lasts (saying how many
+// failed scrapes went unlogged), and its recovery once.
+func (s *Scraper) logOutcome(e *scrapeEntry, err error, seconds float64) {
+	e.logMu.Lock()
+	defer e.logMu.Unlock()
+	if err == nil {
+		if e.lastErr != "" {
+			s.logger.Info("collector recovered", "collector", e.Name, "failed_scrapes", e.failures)
+		}
+		e.lastErr, e.unlogged, e.failures = "", 0, 0
+		return
+	}
+	e.failures++
+	now, msg := s.now(), err.Error()
+	if msg == e.lastErr && now.Sub(e.lastLogged) < failureLogRepeat {
+		e.unlogged++
+		return
+	}
+	attrs := []any{"collector", e.Name, "duration_seconds", seconds, "err", err}
+	if msg == e.lastErr {
+		attrs = append(attrs, "failed_scrapes", e.failures, "unlogged_since_last_line", e.unlogged)
+	}
+	s.logger.Error("collector failed", attrs...)
+	e.lastErr, e.lastLogged, e.unlogged = msg, now, 0
 }
 
 // scrape starts every collector on a goroutine of its own and waits for all

@@ -493,7 +493,8 @@ func TestCommercialHelpOffersNoCoreSwitch(t *testing.T) {
 
 // TestPlainBuildHasAVersion: a plain `go build` sets no ldflags; --version
 // (and so the landing page and the start-up line, which print the same
-// variable) shows what the toolchain recorded instead of nothing.
+// variable) shows what the toolchain recorded instead of nothing, and the
+// edition.
 func TestPlainBuildHasAVersion(t *testing.T) {
 	t.Parallel()
 	bin := e2eutil.BuildBinary(t, "./cmd/clavis-telemetry") // no ldflags
@@ -501,6 +502,11 @@ func TestPlainBuildHasAVersion(t *testing.T) {
 	m := regexp.MustCompile(`version (\S*) \(branch: .*, revision: (\S*)\)`).FindStringSubmatch(out)
 	if code != 0 || m == nil || m[1] == "" || m[2] == "" {
 		t.Fatalf("--version: exit %d, want a version and a revision; output:\n%s", code, out)
+	}
+	// A build without tags is the community edition, which no build tag
+	// names.
+	if !regexp.MustCompile(`(?m)^  edition: +community$`).MatchString(out) {
+		t.Errorf("--version does not name the community edition:\n%s", out)
 	}
 }
 

@@ -194,7 +194,8 @@ func newApp(stderr io.Writer) (*kingpin.Application, *appFlags) {
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
 	app.Terminate(nil)
-	app.Version(version.Print(program))
+	// The edition is in no tag of a community build ("tags: unknown").
+	app.Version(version.Print(program) + "\n  edition:          " + edition)
 	app.HelpFlag.Short('h')
 
 	f := &appFlags{}

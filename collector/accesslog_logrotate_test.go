@@ -249,7 +249,13 @@ func testLogrotate(t *testing.T, nginx, logrotate, confTmpl string, copytruncate
 		if err != nil {
 			t.Fatalf("logrotate (rotation %d): %v\n%s", i+1, err, out)
 		}
-		time.Sleep(1200 * time.Millisecond)
+		// The next rotation once both followers have seen this one (and
+		// so follow the new file: one rotated away unseen is the case
+		// above), however slow the machine; then some lines in it.
+		for _, reg := range []prometheus.Gatherer{regCombined, regJSON} {
+			waitRotations(t, reg, float64(i+1))
+		}
+		time.Sleep(700 * time.Millisecond)
 	}
 	stopStream()
 	select {
@@ -368,6 +374,22 @@ func testLogrotate(t *testing.T, nginx, logrotate, confTmpl string, copytruncate
 	stopScrapes()
 	if n := scrapes.Load(); n < 20 {
 		t.Errorf("only %d scrapes during the run", n)
+	}
+}
+
+// waitRotations waits until the collector has noticed n rotations.
+func waitRotations(t *testing.T, g prometheus.Gatherer, n float64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := gatherMap(t, g)["clavis_accesslog_rotations_total"]
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v rotations noticed after 15 s, want %v", got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

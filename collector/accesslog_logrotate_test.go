@@ -96,44 +96,15 @@ type sentReq struct {
 
 func testLogrotate(t *testing.T, nginx, logrotate, confTmpl string, copytruncate bool) {
 	dir := t.TempDir()
-	for _, d := range []string{"html", "body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+	lrConf, lrState := filepath.Join(dir, "logrotate.conf"), filepath.Join(dir, "logrotate.state")
+	rig := startNginxRig(t, nginx, dir, "/r/ok?seq=0", func() {
+		// logrotate refuses a config that others can write to.
+		if err := os.WriteFile(lrConf, []byte(fmt.Sprintf(confTmpl, dir, nginx)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	addr := e2eutil.FreeAddr(t, "127.0.0.1")
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, user, dir, addr)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// logrotate refuses a config that others can write to.
-	lrConf := filepath.Join(dir, "logrotate.conf")
-	if err := os.WriteFile(lrConf, []byte(fmt.Sprintf(confTmpl, dir, nginx)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	lrState := filepath.Join(dir, "logrotate.state")
-	combinedLog, jsonLog := filepath.Join(dir, "access.log"), filepath.Join(dir, "access.json")
-
-	now := time.Now()
-	routes := []string{"--accesslog.route=vault=^/api/v1/vault/", "--accesslog.route=r=^/r/"}
-	fromCombined, err := newTestAccesslog(t, now, append(routes, "--accesslog.path="+combinedLog, "--accesslog.format=combined")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromJSON, err := newTestAccesslog(t, now, append(routes, "--accesslog.path="+jsonLog, "--accesslog.format=json")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	regCombined, regJSON := prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
-	regCombined.MustRegister(directCollector{fromCombined})
-	regJSON.MustRegister(directCollector{fromJSON})
-
-	e2eutil.StartProcess(t, nginx, "-p", dir, "-c", conf)
-	e2eutil.WaitHTTP(t, nil, "http://"+addr+"/r/ok?seq=0", 200, 10*time.Second)
+	})
+	addr, combinedLog, jsonLog := rig.addr, rig.combinedLog, rig.jsonLog
+	fromCombined, fromJSON, regCombined, regJSON := rig.fromCombined, rig.fromJSON, rig.regCombined, rig.regJSON
 
 	// The follower looks at the path at most a second (the settle) after
 	// nginx created the file: a file rotated away before that look is

@@ -105,40 +105,12 @@ func TestAccesslogAgainstNginx(t *testing.T) {
 	nginx := e2eutil.RequireBinary(t, "nginx")
 	t.Parallel()
 	dir := t.TempDir()
-	for _, d := range []string{"html", "body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;" // workers stay able to reach the temp dir
-	}
-	addr := e2eutil.FreeAddr(t, "127.0.0.1")
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, user, dir, addr)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	combinedLog, jsonLog := filepath.Join(dir, "access.log"), filepath.Join(dir, "access.json")
-
 	// The collectors start before nginx: the logs do not exist yet, so they
 	// are read from their start when they appear.
 	now := time.Now()
-	routes := []string{"--accesslog.route=vault=^/api/v1/vault/", "--accesslog.route=r=^/r/"}
-	fromCombined, err := newTestAccesslog(t, now, append(routes, "--accesslog.path="+combinedLog, "--accesslog.format=combined")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromJSON, err := newTestAccesslog(t, now, append(routes, "--accesslog.path="+jsonLog, "--accesslog.format=json")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	regCombined, regJSON := prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
-	regCombined.MustRegister(directCollector{fromCombined})
-	regJSON.MustRegister(directCollector{fromJSON})
-
-	e2eutil.StartProcess(t, nginx, "-p", dir, "-c", conf)
-	e2eutil.WaitHTTP(t, nil, "http://"+addr+"/r/ok", 200, 10*time.Second)
+	rig := startNginxRig(t, nginx, dir, "/r/ok", nil)
+	addr, conf, combinedLog, jsonLog := rig.addr, rig.conf, rig.combinedLog, rig.jsonLog
+	fromCombined, fromJSON, regCombined, regJSON := rig.fromCombined, rig.fromJSON, rig.regCombined, rig.regJSON
 
 	want := &nginxExpect{requests: map[[3]string]float64{}}
 	want.add("GET", "2xx", "r", len("hello")) // the readiness probe above
@@ -321,6 +293,55 @@ func waitBytesRead(t *testing.T, c *accesslogCollector, paths ...string) {
 	if got := c.follower.BytesRead(); got != size {
 		t.Fatalf("the follower read %d bytes, more than the %d in %v", got, size, paths)
 	}
+}
+
+// nginxRig is a real nginx in a directory of its own writing a combined
+// and a JSON access log (nginxConf), each followed by a collector of its
+// own with the routes the tests expect.
+type nginxRig struct {
+	addr, conf, combinedLog, jsonLog string
+	fromCombined, fromJSON           *accesslogCollector
+	regCombined, regJSON             *prometheus.Registry
+}
+
+// startNginxRig starts the collectors, then nginx (so the logs are read
+// from their start when they appear), and waits until nginx answers
+// readyPath. before, if not nil, runs once the nginx configuration is
+// written and before anything starts.
+func startNginxRig(t *testing.T, nginx, dir, readyPath string, before func()) *nginxRig {
+	t.Helper()
+	for _, d := range []string{"html", "body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers stay able to reach the temp dir
+	}
+	r := &nginxRig{addr: e2eutil.FreeAddr(t, "127.0.0.1"), conf: filepath.Join(dir, "nginx.conf"),
+		combinedLog: filepath.Join(dir, "access.log"), jsonLog: filepath.Join(dir, "access.json")}
+	if err := os.WriteFile(r.conf, []byte(fmt.Sprintf(nginxConf, user, dir, r.addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if before != nil {
+		before()
+	}
+	now := time.Now()
+	routes := []string{"--accesslog.route=vault=^/api/v1/vault/", "--accesslog.route=r=^/r/"}
+	var err error
+	if r.fromCombined, err = newTestAccesslog(t, now, append(routes, "--accesslog.path="+r.combinedLog, "--accesslog.format=combined")...); err != nil {
+		t.Fatal(err)
+	}
+	if r.fromJSON, err = newTestAccesslog(t, now, append(routes, "--accesslog.path="+r.jsonLog, "--accesslog.format=json")...); err != nil {
+		t.Fatal(err)
+	}
+	r.regCombined, r.regJSON = prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
+	r.regCombined.MustRegister(directCollector{r.fromCombined})
+	r.regJSON.MustRegister(directCollector{r.fromJSON})
+	e2eutil.StartProcess(t, nginx, "-p", dir, "-c", r.conf)
+	e2eutil.WaitHTTP(t, nil, "http://"+r.addr+readyPath, 200, 10*time.Second)
+	return r
 }
 
 func waitLines(t *testing.T, g prometheus.Gatherer, n float64) {

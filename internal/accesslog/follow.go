@@ -101,10 +101,16 @@ type openFile struct {
 }
 
 // tailBytes is the size of openFile's fingerprint of the bytes before the
-// read position. A whole line's worth is not needed: 64 bytes of an access
-// log hold a time, an address or a path, which the refilled file does not
-// have at the same offset, and one pread of them costs what a stat does.
-const tailBytes = 64
+// read position. The position is a line end, and a line's last bytes are
+// often the same on every line (one browser's user agent, nginx's JSON
+// format ending in the forwarded-for and user-agent fields): 64 bytes were
+// all user agent, and a copytruncate'd file refilled with a line ending at
+// the old position went unnoticed for good. 1 KiB holds a whole line of
+// nearly every access log, and so its time and request, which the refilled
+// file does not have at the same offset; only lines whose last 1 KiB are
+// the same on every line stay exposed. One pread of 1 KiB costs what a
+// stat does.
+const tailBytes = 1024
 
 // NewFollower validates opts. Run starts following.
 func NewFollower(c *Counter, opts FollowOptions) (*Follower, error) {

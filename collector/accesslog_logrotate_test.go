@@ -223,8 +223,8 @@ func testLogrotate(t *testing.T, nginx, logrotate, confTmpl string, copytruncate
 		// The next rotation once both followers have seen this one (and
 		// so follow the new file: one rotated away unseen is the case
 		// above), however slow the machine; then some lines in it.
-		for _, reg := range []prometheus.Gatherer{regCombined, regJSON} {
-			waitRotations(t, reg, float64(i+1))
+		for name, reg := range map[string]prometheus.Gatherer{"combined": regCombined, "json": regJSON} {
+			waitRotations(t, name, dir, reg, float64(i+1))
 		}
 		time.Sleep(700 * time.Millisecond)
 	}
@@ -348,8 +348,10 @@ func testLogrotate(t *testing.T, nginx, logrotate, confTmpl string, copytruncate
 	}
 }
 
-// waitRotations waits until the collector has noticed n rotations.
-func waitRotations(t *testing.T, g prometheus.Gatherer, n float64) {
+// waitRotations waits until the collector has noticed n rotations; if it
+// does not, the failure lists the log directory (which rotations
+// logrotate made, how big each file is).
+func waitRotations(t *testing.T, name, dir string, g prometheus.Gatherer, n float64) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -358,7 +360,14 @@ func waitRotations(t *testing.T, g prometheus.Gatherer, n float64) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%v rotations noticed after 15 s, want %v", got, n)
+			var files []string
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if info, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), "access.") {
+					files = append(files, fmt.Sprintf("%s %d B", e.Name(), info.Size()))
+				}
+			}
+			t.Fatalf("%s: %v rotations noticed after 15 s, want %v; the files: %s", name, got, n, strings.Join(files, ", "))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

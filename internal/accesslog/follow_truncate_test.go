@@ -70,18 +70,29 @@ func linesText(from, to int) string {
 // position lost the lines before it and counted half a line as
 // malformed; in the "aligned" case the old position falls on a line
 // boundary of the new content, so only the count tells.
+//
+// "same line ends": aligned too, with lines whose last bytes are the same
+// on every line, as they often are (one browser's user agent; nginx's
+// JSON format ends in `"http_x_forwarded_for":"","http_user_agent":"..."}`).
+// The fingerprint of the bytes before the read position must reach back
+// to what differs (a time, a request), or the truncation goes unnoticed
+// for good: 64 bytes, all user agent, did not, and CI saw a real nginx
+// JSON log rotated with copytruncate missed that way.
 func TestFollowerTruncatedAndRefilledPastOffset(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		fromStart bool
 		old, new  [2]int // line numbers [from, to) before and after the truncation
+		text      func(from, to int) string
 	}{
-		{"just past", true, [2]int{0, 100}, [2]int{1000, 1101}},
-		{"far past", true, [2]int{0, 100}, [2]int{1000, 5000}},
-		{"aligned", true, [2]int{100, 150}, [2]int{600, 700}}, // lines of one length: the old end is a line end in the new
-		{"short old file", true, [2]int{0, 1}, [2]int{1000, 1010}},
-		{"before the first read", false, [2]int{0, 100}, [2]int{1000, 1200}},
+		{"just past", true, [2]int{0, 100}, [2]int{1000, 1101}, linesText},
+		{"far past", true, [2]int{0, 100}, [2]int{1000, 5000}, linesText},
+		{"aligned", true, [2]int{100, 150}, [2]int{600, 700}, linesText}, // lines of one length: the old end is a line end in the new
+		{"short old file", true, [2]int{0, 1}, [2]int{1000, 1010}, linesText},
+		{"before the first read", false, [2]int{0, 100}, [2]int{1000, 1200}, linesText},
+		{"same line ends", true, [2]int{1000, 1050}, [2]int{5000, 5100}, sameEndText},
+		{"same line ends, one line", true, [2]int{1000, 1001}, [2]int{5000, 5003}, sameEndText},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -91,9 +102,12 @@ func TestFollowerTruncatedAndRefilledPastOffset(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer w.Close()
-			oldText, newText := linesText(tc.old[0], tc.old[1]), linesText(tc.new[0], tc.new[1])
+			oldText, newText := tc.text(tc.old[0], tc.old[1]), tc.text(tc.new[0], tc.new[1])
 			if tc.name == "aligned" && (len(oldText) != 50*len(logLine(100)) || len(newText) != 100*len(logLine(100))) {
 				t.Fatal("the aligned case is not aligned")
+			}
+			if strings.HasPrefix(tc.name, "same line ends") && (len(newText)%len(oldText) != 0 || oldText[len(oldText)-64:] != newText[len(oldText)-64:len(oldText)]) {
+				t.Fatal("no line of the new content ends with the same 64 bytes at the old end")
 			}
 			w.WriteString(oldText)
 			s := newStepFollower(t, tc.fromStart, path)
@@ -126,6 +140,17 @@ func TestFollowerTruncatedAndRefilledPastOffset(t *testing.T) {
 			s.expect(oldLines+uint64(tc.new[1]-tc.new[0])+1, 1)
 		})
 	}
+}
+
+// sameEndText is lines of one length whose last 143 bytes are the same:
+// a time and a request, then one browser's user agent.
+func sameEndText(from, to int) string {
+	const ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86"
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, `192.0.2.1 - - [29/Nov/2026:02:%02d:%02d +0000] "GET /x/%04d HTTP/1.1" 200 10 "-" "%s" 0.001`+"\n", i/60%60, i%60, i, ua)
+	}
+	return b.String()
 }
 
 // TestFollowerTruncatedUnderWriterWithoutAppend: a writer that does not
@@ -472,62 +497,3 @@ func TestFollowerFilledInTailIsNoTruncation(t *testing.T) {
 		t.Fatalf("after copytruncate: lines %v, %d rotations", lines, s.fl.Rotations())
 	}
 }
-
-// TestFollowerRefilledWithTheSameLineEnds: copytruncate, refilled past the
-// read position before the follower looks, and a new line ends exactly
-// where the follower had stopped. A line's last bytes are often the same
-// on every line: the user agent of one browser, nginx's JSON format
-// ending in `"http_x_forwarded_for":"","http_user_agent":"..."}`. The
-// fingerprint of the bytes before the read position must reach back to
-// what differs (a time, a request), or the truncation goes unnoticed for
-// good: the follower reads on from the old position, the lines before it
-// never count and the rotation is never seen. (64 bytes, all user agent,
-// did not: CI saw a real nginx JSON log rotated with copytruncate missed.)
-func TestFollowerRefilledWithTheSameLineEnds(t *testing.T) {
-	t.Parallel()
-	const ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86"
-	line := func(i int) string { // every line the same length
-		return fmt.Sprintf(`192.0.2.1 - - [29/Nov/2026:02:%02d:%02d +0000] "GET /x/%04d HTTP/1.1" 200 10 "-" "%s" 0.001`+"\n", i/60%60, i%60, i, ua)
-	}
-	text := func(from, to int) string {
-		var b strings.Builder
-		for i := from; i < to; i++ {
-			b.WriteString(line(i))
-		}
-		return b.String()
-	}
-	for _, tc := range []struct {
-		name     string
-		old, new [2]int
-	}{
-		{"line end at the old end", [2]int{1000, 1050}, [2]int{5000, 5100}},
-		{"one line before", [2]int{1000, 1001}, [2]int{5000, 5003}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			path := filepath.Join(t.TempDir(), "access.log")
-			w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			oldText, newText := text(tc.old[0], tc.old[1]), text(tc.new[0], tc.new[1])
-			if len(newText)%len(oldText) != 0 || oldText[len(oldText)-tailBytesOld:] != newText[len(oldText)-tailBytesOld:len(oldText)] {
-				t.Fatal("the new content has no line end with the same bytes at the old end")
-			}
-			w.WriteString(oldText)
-			s := newStepFollower(t, true, path)
-			old := uint64(tc.old[1] - tc.old[0])
-			s.expect(old, 0)
-			if err := os.Truncate(path, 0); err != nil {
-				t.Fatal(err)
-			}
-			w.WriteString(newText)
-			s.step()
-			s.expect(old+uint64(tc.new[1]-tc.new[0]), 1)
-		})
-	}
-}
-
-// tailBytesOld is the fingerprint size that missed the case above.
-const tailBytesOld = 64

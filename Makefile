@@ -11,7 +11,8 @@ LDFLAGS   := -s -w \
 	-X github.com/prometheus/common/version.Branch=$(BRANCH) \
 	-X github.com/prometheus/common/version.BuildUser=clavis \
 	-X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
-LISTEN    ?= :9745
+# make run: this machine only (plain HTTP, no auth); LISTEN=:9745 for every interface.
+LISTEN    ?= localhost:9745
 # Go test timeout for the whole suite; CI has 90 minutes on 2 cores.
 TEST_TIMEOUT ?= 40m
 

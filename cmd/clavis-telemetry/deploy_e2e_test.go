@@ -283,7 +283,8 @@ func TestDockerfileBuildsStaticCommercialBinary(t *testing.T) {
 }
 
 // TestMakeRunPrintsTheURL: make run prints a URL one can open, whatever
-// LISTEN is, and the README says LISTEN exists.
+// LISTEN is, listens on loopback unless told otherwise, and the README
+// says LISTEN exists.
 func TestMakeRunPrintsTheURL(t *testing.T) {
 	t.Parallel()
 	makeBin := e2eutil.RequireBinary(t, "make")
@@ -307,6 +308,10 @@ func TestMakeRunPrintsTheURL(t *testing.T) {
 		}
 		if !strings.Contains(string(out), "serving "+want+" ") {
 			t.Errorf("make run LISTEN=%s does not print %s:\n%s", listen, want, out)
+		}
+		// Plain HTTP without auth: by default for this machine only.
+		if listen == "" && !strings.Contains(string(out), "--web.listen-address=localhost:9745") {
+			t.Errorf("make run listens beyond this machine by default:\n%s", out)
 		}
 	}
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))

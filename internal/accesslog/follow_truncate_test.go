@@ -142,7 +142,7 @@ func TestFollowerTruncatedAndRefilledPastOffset(t *testing.T) {
 	}
 }
 
-// sameEndText is lines of one length whose last 143 bytes are the same:
+// sameEndText is lines of one length whose last 150 bytes are the same:
 // a time and a request, then one browser's user agent.
 func sameEndText(from, to int) string {
 	const ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86"

@@ -30,6 +30,7 @@ import (
 
 	"github.com/clavitor/clavis-telemetry/alertbridge"
 	"github.com/clavitor/clavis-telemetry/internal/cliflag"
+	"github.com/clavitor/clavis-telemetry/internal/logscrub"
 )
 
 const (
@@ -176,6 +177,12 @@ func run(args []string) int {
 	if err != nil {
 		return configError(err)
 	}
+	if cfg.WebhookToken != "" && basicAuth {
+		// Both checks read the one Authorization header: exporter-toolkit
+		// wants Basic, the webhook Bearer, so no request could pass both
+		// and every notification would be refused with 401.
+		return configError(fmt.Errorf("--webhook.token-file and basic_auth_users in --web.config.file=%s are both set: each needs the request's one Authorization header (Bearer and Basic), so every webhook would be refused; use one of them", *webFlags.WebConfigFile))
+	}
 	cfg.Authenticated = cfg.WebhookToken != "" || basicAuth
 	if !cfg.Authenticated && !*insecure {
 		logger.Error("refusing to start without authentication: anyone could page on-call or fake the Watchdog. Set --webhook.token-file (Alertmanager: http_config.authorization.credentials_file) or basic_auth_users in --web.config.file; --webhook.insecure-no-auth for tests")
@@ -260,7 +267,10 @@ func run(args []string) int {
 	done := make(chan struct{})
 	go func() { bridge.Run(runCtx); close(done) }()
 
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	// net/http's own lines (TLS handshake errors, panics) name the client's
+	// address and quote its bytes: scrubbed as the POP agent's are.
+	serverLog := logscrub.ServerErrorLog(slog.New(logscrub.NewHandler(logger.Handler(), logscrub.Addresses)))
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, ErrorLog: serverLog}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, webFlags, logger) }()
 

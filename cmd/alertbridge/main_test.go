@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clavitor/clavis-telemetry/internal/e2eutil"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // binary is the alertbridge under test; ALERTBRIDGE_BIN points the tests at
@@ -311,6 +315,22 @@ func TestPhoneActionsNameMissingFlags(t *testing.T) {
 	}
 }
 
+// TestTokenAndBasicAuthRefused: with a webhook token and basic_auth_users
+// both set, exporter-toolkit wants Basic and the webhook wants Bearer in
+// the one Authorization header, so every webhook got 401 after a normal
+// start. It is refused at start-up, naming both.
+func TestTokenAndBasicAuthRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	hash, err := bcrypt.GenerateFromPassword([]byte("am-password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.write(t, "web.yml", "basic_auth_users:\n  alertmanager: "+string(hash)+"\n")
+	code, out := runBridge(t, nil, f.args("--web.config.file="+p)...)
+	expectRefused(t, "token and basic auth", code, out, []string{"--webhook.token-file", "basic_auth_users", "--web.config.file=" + p}, "s3cr3t-webhook")
+}
+
 // TestWebConfigBadHashQuotesNothing: a plain password pasted where the
 // bcrypt hash belongs is refused without any of it in the output (bcrypt's
 // own error quotes its first byte).
@@ -359,5 +379,76 @@ func TestStartupLogsSpoolPath(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("not listening after 15 s")
+	}
+}
+
+// TestServerLogCarriesNoClientAddress: with TLS on, plain HTTP and a
+// refused handshake made net/http write "http: TLS handshake error from
+// 127.0.0.1:59488: ..." to stderr, unformatted and with the client's
+// address. It goes through the scrubbing logger (at debug level, where one
+// client's connection errors belong), the address and the client's bytes
+// out.
+func TestServerLogCarriesNoClientAddress(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	certPath, keyPath, pool := e2eutil.SelfSignedCert(t, f.dir)
+	web := f.write(t, "web.yml", "tls_server_config:\n  cert_file: "+certPath+"\n  key_file: "+keyPath+"\n")
+	addr := e2eutil.FreeAddr(t, "127.0.0.1")
+	logPath := filepath.Join(f.dir, "stderr.log")
+	out, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t), "--webhook.token-file="+f.token, "--spool.path="+f.spool, "--web.listen-address="+addr,
+		"--web.config.file="+web, "--log.level=debug")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); out.Close() })
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("TLS listener never came up: %v", err)
+		}
+	}
+	const attacker = "GET /GARBAGE-10.9.8.7-attacker-bytes HTTP/1.1\r\nHost: x\r\n\r\n"
+	var clients []string
+	for _, hello := range []string{attacker, "\x16\x03\x01\x00\x05GARBAGE-10.9.8.7"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c.LocalAddr().String())
+		io.WriteString(c, hello)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)
+		c.Close()
+	}
+	var log string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		b, _ := os.ReadFile(logPath)
+		log = string(b)
+		if strings.Count(log, "TLS handshake error") >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log never reported the two failed handshakes:\n%s", log)
+		}
+	}
+	rest := strings.ReplaceAll(log, "address="+addr, "") // its own listen address may appear
+	for _, leak := range append(clients, "127.0.0.1", "GARBAGE", "10.9.8.7", "attacker-bytes") {
+		if strings.Contains(rest, leak) {
+			t.Errorf("log carries %q:\n%s", leak, log)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if strings.Contains(line, "TLS handshake error") && !strings.Contains(line, "level=DEBUG") {
+			t.Errorf("net/http's line is not in the structured log at debug level: %s", line)
+		}
 	}
 }

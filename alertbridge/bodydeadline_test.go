@@ -30,7 +30,7 @@ func TestStalledBodyFreesSlot(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekret\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"ver\r\n")
+		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekret\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"ver\r\n")
 		stalled = append(stalled, c)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -64,6 +64,7 @@ func TestStalledBodyFreesSlot(t *testing.T) {
 		pw.Close()
 	}()
 	req, _ := http.NewRequest(http.MethodPost, tb.srv.URL, pr)
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer sekret")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"os"
 	"strings"
@@ -397,6 +398,17 @@ func (b *Bridge) reject(w http.ResponseWriter, code int, reason, msg string) {
 	http.Error(w, msg, code)
 }
 
+// jsonContent: Alertmanager sends application/json. Anything else is
+// refused, a missing type too: a page in a browser that holds the
+// bridge's basic-auth credentials can post a form (text/plain,
+// urlencoded, multipart) or a typeless blob to another origin without a
+// CORS preflight, and so page on-call or fake the Watchdog; a JSON type
+// cannot be sent cross-origin without one.
+func jsonContent(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
 func (b *Bridge) authorized(r *http.Request) bool {
 	if b.cfg.WebhookToken == "" {
 		return true
@@ -449,6 +461,10 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !b.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="alertbridge"`)
 		b.reject(w, http.StatusUnauthorized, "unauthorized", "missing or invalid bearer token")
+		return
+	}
+	if !jsonContent(r.Header.Get("Content-Type")) {
+		b.reject(w, http.StatusUnsupportedMediaType, "content_type", "Content-Type must be application/json (an Alertmanager webhook payload)")
 		return
 	}
 	// Bounded intake: at most MaxConcurrentIntake bodies are read at once.

@@ -3,6 +3,7 @@ package alertbridge
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -41,6 +42,26 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 	if code, _ := tb.post(t, good, "Authorization", "Basic czNjcmV0Og=="); code != 401 {
 		t.Errorf("basic instead of bearer: %d", code)
 	}
+	// 415 for anything but JSON: a browser holding basic-auth credentials
+	// posts these cross-origin without a CORS preflight, and a typeless
+	// blob too. Nothing of such a post is taken.
+	for _, ct := range []string{"", "text/plain", "text/plain; charset=UTF-8", "application/x-www-form-urlencoded",
+		"multipart/form-data; boundary=x", "application/jsonx", "json", "application/json;;"} {
+		req, _ := http.NewRequest(http.MethodPost, tb.srv.URL, strings.NewReader(string(good)))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 415 || !strings.Contains(string(msg), "application/json") {
+			t.Errorf("Content-Type %q: %d %q, want 415 naming application/json", ct, resp.StatusCode, msg)
+		}
+	}
 	// 413 over the limit (2 MiB here), with and without Content-Length.
 	big := append([]byte(`{"version":"4","alerts":[],"pad":"`), make([]byte, 2<<20)...)
 	if code, _ := tb.post(t, big, auth...); code != 413 {
@@ -48,6 +69,7 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 	}
 	req, _ = http.NewRequest(http.MethodPost, tb.srv.URL, struct{ *strings.Reader }{strings.NewReader(string(big))})
 	req.Header.Set("Authorization", "Bearer s3cret")
+	req.Header.Set("Content-Type", "application/json")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 413 {
 		t.Errorf("chunked 2 MiB body: %v %v", resp, err)
 	} else {
@@ -70,7 +92,10 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 	if code, _ := tb.post(t, good, auth...); code != 200 {
 		t.Errorf("good payload: %d", code)
 	}
-	for reason, want := range map[string]float64{"method": 1, "unauthorized": 3, "too_large": 2, "bad_json": 2, "bad_version": 2, "invalid": 2} {
+	if code, _ := tb.post(t, good, append(auth, "Content-Type", "Application/JSON; charset=utf-8")...); code != 200 {
+		t.Errorf("JSON with a charset, in capitals: %d", code)
+	}
+	for reason, want := range map[string]float64{"method": 1, "unauthorized": 3, "content_type": 8, "too_large": 2, "bad_json": 2, "bad_version": 2, "invalid": 2} {
 		if got := tb.counter("clavis_alertbridge_webhooks_rejected_total", "reason", reason); got != want {
 			t.Errorf("rejected{reason=%s} = %v, want %v", reason, got, want)
 		}

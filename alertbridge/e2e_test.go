@@ -147,6 +147,7 @@ func TestKill9DuringDelivery(t *testing.T) {
 		for _, body := range bodies {
 			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 				req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/webhook", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", "Bearer kill9-secret")
 				resp, err := client.Do(req)
 				if err != nil {
@@ -358,6 +359,7 @@ func TestBinaryBasicAuthAndOutageLog(t *testing.T) {
 	body := mkPayload(mkAlert("PopDown", "fra1", "critical", "firing", t0))
 	post := func(user, pass string) int {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/webhook", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		if user != "" {
 			req.SetBasicAuth(user, pass)
 		}

@@ -41,6 +41,7 @@ func TestKill9AfterPublishMarksRepeat(t *testing.T) {
 	ntfy.OnMessage(func(fakenotify.Message) { once.Do(func() { p.kill9(); close(killed) }) })
 	post := func(a Alert) {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/webhook", bytes.NewReader(mkPayload(a)))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer kill9-secret")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -297,6 +297,7 @@ func TestIntakeBounded(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, tb.srv.URL, pr)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			done <- 0

@@ -171,6 +171,7 @@ func tail(s string, n int) string {
 func (tb *testBridge) post(t testing.TB, body []byte, hdr ...string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, tb.srv.URL, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json") // as Alertmanager sends; hdr may override
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

@@ -9,7 +9,7 @@ import (
 const namespace = "clavis_alertbridge"
 
 // Rejection reasons of clavis_alertbridge_webhooks_rejected_total.
-var rejectReasons = []string{"method", "unauthorized", "too_large", "bad_json", "bad_version", "invalid", "spool_error", "busy", "timeout"}
+var rejectReasons = []string{"method", "unauthorized", "too_large", "bad_json", "bad_version", "invalid", "spool_error", "busy", "timeout", "content_type"}
 
 // Failure classes of clavis_alertbridge_delivery_failures_total.
 var failureClasses = []string{"4xx", "5xx", "timeout", "network", "other"}

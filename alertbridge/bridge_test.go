@@ -363,6 +363,10 @@ func TestNtfyAuthErrorsHoldPages(t *testing.T) {
 			if tb.counter("clavis_alertbridge_ntfy_auth_failing") != 0 {
 				t.Error("auth gauge still set")
 			}
+			// The recovery line says what it recovered from.
+			if want := fmt.Sprintf(`"was":"HTTP %d"`, status); !strings.Contains(tb.log.String(), want) {
+				t.Errorf("recovery not logged with %s:\n%s", want, tb.log.String())
+			}
 		})
 	}
 }
@@ -549,6 +553,35 @@ func TestPageBounds(t *testing.T) {
 	listed := strings.Count(pg.Body, "\n- ") - 1
 	if mm == nil || mm[1] != fmt.Sprint(5000-listed) {
 		t.Errorf("+N more = %v with %d listed, want %d", mm, listed, 5000-listed)
+	}
+}
+
+// TestPagePunctuationSummaryKeepsTheList: a summary and a description of
+// Markdown punctuation were cut to 1,024 bytes each and then escaped,
+// which doubled them: 4,094 bytes with no room left for a single POP.
+// Escaped, each stays within its 1,024 bytes and the page names POPs.
+func TestPagePunctuationSummaryKeepsTheList(t *testing.T) {
+	t.Parallel()
+	cfg := &NtfyConfig{Priorities: DefaultPriorities(), DefaultPriority: 3, ResolvedPriority: 3}
+	in := pageInput{p: &Payload{Version: "4", GroupLabels: map[string]string{"alertname": "PopDown", "region": "eu-west"},
+		CommonAnnotations: map[string]string{"summary": strings.Repeat("<*>_", 255), "description": strings.Repeat("[_]|", 255)}}}
+	for i := 0; i < 30; i++ {
+		in.alerts = append(in.alerts, mkAlert("PopDown", fmt.Sprintf("ams%03d", i), "critical", "firing", t0))
+		in.firing = append(in.firing, i)
+		in.fresh = append(in.fresh, true)
+	}
+	body := renderPage(cfg, &in, t0).Body
+	if len(body) > NtfyMaxMessageBytes || !strings.Contains(body, "\n- ams000") || !strings.Contains(body, "more") {
+		t.Errorf("body of %d bytes without the POP list:\n%s", len(body), body)
+	}
+	summary, _, _ := strings.Cut(body, "\n\n")
+	if len(summary) > textMax || !strings.HasPrefix(summary, `\<\*\>\_`) || !strings.HasSuffix(summary, "…") {
+		t.Errorf("summary of %d bytes (want at most %d, escaped, marked as cut): %.60q", len(summary), textMax, summary)
+	}
+	for _, s := range []string{"", "plain", strings.Repeat("x", 5000), strings.Repeat("*", 5000), strings.Repeat("é*", 900)} {
+		if got := mdEscapeMax(s, textMax); len(got) > textMax || len(s) <= textMax && mdEscape(s) != got && len(mdEscape(s)) <= textMax {
+			t.Errorf("mdEscapeMax(%.20q…): %d bytes", s, len(got))
+		}
 	}
 }
 
@@ -807,5 +840,63 @@ func TestTimeoutsAreRetried(t *testing.T) {
 	// went through says it may be a repeat.
 	if m := ntfy.Messages()[0]; !slices.Contains(m.Tags, "repeat") || !strings.HasPrefix(m.Message, "(possible repeat") {
 		t.Errorf("not marked as a possible repeat: %+v", m)
+	}
+}
+
+// TestCutPageIsAMessage: a page cut to the limit was 4,096 bytes, and ntfy
+// takes a body of exactly its message-size-limit for an attachment (400
+// with attachments off, a "You received a file" page with them on). Cut
+// pages are 4,095 bytes and arrive as text; the fake ntfy refuses 4,096 as
+// ntfy does.
+func TestCutPageIsAMessage(t *testing.T) {
+	t.Parallel()
+	cfg := &NtfyConfig{Priorities: DefaultPriorities(), DefaultPriority: 3, ResolvedPriority: 3}
+	payload := func(names, nameLen int) *Payload {
+		var alerts []Alert
+		for i := 0; i < names; i++ {
+			alerts = append(alerts, mkAlert("PopDown", fmt.Sprintf("%03d%s", i, strings.Repeat("p", nameLen-3)), "critical", "firing", t0))
+		}
+		var p Payload
+		if err := json.Unmarshal(mkPayload(alerts...), &p); err != nil {
+			t.Fatal(err)
+		}
+		// The "+N more (max_alerts)" line comes after the budgeted list.
+		p.TruncatedAlerts = 5
+		p.CommonAnnotations = map[string]string{"summary": strings.Repeat("S", textMax), "description": strings.Repeat("D", textMax)}
+		return &p
+	}
+	var cut *Payload
+	for names := 3; names <= 12; names++ {
+		for nameLen := 100; nameLen <= 200; nameLen++ {
+			p := payload(names, nameLen)
+			in := pageInput{p: p}
+			for i := range p.Alerts {
+				in.alerts = append(in.alerts, p.Alerts[i])
+				in.firing = append(in.firing, i)
+				in.fresh = append(in.fresh, true)
+			}
+			body := renderPage(cfg, &in, t0).Body
+			if len(body) > NtfyMaxMessageBytes || NtfyMaxMessageBytes >= 4096 {
+				t.Fatalf("%d names of %d bytes: body of %d bytes, ntfy's limit is 4096 (exclusive)", names, nameLen, len(body))
+			}
+			if len(body) == NtfyMaxMessageBytes && cut == nil {
+				cut = p
+			}
+		}
+	}
+	if cut == nil {
+		t.Fatal("no case reached the cut: the test exercises nothing")
+	}
+	ntfy := newNtfy(fakenotify.NtfyOptions{})
+	tb := startBridge(t, "", func(c *Config) { c.Ntfy = ntfyTo(newServer(t, ntfy)) })
+	body, err := json.Marshal(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.mustPost(t, body)
+	tb.waitDrained(t, 10*time.Second)
+	msgs := ntfy.Messages()
+	if len(msgs) != 1 || len(msgs[0].Message) != NtfyMaxMessageBytes || msgs[0].Attachment != nil || !strings.HasSuffix(msgs[0].Message, "…") {
+		t.Fatalf("the cut page did not arrive as a text message: %d messages, %v", len(msgs), ntfy.StatusCounts())
 	}
 }

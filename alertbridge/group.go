@@ -290,13 +290,13 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	}
 	// Annotations are text, not Markdown: a description must not add list
 	// items, links or images of its own.
-	b.WriteString(mdEscape(TruncateUTF8(summary, textMax)))
+	b.WriteString(mdEscapeMax(summary, textMax))
 	desc := in.p.CommonAnnotations["description"]
 	if desc == "" {
 		desc = commonAnnotation(in.alerts, "description")
 	}
 	if desc != "" && desc != summary {
-		b.WriteString("\n\n" + mdEscape(TruncateUTF8(desc, textMax)))
+		b.WriteString("\n\n" + mdEscapeMax(desc, textMax))
 	}
 	b.WriteString("\n\n")
 	switch {
@@ -415,6 +415,19 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 // mdEscape keeps a label value or annotation from being read as Markdown:
 // emphasis, code, links, images and HTML anywhere, block syntax (headings,
 // lists, quotes, rules) at the start of every line.
+// mdEscapeMax is mdEscape(s) in at most limit bytes: the text is cut before
+// it is escaped, so that a summary of punctuation, which escaping doubles,
+// cannot take the room of the alert list below it.
+func mdEscapeMax(s string, limit int) string {
+	e := mdEscape(TruncateUTF8(s, limit))
+	for n := limit; len(e) > limit && n > 0; {
+		// Each pass cuts the source by at least the escaped excess.
+		n -= len(e) - limit
+		e = mdEscape(TruncateUTF8(s, max(n, 0)))
+	}
+	return e
+}
+
 func mdEscape(s string) string {
 	var b strings.Builder
 	lineStart, digits := true, false

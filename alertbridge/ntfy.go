@@ -14,10 +14,12 @@ import (
 	"unicode/utf8"
 )
 
-// NtfyMaxMessageBytes is ntfy's default message-size-limit. A longer body
-// would become an attachment (or be refused when attachments are off), so
-// bodies are cut to this size at a UTF-8 boundary.
-const NtfyMaxMessageBytes = 4096
+// NtfyMaxMessageBytes is the longest body ntfy takes for a message under
+// its default message-size-limit of 4096: a body of the limit or more
+// becomes an attachment (or is refused when attachments are off), since
+// ntfy's util.Peek counts a peek that read the whole limit as having
+// reached it. Bodies are cut to this size at a UTF-8 boundary.
+const NtfyMaxMessageBytes = 4096 - 1
 
 // NtfyConfig configures the ntfy target.
 type NtfyConfig struct {

@@ -472,10 +472,10 @@ func (d *dispatcher) handle(ctx context.Context, r sendResult) {
 	now := time.Now()
 	if r.err == nil {
 		d.n429, d.failStreak = 0, 0
-		if d.authState != "" {
+		if was := d.authState; was != "" {
 			d.authState = ""
 			d.b.setNtfyAuthProblem("")
-			d.b.log.Info("ntfy accepts alertbridge's pages again; delivering the held pages", "was", d.authState)
+			d.b.log.Info("ntfy accepts alertbridge's pages again; delivering the held pages", "was", was)
 		}
 		if r.digest {
 			d.b.m.digests.Inc()

@@ -645,14 +645,16 @@ func (n *Ntfy) parse(r *http.Request, topic string) (Message, errHTTP, string) {
 		}
 		msg.Actions = acts
 	}
-	// ntfy peeks at message-size-limit bytes: a body within the limit and
-	// valid UTF-8 is the message; anything else is an attachment (400 if
-	// attachments are off, 413 beyond attachment-file-size-limit).
+	// ntfy peeks at message-size-limit bytes (util.Peek) and takes the
+	// body for the message only if it is valid UTF-8 and the peek did not
+	// reach the limit (LimitReached is read == limit): a body of exactly
+	// the limit is an attachment too (400 if attachments are off, 413
+	// beyond attachment-file-size-limit).
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(n.opts.AttachmentFileSizeLimit)+1))
 	if err != nil {
 		return msg, errHTTP{40000, 400, "invalid request: cannot read body", ""}, err.Error()
 	}
-	if len(body) > n.opts.MessageSizeLimit || !utf8.Valid(body) {
+	if len(body) >= n.opts.MessageSizeLimit || !utf8.Valid(body) {
 		if !n.opts.AttachmentsEnabled {
 			return msg, errAttachmentsDisabled, ""
 		}

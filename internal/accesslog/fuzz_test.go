@@ -51,25 +51,27 @@ func FuzzParseCombined(f *testing.F) {
 		if _, ok := parseTime(r.timeKind, r.Time); ok && r.timeKind != timeCLF {
 			t.Fatal("time kind")
 		}
-		// The same line as vhost_combined writes it: the rest parses the
-		// same, and the remote is either the vhost (not recognised) or
-		// the line's first field. (A '[' in that field would be taken
-		// for the time's.)
+		// The same line as vhost_combined writes it, or with a vhost
+		// without a port: the rest parses the same, and the remote is
+		// either the vhost (not recognised) or the line's first field.
+		// (A '[' in that field would be taken for the time's.)
 		first := line[:bytes.IndexByte(line, ' ')]
 		if bytes.IndexByte(first, '[') >= 0 {
 			return
 		}
-		vline := append([]byte("vh.example:443 "), line...)
-		var v Record
-		if err := ParseCombined(vline, &v); err != nil {
-			t.Fatalf("%q parses, %q does not: %v", line, vline, err)
-		}
-		if v.Method != r.Method || v.Status != r.Status || v.Size != r.Size || v.HasDuration != r.HasDuration || v.Duration != r.Duration ||
-			!bytes.Equal(v.Path, r.Path) || !bytes.Equal(v.XFF, r.XFF) || !bytes.Equal(v.Time, r.Time) {
-			t.Fatalf("vhost prefix changed the record: %+v, was %+v", v, r)
-		}
-		if string(v.Remote) != "vh.example:443" && !bytes.Equal(v.Remote, first) {
-			t.Fatalf("vhost line's remote %q, the line's first field %q", v.Remote, first)
+		for _, vhost := range []string{"vh.example:443", "vh.example"} {
+			vline := append([]byte(vhost+" "), line...)
+			var v Record
+			if err := ParseCombined(vline, &v); err != nil {
+				t.Fatalf("%q parses, %q does not: %v", line, vline, err)
+			}
+			if v.Method != r.Method || v.Status != r.Status || v.Size != r.Size || v.HasDuration != r.HasDuration || v.Duration != r.Duration ||
+				!bytes.Equal(v.Path, r.Path) || !bytes.Equal(v.XFF, r.XFF) || !bytes.Equal(v.Time, r.Time) {
+				t.Fatalf("vhost prefix %q changed the record: %+v, was %+v", vhost, v, r)
+			}
+			if string(v.Remote) != vhost && !bytes.Equal(v.Remote, first) {
+				t.Fatalf("vhost line's remote %q, the line's first field %q", v.Remote, first)
+			}
 		}
 	})
 }

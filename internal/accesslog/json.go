@@ -20,7 +20,11 @@ import (
 //
 // Traefik's JSON access log is read by its own field names (ClientHost,
 // RequestMethod, RequestPath, DownstreamStatus, DownstreamContentSize,
-// Duration in nanoseconds, StartUTC, request_X-Forwarded-For).
+// Duration in nanoseconds, StartUTC, request_X-Forwarded-For); a record
+// with RequestMethod or RequestPath but no DownstreamStatus is a request of
+// Status 0 (code other). Caddy's status 0 (no handler wrote a response,
+// Go sent 200) is 200 in a Caddy record: one with a request object or a
+// logger http.log.access[.NAME].
 // Also accepted: "request" as a string ("GET /x HTTP/1.1", nginx $request),
 // "uri", "bytes_sent", "size", "msec", "time_local", numbers written as
 // strings, and every duration_format of Caddy's "duration" (see
@@ -41,9 +45,9 @@ func parseJSON(line []byte, r *Record, unit DurationUnit) error {
 	if !s.eat('{') {
 		return errNotJSON
 	}
-	status := false
+	var seen jsonSeen
 	if err := s.object(func(key []byte, depth int) error {
-		return r.jsonField(&s, key, &status, unit)
+		return r.jsonField(&s, key, &seen, unit)
 	}); err != nil {
 		return err
 	}
@@ -51,13 +55,32 @@ func parseJSON(line []byte, r *Record, unit DurationUnit) error {
 	if s.i != len(s.b) {
 		return errJSONSyntax
 	}
-	if !status {
+	// Traefik leaves DownstreamStatus out when it has none (its common
+	// format writes "-"): with its request fields the record is a request
+	// all the same, Status 0, of code other. Without them a line with no
+	// status is no request (Caddy's entries of other loggers, Traefik's
+	// own log).
+	if !seen.status && !seen.traefik {
 		return errNoStatus
 	}
 	if r.otherLogger {
 		return errNotAccess
 	}
+	// Caddy logs status 0 when no handler wrote a response, and Go's
+	// net/http then sends 200 (modules/caddyhttp/server.go: "will be 0 if
+	// no response is written by us (Go will write 200 to client)"). Only
+	// Caddy's: nginx's 000 (no response at all) stays of code other.
+	if seen.caddy && r.Status == 0 {
+		r.Status = 200
+	}
 	return nil
+}
+
+// jsonSeen is what ParseJSON learns of a record beyond its fields.
+type jsonSeen struct {
+	status  bool // a status key
+	caddy   bool // a request object or an access logger's name: Caddy's record
+	traefik bool // a field of Traefik's request (RequestMethod, RequestPath)
 }
 
 // ParseCaddyConsole parses one line of Caddy's console log encoder
@@ -145,12 +168,13 @@ func isOtherHTTPLogger(name []byte) bool {
 
 // jsonField handles one top-level key; the scanner is positioned at its
 // value. unit is how Caddy's "duration" is written.
-func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool, unit DurationUnit) error {
+func (r *Record) jsonField(s *jsonScanner, key []byte, seen *jsonSeen, unit DurationUnit) error {
 	switch string(key) {
 	case "request":
 		s.ws()
 		if s.peek() == '{' { // Caddy
 			s.i++
+			seen.caddy = true
 			return s.object(func(k []byte, _ int) error {
 				switch string(k) {
 				case "remote_ip", "remote_addr":
@@ -198,8 +222,10 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool, unit Durati
 			return err
 		}
 		r.Method, r.methodSet = parseMethod(m), true
+		seen.traefik = seen.traefik || key[0] == 'R'
 		return nil
 	case "request_uri", "uri", "RequestPath":
+		seen.traefik = seen.traefik || key[0] == 'R'
 		return s.pathInto(&r.Path)
 	case "status", "DownstreamStatus": // Traefik: what the client got
 		v, err := s.number()
@@ -210,7 +236,7 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool, unit Durati
 		if !ok || st > 999 {
 			return errStatus
 		}
-		r.Status, *status = int(st), true
+		r.Status, seen.status = int(st), true
 		return nil
 	case "body_bytes_sent", "bytes_sent", "size", "DownstreamContentSize":
 		v, err := s.number()
@@ -274,6 +300,7 @@ func (r *Record) jsonField(s *jsonScanner, key []byte, status *bool, unit Durati
 			return err
 		}
 		r.otherLogger = isOtherHTTPLogger(name)
+		seen.caddy = seen.caddy || isAccessLogger(name)
 		return nil
 	case "time_local":
 		if err := s.stringInto(&r.Time); err != nil {

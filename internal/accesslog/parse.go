@@ -132,7 +132,7 @@ var (
 	errRemote     = errors.New("no remote address field")
 	errTime       = errors.New("no [time] field")
 	errRequest    = errors.New("no quoted request field")
-	errStatus     = errors.New("status is not a three-digit number")
+	errStatus     = errors.New("status is neither a three-digit number nor -")
 	errSize       = errors.New("size is neither a number nor -")
 	errNotJSON    = errors.New("not a JSON object")
 	errJSONSyntax = errors.New("JSON syntax error")
@@ -146,8 +146,11 @@ var (
 //
 //	remote ident user [time] "request" status size ["referer" "user-agent"] [extras...]
 //
-// Apache's vhost_combined (a "host:port" field before remote) is
-// recognised, and its second field taken as the remote address.
+// Apache's vhost_combined (a "host:port" field before remote), and a
+// vhost without a port before an address (see vhostClient), are
+// recognised, and the second field taken as the remote address. A status
+// "-" (Traefik with no downstream status, Apache's %>s for one <= 0) is
+// Status 0, of code other.
 //
 // Extras after the user agent are optional: the first quoted one is taken
 // as X-Forwarded-For (nginx's "main" format appends "$http_x_forwarded_for"),
@@ -159,7 +162,9 @@ var (
 // an integer is Apache's %D (microseconds), %T (whole seconds) or %{ms}T,
 // which cannot be told apart, or an nginx count such as $request_length. A request field that is not
 // "METHOD target PROTO" (nginx logs "-" or the raw bytes of a bad request)
-// still counts, with method other and an empty path.
+// still counts, with method other and an empty path; so does one whose
+// unknown method is no RFC 9110 token or is followed by no request target
+// (TLS or RDP bytes with a space among them; see splitRequest).
 func ParseCombined(line []byte, r *Record) error {
 	*r = Record{}
 	n := len(line)
@@ -210,16 +215,17 @@ func ParseCombined(line []byte, r *Record) error {
 	// must be one.
 	if tab >= 0 {
 		w := bytes.LastIndexByte(line[:tab], ' ') + 1
-		if !tabbedRemote(line[w:tab]) {
+		if !isRemote(line[w:tab]) {
 			return errRemote
 		}
 		if w == 0 {
 			r.Remote = line[:tab]
 		}
 	}
-	// Apache's vhost_combined puts "%v:%p" first: four fields before the
-	// time. "- - " is 4 bytes; a client, ident and user need at least 6,
-	// so the usual line pays one comparison.
+	// Apache's vhost_combined puts "%v:%p" first, other formats the
+	// vhost without a port: four fields before the time. "- - " is 4
+	// bytes; a client, ident and user need at least 6, so the usual line
+	// pays one comparison.
 	if j-i >= 6 {
 		if c := vhostClient(line[:i-1], line[i:j-1]); c != nil {
 			r.Remote = c
@@ -250,11 +256,17 @@ func ParseCombined(line []byte, r *Record) error {
 		return errStatus
 	}
 	i++
-	if i+3 > n || !isDigit(line[i]) || !isDigit(line[i+1]) || !isDigit(line[i+2]) || (i+3 < n && line[i+3] != ' ') {
+	if i+3 <= n && isDigit(line[i]) && isDigit(line[i+1]) && isDigit(line[i+2]) && (i+3 == n || line[i+3] == ' ') {
+		r.Status = int(line[i]-'0')*100 + int(line[i+1]-'0')*10 + int(line[i+2]-'0')
+		i += 3
+	} else if i < n && line[i] == '-' && (i+1 == n || line[i+1] == ' ') {
+		// No status: Traefik writes "-" when it has none downstream,
+		// Apache's %>s for one <= 0. The request was made all the same:
+		// it counts, Status 0, of code other (as nginx's 000).
+		i++
+	} else {
 		return errStatus
 	}
-	r.Status = int(line[i]-'0')*100 + int(line[i+1]-'0')*10 + int(line[i+2]-'0')
-	i += 3
 	// size
 	if i >= n {
 		return errSize
@@ -347,10 +359,11 @@ func ParseCombined(line []byte, r *Record) error {
 	return nil
 }
 
-// tabbedRemote says whether the first field of a combined line that a tab
-// ends is an address, as nginx writes $remote_addr (also "unix:"), and no
-// time of a Caddy console line.
-func tabbedRemote(f []byte) bool {
+// isRemote says whether a field is an address as nginx writes
+// $remote_addr (also "unix:", the peer on a unix socket): the field a tab
+// ends in a combined line must be one (no time of a Caddy console line
+// is), and so must the client after a vhost without a port.
+func isRemote(f []byte) bool {
 	_, ok := ParseAddr(f)
 	return ok || string(f) == "unix:"
 }
@@ -439,34 +452,53 @@ func bareSeconds(tok []byte) (d float64, ok, labeled bool) {
 	return d, ok, labeled
 }
 
-// vhostClient returns the client of an Apache vhost_combined line
-// ("%v:%p %h %l %u [time] ..."), or nil for any other line. first is the
-// line's first field, rest the fields between it and the time (without
-// the space before '['). The first field must be host:port (a name or v4
-// address without ':', or a bracketed v6 one), and rest hold at least
-// three fields, the first not "-": in a combined line whose user name
-// holds a space, the field after the remote address is ident, "-".
+// vhostClient returns the client of a line that puts the virtual host
+// first, or nil for any other line. first is the line's first field, rest
+// the fields between it and the time (without the space before '['):
+// client, ident and user, at least three (in a combined line whose user
+// name holds a space, the field after the remote address is ident, "-").
+// The vhost is Apache's vhost_combined "%v:%p" (host:port: a name or v4
+// address without ':', or a bracketed v6 one), or a host without a port
+// (Apache's "%v %h %l %u", nginx's "$host $remote_addr - $remote_user"):
+// then the client must be an address and the vhost not. With
+// HostnameLookups On, Apache's %h is a host name: "name - John Doe" has
+// "-" second, and "name - alice" too few fields, so that name stays the
+// remote (no address, as before).
 func vhostClient(first, rest []byte) []byte {
-	c := bytes.LastIndexByte(first, ':')
-	if c <= 0 || len(first)-c-1 < 1 || len(first)-c-1 > 5 {
-		return nil
-	}
-	for _, d := range first[c+1:] {
-		if !isDigit(d) {
-			return nil
-		}
-	}
-	if host := first[:c]; bytes.IndexByte(host, ':') >= 0 && (host[0] != '[' || host[len(host)-1] != ']') {
-		return nil // an IPv6 remote address (its last group is not a port)
-	}
 	sp := bytes.IndexByte(rest, ' ')
 	if sp <= 0 || bytes.IndexByte(rest[sp+1:], ' ') <= 0 {
 		return nil
 	}
-	if client := rest[:sp]; !(len(client) == 1 && client[0] == '-') {
+	client := rest[:sp]
+	if len(client) == 1 && client[0] == '-' {
+		return nil
+	}
+	if hostPort(first) {
+		return client
+	}
+	// When both are addresses (nginx's "$server_addr $remote_addr ...")
+	// which one is the client cannot be told: the first stays it.
+	if isRemote(client) && !isRemote(first) {
 		return client
 	}
 	return nil
+}
+
+// hostPort says whether a field is vhost_combined's "%v:%p".
+func hostPort(f []byte) bool {
+	c := bytes.LastIndexByte(f, ':')
+	if c <= 0 || len(f)-c-1 < 1 || len(f)-c-1 > 5 {
+		return false
+	}
+	for _, d := range f[c+1:] {
+		if !isDigit(d) {
+			return false
+		}
+	}
+	// An IPv6 remote address has ':' in its host part (its last group is
+	// not a port) unless bracketed.
+	host := f[:c]
+	return bytes.IndexByte(host, ':') < 0 || (host[0] == '[' && host[len(host)-1] == ']')
 }
 
 // splitRequest takes method and path from "METHOD target PROTO".
@@ -476,7 +508,8 @@ func splitRequest(req []byte, r *Record) {
 		r.Method = MethodOther
 		return
 	}
-	r.Method = parseMethod(req[:sp])
+	m := req[:sp]
+	r.Method = parseMethod(m)
 	// The path ends at the query, the fragment or the space before PROTO
 	// (nearly always " HTTP/1.1", " HTTP/2.0", ...: checked before a scan).
 	target := req[sp+1:]
@@ -486,8 +519,70 @@ func splitRequest(req []byte, r *Record) {
 	if e := bytes.IndexByte(target, ' '); e >= 0 {
 		target = target[:e]
 	}
+	// Bytes of another protocol sent to an HTTP port (TLS, RDP, a
+	// trojan's beacon), which nginx logs as received, are no request
+	// line: what follows their first space is no path, and an unanchored
+	// route regex could match it. A method is a token (RFC 9110 9.1), and
+	// a request target has a form of RFC 9112 3.2 (isTarget); where they
+	// are not, the path is empty. The methods counted by name are tokens,
+	// and their targets are kept as sent (a scanner's, too).
+	if r.Method == MethodOther && (!isToken(m) || !isTarget(m, target)) {
+		return
+	}
 	r.Path = stripQuery(target)
 }
+
+// tchar marks the bytes of an RFC 9110 token (5.6.2): tchar = "!" / "#" /
+// "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" /
+// "~" / DIGIT / ALPHA.
+var tchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// isToken says whether b is an RFC 9110 token, as a method must be.
+func isToken(b []byte) bool {
+	for _, c := range b {
+		if !tchar[c] {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// isTarget says whether t, after the method m, has a form of a request
+// target (RFC 9112 3.2): origin ("/..."), absolute ("scheme://..."),
+// asterisk ("*"), or, for CONNECT, authority ("host:port", unchecked).
+// Garbage whose first word is a token ("145.ll|'|'|...|Win 7 ...") has
+// none.
+func isTarget(m, t []byte) bool {
+	if len(t) == 0 {
+		return false
+	}
+	if t[0] == '/' || (len(t) == 1 && t[0] == '*') || string(m) == "CONNECT" {
+		return true
+	}
+	k := bytes.Index(t, []byte("://"))
+	if k <= 0 || !isAlpha(t[0]) {
+		return false
+	}
+	for _, c := range t[1:k] { // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+		if !isAlpha(c) && !isDigit(c) && c != '+' && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
 // stripQuery returns the path of a request target: without the query or
 // fragment, and without the scheme and authority of an absolute-form

@@ -4,7 +4,11 @@ import "testing"
 
 // TestParseCombinedVhost: Apache's vhost_combined writes "%v:%p" before
 // the client; the client is the second field, and lines that only look
-// alike (an IPv6 remote, a user name with a space) keep their first.
+// alike (an IPv6 remote, a user name with a space) keep their first. A
+// vhost without a port (Apache's "%v %h %l %u", nginx's "$host
+// $remote_addr - $remote_user") is taken for one when the field after it
+// is an address and it is none; Apache's %h with HostnameLookups On (a
+// host name, three fields before the time) stays the remote.
 func TestParseCombinedVhost(t *testing.T) {
 	t.Parallel()
 	const rest = ` [02/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "ua"`
@@ -14,16 +18,31 @@ func TestParseCombinedVhost(t *testing.T) {
 		`[2001:db8::10]:443 2001:db8::9 - -` + rest:         "2001:db8::9",
 		`pop.example:8443 198.51.100.7 - John Doe` + rest:   "198.51.100.7",
 		`www.example.com:443 client.example - alice` + rest: "client.example",
-		// not vhost_combined:
-		`203.0.113.9 - -` + rest:                       "203.0.113.9",
-		`203.0.113.9 - alice` + rest:                   "203.0.113.9",
-		`192.0.2.1 - John Doe` + rest:                  "192.0.2.1",
-		`2001:db8::1 - John Doe` + rest:                "2001:db8::1",
-		`192.0.2.1:5555 - John Doe` + rest:             "192.0.2.1:5555",
-		`www.example.com:https 203.0.113.9 - -` + rest: "www.example.com:https",
-		`www.example.com:443 203.0.113.9 -` + rest:     "www.example.com:443",
-		`:443 203.0.113.9 - -` + rest:                  ":443",
-		`host:123456 203.0.113.9 - -` + rest:           "host:123456",
+		// No port (or no valid one), an address after it:
+		`www.example.com 203.0.113.9 - -` + rest:        "203.0.113.9",
+		`www.example.com 2001:db8::9 - alice` + rest:    "2001:db8::9",
+		`www.example.com 203.0.113.9 - John Doe` + rest: "203.0.113.9",
+		`www.example.com unix: - -` + rest:              "unix:",
+		`www.example.com:https 203.0.113.9 - -` + rest:  "203.0.113.9",
+		`:443 203.0.113.9 - -` + rest:                   "203.0.113.9",
+		`host:123456 203.0.113.9 - -` + rest:            "203.0.113.9",
+		// not a vhost first:
+		`203.0.113.9 - -` + rest:                          "203.0.113.9",
+		`203.0.113.9 - alice` + rest:                      "203.0.113.9",
+		`192.0.2.1 - John Doe` + rest:                     "192.0.2.1",
+		`2001:db8::1 - John Doe` + rest:                   "2001:db8::1",
+		`192.0.2.1:5555 - John Doe` + rest:                "192.0.2.1:5555",
+		`www.example.com:https client.example - -` + rest: "www.example.com:https",
+		`www.example.com:443 203.0.113.9 -` + rest:        "www.example.com:443",
+		`:443 client.example - -` + rest:                  ":443",
+		`host:123456 client.example - -` + rest:           "host:123456",
+		`192.0.2.10 203.0.113.9 - -` + rest:               "192.0.2.10", // two addresses ($server_addr $remote_addr): the first stays
+		`www.example.com 203.0.113.9 -` + rest:            "www.example.com",
+		// HostnameLookups On: %h is a name.
+		`client.example - -` + rest:               "client.example",
+		`client.example - alice` + rest:           "client.example",
+		`client.example - John Doe` + rest:        "client.example",
+		`client.example 203.0.113.9 alice` + rest: "client.example", // an address as ident, no user: three fields
 	} {
 		var r Record
 		if err := ParseCombined([]byte(line), &r); err != nil {

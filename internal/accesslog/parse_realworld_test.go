@@ -273,3 +273,116 @@ func TestParseJSONCaddyOtherLoggers(t *testing.T) {
 		}
 	}
 }
+
+// realLine is a line of another project's fixtures and the request it is.
+type realLine struct {
+	line         string
+	method, code string  // labels of clavis_http_requests_total
+	path         string  // "": none (route other under any route)
+	size         int64   // response bytes
+	dur          float64 // request time in seconds; -1: none
+	client       string  // the address counted as the client; "": none
+}
+
+// checkRealLines counts each line alone (format auto, a route "any" that
+// matches every non-empty path) and checks the record it parses to and
+// what is counted of it: one request, its bytes, its client.
+func checkRealLines(t *testing.T, cases []realLine) {
+	t.Helper()
+	for _, c := range cases {
+		cnt := newTestCounter(t, Options{Routes: mustRoutes(t, "any=.")})
+		var r Record
+		if err := cnt.parse([]byte(c.line), &r); err != nil {
+			t.Errorf("%.100s: %v", c.line, err)
+			continue
+		}
+		checkRecord(t, []byte(c.line), &r)
+		client := ""
+		if a, ok := cnt.clientAddr(&r); ok {
+			client = a.String()
+		}
+		if r.Method.String() != c.method || codeOf(r.Status).String() != c.code || string(r.Path) != c.path || r.Size != c.size ||
+			r.HasDuration != (c.dur >= 0) || (r.HasDuration && r.Duration != c.dur) || client != c.client {
+			t.Errorf("%.100s: method %v code %v path %q size %d duration %v/%v client %q, want %s %s %q %d %v %q",
+				c.line, r.Method, codeOf(r.Status), r.Path, r.Size, r.Duration, r.HasDuration, client,
+				c.method, c.code, c.path, c.size, c.dur, c.client)
+		}
+		cnt.NewStream().Write([]byte(c.line + "\n"))
+		s := cnt.Snapshot(testNow)
+		route := "any"
+		if c.path == "" {
+			route = "other"
+		}
+		unique := uint64(0)
+		if c.client != "" {
+			unique = 1
+		}
+		if n, _ := requestCount(s, c.method, c.code, route); n != 1 || s.Lines["parsed"] != 1 || s.ResponseBytes != uint64(c.size) || s.UniqueIPs24h != unique {
+			t.Errorf("%.100s: %d requests %s %s %s, lines %v, %d bytes, %d unique IPs", c.line, n, c.method, c.code, route, s.Lines, s.ResponseBytes, s.UniqueIPs24h)
+		}
+	}
+}
+
+// TestRealWorldLines: lines of other projects' test fixtures that were
+// refused, or counted wrong, by the parsers.
+//
+// A status "-" (Apache's %>s for a status <= 0) refused the line: it is a
+// request, of code other, as nginx's 000. Caddy's status 0 (no handler
+// wrote a response; Go sent 200) is 2xx. Bytes of another protocol with
+// a space among them (TLS, RDP, a trojan's beacon) are no request line:
+// they had what followed the space as their path, which an unanchored
+// route matched. A vhost without a port before the client (Apache's
+// "%v %h", nginx's "$host $remote_addr") made the vhost the client, so
+// the line added nothing to the unique-IP sketch.
+func TestRealWorldLines(t *testing.T) {
+	t.Parallel()
+	checkRealLines(t, []realLine{
+		// logstash-plugins/logstash-patterns-core spec/patterns/httpd_spec.rb ("sample OPTIONS line"): %>s "-".
+		{`83.149.9.216 - a.user [11/Jan/2020:23:05:27 +0100] "OPTIONS /remote.php/ HTTP/1.1" - 7908 "-" "monitoring-client (v2.2)"`,
+			"OPTIONS", "other", "/remote.php/", 7908, -1, "83.149.9.216"},
+		// Status and size both "-" (constructed, as Traefik writes them).
+		{`83.149.9.216 - a.user [11/Jan/2020:23:05:27 +0100] "OPTIONS /remote.php/ HTTP/1.1" - -`,
+			"OPTIONS", "other", "/remote.php/", 0, -1, "83.149.9.216"},
+		// crowdsecurity/hub .tests/caddy-logs/caddy-logs.log: "status":0.
+		{`{"level":"info","ts":1693840839.657635,"logger":"http.log.access","msg":"handled request","request":{"remote_ip":"172.17.0.1","remote_port":"42876","client_ip":"172.17.0.1","proto":"HTTP/1.1","method":"GET","host":"127.0.0.1:8080","uri":"/","headers":{"Accept":["*/*"],"User-Agent":["curl/7.74.0"]}},"bytes_read":0,"user_id":"","duration":0.000002689,"size":0,"status":0,"resp_headers":{"Server":["Caddy"]}}`,
+			"GET", "2xx", "/", 0, 0.000002689, "172.17.0.1"},
+		// The same entry in Caddy's console format (constructed: the fixture has none).
+		{"2023/09/04 15:20:39.657\tINFO\thttp.log.access\thandled request\t" + `{"request": {"remote_ip": "172.17.0.1", "remote_port": "42876", "client_ip": "172.17.0.1", "proto": "HTTP/1.1", "method": "GET", "host": "127.0.0.1:8080", "uri": "/", "headers": {"Accept": ["*/*"], "User-Agent": ["curl/7.74.0"]}}, "bytes_read": 0, "user_id": "", "duration": 0.000002689, "size": 0, "status": 0, "resp_headers": {"Server": ["Caddy"]}}`,
+			"GET", "2xx", "/", 0, 0.000002689, "172.17.0.1"},
+		// nginx's 000 (constructed: escape=json and combined) stays of code other: no response at all.
+		{`{"remote_addr":"172.17.0.1","request":"GET / HTTP/1.1","status":"000","body_bytes_sent":"0"}`, "GET", "other", "/", 0, -1, "172.17.0.1"},
+		{`172.17.0.1 - - [04/Sep/2023:15:20:39 +0000] "GET / HTTP/1.1" 000 0 "-" "curl/7.74.0"`, "GET", "other", "/", 0, -1, "172.17.0.1"},
+		// crowdsecurity/hub .tests/nginx-http-malformed/nginx_http-logs.log: a trojan's beacon, its first
+		// word no token ('='); another whose first word is one ("145.ll|'|'|..."), and no target after it.
+		{`1.2.3.4 - - [29/Jul/2023:10:26:06 -0700] "lv|'|'|VHJvamFuX0M0NkY2RTk=|'|'|MARK|'|'|user|'|'|2013-11-22|'|'||'|'|Win XP|'|'|No|'|'|0.6.4|'|'|..|'|'||'|'|[endof]" 400 157 "-" "-"`,
+			"other", "4xx", "", 157, -1, "1.2.3.4"},
+		{`1.2.3.4 - - [29/Jul/2023:10:26:06 -0700] "145.ll|'|'|SGFjS2VkX0Q0OTkwNjI3|'|'|WIN-JNAPIER0859|'|'|JNapier|'|'|19-02-01|'|'||'|'|Win 7 Professional SP1 x64|'|'|No|'|'|0.7d|'|'|..|'|'|AA==|'|'|112.inf|'|'|SGFjS2VkDQoxOTIuMTY4LjkyLjIyMjo1NTUyDQpEZXNrdG9wDQpjbGllbnRhLmV4ZQ0KRmFsc2UNCkZhbHNlDQpUcnVlDQpGYWxzZQ==12.act|'|'|AA==" 400 157 "-" "-"`,
+			"other", "4xx", "", 157, -1, "1.2.3.4"},
+		{`1.2.3.4 - - [29/Jul/2023:10:26:07 -0700] "A\x00\x00\x00\x03fH\xBBd~\x8E\xFC\x94g\xD2\xDB\xFC\xEE\x8D\xFF\x98 \xB1\xBET\xA4\x9AZ\x9A\xA0?\x90\xE0\xF2t0\x5C\xED\xAE\xACX\x98\xDEJ\xEC\xF2\xC8\x9Cl\xD0\x9C\xC0\xE0\x98\x12\x8F\xE7\xCB\x8F\xA1\xA3\x16\xF1J\xA9<\xBD\xDA` + "`" + `" 400 157 "-" "-"`,
+			"other", "4xx", "", 157, -1, "1.2.3.4"},
+		{`1.2.3.4 - - [29/Jul/2023:10:26:07 -0700] "batman" 400 157 "-" "-"`, "other", "4xx", "", 157, -1, "1.2.3.4"},
+		// The red team's TLS and RDP request fields (nginx escapes the bytes), in that file's line.
+		{`1.2.3.4 - - [29/Jul/2023:10:26:07 -0700] "\x16\x03\x01\x01 \x02" 400 157 "-" "-"`, "other", "4xx", "", 157, -1, "1.2.3.4"},
+		{`1.2.3.4 - - [29/Jul/2023:10:26:07 -0700] "\x03\x00\x00/*\xE0\x00\x00\x00\x00\x00Cookie: mstshash=Administr" 400 157 "-" "-"`,
+			"other", "4xx", "", 157, -1, "1.2.3.4"},
+		// Unknown methods with a request target keep their path (constructed).
+		{`1.2.3.4 - - [29/Jul/2023:10:26:07 -0700] "PROPFIND /dav/ HTTP/1.1" 207 5 "-" "-"`, "other", "2xx", "/dav/", 5, -1, "1.2.3.4"},
+		{`1.2.3.4 - - [29/Jul/2023:10:26:07 -0700] "CONNECT pop.example:443 HTTP/1.1" 405 5 "-" "-"`, "other", "4xx", "pop.example:443", 5, -1, "1.2.3.4"},
+		{`1.2.3.4 - - [29/Jul/2023:10:26:07 -0700] "PRI * HTTP/2.0" 400 5 "-" "-"`, "other", "4xx", "*", 5, -1, "1.2.3.4"},
+		{`1.2.3.4 - - [29/Jul/2023:10:26:07 -0700] "SEARCH https://pop.example/x?q HTTP/1.1" 405 5 "-" "-"`, "other", "4xx", "/x", 5, -1, "1.2.3.4"},
+		// elastic/beats filebeat/module/apache/access/test/test.log: Apache "%v %h %l %u ...".
+		{`vhost1.domaine.fr 123.123.123.123 - - [04/Jul/2019:09:20:46 +0200] "GET / HTTP/1.1" 200 32953 "-" "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/75.0.3770.100 Safari/537.36"`,
+			"GET", "2xx", "/", 32953, -1, "123.123.123.123"},
+		// The same file, HostnameLookups On: %h is a name, no address to count.
+		{`monitoring-server - - [29/May/2017:19:02:48 +0000] "GET /status HTTP/1.1" 200 612 "-" "Mozilla/5.0 (Windows NT 6.1; rv:15.0) Gecko/20120716 Firefox/15.0a2" "-"`,
+			"GET", "2xx", "/status", 612, -1, ""},
+		// elastic/beats filebeat/module/nginx/access/test/test-with-host.log: nginx "$host $remote_addr - ...",
+		// also with a port and a unix socket's peer.
+		{`example.com 172.17.0.1 - - [29/May/2017:19:02:48 +0000] "GET /stringpatch HTTP/1.1" 404 612 "-" "Mozilla/5.0 (Windows NT 6.1; rv:15.0) Gecko/20120716 Firefox/15.0a2" "-"`,
+			"GET", "4xx", "/stringpatch", 612, -1, "172.17.0.1"},
+		{`example.com:80 81.2.69.143 - - [07/Dec/2016:11:05:07 +0100] "GET /ocelot HTTP/1.1" 200 571 "-" "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36"`,
+			"GET", "2xx", "/ocelot", 571, -1, "81.2.69.143"},
+		{`1.128.3.4:80 127.0.0.1 - - [12/Apr/2018:09:48:40 +0200] "" 400 0 "-" "-"`, "other", "4xx", "", 0, -1, "127.0.0.1"},
+		{`example.com:80 unix: - - [26/Feb/2019:15:39:42 +0100] "hello" 400 173 "-" "-"`, "other", "4xx", "", 173, -1, ""},
+	})
+}

@@ -71,3 +71,43 @@ func TestParseTraefik(t *testing.T) {
 		t.Errorf("auto: POST 4xx = %d", n)
 	}
 }
+
+// TestParseTraefikNoStatus: Traefik writes "-" for a status it does not
+// have (no downstream response: the client went away, a hijacked or
+// failed connection), in its common format, and leaves DownstreamStatus
+// out of its JSON. The lines were refused; they are requests, of code
+// other, with their method, path, bytes and duration. A JSON line with no
+// status and no Traefik request field is still none.
+func TestParseTraefikNoStatus(t *testing.T) {
+	t.Parallel()
+	checkRealLines(t, []realLine{
+		// crowdsecurity/hub .tests/traefik_clf/traefik_clf.log
+		{`172.17.1.1 - - [28/Sep/2022:13:38:04 +0000] "GET /mobileadmin/home.cs HTTP/1.1" - - "-" "Mozilla/5.00 (Nikto/2.1.5) (Evasions:None) (Test:006607)" 45640 "-" "-" 0ms`,
+			"GET", "other", "/mobileadmin/home.cs", 0, 0, "172.17.1.1"},
+		// The same file, a status: unchanged.
+		{`172.17.1.2 - - [24/Nov/2024:13:38:04 +0000] "GET /birthday HTTP/2" 200 352 "-" "Nikto" 244 "test@docker -> leaf@docker" "http://172.17.0.3:80" 42ms`,
+			"GET", "2xx", "/birthday", 352, 0.042, "172.17.1.2"},
+		// traefik/traefik pkg/middlewares/accesslog/logger_formatters_test.go ("DownstreamStatus &
+		// DownstreamContentSize are nil").
+		{`10.0.0.1 - Client [10/Nov/2009:23:00:00 +0000] "GET /foo http" - - "-" "-" 0 "-" "-" 123000ms`,
+			"GET", "other", "/foo", 0, 123, "10.0.0.1"},
+		// Traefik's JSON without DownstreamStatus (constructed: traefikJSON without it, and with
+		// DownstreamStatus and DownstreamContentSize dropped by fields.names).
+		{strings.Replace(traefikJSON, `"DownstreamStatus":404,`, ``, 1), "POST", "other", "/api/v1/entry/42", 19, 0.00153421, "198.51.100.7"},
+		{`{"ClientHost":"198.51.100.7","Duration":1534210,"RequestMethod":"GET","RequestPath":"/x","StartUTC":"2026-12-03T09:00:00Z","level":"info","msg":""}`,
+			"GET", "other", "/x", 0, 0.00153421, "198.51.100.7"},
+		{`{"ClientHost":"198.51.100.7","RequestPath":"/x","level":"info"}`, "other", "other", "/x", 0, -1, "198.51.100.7"},
+	})
+	for _, line := range []string{
+		// Traefik's own log in JSON, no access record.
+		`{"level":"error","msg":"accept tcp [::]:443: use of closed network connection","entryPointName":"websecure","time":"2026-12-03T10:00:00+01:00"}`,
+		`{"ClientHost":"198.51.100.7","level":"info"}`,
+		`{"request_method":"GET","request_uri":"/x"}`, // nginx's names: no status, no request
+		`{"level":"info","logger":"http.log.access","request":{"method":"GET","uri":"/x"}}`,
+	} {
+		var r Record
+		if err := ParseJSON([]byte(line), &r); err == nil {
+			t.Errorf("%s: a request: %+v", line, r)
+		}
+	}
+}

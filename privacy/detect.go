@@ -21,19 +21,25 @@ const Redacted = "<redacted>"
 // glued to letters or digits ("host10.0.0.5", "10.0.0.6.nip.io",
 // "nbd10.0.0.30"), percent-encoded once or more ("10%2E0%2E0%2E9"), in
 // the spellings inet_aton(3) accepts (0x7f.0.0.1, 0x7f000001, 010.0.0.1),
-// in fullwidth or ideographic characters ("１０．０．０．１", "10。0。0。1")
-// or with invisible ones inside, with dashes or underscores for its dots
-// ("ip-10-0-0-7", "10_0_0_7": see dashedV4 for what passes), as a Microsoft
-// IPv6 literal name or an ip6.arpa name. A text still percent-encoded
-// after maxDecodings layers counts as one. It errs on the side of finding
-// one: it is the backstop of a gate, and a dropped series costs far less
-// than a leaked address. Its work is linear in len(s).
+// in any characters IDNA or NFKC read as ASCII ("１０．０．０．１",
+// "10。0。0。1", "¹⁰.0.0.7", "𝟏𝟎.0.0.7": see foldRune) or with invisible
+// ones inside, with dashes or underscores for its dots ("ip-10-0-0-7",
+// "10_0_0_7": see dashedV4 for what passes), a v6 with dashes, underscores
+// or dots for its colons ("wg-2001-db8--1", "fd00--1.ns.pod.cluster.local",
+// "fe80..1": see substitutedV6), as a Microsoft IPv6 literal name or an
+// ip6.arpa name. A text still percent-encoded after maxDecodings layers
+// counts as one. It errs on the side of finding one: it is the backstop of
+// a gate, and a dropped series costs far less than a leaked address. Its
+// work is linear in len(s).
 //
 // Not caught, on purpose: one-, two- and three-part dotted numbers (1.2.3
 // is a version string far more often than the inet_aton spelling of
-// 1.2.0.3), plain decimal integers (CPU numbers), and runs of more or fewer
-// than four dashed numbers (dates). Route names, which an operator picks,
-// are held to the stricter LooksLikeAddress.
+// 1.2.0.3; four parts, "app-1.10.0.4", are an address and caught), plain
+// decimal integers (CPU numbers), hex integers below 0x01000000 (offsets
+// in a stack: see hexV4), runs of more or fewer than four dashed numbers
+// (dates), and v6 with substitutes for its colons outside the blocks
+// clients are in (see clientV6Block). Route names, which an operator
+// picks, are held to the stricter LooksLikeAddress.
 func ContainsAddress(s string) bool {
 	return len(addressSpans(s)) > 0
 }
@@ -63,9 +69,25 @@ func emailAddressSpans(s string) []span {
 
 // ReplaceAddresses returns s with every embedded IP address replaced by
 // with. A percent-encoded address is replaced together with its escapes.
+// The text around an address can join with its replacement into a new
+// one ("2001_" before it and "_" for it make "2001__", 2001:: with '_'
+// for ':'), so the result is read again, up to maxReplacePasses times; a
+// text that still holds one after that is left to the gate, which drops
+// it.
 func ReplaceAddresses(s, with string) string {
-	return replaceSpans(s, addressSpans(s), with)
+	for range maxReplacePasses {
+		spans := addressSpans(s)
+		if len(spans) == 0 {
+			break
+		}
+		s = replaceSpans(s, spans, with)
+	}
+	return s
 }
+
+// maxReplacePasses bounds ReplaceAddresses' readings, so that its work
+// stays linear however the replacements join.
+const maxReplacePasses = 3
 
 func replaceSpans(s string, spans []span, with string) string {
 	if len(spans) == 0 {
@@ -161,9 +183,9 @@ const maxLocalPart = 64
 // white space (a quote, a control byte, a letter of any script), and a
 // domain of at least two labels of letters (any byte of a non-ASCII
 // character counts as one), digits, '-' and '_', the last of at least two
-// bytes. A span covers the local part back to white space, another '@' or
-// maxLocalPart bytes, or back to its opening quote. With first, it stops
-// at the first one.
+// bytes, or an address literal ("alice@[10.0.0.1]"). A span covers the
+// local part back to white space, another '@' or maxLocalPart bytes, or
+// back to its opening quote. With first, it stops at the first one.
 func emailSpans(s string, first bool) []span {
 	var out []span
 	for i := 0; i < len(s); i++ {
@@ -174,6 +196,9 @@ func emailSpans(s string, first bool) []span {
 			continue
 		}
 		end, ok := emailDomain(s, i+1)
+		if !ok {
+			end, ok = addressLiteral(s, i+1)
+		}
 		if !ok {
 			continue
 		}
@@ -229,6 +254,35 @@ func emailDomain(s string, j int) (int, bool) {
 	}
 	countWork(j - from)
 	return lastEnd, ok
+}
+
+// maxAddressLiteral is the longest address literal read after an '@':
+// "[IPv6:" and the longest v6 text with a zone fit.
+const maxAddressLiteral = 80
+
+// addressLiteral reads, at j, an address literal for a domain (RFC 5321,
+// 4.1.3): "[10.0.0.1]", "[IPv6:2001:db8::1]", any spelling the token
+// reader takes for an address between the brackets. It returns the end of
+// the closing bracket. The address inside is found by the address readers
+// anyway; this is what makes the scrubber cut the local part with it
+// ("alice@[10.0.0.1]" would leave "alice@<redacted>").
+func addressLiteral(s string, j int) (int, bool) {
+	if j >= len(s) || s[j] != '[' {
+		return 0, false
+	}
+	k := j + 1
+	for k < len(s) && k <= j+maxAddressLiteral && s[k] != ']' && isIPTokenByte(s[k]) {
+		k++
+	}
+	countWork(k - j)
+	if k >= len(s) || s[k] != ']' {
+		return 0, false
+	}
+	lit := s[j+1 : k]
+	if len(lit) > 5 && strings.EqualFold(lit[:5], "IPv6:") {
+		lit = lit[5:]
+	}
+	return k + 1, plainTokenIsIP(lit)
 }
 
 func isAlnum(c byte) bool {
@@ -294,7 +348,7 @@ const maxDecodings = 3
 // encoded address from swallowing its first digits: "%10%2E0%2E0%2E1" is
 // "\x10.0.0.1" to a URL decoder, but it also reads "%10.0.0.1", and
 // "%25%2E0%2E0%2E1" reads "%25.0.0.1". Each reading that holds non-ASCII
-// text is also read width-folded (fold.go): "１０．０．０．１" and
+// text is also read folded (fold.go): "１０．０．０．１", "¹⁰.0.0.1" and
 // "10%E3%80%820%E3%80%820%E3%80%821" read 10.0.0.1. deep holds the spans of
 // s still encoded after maxDecodings layers.
 func decodings(s string) (out []decoded, deep []span) {
@@ -375,15 +429,16 @@ func percentDecode(d decoded, only func(byte) bool) (decoded, bool) {
 	changed := false
 	for i := 0; i < len(s); i++ {
 		if only != nil && s[i] == '%' {
-			// The escapes of a character that folds to an address byte or
-			// to nothing (%EF%BC%8E is U+FF0E, a fullwidth '.'; %E2%80%8B a
-			// zero-width space): decoded to the folded byte, so that a '%'
-			// glued before them cannot swallow a digit either.
-			if c, drop, z, ok := escapedFold(s, i); ok && (drop || only(c)) {
-				if !drop {
-					a, _ := from(i)
-					_, e := from(z - 1)
-					b, start, end = append(b, c), append(start, a), append(end, e)
+			// The escapes of a character that folds to address bytes or
+			// to nothing (%EF%BC%8E is U+FF0E, a fullwidth '.'; %E2%91%A9
+			// U+2469, a circled "10"; %E2%80%8B a zero-width space):
+			// decoded to the folded text, so that a '%' glued before them
+			// cannot swallow a digit either.
+			if to, z, ok := escapedFold(s, i); ok && allBytes(to, only) {
+				a, _ := from(i)
+				_, e := from(z - 1)
+				for k := 0; k < len(to); k++ {
+					b, start, end = append(b, to[k]), append(start, a), append(end, e)
 				}
 				i = z - 1
 				changed = true
@@ -429,42 +484,54 @@ func percentDecode(d decoded, only func(byte) bool) (decoded, bool) {
 	return decoded{s: string(b), start: start, end: end}, true
 }
 
+// allBytes reports whether every byte of to is one only accepts; true for
+// "", a character folded to nothing.
+func allBytes(to string, only func(byte) bool) bool {
+	for k := 0; k < len(to); k++ {
+		if !only(to[k]) {
+			return false
+		}
+	}
+	return true
+}
+
 // escapedFold reads the escaped UTF-8 character at s[i:] ("%EF%BC%8E"):
 // what foldRune makes of it, and the end of its escapes; ok is false if
 // there is none or foldRune keeps it.
-func escapedFold(s string, i int) (c byte, drop bool, end int, ok bool) {
+func escapedFold(s string, i int) (to string, end int, ok bool) {
 	var buf [utf8.UTFMax]byte
 	n := 0
 	for j := i; n < len(buf) && j+2 < len(s) && s[j] == '%' && isHexDigit(s[j+1]) && isHexDigit(s[j+2]); j += 3 {
 		v, _ := parseHex(s[j+1 : j+3])
 		if n == 0 && v < 0xc0 {
-			return 0, false, 0, false // ASCII or a continuation byte
+			return "", 0, false // ASCII or a continuation byte
 		}
 		buf[n] = byte(v)
 		n++
 		if r, size := utf8.DecodeRune(buf[:n]); r != utf8.RuneError || size > 1 {
-			c, drop, ok = foldRune(r)
-			return c, drop, i + 3*n, ok
+			to, ok = foldRune(r)
+			return to, i + 3*n, ok
 		}
 	}
-	return 0, false, 0, false
+	return "", 0, false
 }
 
 // addressSpans returns the merged, sorted ranges of s that hold an address,
-// found in s and in each of its percent-decoded and width-folded readings
+// found in s and in each of its percent-decoded and folded readings
 // by these readers: embedded v4 (four dotted numbers anywhere), embedded v6
 // (a "::" or eight colon-separated hex groups anywhere), the token reader
 // of token.go for the spellings the first two do not know (inet_aton
 // forms), and the readers of fold.go for v4 with dashes or underscores,
-// Microsoft's IPv6 literal names and ip6.arpa names; and the spans still
-// percent-encoded after maxDecodings layers.
+// v6 with dashes, underscores or dots, Microsoft's IPv6 literal names and
+// ip6.arpa names; and the spans still percent-encoded after maxDecodings
+// layers.
 func addressSpans(s string) []span {
 	if !mayHoldAddress(s) {
 		return nil
 	}
 	ds, spans := decodings(s)
 	for _, d := range ds {
-		for _, find := range []func(string) []span{embeddedV4, embeddedV6, dashedV4, literalV6, nibbleV6} {
+		for _, find := range []func(string) []span{embeddedV4, embeddedV6, dashedV4, substitutedV6, literalV6, nibbleV6} {
 			for _, sp := range find(d.s) {
 				spans = append(spans, d.orig(sp))
 			}
@@ -477,11 +544,12 @@ func addressSpans(s string) []span {
 }
 
 // mayHoldAddress is the fast path: every form needs a digit, a colon, a
-// dot (ip6.arpa and literal names may have no digit), an escape or a
-// non-ASCII character that may fold to one of those.
+// dot (ip6.arpa and literal names may have no digit), a dash or an
+// underscore ("fdab--beef" is a v6 address without a digit), an escape or
+// a non-ASCII character that may fold to one of those.
 func mayHoldAddress(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= '0' && c <= '9' || c == ':' || c == '.' || c == '%' || c >= utf8.RuneSelf {
+		if c := s[i]; c >= '0' && c <= '9' || c == ':' || c == '.' || c == '-' || c == '_' || c == '%' || c >= utf8.RuneSelf {
 			return true
 		}
 	}

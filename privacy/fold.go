@@ -1,40 +1,86 @@
 package privacy
 
 import (
+	"net/netip"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
-// Readings of a text beyond its percent-decodings (detect.go): its
-// width-folded form, and the spellings of an address with '-' or '_' for
-// its separators, as reverse DNS, cloud providers and Windows write them.
+// Readings of a text beyond its percent-decodings (detect.go): its folded
+// form (what IDNA and NFKC read as ASCII), and the spellings of an address
+// with '-', '_' or '.' for its separators, as reverse DNS, cloud
+// providers, interface names and Windows write them.
 
-// foldRune maps the characters a browser, a resolver or an IDNA mapping
-// reads as ASCII: the fullwidth forms U+FF01-U+FF5E ("１０．０．０．１",
-// "alice＠example.com"), the ideographic and halfwidth ideographic full
-// stops U+3002 and U+FF61 and the small full stop, colon and at sign
-// (U+FE52, U+FE55, U+FE6B). drop is true for the invisible characters
-// IDNA maps to nothing and a reader does not see: zero-width space,
-// non-joiner and joiner (U+200B-U+200D), word joiner (U+2060), the
-// byte-order mark (U+FEFF) and the soft hyphen (U+00AD). ok is false for
-// everything else, which is kept as it is.
-func foldRune(r rune) (b byte, drop, ok bool) {
+// foldRune maps r to what a browser, a resolver or an IDNA mapping (UTS
+// #46) reads it as, when that is ASCII: to is that text, "" for a
+// character IDNA drops; ok is false for a character kept as it is. The
+// three sources, in order:
+//
+//   - a table for what NFKC alone does not give: the ideographic and
+//     halfwidth ideographic full stops U+3002 and U+FF61 (IDNA label
+//     separators), U+1E9E (IDNA's "ss"), and the colon look-alikes U+2236,
+//     U+02D0 and U+A789, which no standard maps but which read as ':' in a
+//     log. The fullwidth forms U+FF01-U+FF5E, the most common, are in it
+//     too, so that they skip the lookups below;
+//   - the default-ignorable code points (Unicode's Cf, variation selectors
+//     and Other_Default_Ignorable_Code_Point): every character UTS #46
+//     ignores (U+00AD, U+034F, U+180B-U+180F, U+200B, U+2060, U+2064,
+//     U+FE00-U+FE0F, U+FEFF, U+1BCA0-U+1BCA3, U+E0100-U+E01EF) and the
+//     joiners and bidi controls it refuses: a resolver never sees those, but
+//     a reader of a log does not see them either, so they are dropped;
+//   - the NFKC decomposition, when it is all ASCII: superscripts and
+//     subscripts ("¹⁰"), circled and parenthesised numbers ("⑩" is "10",
+//     "⒈" "1."), mathematical and segmented digits (U+1D7CE-U+1D7FF,
+//     U+1FBF0-U+1FBF9), the one dot leader U+2024, small and vertical forms.
+//     UTS #46 maps all of these so, or refuses them (then a person still
+//     reads the digits); a decomposition with anything but ASCII ("é" is
+//     "e" and a combining accent) keeps the character.
+//
+// TestFoldCoversIDNA checks, for every code point, that what the IDNA
+// Lookup profile maps to ASCII or drops is folded the same way here.
+func foldRune(r rune) (to string, ok bool) {
 	switch {
+	case r < utf8.RuneSelf || r == utf8.RuneError:
+		return "", false
 	case r >= 0xff01 && r <= 0xff5e:
-		return byte(r - 0xfee0), false, true
-	case r == 0x3002, r == 0xff61, r == 0xfe52:
-		return '.', false, true
-	case r == 0xfe55:
-		return ':', false, true
-	case r == 0xfe6b:
-		return '@', false, true
-	case r == 0x3000:
-		return ' ', false, true
-	case r >= 0x200b && r <= 0x200d, r == 0x2060, r == 0xfeff, r == 0xad:
-		return 0, true, true
+		return asciiByte[r-0xfee0 : r-0xfee0+1], true
+	case r == 0x3002, r == 0xff61:
+		return ".", true
+	case r == 0x2236, r == 0x02d0, r == 0xa789:
+		return ":", true
+	case r == 0x1e9e: // capital sharp s: IDNA's only case mapping to ASCII
+		return "ss", true
+	case unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point):
+		return "", true
 	}
-	return 0, false, false
+	var buf [utf8.UTFMax]byte
+	dec := norm.NFKC.Properties(buf[:utf8.EncodeRune(buf[:], r)]).Decomposition()
+	if len(dec) == 0 {
+		return "", false
+	}
+	for _, c := range dec {
+		if c >= utf8.RuneSelf {
+			return "", false
+		}
+	}
+	if len(dec) == 1 {
+		return asciiByte[dec[0] : dec[0]+1], true
+	}
+	return string(dec), true
 }
+
+// asciiByte holds every ASCII byte once, so that a one-byte mapping is a
+// substring of it and costs no allocation.
+var asciiByte = func() string {
+	var b [utf8.RuneSelf]byte
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return string(b[:])
+}()
 
 func hasNonASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -45,7 +91,7 @@ func hasNonASCII(s string) bool {
 	return false
 }
 
-// fold returns the width-folded reading of d (see foldRune), keeping where
+// fold returns the folded reading of d (see foldRune), keeping where
 // each byte came from; ok is false when nothing changed.
 func fold(d decoded) (decoded, bool) {
 	s := d.s
@@ -67,11 +113,11 @@ func fold(d decoded) (decoded, bool) {
 		if s[i] >= utf8.RuneSelf {
 			r, size = utf8.DecodeRuneInString(s[i:])
 		}
-		if c, drop, ok := foldRune(r); ok {
+		if to, ok := foldRune(r); ok {
 			changed = true
-			if !drop {
-				a, z := from(i, i+size)
-				b, start, end = append(b, c), append(start, a), append(end, z)
+			a, z := from(i, i+size)
+			for k := 0; k < len(to); k++ {
+				b, start, end = append(b, to[k]), append(start, a), append(end, z)
 			}
 			i += size
 			continue
@@ -191,4 +237,185 @@ func nibbleV6(s string) []span {
 		i = j + 1
 	}
 	return out
+}
+
+// substitutedV6 finds an IPv6 address written with '-', '_' or '.' for its
+// colons, the same one throughout: Linux interface names cannot hold ':',
+// so a tunnel named after its peer reads "wg-2001-db8--1" or
+// "gre_fd00__1"; wildcard DNS services and Kubernetes pod names for v6
+// pods write "2a01-4f8-c17-b8f--2.sslip.io" and
+// "fd00--1.ns.pod.cluster.local"; some tools print "fe80..1". The rule:
+//
+//   - a run of hex groups joined by that separator, where a doubled one
+//     stands for "::", is read; a run with two doubled separators or more
+//     is not, as an address has one "::" at most while device-mapper names
+//     of LVM volumes double every '-' of a name ("ubuntu--vg-ubuntu--lv",
+//     "vg-pvc--fd3a1b2c--2001--4c3d--8e9f--0123456789ab"). Three
+//     separators or more end a run: a "::" that ends an address, then the
+//     separator of a name glued on ("2001...ec2.internal");
+//   - from some group of the run on, the groups must read as an address
+//     with ':' for the separator (net/netip parses it): one doubled
+//     separator and seven groups at most, or eight groups without one;
+//   - and that first group must be the first group of an address a client
+//     can have, four hex digits in a block that is handed out
+//     (clientV6Block). This is what keeps the separator from doubling for
+//     a date or a counter: "2024--01" and "1--2" are not addresses, nor is
+//     a MAC-48 or EUI-64 with dashes ("00-1a-2b-ff-fe-3c-4d-5e"), nor a
+//     UUID (five groups, one of twelve digits). What it loses is an
+//     address outside those blocks (loopback, v4-mapped: the latter
+//     carries its v4 with dashes, which dashedV4 finds).
+//
+// The first group may be glued to the hex letters that end a word
+// ("gre2001-db8--1": 'e' is a hex digit, 'r' is not), not to other hex
+// digits: that is a hash ("ceph--eaff26c1--c15b", about one in sixteen of
+// which ends in four digits of those blocks).
+func substitutedV6(s string) []span {
+	var out []span
+	for _, sep := range [...]byte{'-', '_', '.'} {
+		if strings.IndexByte(s, sep) < 0 {
+			continue
+		}
+		for i := 0; i < len(s); {
+			if !isHexDigit(s[i]) {
+				i++
+				continue
+			}
+			j, seps := i, 0
+			for j < len(s) && (isHexDigit(s[j]) || s[j] == sep) {
+				if s[j] == sep {
+					seps++
+				}
+				j++
+			}
+			countWork(j - i)
+			for a := i; seps >= 2 && a < j; { // a doubled separator, or seven
+				var found []span
+				found, a = v6InSubstitutedRun(s, a, j, sep)
+				out = append(out, found...)
+			}
+			i = j
+		}
+	}
+	return out
+}
+
+// v6InSubstitutedRun reads s[from:to], hex digits and sep, starting with
+// a digit, for substitutedV6, up to its end or the first three separators
+// in a row; next is where it stopped.
+func v6InSubstitutedRun(s string, from, to int, sep byte) (found []span, next int) {
+	// Groups of the run, and whether a doubled separator follows each.
+	type group struct {
+		a, z   int
+		double bool
+	}
+	var groups []group
+	doubles, k := 0, from
+	for k < to {
+		a := k
+		for k < to && s[k] != sep {
+			k++
+		}
+		g := group{a: a, z: k}
+		n := 0
+		for k < to && s[k] == sep {
+			k++
+			n++
+		}
+		if n >= 2 {
+			g.double = true
+			doubles++
+		}
+		groups = append(groups, g)
+		if n >= 3 {
+			// A doubled separator that ends an address, then the one that
+			// glues a name on: "2001...ec2.internal" is 2001:: there.
+			// What follows is read as a run of its own.
+			break
+		}
+	}
+	if doubles > 1 {
+		return nil, k
+	}
+	var out []span
+	var parts []string
+	for f := 0; f < len(groups); f++ {
+		first, start := s[groups[f].a:groups[f].z], groups[f].a
+		if f == 0 && len(first) > 4 && wordEnd(s, groups[f].a, groups[f].z-4) {
+			first, start = first[len(first)-4:], groups[f].z-4
+		}
+		if !clientV6Block(first) {
+			continue
+		}
+		// The groups from f on, up to eight, or seven once a doubled
+		// separator is read; a group of more than four digits ends them.
+		parts = append(parts[:0], first)
+		compressed, last := groups[f].double, f
+		for m := f + 1; m < len(groups) && len(parts) < 8 && !(compressed && len(parts) == 7); m++ {
+			grp := s[groups[m].a:groups[m].z]
+			if len(grp) > 4 {
+				break
+			}
+			parts = append(parts, grp)
+			last = m
+			compressed = compressed || groups[m].double
+		}
+		if !compressed && len(parts) < 8 {
+			continue
+		}
+		var b strings.Builder
+		for m, p := range parts {
+			b.WriteString(p)
+			if groups[f+m].double {
+				b.WriteString("::")
+			} else if m < len(parts)-1 {
+				b.WriteByte(':')
+			}
+		}
+		countWork(b.Len())
+		if a, err := netip.ParseAddr(b.String()); err != nil || !a.Is6() {
+			continue
+		}
+		end := groups[last].z
+		if groups[last].double {
+			end += 2 // the "::" that ends it
+		}
+		out = append(out, span{start, end})
+		f = last
+	}
+	return out, k
+}
+
+// wordEnd reports whether s[a:z] is one to three hex letters after a
+// letter that is no hex digit: the end of a word, "gre" of "gre2001".
+func wordEnd(s string, a, z int) bool {
+	if a == 0 || z-a > 3 {
+		return false
+	}
+	if c := s[a-1] | 0x20; c < 'g' || c > 'z' {
+		return false
+	}
+	for i := a; i < z; i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'f' {
+			return false
+		}
+	}
+	return true
+}
+
+// clientV6Block reports whether g, the first group of an IPv6 address, is
+// four hex digits in a block a client's address is in: 2001-2003 (the
+// first allocations to the registries, 6to4) and 2400-2fff (the /12s the
+// registries have, and room beside them), 3ffe and 3fff (6bone,
+// documentation), fc00-fdff (unique local), fe80-febf (link-local) and
+// ff00-ffff (multicast). 2004-23ff is left out: nothing there is handed
+// out, and years are written so ("vg-2024--01", a volume named after a
+// month); so are the unassigned fe00-fe7f and the retired site-local
+// fec0-feff, which hold words ("feed--1").
+func clientV6Block(g string) bool {
+	if len(g) != 4 {
+		return false
+	}
+	v, ok := parseHex(g)
+	return ok && (v >= 0x2001 && v <= 0x2003 || v >= 0x2400 && v <= 0x2fff || v == 0x3ffe || v == 0x3fff ||
+		v >= 0xfc00 && v <= 0xfdff || v >= 0xfe80 && v <= 0xfebf || v >= 0xff00)
 }

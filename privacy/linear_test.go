@@ -36,6 +36,14 @@ func hostileInputs(n int) map[string]string {
 		"escaped fullwidth": rep("%EF%BC%8E1"),
 		"quotes":            rep("\"@"),
 		"literal suffixes":  rep("-.ipv6-literal.net"),
+		"dashed groups":     rep("2001-"),
+		"dashed doubles":    rep("fd00--1-"),
+		"dotted doubles":    rep("fe80..1."),
+		"triple dots":       rep("2001..."),
+		"superscripts":      rep("¹\u2024"),
+		"circled numbers":   rep("⑩."),
+		"selectors":         rep("1\ufe0f"),
+		"address literals":  rep("a@[1.2.3.4"),
 		"mixed":             rep("[%5B1.%2E:%3A]"),
 	}
 }

@@ -19,7 +19,7 @@ import (
 //     the spellings net/netip refuses but inet_aton(3) and people accept:
 //     four parts with leading zeros, octal or hex (010.0.0.1, 0x7f.0.0.1),
 //     v6 groups with extra leading zeros, a v6 tail with such a v4 part, a
-//     single 0x-prefixed 32-bit number, a trailing dot.
+//     single 0x-prefixed 32-bit number from 0x01000000 on, a trailing dot.
 func ipTokens(s string) iter.Seq2[int, int] {
 	return func(yield func(start, end int) bool) {
 		start := -1
@@ -256,13 +256,18 @@ func parseHex(h string) (uint64, bool) {
 	return v, true
 }
 
-// hexV4 is inet_aton's one-part hex spelling, 0x7f000001.
+// hexV4 is inet_aton's one-part hex spelling, 0x7f000001, from 0x01000000
+// (1.0.0.0) on: what is below is 0.0.0.0/8, "this network", never a
+// client's source address, and it is what Go's panic stacks and error
+// texts are full of ("+0x1d", "{0x9a3b60?, ...}", "errno 0x16",
+// "mode=0x1ff"). The same floor holds for decimal integers
+// (bareIntegerAddress).
 func hexV4(t string) bool {
 	if len(t) < 3 || t[0] != '0' || (t[1] != 'x' && t[1] != 'X') {
 		return false
 	}
 	v, ok := parseHex(t[2:])
-	return ok && v <= 0xffffffff
+	return ok && v >= 1<<24 && v <= 0xffffffff
 }
 
 // lenientV6 accepts v6 text that net/netip refuses for cosmetic reasons:

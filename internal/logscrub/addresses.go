@@ -13,13 +13,18 @@ const Redacted = "<redacted>"
 var (
 	// dotted quads anywhere, glued to letters or not, with an optional port.
 	ipv4 = regexp.MustCompile(`(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?`)
-	// candidate IPv6 forms (checked by netip): hex groups and colons, an
-	// optional embedded IPv4 tail and zone, optionally bracketed with a port.
 	// e-mail addresses: a local part (up to 64 bytes, anything but white
 	// space and delimiters), and a domain of two labels or more of letters
 	// of any script, digits, '-' and '_'; the last label is checked apart.
 	email = regexp.MustCompile(`[^\s@<>(),;]{1,64}@[\pL\pN_-]+(?:\.[\pL\pN_-]+)+`)
-	ipv6  = regexp.MustCompile(`\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?:\d{1,3}\.){3}\d{1,3})?(?:%[0-9A-Za-z._-]+)?\]?(?::\d{1,5})?`)
+	// e-mail addresses whose domain is an address literal (RFC 5321,
+	// 4.1.3): "alice@[10.0.0.1]", "alice@[IPv6:2001:db8::1]"; the literal
+	// is checked by netip. Without this the address rules below cut the
+	// literal and leave the local part ("alice@[<redacted>]").
+	emailLiteral = regexp.MustCompile(`[^\s@<>(),;\[\]]{1,64}@\[(?:[Ii][Pp][Vv]6:)?[0-9A-Fa-f:.]{2,45}(?:%[0-9A-Za-z._-]+)?\]`)
+	// candidate IPv6 forms (checked by netip): hex groups and colons, an
+	// optional embedded IPv4 tail and zone, optionally bracketed with a port.
+	ipv6 = regexp.MustCompile(`\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?:\d{1,3}\.){3}\d{1,3})?(?:%[0-9A-Za-z._-]+)?\]?(?::\d{1,5})?`)
 )
 
 // Addresses replaces every IPv4 and IPv6 address (bracketed, with a port
@@ -34,6 +39,16 @@ func Addresses(s string) string {
 		return s
 	}
 	if strings.IndexByte(s, '@') >= 0 {
+		s = emailLiteral.ReplaceAllStringFunc(s, func(m string) string {
+			lit := m[strings.LastIndexByte(m, '[')+1 : len(m)-1]
+			if len(lit) > 5 && strings.EqualFold(lit[:5], "IPv6:") {
+				lit = lit[5:]
+			}
+			if _, err := netip.ParseAddr(lit); err != nil {
+				return m
+			}
+			return Redacted
+		})
 		s = email.ReplaceAllStringFunc(s, func(m string) string {
 			if len(m)-strings.LastIndexByte(m, '.') <= 2 {
 				return m // a one-letter last label: no domain name

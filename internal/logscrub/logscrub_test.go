@@ -266,6 +266,17 @@ func TestAddressesScrubsEmails(t *testing.T) {
 			t.Errorf("Addresses(%q) = %q", in, got)
 		}
 	}
+	// An address literal for a domain takes the local part with it.
+	for in, want := range map[string]string{
+		"from alice@[10.0.0.1] now":        "from " + Redacted + " now",
+		"to <alice@[IPv6:2001:db8::1]>":    "to <" + Redacted + ">",
+		"rcpt alice@[ipv6:fe80::1%eth0].":  "rcpt " + Redacted + ".",
+		"not an address: alice@[12:30:45]": "not an address: alice@[12:30:45]",
+	} {
+		if got := Addresses(in); got != want {
+			t.Errorf("Addresses(%q) = %q, want %q", in, got, want)
+		}
+	}
 	for _, keep := range []string{"pool/ds@snap", "user@localhost", "@ 1.2.3", "a@b"} {
 		if got := Addresses(keep); got != keep {
 			t.Errorf("Addresses(%q) = %q, want it unchanged", keep, got)

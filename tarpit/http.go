@@ -49,14 +49,23 @@ func (t *Tarpit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		proto:     protoHTTP,
 		localPort: localPort(r),
 		remote:    remote,
-		startUS:   t.micros(t.now()),
+		startUS:   t.micros(),
 		req:       req,
 	}
 	if r.TLS == nil && r.ProtoMajor == 1 {
 		if hj, ok := w.(http.Hijacker); ok {
 			conn, _, err := hj.Hijack()
 			if err != nil {
-				t.unadmit(remote.Addr(), true)
+				// The server could not hand the connection over: net/http
+				// fails only when it is hijacked already or reading the
+				// byte pipelined after the request failed (the peer is
+				// gone). The tarpit refused nothing, so no rejection
+				// reason is true (shutdown, as it was counted, was not);
+				// it is counted as the scheduler counts a client whose
+				// first write fails: trapped, and dropped at once.
+				now := t.now()
+				t.trapped(&c, now)
+				t.untrap(&c, now)
 				return
 			}
 			fd, err := detachFD(conn)
@@ -245,7 +254,7 @@ func loggable(s string, n int) string {
 
 // serveHTTPListener runs a dedicated HTTP tarpit listener until ctx is done.
 func (t *Tarpit) serveHTTPListener(ctx context.Context, l net.Listener) {
-	l = &pendingLimit{Listener: l, t: t}
+	l = newPendingLimit(l, t)
 	if t.cfg.ProxyProtocol {
 		// A trusted balancer must send a header; anyone else may, but it
 		// is not believed (untrustedConn).
@@ -287,11 +296,89 @@ func (g *untrustedGuard) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pc, ok := c.(*proxyproto.Conn); ok && !g.t.trustedProxy(addrOf(pc.Raw().RemoteAddr())) {
-		return &untrustedConn{Conn: pc, t: g.t}, nil
+	if pc, ok := c.(*proxyproto.Conn); ok {
+		if !g.t.trustedProxy(addrOf(pc.Raw().RemoteAddr())) {
+			return &untrustedConn{Conn: pc, t: g.t}, nil
+		}
+		return &trustedConn{Conn: pc, t: g.t}, nil
 	}
 	return c, nil
 }
+
+// trustedConn is a connection from a trusted balancer, which must start
+// with a PROXY header (the REQUIRE policy). Once the header has been read
+// (by the first RemoteAddr, which the HTTP server asks first on the
+// connection's own goroutine, or the first Read), a connection whose header
+// was missing, malformed or later than --tarpit.proxy-header-timeout is
+// counted as a proxy_header rejection, as on the SSH tarpit, and one whose
+// scanner is over its pending cap as per_source; either is closed, and its
+// reads and writes fail from then on, so the request go-proxyproto may have
+// buffered behind the header is never served.
+type trustedConn struct {
+	*proxyproto.Conn
+	t       *Tarpit
+	once    sync.Once
+	refused error
+}
+
+var (
+	errNoProxyHeader = errors.New("tarpit: no valid PROXY header from a trusted balancer")
+	errSourcePending = errors.New("tarpit: source over its pending cap")
+)
+
+func (c *trustedConn) check() error {
+	c.once.Do(func() {
+		// Under REQUIRE the header is nil exactly when reading it failed.
+		if c.Conn.ProxyHeader() == nil {
+			c.refuse(RejectProxyHeader, errNoProxyHeader)
+			return
+		}
+		pc, ok := c.Conn.Raw().(*pendingConn)
+		if !ok {
+			return
+		}
+		src := addrOf(c.Conn.RemoteAddr())
+		if !src.IsValid() { // a LOCAL or non-TCP header: the balancer's own address stands
+			src = addrOf(pc.RemoteAddr())
+		}
+		if !pc.l.takeSource(pc, src) {
+			c.refuse(RejectPerSource, errSourcePending)
+		}
+	})
+	return c.refused
+}
+
+// refuse counts the rejection before the close, so whoever sees the close
+// also sees the count.
+func (c *trustedConn) refuse(reason string, err error) {
+	c.t.reject(reason)
+	// A read error the HTTP server takes for the peer's: it closes the
+	// connection without answering and without a log line.
+	c.refused = &net.OpError{Op: "read", Net: "tcp", Err: err}
+	c.Conn.Close()
+}
+
+func (c *trustedConn) RemoteAddr() net.Addr {
+	_ = c.check()
+	return c.Conn.RemoteAddr()
+}
+
+func (c *trustedConn) Read(b []byte) (int, error) {
+	if err := c.check(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *trustedConn) Write(b []byte) (int, error) {
+	if err := c.check(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+// NetConn returns the PROXY-protocol connection, for detachFD.
+func (c *trustedConn) NetConn() net.Conn { return c.Conn }
 
 // untrustedConn is a connection from a source that is not a trusted
 // balancer. go-proxyproto reads (with the USE policy) a PROXY header it may

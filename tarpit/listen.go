@@ -198,7 +198,7 @@ func (t *Tarpit) acceptedSSH(l *rawListener, fd int, sa unix.Sockaddr) {
 		proto:     protoSSH,
 		localPort: l.port,
 		remote:    remote,
-		startUS:   t.micros(t.now()),
+		startUS:   t.micros(),
 	}
 	if proxy {
 		c.phase = phaseProxy

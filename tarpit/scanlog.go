@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // The scanner log: one JSON line per trapped connection's open and close,
@@ -82,36 +81,73 @@ func (e *logEntry) marshal() ([]byte, error) {
 
 // scanLogOptions are the scanner log's settings (the --tarpit.log.* flags).
 type scanLogOptions struct {
-	path       string
-	maxSizeMB  int           // rotate at this size
-	maxTotalMB int           // the current and rotated files together; the oldest go first
-	retention  time.Duration // delete files last written longer ago
-	sweepEvery time.Duration // besides at start-up and after each rotation
+	path        string
+	maxSizeMB   int           // rotate at this size
+	maxTotalMB  int           // the current and rotated files together; the oldest go first
+	retention   time.Duration // no line is kept longer
+	sweepEvery  time.Duration // at least this often, besides at start-up and after each rotation
+	rotateEvery time.Duration // 0: rotateInterval(retention)
+}
+
+// rotateInterval is how long the current file collects lines before it is
+// rotated by age, whatever its size.
+//
+// Retention cannot go by a file's mtime alone: that is its newest line's
+// time, and a file holds lines from its first to its newest. On a quiet POP
+// the current file never reaches the rotation size and, written now and
+// then, stays fresh for ever with months-old addresses in it. So the
+// current file is rotated once its first line is rotateEvery old, and a
+// rotated file, whose lines then span at most rotateEvery, is deleted once
+// its newest line is retention-rotateEvery old: every line goes between
+// retention-rotateEvery and retention after it was written.
+//
+// 1/30 of the retention (a day of the default 30) keeps every line for at
+// least 29/30 of it and makes at most about 31 files by age, whatever the
+// retention. A fixed floor such as an hour would, at the shortest retention
+// (1h), delete lines as soon as they are rotated; the minute's floor only
+// matters to tests.
+func rotateInterval(retention time.Duration) time.Duration {
+	return max(retention/30, time.Minute)
 }
 
 type scanLog struct {
-	path       string // as the operator named it, for messages
-	dir        string // its directory, for messages
-	fsPath     string // what the writer and the sweep open: fsDir + name
-	fsDir      string // the held directory (/proc/self/fd/N) or, without /proc, dir
-	dirFD      int    // the log directory, held open; -1 when not
-	retention  time.Duration
-	maxTotal   int64 // bytes
-	sweepAfter int64 // bytes written since the last sweep that trigger one (a rotation)
-	sweepEvery time.Duration
-	now        func() time.Time
-	logger     *slog.Logger
-	w          *lumberjack.Logger // owned by the writer goroutine once run starts
+	path        string // as the operator named it, for messages
+	dir         string // its directory, for messages
+	fsPath      string // what the writer and the sweep open: fsDir + name
+	fsDir       string // the held directory (/proc/self/fd/N) or, without /proc, dir
+	dirFD       int    // the log directory, held open; -1 when not
+	dirUID      uint32 // the directory's owner, device and inode at start-up
+	dirDev      uint64
+	dirIno      uint64
+	retention   time.Duration
+	rotateEvery time.Duration
+	maxSize     int64 // bytes: a line that would take the current file past it goes to a new one
+	maxTotal    int64 // bytes
+	sweepEvery  time.Duration
+	now         func() time.Time
+	logger      *slog.Logger
 
 	ch       chan logEntry
 	quit     chan struct{}
-	finished chan struct{}
-	running  atomic.Bool
 	dropped  atomic.Uint64
 	stopOnce sync.Once
-	refusing bool          // the writer is refusing the path (a symlink); warned once
-	written  int64         // bytes since the last sweep; the writer's
-	sweeps   atomic.Uint64 // sweeps finished: a signal for tests that something was looked at and kept
+	// mu is held by run while it runs and by close, so they never overlap:
+	// close may come before the goroutine run was started on is scheduled,
+	// and must neither race it nor leave it writing after the file and the
+	// directory are closed.
+	mu     sync.Mutex
+	closed bool
+	sweeps atomic.Uint64 // sweeps finished: a signal for tests that something was looked at and kept
+
+	// The rest is the writer goroutine's (the sweep runs on it too), or
+	// openScanLog's before it starts.
+	cur       logFile                             // the current file, held open
+	writeFile func(*os.File, []byte) (int, error) // (*os.File).Write; tests make it fail
+	trouble   troubleKind                         // what stops lines now, reported once; troubleNone when they are written
+	lost      uint64                              // lines dropped since trouble began, for the message when it ends
+	firsts    map[string]firstLine                // rotated files' first-line times, by name: their contents do not change
+	nextSweep time.Duration                       // when the last sweep wants the next one
+	swept     bool                                // a sweep ran off the timer: run resets it to nextSweep
 }
 
 // openScanLog checks that the log's directory is safe and that path can
@@ -123,20 +159,34 @@ type scanLog struct {
 // whatever the link points to. So:
 //   - the directory must be one nobody else can write to (checkLogDir, and
 //     again on the descriptor it is held by: then nobody else can plant a
-//     name in it), reached through no symlink someone else owns;
+//     name in it), reached through no symlink someone else owns; it is
+//     checked again before every line, sweep, rotation and reopening
+//     (checkDir), since an operator may chmod or chown it while we run;
 //   - it is held open, and every later name is looked up under that
 //     descriptor (/proc/self/fd/N/<name>): someone who may write to an
 //     ancestor (Ubuntu's /var/log is root:syslog 0775) can rename the
 //     directory away and put one of theirs in its place, but the log keeps
-//     going to the directory that was checked. lumberjack opens and rotates
-//     the file by name (and follows links) through that path too;
-//   - the log is created with O_NOFOLLOW and looked at before every write
-//     (ensureFile); the sweep acts only on regular files, chmods through a
-//     descriptor opened with O_NOFOLLOW and deletes with unlink, which
-//     removes a name, never what it points to.
+//     going to the directory that was checked;
+//   - the log is opened with O_NOFOLLOW, must be a regular file of this
+//     process's user with one link, and the path is looked at before every
+//     write (ensureFile); the sweep acts only on regular files, chmods
+//     through a descriptor opened with O_NOFOLLOW and deletes with unlink,
+//     which removes a name, never what it points to.
 //
 // Without /proc the directory is used by name, and then no ancestor may be
 // writable by anyone but root (checkLogDir's strict mode).
+//
+// Target of this hand-written writer (hard rule 2, scanner addresses are
+// deleted after the retention period and stay local to this user): no line
+// outlives --tarpit.log.retention, no line goes to a deleted or replaced
+// file, none to a file another user owns (TestScanLogNoLineOutlivesRetention,
+// TestScanLogReopensDeletedOrRenamedLog, TestScanLogStopsWhileDirectoryUnsafe
+// and TestScanLogRefusesForeignLog fail without it). The file is written
+// and rotated here, not by lumberjack, which this code used before: lumberjack keeps its file to itself (so whether the path
+// still names it cannot be told), reopens and rotates by name with
+// O_CREATE|O_TRUNC, following links, then chowns the new file to the old
+// one's owner and copies its mode, and offers no rotation by age. Rotated
+// files keep its names (tarpit-<time>.log).
 func openScanLog(o scanLogOptions, now func() time.Time, logger *slog.Logger) (*scanLog, error) {
 	abs, err := filepath.Abs(o.path)
 	if err != nil {
@@ -158,27 +208,39 @@ func openScanLog(o scanLogOptions, now func() time.Time, logger *slog.Logger) (*
 			return nil, fmt.Errorf("tarpit log %s (no /proc/self/fd to hold its directory by): %w", abs, err)
 		}
 	}
-	l := &scanLog{
-		path:       abs,
-		dir:        dir,
-		fsDir:      fsDir,
-		fsPath:     filepath.Join(fsDir, filepath.Base(abs)),
-		dirFD:      fd,
-		retention:  o.retention,
-		maxTotal:   int64(o.maxTotalMB) << 20,
-		sweepAfter: int64(o.maxSizeMB) << 20,
-		sweepEvery: o.sweepEvery,
-		now:        now,
-		logger:     logger,
-		ch:         make(chan logEntry, logQueue),
-		quit:       make(chan struct{}),
-		finished:   make(chan struct{}),
+	rotateEvery := o.rotateEvery
+	if rotateEvery <= 0 {
+		rotateEvery = rotateInterval(o.retention)
 	}
-	if err := createNoFollow(l.fsPath); err != nil {
+	l := &scanLog{
+		path:        abs,
+		dir:         dir,
+		fsDir:       fsDir,
+		fsPath:      filepath.Join(fsDir, filepath.Base(abs)),
+		dirFD:       fd,
+		retention:   o.retention,
+		rotateEvery: min(rotateEvery, o.retention/2),
+		maxSize:     int64(o.maxSizeMB) << 20,
+		maxTotal:    int64(o.maxTotalMB) << 20,
+		sweepEvery:  o.sweepEvery,
+		now:         now,
+		logger:      logger,
+		ch:          make(chan logEntry, logQueue),
+		quit:        make(chan struct{}),
+		writeFile:   (*os.File).Write,
+		firsts:      map[string]firstLine{},
+		nextSweep:   o.sweepEvery,
+	}
+	var st unix.Stat_t
+	if err := l.statDir(&st); err != nil {
+		l.closeDir()
+		return nil, fmt.Errorf("tarpit log: %w", err)
+	}
+	l.dirUID, l.dirDev, l.dirIno = st.Uid, st.Dev, st.Ino
+	if err := l.openFile(); err != nil {
 		l.closeDir()
 		return nil, fmt.Errorf("tarpit log: %w", l.named(err))
 	}
-	l.w = &lumberjack.Logger{Filename: l.fsPath, MaxSize: o.maxSizeMB}
 	l.sweep()
 	return l, nil
 }
@@ -324,31 +386,6 @@ func checkLinks(abs string) error {
 	return nil
 }
 
-// createNoFollow makes path as an empty mode-0600 file if it does not exist,
-// without following a symlink in its place, and checks that what is there
-// is a regular file.
-func createNoFollow(path string) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, uint32(logMode))
-	if err == unix.ELOOP {
-		return fmt.Errorf("%s is a symbolic link; refusing to write through it", path)
-	}
-	var st unix.Stat_t
-	if err == unix.ENXIO && unix.Lstat(path, &st) == nil { // a FIFO without a reader, a socket
-		return fmt.Errorf("%s is not a regular file; refusing to write to it", path)
-	}
-	if err != nil {
-		return &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	if err := unix.Fstat(fd, &st); err != nil {
-		return &os.PathError{Op: "fstat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%s is not a regular file; refusing to write to it", path)
-	}
-	return nil
-}
-
 // send queues e without ever blocking; a full queue drops and counts it.
 func (l *scanLog) send(e logEntry) {
 	select {
@@ -361,15 +398,18 @@ func (l *scanLog) send(e logEntry) {
 // run writes queued lines and sweeps old files until close is called, then
 // writes what is still queued.
 func (l *scanLog) run() {
-	l.running.Store(true)
-	defer close(l.finished)
-	tick := time.NewTicker(l.sweepEvery)
-	defer tick.Stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	timer := time.NewTimer(l.nextSweep)
+	defer timer.Stop()
 	for {
 		select {
 		case e := <-l.ch:
 			l.write(&e)
-		case <-tick.C:
+		case <-timer.C:
 			l.sweep()
 		case <-l.quit:
 			for {
@@ -381,6 +421,10 @@ func (l *scanLog) run() {
 				}
 			}
 		}
+		if l.swept {
+			l.swept = false
+			timer.Reset(l.nextSweep)
+		}
 	}
 }
 
@@ -391,78 +435,125 @@ func (l *scanLog) write(e *logEntry) {
 		return
 	}
 	if err := l.ensureFile(); err != nil {
-		l.dropped.Add(1)
-		if !l.refusing {
-			l.logger.Warn("not writing the tarpit scanner log", "file", l.path, "err", l.named(err))
-		}
-		l.refusing = true
+		l.drop(err)
 		return
 	}
-	l.refusing = false
-	n, err := l.w.Write(b)
-	if err != nil {
-		l.dropped.Add(1)
-		l.logger.Warn("cannot write tarpit scanner log", "file", l.path, "err", l.named(err))
+	now := l.now()
+	// Rotate before the line that would take the file past the size, or
+	// once its first line is rotateEvery old: checked here too, not only by
+	// the sweep, so a file never spans more than rotateEvery, which the
+	// sweep's deletion of rotated files relies on.
+	rotated := false
+	if l.cur.size > 0 && (l.cur.size+int64(len(b)) > l.maxSize || l.ageDue(now)) {
+		if err := l.rotate(now); err != nil {
+			l.drop(err)
+			return
+		}
+		rotated = true
 	}
-	// lumberjack rotates at maxSizeMB: sweep after each rotation's worth,
-	// so a flood of scanners churning connections fills at most the
-	// size budget, not the disk, before the hourly sweep comes.
-	if l.written += int64(n); l.written >= l.sweepAfter {
+	if l.cur.midLine {
+		b = append([]byte{'\n'}, b...)
+	}
+	n, err := l.writeFile(l.cur.f, b)
+	if err != nil {
+		l.undo(n)
+		l.drop(err)
+		return
+	}
+	if l.cur.size == 0 {
+		l.cur.first = e.Time
+		if e.Time.IsZero() || e.Time.After(now) {
+			l.cur.first = now
+		}
+		l.cur.firstKnown = true
+	}
+	l.cur.size += int64(n)
+	l.cur.midLine = false
+	l.wrote()
+	// A sweep after each rotation: a flood of scanners churning
+	// connections fills at most the size budget, not the disk, before the
+	// next timed sweep comes.
+	if rotated {
 		l.sweep()
 	}
 }
 
-// ensureFile checks, before each write, that the log path is a regular file
-// (making it with O_NOFOLLOW when it is gone), so lumberjack, which opens it
-// by name when it has no file open, never opens a symlink. One lstat a line:
-// the log takes two lines per trapped connection.
-func (l *scanLog) ensureFile() error {
-	var st unix.Stat_t
-	err := unix.Lstat(l.fsPath, &st)
-	switch {
-	case err == unix.ENOENT:
-		return createNoFollow(l.fsPath)
-	case err != nil:
-		return &os.PathError{Op: "lstat", Path: l.path, Err: err}
-	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		l.w.Close() // what it holds open may be a file the link replaced; reopened once the link is gone
-		return fmt.Errorf("%s is a symbolic link; refusing to write through it", l.path)
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		l.w.Close()
-		return fmt.Errorf("%s is not a regular file; refusing to write to it", l.path)
-	}
-	return nil
+// ageDue tells whether the current file is to be rotated by age: its first
+// line is rotateEvery old, or its first line's time is unknown (a file not
+// written as this code writes), which is the safe side.
+func (l *scanLog) ageDue(now time.Time) bool {
+	return l.cur.size > 0 && (!l.cur.firstKnown || now.Sub(l.cur.first) >= l.rotateEvery)
 }
 
-// close stops the writer (after it has written what was queued) and closes
-// the file and the directory.
+// close stops the writer (after it has written what was queued: itself,
+// when run has not started) and closes the file and the directory.
 func (l *scanLog) close() {
 	l.stopOnce.Do(func() {
 		close(l.quit)
-		if l.running.Load() {
-			<-l.finished
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for drained := false; !drained; {
+			select {
+			case e := <-l.ch:
+				l.write(&e)
+			default:
+				drained = true
+			}
 		}
-		l.w.Close()
+		l.closed = true
+		l.closeFile()
 		l.closeDir()
 	})
 }
 
-// sweep deletes the scanner log files (current and rotated) last modified
-// before now-retention, then the oldest rotated ones while all of them
+// sweep rotates the current file when its first line is rotateEvery old;
+// deletes the current file once its newest line (mtime) or its first is
+// past retention, and a rotated one once its newest line is
+// retention-rotateEvery old or its first past retention (a file written
+// before rotation by age, or by anything else, may span longer than
+// rotateEvery); then deletes the oldest rotated ones while all of them
 // together exceed the size budget, and puts every one left to mode 0600. It
-// runs on the writer goroutine (or before it starts), so it never races a
-// write. Only regular files are touched: a symlink (or anything else) under
-// a log name is left alone and reported, neither followed, chmod-ed nor
-// deleted.
+// sets nextSweep to when the next of these falls due, so a line goes when
+// its time comes, not up to a sweep interval later. It runs on the writer
+// goroutine (or before it starts), so it never races a write. Only regular
+// files are touched: a symlink (or anything else) under a log name is left
+// alone and reported, neither followed, chmod-ed nor deleted.
+//
+// With the directory no longer safe it stops the writer, and deletes what
+// is due (removing a name is harmless whoever put it there; keeping an
+// address past retention is not) but rotates and chmods nothing.
 func (l *scanLog) sweep() {
 	defer l.sweeps.Add(1)
-	l.written = 0
+	now := l.now()
+	next := now.Add(l.sweepEvery)
+	due := func(t time.Time) {
+		if t.Before(next) {
+			next = t
+		}
+	}
+	defer func() { l.scheduleSweep(next.Sub(now)) }()
+	dirErr := l.checkDir()
+	if dirErr == nil && l.dirFD < 0 {
+		dirErr = checkLogDir(l.dir, true) // without a held directory, its ancestors matter too
+	}
+	if dirErr != nil {
+		l.closeFile()
+		l.report(dirErr)
+	} else if l.cur.f != nil && l.ageDue(now) {
+		switch held, err := l.heldAtPath(); {
+		case err != nil || !held:
+			l.closeFile() // not the log any more: the next line reopens the path
+		default:
+			if err := l.rotate(now); err != nil {
+				l.report(err)
+			}
+		}
+	}
 	entries, err := os.ReadDir(l.fsDir)
 	if err != nil {
 		l.logger.Warn("cannot list tarpit scanner log directory", "dir", l.dir, "err", l.named(err))
 		return
 	}
-	cutoff := l.now().Add(-l.retention)
 	base := filepath.Base(l.path)
 	type kept struct {
 		name string
@@ -472,7 +563,7 @@ func (l *scanLog) sweep() {
 	var total int64
 	remove := func(name, why string) {
 		if name == base {
-			l.w.Close() // reopened, mode 0600, on the next write
+			l.closeFile() // reopened, mode 0600, on the next write
 		}
 		// unlink removes the name: had it become a symlink since the
 		// lstat, the link would go, not what it points to.
@@ -482,6 +573,7 @@ func (l *scanLog) sweep() {
 			l.logger.Info("deleted tarpit scanner log", "file", filepath.Join(l.dir, name), "reason", why)
 		}
 	}
+	firsts := make(map[string]firstLine, len(l.firsts))
 	for _, de := range entries {
 		name := de.Name()
 		if !l.isLogFile(name) {
@@ -495,11 +587,29 @@ func (l *scanLog) sweep() {
 		if err != nil {
 			continue
 		}
-		if info.ModTime().Before(cutoff) {
-			remove(name, "older than --tarpit.log.retention "+l.retention.String())
+		// The newest line is at the mtime; the first line is read (held in
+		// memory for the current file while it is held).
+		newest, keep, why := info.ModTime(), l.retention, "last written longer ago than --tarpit.log.retention "+l.retention.String()
+		if name != base {
+			keep, why = l.retention-l.rotateEvery, "last written longer ago than --tarpit.log.retention "+l.retention.String()+" less the rotation interval "+l.rotateEvery.String()
+		}
+		expires := newest.Add(keep)
+		fl := l.firstOf(name, info)
+		if name != base {
+			firsts[name] = fl
+		}
+		if fl.known && fl.time.Add(l.retention).Before(expires) {
+			expires, why = fl.time.Add(l.retention), "holds a line older than --tarpit.log.retention "+l.retention.String()
+		}
+		if !now.Before(expires) {
+			remove(name, why)
 			continue
 		}
-		if info.Mode().Perm() != logMode {
+		due(expires)
+		if name == base && fl.known && l.isHeld(info) {
+			due(fl.time.Add(l.rotateEvery))
+		}
+		if dirErr == nil && info.Mode().Perm() != logMode {
 			if err := chmodNoFollow(filepath.Join(l.fsDir, name), logMode); err != nil {
 				l.logger.Warn("cannot restrict tarpit scanner log mode", "file", filepath.Join(l.dir, name), "err", l.named(err))
 			}
@@ -509,6 +619,7 @@ func (l *scanLog) sweep() {
 			rotated = append(rotated, kept{name, info})
 		}
 	}
+	l.firsts = firsts
 	if total <= l.maxTotal {
 		return
 	}
@@ -522,6 +633,22 @@ func (l *scanLog) sweep() {
 		remove(k.name, "over --tarpit.log.max-total-size-mb")
 		total -= k.info.Size()
 	}
+}
+
+// scheduleSweep sets when run sweeps next: in d, when the next file falls
+// due, and at most sweepEvery. Something due already was not deleted or
+// rotated (an error, reported): tried again in a minute rather than in a
+// loop; under a second, in a second, to bound the sweeps a busy directory
+// makes.
+func (l *scanLog) scheduleSweep(d time.Duration) {
+	switch {
+	case d <= 0:
+		d = min(time.Minute, l.sweepEvery)
+	case d < time.Second:
+		d = min(time.Second, l.sweepEvery)
+	}
+	l.nextSweep = min(d, l.sweepEvery)
+	l.swept = true
 }
 
 // chmodNoFollow sets the mode of the regular file at path through a

@@ -23,7 +23,7 @@ func testEntry(i int) logEntry {
 	}
 }
 
-// backupNamed is a file name lumberjack would give a rotated copy.
+// backupNamed is the name the log gives a rotated copy (lumberjack's naming, which it keeps).
 func backupNamed(dir string, at time.Time, gz bool) string {
 	name := "tarpit-" + at.UTC().Format(backupTimeFormat) + ".log"
 	if gz {
@@ -155,8 +155,11 @@ func TestScanLogRetentionPeriodic(t *testing.T) {
 	}
 	clock.set(time.Now().Add(25 * 24 * time.Hour)) // now 35 days old
 	waitFor(t, "the periodic sweep to delete the aged backup", func() bool { return !exists(backup) })
-	// Writing goes on after the sweep, in a 0600 file.
-	l.send(testEntry(2))
+	// Writing goes on after the sweep, in a 0600 file. (A line of the fake
+	// clock's time: one 25 days old would be rotated away at once.)
+	e := testEntry(2)
+	e.Time = clock.now()
+	l.send(e)
 	waitFor(t, "the log to be written", func() bool { info, err := os.Stat(path); return err == nil && info.Size() > 0 })
 	if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {
 		t.Fatalf("log mode %v", info.Mode().Perm())
@@ -226,7 +229,7 @@ func TestScanLogRefusesSymlinkAtLogPath(t *testing.T) {
 }
 
 // TestScanLogSymlinkPlantedWhileRunning: the log path replaced by a symlink
-// after the log was opened (here: once the file lumberjack held is gone) is
+// after the log was opened (here: once the file the writer held is gone) is
 // never written through; the lines are dropped and counted until the link
 // goes, then writing resumes in a regular 0600 file.
 func TestScanLogSymlinkPlantedWhileRunning(t *testing.T) {
@@ -240,7 +243,7 @@ func TestScanLogSymlinkPlantedWhileRunning(t *testing.T) {
 	defer l.close()
 	e := testEntry(1)
 	l.write(&e) // the writer goroutine is not running: write on this one
-	l.w.Close()
+	l.closeFile()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +259,7 @@ func TestScanLogSymlinkPlantedWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.write(&e)
-	l.w.Close()
+	l.closeFile()
 	info, err := os.Lstat(path)
 	if err != nil || !info.Mode().IsRegular() || info.Mode().Perm() != logMode || info.Size() == 0 {
 		t.Fatalf("after the link went: %v, %v", info, err)
@@ -402,7 +405,7 @@ func TestScanLogKeepsToTheCheckedDirectory(t *testing.T) {
 	if err := os.Symlink(victim, path); err != nil {
 		t.Fatal(err)
 	}
-	// Over 2 MB: lumberjack rotates twice, by name, through the held directory.
+	// Over 2 MB: the log rotates twice, by name, through the held directory.
 	e := testEntry(1)
 	line, _ := e.marshal()
 	fill(l, 10, (2<<20)/len(line)+100)

@@ -25,7 +25,7 @@ type client struct {
 	localPort uint16
 	line      uint32 // lines sent so far (HTTP: which header comes next)
 	remote    netip.AddrPort
-	startUS   int64 // stats clock (Tarpit.micros) at accept
+	startUS   int64 // stats clock (Tarpit.micros, monotonic) at accept
 	due       int64 // scheduler clock (ns since its start) of the next turn
 	progress  int64 // scheduler clock of the last byte taken; in phaseProxy, the header deadline
 	sent      uint64
@@ -431,26 +431,52 @@ func sshLine(buf []byte, maxLen int, rng *rand.Rand) []byte {
 const letters = "abcdefghijklmnopqrstuvwxyz"
 const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
+// httpStatusLine is the first line of every HTTP drip. It is the one line
+// that may be longer than --tarpit.max-line-length (when that is below 17):
+// a status line cannot be shorter, and a client that got anything else
+// first would give up at once.
+const httpStatusLine = "HTTP/1.1 200 OK\r\n"
+
+// httpContentType is the second line when it fits the line length (the
+// default 32 does); below that the random headers start at once.
+const httpContentType = "Content-Type: text/html\r\n"
+
+// minHTTPHeaderLine is the shortest random header line: "X-a:" and CRLF,
+// an empty value. A line of --tarpit.max-line-length 3 to 5 cannot be a
+// header, and anything that is not one ends the client's wait.
+const minHTTPHeaderLine = 6
+
 // httpLine fills buf with line number i of an endless 200 response: the
 // status line, then header after header that never ends in a blank line.
+// Every line after the status line is at most maxLen bytes, CRLF included
+// (at least minHTTPHeaderLine).
 func httpLine(buf []byte, i uint32, maxLen int, rng *rand.Rand) []byte {
-	switch i {
-	case 0:
-		return append(buf[:0], "HTTP/1.1 200 OK\r\n"...)
-	case 1:
-		return append(buf[:0], "Content-Type: text/html; charset=utf-8\r\n"...)
+	switch {
+	case i == 0:
+		return append(buf[:0], httpStatusLine...)
+	case i == 1 && maxLen >= len(httpContentType):
+		return append(buf[:0], httpContentType...)
 	}
-	maxLen = max(maxLen, 16)
-	// "X-" name ": " value CRLF
-	nameLen := 3 + rng.IntN(6)
-	valLen := 1 + rng.IntN(maxLen-nameLen-6)
+	// "X-" name ": " value CRLF, n bytes in all, at least 8; only a
+	// max-line-length of 6 or 7 gets "X-" name ":" CRLF, an empty value.
+	maxLen = max(maxLen, minHTTPHeaderLine)
+	lo := min(maxLen, len("X-a: b\r\n"))
+	n := lo + rng.IntN(maxLen-lo+1)
+	room := n - len("X-:\r\n") // the name, and the value with its space
+	nameLen := room
+	if room >= 3 {
+		nameLen = 1 + rng.IntN(min(8, room-2))
+	}
 	b := append(buf[:0], 'X', '-')
 	for range nameLen {
 		b = append(b, letters[rng.IntN(len(letters))])
 	}
-	b = append(b, ':', ' ')
-	for range valLen {
-		b = append(b, alnum[rng.IntN(len(alnum))])
+	b = append(b, ':')
+	if rest := room - nameLen; rest > 0 {
+		b = append(b, ' ')
+		for range rest - 1 {
+			b = append(b, alnum[rng.IntN(len(alnum))])
+		}
 	}
 	return append(b, '\r', '\n')
 }

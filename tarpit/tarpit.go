@@ -64,7 +64,7 @@ type Config struct {
 	ProxyHeaderTimeout time.Duration
 
 	Interval      time.Duration // between two lines sent to one client
-	MaxLineLength int           // of one SSH pre-banner line or HTTP header line, CRLF included
+	MaxLineLength int           // of one SSH pre-banner line or HTTP header line, CRLF included (see httpLine for HTTP's floor)
 	StallTimeout  time.Duration // a client that took nothing for this long is dropped
 
 	MaxClients          int
@@ -78,8 +78,9 @@ type Config struct {
 	// LogRetention deletes anything.
 	LogMaxTotalMB int
 	LogRetention  time.Duration
-	// LogSweepInterval is how often files older than LogRetention are looked
-	// for besides at start-up and on rotation.
+	// LogSweepInterval bounds the time between two sweeps for files that
+	// hold lines past LogRetention, besides at start-up and on rotation
+	// (a sweep is due sooner when the next file falls due sooner).
 	LogSweepInterval time.Duration
 }
 
@@ -154,14 +155,14 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("tarpit.proxy-protocol.trusted", "Load balancer (CIDR prefix or address) whose PROXY headers are believed (repeatable; required with --tarpit.proxy-protocol). Connections from elsewhere are taken by their own address; a PROXY header they send is ignored and counted.").StringsVar(&c.ProxyTrusted)
 	app.Flag("tarpit.proxy-header-timeout", "How long a connection may take to send its PROXY header ("+minProxyTimeout.String()+" to "+maxProxyTimeout.String()+").").Default(d.ProxyHeaderTimeout.String()).DurationVar(&c.ProxyHeaderTimeout)
 	app.Flag("tarpit.interval", "Time between two lines sent to a trapped client ("+minInterval.String()+" to "+maxInterval.String()+").").Default(d.Interval.String()).DurationVar(&c.Interval)
-	app.Flag("tarpit.max-line-length", "Maximum length of one tarpit line, CRLF included ("+strconv.Itoa(minLineLength)+" to "+strconv.Itoa(maxLineLength)+").").Default(strconv.Itoa(d.MaxLineLength)).IntVar(&c.MaxLineLength)
+	app.Flag("tarpit.max-line-length", "Maximum length of one tarpit line, CRLF included ("+strconv.Itoa(minLineLength)+" to "+strconv.Itoa(maxLineLength)+"). HTTP cannot go as low: its status line, "+strconv.Itoa(len(httpStatusLine))+" bytes, is always sent whole, and its header lines are at least "+strconv.Itoa(minHTTPHeaderLine)+" bytes.").Default(strconv.Itoa(d.MaxLineLength)).IntVar(&c.MaxLineLength)
 	app.Flag("tarpit.stall-timeout", "Drop a trapped client that has taken no byte for this long, its buffers full ("+minStall.String()+" to "+maxStall.String()+").").Default(d.StallTimeout.String()).DurationVar(&c.StallTimeout)
 	app.Flag("tarpit.max-clients", "Maximum number of clients trapped at once, all protocols together; beyond it new connections are closed at once (1 to "+strconv.Itoa(maxMaxClients)+").").Default(strconv.Itoa(d.MaxClients)).IntVar(&c.MaxClients)
 	app.Flag("tarpit.max-clients-per-source", "Maximum number of clients trapped at once from one source (an IPv4 address or an IPv6 /64); beyond it new connections from it are closed at once (1 to "+strconv.Itoa(maxMaxClients)+").").Default(strconv.Itoa(d.MaxClientsPerSource)).IntVar(&c.MaxClientsPerSource)
 	app.Flag("tarpit.log.file", "Scanner log: one JSON line per trapped connection's open and close, with the scanner's address. Mode 0600; its directory must not be writable by others. Empty = no scanner log.").StringVar(&c.LogFile)
 	app.Flag("tarpit.log.max-size-mb", "Rotate the scanner log when it reaches this size in MB ("+strconv.Itoa(minLogSizeMB)+" to "+strconv.Itoa(maxLogSizeMB)+").").Default(strconv.Itoa(d.LogMaxSizeMB)).IntVar(&c.LogMaxSizeMB)
 	app.Flag("tarpit.log.max-total-size-mb", "Delete the oldest rotated scanner logs while the current and rotated files together exceed this size in MB (--tarpit.log.max-size-mb to "+strconv.Itoa(maxLogTotalMB)+").").Default(strconv.Itoa(d.LogMaxTotalMB)).IntVar(&c.LogMaxTotalMB)
-	app.Flag("tarpit.log.retention", "Delete scanner log files last written longer ago than this, checked at start-up and hourly ("+minLogRetention.String()+" to "+maxLogRetention.String()+").").Default(d.LogRetention.String()).DurationVar(&c.LogRetention)
+	app.Flag("tarpit.log.retention", "Keep each scanner log line at most this long, and at least 29/30 of it: the log rotates when its first line is 1/30 of this old ("+minLogRetention.String()+" to "+maxLogRetention.String()+").").Default(d.LogRetention.String()).DurationVar(&c.LogRetention)
 	c.LogSweepInterval = d.LogSweepInterval
 	return c
 }
@@ -270,8 +271,14 @@ type Snapshot struct {
 type Tarpit struct {
 	cfg    Config
 	logger *slog.Logger
-	log    *scanLog // nil when there is no scanner log
-	now    func() time.Time
+	log    *scanLog         // nil when there is no scanner log
+	now    func() time.Time // wall clock: scanner log times and the 24 h sketch
+
+	// base is the origin of the stats clock (micros). It is taken with
+	// time.Now, so it carries Go's monotonic reading and the clock counts
+	// elapsed time whatever the wall clock does (NTP steps, a VM resumed,
+	// an operator's date -s).
+	base time.Time
 
 	trusted []netip.Prefix // load balancers whose PROXY headers are believed
 
@@ -308,7 +315,7 @@ type protoCounters struct {
 	active        int64
 	bytesSent     uint64
 	closedMicros  int64 // trapped time of closed connections
-	activeStartUS int64 // sum of the start times (µs since base) of active ones
+	activeStartUS int64 // sum of the start times (Tarpit.micros) of active ones
 }
 
 // New validates cfg, opens the scanner log (deleting files past retention)
@@ -333,6 +340,7 @@ func newTarpit(cfg Config, logger *slog.Logger, now func() time.Time) (*Tarpit, 
 		trusted:  trusted,
 		logger:   logger,
 		now:      now,
+		base:     time.Now(),
 		sources:  newSourceEstimate(),
 		perSrc:   map[netip.Addr]int{},
 		rejected: map[string]uint64{},
@@ -440,11 +448,19 @@ func (t *Tarpit) Run(ctx context.Context) error {
 func (t *Tarpit) Done() <-chan struct{} { return t.done }
 
 // Snapshot returns the current aggregates.
+//
+// TrappedSeconds is a Prometheus counter, and a counter that goes down is
+// read as a reset (rate() jumps by its whole value). It never does: every
+// term is on the monotonic stats clock, and that clock is read under the
+// lock, so no client can be counted (trapped) or moved to the closed total
+// (untrap) between the reading and the sum. Read before the lock, a client
+// started after the reading but counted before the sum would add a
+// negative time.
 func (t *Tarpit) Snapshot() Snapshot {
 	now := t.now()
-	nowUS := t.micros(now)
 	s := Snapshot{Protocols: make(map[string]ProtocolStats, len(protocols)), Rejected: make(map[string]uint64, len(rejectReasons))}
 	t.mu.Lock()
+	nowUS := t.micros()
 	for i, p := range protocols {
 		c := t.stats[i]
 		trapped := c.closedMicros + c.active*nowUS - c.activeStartUS
@@ -467,14 +483,14 @@ func (t *Tarpit) Snapshot() Snapshot {
 	return s
 }
 
-// micros is the stats clock: microseconds since baseMicros. The aggregates
-// keep a sum of the start times of all active clients; counted from a recent
-// origin, that sum stays far from overflowing an int64 for centuries.
-func (t *Tarpit) micros(now time.Time) int64 { return now.UnixMicro() - baseMicros }
-
-// baseMicros is a fixed origin (2026-01-01) for the stats clock, so a sum
-// of start times over many active clients stays far from overflow.
-const baseMicros = 1767225600 * 1e6
+// micros is the stats clock: microseconds since t.base on Go's monotonic
+// clock, which never goes back (the wall clock can: see Snapshot). The
+// aggregates keep a sum of the start times of all active clients, and
+// active·now less that sum is the time the active ones have been held.
+// With a million clients the sum passes the int64 range after about 100
+// days; Go's signed arithmetic wraps, so the result is still exact as long
+// as the trapped total itself fits (290,000 years).
+func (t *Tarpit) micros() int64 { return int64(time.Since(t.base) / time.Microsecond) }
 
 // protoIndex maps a protocol to its slot in stats.
 func protoIndex(p uint8) int { return int(p) }
@@ -588,7 +604,10 @@ func (t *Tarpit) untrap(c *client, now time.Time) {
 	st := &t.stats[protoIndex(c.proto)]
 	st.active--
 	st.activeStartUS -= c.startUS
-	st.closedMicros += t.micros(now) - c.startUS
+	// The clock is read under the lock, as Snapshot reads it: a Snapshot
+	// between a reading taken before the lock and this update would
+	// already have counted more than this adds.
+	st.closedMicros += t.micros() - c.startUS
 	t.active--
 	src := sourceKey(c.remote.Addr())
 	if n := t.perSrc[src]; n <= 1 {
@@ -610,7 +629,10 @@ func (t *Tarpit) logEvent(c *client, event string, now time.Time) {
 		Protocol:  protocols[c.proto],
 		Remote:    c.remote,
 		LocalPort: c.localPort,
-		Start:     time.UnixMicro(c.startUS + baseMicros),
+		// The client keeps only its monotonic start; its wall start is
+		// now less the time it has been held, so the logged duration is
+		// the elapsed time even if the wall clock was stepped meanwhile.
+		Start:     now.Add(-time.Duration(t.micros()-c.startUS) * time.Microsecond),
 		BytesSent: c.sent,
 	}
 	if c.req != nil {

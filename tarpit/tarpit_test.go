@@ -451,20 +451,42 @@ func TestSSHLine(t *testing.T) {
 	}
 }
 
+// TestHTTPLine: after the status line every line is a header (so the
+// client keeps waiting) within the line length: at most maxLen bytes, CRLF
+// included, or minHTTPHeaderLine below that. The status line, whole, is
+// the one exception.
 func TestHTTPLine(t *testing.T) {
 	t.Parallel()
 	rng := newTestRand()
 	var buf [256]byte
-	if l := string(httpLine(buf[:], 0, 32, rng)); l != "HTTP/1.1 200 OK\r\n" {
-		t.Fatalf("first line %q", l)
-	}
-	for i := uint32(1); i < 2000; i++ {
-		for _, maxLen := range []int{3, 32, 255} {
+	for maxLen := minLineLength; maxLen <= maxLineLength; maxLen++ {
+		if l := string(httpLine(buf[:], 0, maxLen, rng)); l != "HTTP/1.1 200 OK\r\n" {
+			t.Fatalf("max %d: first line %q", maxLen, l)
+		}
+		if l := string(httpLine(buf[:], 1, maxLen, rng)); (l == httpContentType) != (maxLen >= len(httpContentType)) {
+			t.Fatalf("max %d: second line %q", maxLen, l)
+		}
+		longest := 0
+		for i := uint32(1); i < 300; i++ {
 			l := string(httpLine(buf[:], i, maxLen, rng))
-			name, value, ok := strings.Cut(strings.TrimSuffix(l, "\r\n"), ": ")
-			if !ok || !strings.HasSuffix(l, "\r\n") || name == "" || value == "" || len(l) > max(maxLen, 40) {
-				t.Fatalf("line %d (max %d) is not a header: %q", i, maxLen, l)
+			longest = max(longest, len(l))
+			name, value, ok := strings.Cut(strings.TrimSuffix(l, "\r\n"), ":")
+			if !ok || !strings.HasSuffix(l, "\r\n") || len(l) > max(maxLen, minHTTPHeaderLine) || strings.ContainsAny(value, "\r\n:") {
+				t.Fatalf("line %d (max %d) is not a header within the length: %q", i, maxLen, l)
 			}
+			if l == httpContentType {
+				continue
+			}
+			if len(name) < 3 || !strings.HasPrefix(name, "X-") || strings.Trim(name[2:], letters) != "" ||
+				strings.Trim(strings.TrimPrefix(value, " "), alnum) != "" ||
+				(maxLen >= 8 && (len(value) < 2 || value[0] != ' ')) {
+				t.Fatalf("line %d (max %d): %q", i, maxLen, l)
+			}
+		}
+		// The whole length is used, not a fixed floor (lines are uniform
+		// in length, so 300 reach the top eighth).
+		if maxLen >= minHTTPHeaderLine && longest < maxLen-maxLen/8 {
+			t.Errorf("max %d: longest of 300 lines is %d", maxLen, longest)
 		}
 	}
 }

@@ -141,13 +141,14 @@ type scanLog struct {
 
 	// The rest is the writer goroutine's (the sweep runs on it too), or
 	// openScanLog's before it starts.
-	cur       logFile                             // the current file, held open
-	writeFile func(*os.File, []byte) (int, error) // (*os.File).Write; tests make it fail
-	trouble   troubleKind                         // what stops lines now, reported once; troubleNone when they are written
-	lost      uint64                              // lines dropped since trouble began, for the message when it ends
-	firsts    map[string]firstLine                // rotated files' first-line times, by name: their contents do not change
-	nextSweep time.Duration                       // when the last sweep wants the next one
-	swept     bool                                // a sweep ran off the timer: run resets it to nextSweep
+	cur       logFile                               // the current file, held open
+	writeFile func(*os.File, []byte) (int, error)   // (*os.File).Write; tests make it fail
+	readFirst func(string) (time.Time, bool, error) // readFirstLineTime; tests make it fail
+	trouble   troubleKind                           // what stops lines now, reported once; troubleNone when they are written
+	lost      uint64                                // lines dropped since trouble began, for the message when it ends
+	firsts    map[string]firstLine                  // rotated files' first-line times, by name: their contents do not change
+	nextSweep time.Duration                         // when the last sweep wants the next one
+	swept     bool                                  // a sweep ran off the timer: run resets it to nextSweep
 }
 
 // openScanLog checks that the log's directory is safe and that path can
@@ -228,6 +229,7 @@ func openScanLog(o scanLogOptions, now func() time.Time, logger *slog.Logger) (*
 		ch:          make(chan logEntry, logQueue),
 		quit:        make(chan struct{}),
 		writeFile:   (*os.File).Write,
+		readFirst:   readFirstLineTime,
 		firsts:      map[string]firstLine{},
 		nextSweep:   o.sweepEvery,
 	}
@@ -405,6 +407,9 @@ func (l *scanLog) run() {
 	}
 	timer := time.NewTimer(l.nextSweep)
 	defer timer.Stop()
+	// The timer holds the sweep openScanLog scheduled: the first event
+	// must not take that for a new one and restart the wait.
+	l.swept = false
 	for {
 		select {
 		case e := <-l.ch:
@@ -482,7 +487,11 @@ func (l *scanLog) write(e *logEntry) {
 // line is rotateEvery old, or its first line's time is unknown (a file not
 // written as this code writes), which is the safe side.
 func (l *scanLog) ageDue(now time.Time) bool {
-	return l.cur.size > 0 && (!l.cur.firstKnown || now.Sub(l.cur.first) >= l.rotateEvery)
+	// A first line in the future: the clock went back (an NTP step, a VM
+	// restored). Every line written now would be dated by that first line
+	// and kept for the step on top of the retention; rotate instead.
+	d := now.Sub(l.cur.first)
+	return l.cur.size > 0 && (!l.cur.firstKnown || d >= l.rotateEvery || d < -time.Minute)
 }
 
 // close stops the writer (after it has written what was queued: itself,

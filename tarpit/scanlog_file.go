@@ -282,33 +282,46 @@ func (l *scanLog) firstOf(name string, info os.FileInfo) firstLine {
 		return fl
 	}
 	fl := firstLine{ino: st.Ino, size: uint64(st.Size), mtime: info.ModTime()}
-	fl.time, fl.known = readFirstLineTime(filepath.Join(l.fsDir, name))
+	var err error
+	fl.time, fl.known, err = l.readFirst(filepath.Join(l.fsDir, name))
+	if err != nil {
+		// Not read (EMFILE while scanners flood the tarpit, ...): no
+		// answer, and none kept, so the next sweep reads it again; the
+		// file ages by its mtime meanwhile. A cached miss would lose its
+		// first-line rule for good, since rotated files do not change.
+		return firstLine{}
+	}
 	return fl
 }
 
 // readFirstLineTime opens path without following a link (and without
 // hanging on a FIFO), and reads its first line's time, through gzip for a
-// .gz file.
-func readFirstLineTime(path string) (time.Time, bool) {
+// .gz file. ok is false for a file read without a timed line (or that is
+// no regular file); err is set when it could not be read.
+func readFirstLineTime(path string) (t time.Time, ok bool, err error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return time.Time{}, false
+		return time.Time{}, false, err
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return time.Time{}, false
+	if err := unix.Fstat(fd, &st); err != nil {
+		return time.Time{}, false, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return time.Time{}, false, nil
 	}
 	var r io.Reader = f
 	if filepath.Ext(path) == ".gz" {
 		z, err := gzip.NewReader(f)
 		if err != nil {
-			return time.Time{}, false
+			return time.Time{}, false, err
 		}
 		r = z
 	}
-	return firstLineTime(r)
+	t, ok = firstLineTime(r)
+	return t, ok, nil
 }
 
 // firstLineScan bounds how much of a file is read for its first line's

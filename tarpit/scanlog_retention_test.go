@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -265,5 +266,117 @@ func TestScanLogSweepsWhenDue(t *testing.T) {
 	// (the real time it was written); a sweep interval is sooner.
 	if l.nextSweep != 10*time.Hour {
 		t.Errorf("next sweep in %v, want the sweep interval", l.nextSweep)
+	}
+}
+
+// TestScanLogClockStepBack: after a step of the wall clock 10 days back (an
+// NTP correction, a VM restored), the current file's first line is in the
+// future, and every line written meanwhile was dated by it: kept 10 days
+// past retention. The file is rotated at once instead.
+func TestScanLogClockStepBack(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const retention = 720 * time.Hour
+	var clock atomicTime
+	start := time.Now()
+	clock.set(start)
+	l, err := openScanLog(scanLogOptions{path: filepath.Join(dir, "tarpit.log"), maxSizeMB: 100, maxTotalMB: 1024, retention: retention, sweepEvery: time.Hour}, clock.now, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	// File times follow the fake clock, as they follow the real one.
+	l.writeFile = func(f *os.File, b []byte) (int, error) {
+		n, err := f.Write(b)
+		if at := clock.now(); err == nil {
+			err = os.Chtimes(f.Name(), at, at)
+		}
+		return n, err
+	}
+	write := func(at time.Time) {
+		clock.set(at)
+		e := testEntry(1)
+		e.Time, e.Start = at, at
+		l.write(&e)
+		l.sweep()
+	}
+	write(start)
+	var worst time.Duration
+	back := start.Add(-10 * 24 * time.Hour)
+	for at := back; at.Before(back.Add(45 * 24 * time.Hour)); at = at.Add(time.Hour) {
+		write(at)
+		times, _ := scanLogLines(t, dir)
+		for _, lt := range times {
+			worst = max(worst, at.Sub(lt))
+		}
+	}
+	if worst > retention+time.Hour {
+		t.Errorf("oldest line seen %.1f days old under a %v retention", worst.Hours()/24, retention)
+	}
+}
+
+// TestScanLogUnreadFirstLineNotKept: a rotated file whose first line could
+// not be read (EMFILE while scanners flood the tarpit) was remembered as
+// having no timed line, and, since rotated files do not change, never read
+// again: its first-line rule was lost for good, and a 35-day-old line kept
+// for 29 days after the file's mtime.
+func TestScanLogUnreadFirstLineNotKept(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	now := time.Now()
+	l, err := openScanLog(scanLogOptions{path: filepath.Join(dir, "tarpit.log"), maxSizeMB: 100, maxTotalMB: 1024, retention: 720 * time.Hour, sweepEvery: time.Hour}, time.Now, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	old := backupNamed(dir, now.Add(-24*time.Hour), false)
+	if err := os.WriteFile(old, append(lineAt(now.Add(-35*24*time.Hour)), lineAt(now.Add(-24*time.Hour))...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(old, now.Add(-24*time.Hour), now.Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	l.readFirst = func(string) (time.Time, bool, error) { return time.Time{}, false, syscall.EMFILE }
+	l.sweep()
+	if !exists(old) {
+		t.Fatal("deleted by a sweep that could not read it: the test exercises nothing")
+	}
+	l.readFirst = readFirstLineTime
+	l.sweep()
+	if exists(old) {
+		t.Error("a rotated file holding a 35-day-old line is kept after a sweep that could read it")
+	}
+}
+
+// TestScanLogFirstLineDoesNotDelaySweep: the first line after start-up
+// restarted the wait for the sweep openScanLog had scheduled, so a file
+// due before that sweep went as late as the time until the first line
+// (up to the sweep interval, an hour: double a 1 h retention).
+func TestScanLogFirstLineDoesNotDelaySweep(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const retention = time.Hour
+	now := time.Now()
+	mt := now.Add(-(retention - rotateInterval(retention)) + 3*time.Second) // due at +3 s
+	old := backupNamed(dir, mt, false)
+	if err := os.WriteFile(old, lineAt(mt), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(old, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	l, err := openScanLog(scanLogOptions{path: filepath.Join(dir, "tarpit.log"), maxSizeMB: 100, maxTotalMB: 1024, retention: retention, sweepEvery: time.Hour}, time.Now, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	go l.run()
+	time.Sleep(2500 * time.Millisecond)
+	l.send(testEntry(1)) // without the fix, the sweep waits 3 s from here
+	for exists(old) {
+		if time.Since(now) > 4500*time.Millisecond {
+			t.Fatalf("a rotated file due at +3 s is still there at +4.5 s (the first line at +2.5 s restarted the sweep's wait)")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -52,6 +52,18 @@ func mustFilter(t testing.TB, pattern string) Filter {
 // start runs an index of dir until the test ends and returns it with its log.
 func start(t testing.TB, cfg Config, hook func(*Index)) (*Index, *syncBuffer) {
 	t.Helper()
+	x, logs, stop := startStop(t, cfg, hook)
+	t.Cleanup(stop)
+	return x, logs
+}
+
+// startStop is start for the body of a rapid.Check, which runs a hundred
+// times in one test: each run stops its index when it ends (stop), or a
+// hundred of them, each with its inotify instance, would run to the end of
+// the test, and with other packages' tests exhaust
+// fs.inotify.max_user_instances (128 by default) of the whole user.
+func startStop(t testing.TB, cfg Config, hook func(*Index)) (*Index, *syncBuffer, func()) {
+	t.Helper()
 	logs := &syncBuffer{}
 	if cfg.Filter.pattern == "" {
 		cfg.Filter = mustFilter(t, "*")
@@ -73,8 +85,7 @@ func start(t testing.TB, cfg Config, hook func(*Index)) (*Index, *syncBuffer) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { x.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return x, logs
+	return x, logs, func() { cancel(); <-done }
 }
 
 // waitFor polls the published snapshot until cond holds: the signal is the
@@ -220,7 +231,8 @@ func TestIndexExactAfterRandomChanges(t *testing.T) {
 		// Re-checked at once, or after a settle window short or long
 		// enough to gather several operations.
 		settle := rapid.SampledFrom([]time.Duration{-1, time.Millisecond, 20 * time.Millisecond}).Draw(rt, "settle")
-		x, logs := start(t, Config{Dir: dir, Filter: mustFilter(t, "*.db"), Settle: settle}, nil)
+		x, logs, stop := startStop(t, Config{Dir: dir, Filter: mustFilter(t, "*.db"), Settle: settle}, nil)
+		defer stop()
 		waitFor(t, x, "first scan", func(s *Snapshot) bool { return s.Ready })
 		entries := map[string]bool{} // names present in dir as regular files
 		for _, n := range names {
@@ -981,7 +993,7 @@ func TestIndexExactWhileRescansRace(t *testing.T) {
 		blocked := make(chan struct{}, 1)
 		settle := rapid.SampledFrom([]time.Duration{-1, time.Millisecond, 5 * time.Millisecond}).Draw(rt, "settle")
 		rescan := time.Duration(rapid.IntRange(1, 3).Draw(rt, "rescan ms")) * time.Millisecond
-		x, _ := start(t, Config{Dir: dir, Rescan: rescan, Settle: settle, OnScanStart: func(ctx context.Context) {
+		x, _, stop := startStop(t, Config{Dir: dir, Rescan: rescan, Settle: settle, OnScanStart: func(ctx context.Context) {
 			if frozen.Load() {
 				select {
 				case blocked <- struct{}{}:
@@ -990,6 +1002,7 @@ func TestIndexExactWhileRescansRace(t *testing.T) {
 				<-ctx.Done()
 			}
 		}}, nil)
+		defer stop()
 		waitFor(t, x, "first scan", func(s *Snapshot) bool { return s.Ready })
 		names := []string{"a", "b", "c", "d", "e.tmp", ".f"}
 		present := map[string]int{}

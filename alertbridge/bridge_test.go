@@ -575,12 +575,17 @@ func TestPagePunctuationSummaryKeepsTheList(t *testing.T) {
 		t.Errorf("body of %d bytes without the POP list:\n%s", len(body), body)
 	}
 	summary, _, _ := strings.Cut(body, "\n\n")
-	if len(summary) > textMax || !strings.HasPrefix(summary, `\<\*\>\_`) || !strings.HasSuffix(summary, "…") {
+	if len(summary) > textMax || len(summary) < textMax-8 || !strings.HasPrefix(summary, `\<\*\>\_`) || !strings.HasSuffix(summary, "…") {
 		t.Errorf("summary of %d bytes (want at most %d, escaped, marked as cut): %.60q", len(summary), textMax, summary)
 	}
 	for _, s := range []string{"", "plain", strings.Repeat("x", 5000), strings.Repeat("*", 5000), strings.Repeat("é*", 900)} {
-		if got := mdEscapeMax(s, textMax); len(got) > textMax || len(s) <= textMax && mdEscape(s) != got && len(mdEscape(s)) <= textMax {
+		got := mdEscapeMax(s, textMax)
+		if len(got) > textMax || len(s) <= textMax && mdEscape(s) != got && len(mdEscape(s)) <= textMax {
 			t.Errorf("mdEscapeMax(%.20q…): %d bytes", s, len(got))
+		}
+		// Cut to fit, not far below: the room is the summary's.
+		if len(mdEscape(s)) > textMax && len(got) < textMax-8 {
+			t.Errorf("mdEscapeMax(%.20q…) kept %d of %d bytes", s, len(got), textMax)
 		}
 	}
 }

@@ -412,22 +412,24 @@ func renderPage(cfg *NtfyConfig, in *pageInput, now time.Time) Page {
 	return pg
 }
 
-// mdEscape keeps a label value or annotation from being read as Markdown:
-// emphasis, code, links, images and HTML anywhere, block syntax (headings,
-// lists, quotes, rules) at the start of every line.
 // mdEscapeMax is mdEscape(s) in at most limit bytes: the text is cut before
 // it is escaped, so that a summary of punctuation, which escaping doubles,
 // cannot take the room of the alert list below it.
 func mdEscapeMax(s string, limit int) string {
 	e := mdEscape(TruncateUTF8(s, limit))
 	for n := limit; len(e) > limit && n > 0; {
-		// Each pass cuts the source by at least the escaped excess.
-		n -= len(e) - limit
+		// A source byte is at most two escaped ones: cutting half the
+		// excess never cuts more than a rune too many, and the excess at
+		// least halves each pass.
+		n -= (len(e) - limit + 1) / 2
 		e = mdEscape(TruncateUTF8(s, max(n, 0)))
 	}
 	return e
 }
 
+// mdEscape keeps a label value or annotation from being read as Markdown:
+// emphasis, code, links, images and HTML anywhere, block syntax (headings,
+// lists, quotes, rules) at the start of every line.
 func mdEscape(s string) string {
 	var b strings.Builder
 	lineStart, digits := true, false
